@@ -1,0 +1,215 @@
+package logingest
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Store persists events. Implementations must be safe for concurrent use by multiple goroutines.
+//
+// The exported conformance suite in package storetest checks every sentence of this contract; run it against
+// your own implementation with storetest.Run.
+type Store interface {
+	// Append stores events idempotently, keyed on (Source, EventID), and returns one AppendStatus per event, in
+	// the order of events. An event whose key is already stored, or appears earlier in the same call, is reported
+	// AppendDuplicate and the stored copy is left unchanged; otherwise it is stored and reported AppendInserted.
+	//
+	// Append is atomic: it either records every event and returns a nil error, or returns an error and records
+	// none. Events are stored in slice order, so for equal sort keys Query returns them in that order.
+	// The events have been validated by the Ingester: Properties and DeviceInfo are JSON objects, Timestamp and
+	// ReceivedAt are set. Append must not modify or retain the slice. An empty slice returns (nil or empty, nil)
+	// without touching the backend. If ctx is done before the write commits, Append returns an error wrapping
+	// ctx.Err() and stores nothing.
+	Append(ctx context.Context, events []Event) ([]AppendStatus, error)
+
+	// Query returns one page of the events that match every non-zero field of f, ordered by f.SortBy and
+	// f.SortOrder, ties broken by insertion order (in the same direction). Implementations call f.Normalize
+	// first and return its error (which matches ErrInvalid) unchanged. A malformed f.After returns an error
+	// matching ErrInvalid. Timestamps are returned in UTC; JSON objects are returned semantically equal to
+	// what was appended (key order and spacing may differ). The caller owns the returned Page.
+	Query(ctx context.Context, f Filter) (*Page, error)
+
+	// Stats summarises the events of q.Source (all sources when empty) relative to q.Now.
+	Stats(ctx context.Context, q StatsQuery) (*Stats, error)
+
+	// Ping reports whether the backend is reachable; it returns a non-nil error when it is not.
+	Ping(ctx context.Context) error
+}
+
+// UserEraser is an optional Store interface for the right to erasure.
+type UserEraser interface {
+	// DeleteUserEvents deletes every event of userID in source (every source when source is empty) and
+	// returns how many were deleted. Deleting a user with no events returns (0, nil).
+	DeleteUserEvents(ctx context.Context, source, userID string) (int64, error)
+}
+
+// SortField names the field Query orders by. Only the constants below are accepted.
+type SortField string
+
+// The sortable fields, named as in the API.
+const (
+	SortTimestamp      SortField = "timestamp"
+	SortReceivedAt     SortField = "received_at"
+	SortEventType      SortField = "event_type"
+	SortEventName      SortField = "event_name"
+	SortUserID         SortField = "user_id"
+	SortSessionID      SortField = "session_id"
+	SortAppVersion     SortField = "app_version"
+	SortPriority       SortField = "priority"
+	SortSequenceNumber SortField = "sequence_number"
+)
+
+// SortFields lists every accepted SortField.
+func SortFields() []SortField {
+	return []SortField{SortTimestamp, SortReceivedAt, SortEventType, SortEventName, SortUserID, SortSessionID,
+		SortAppVersion, SortPriority, SortSequenceNumber}
+}
+
+// Valid reports whether f is one of the SortField constants.
+func (f SortField) Valid() bool {
+	for _, s := range SortFields() {
+		if f == s {
+			return true
+		}
+	}
+	return false
+}
+
+// SortOrder is ascending or descending.
+type SortOrder string
+
+// Sort orders. The API accepts them in any case ("asc", "DESC").
+const (
+	SortAsc  SortOrder = "ASC"
+	SortDesc SortOrder = "DESC"
+)
+
+// Query limits.
+const (
+	// DefaultQueryLimit is the page size used when Filter.Limit is zero.
+	DefaultQueryLimit = 50
+	// MaxQueryLimit is the largest accepted Filter.Limit.
+	MaxQueryLimit = 1000
+)
+
+// Filter selects and orders events for Store.Query. The zero value matches every event, newest timestamp first,
+// DefaultQueryLimit per page.
+type Filter struct {
+	// Source restricts results to one source. Empty means every source.
+	Source string
+	// Exact-match filters; the zero value means "any".
+	EventType  EventType
+	EventName  string
+	UserID     string
+	SessionID  string
+	AppVersion string
+	Priority   Priority
+	// ProviderName matches the string value of properties.provider_name.
+	ProviderName string
+	// StartTime and EndTime bound Timestamp: StartTime inclusive, EndTime exclusive. Zero means unbounded.
+	StartTime time.Time
+	EndTime   time.Time
+
+	// SortBy defaults to SortTimestamp; SortOrder defaults to SortDesc.
+	SortBy    SortField
+	SortOrder SortOrder
+	// Limit is the page size, 1..MaxQueryLimit. Defaults to DefaultQueryLimit.
+	Limit int
+	// Offset skips that many matching events. It must be zero when After is set.
+	Offset int
+	// After is a cursor from a previous Page.NextCursor with the same filter and order; the page starts right
+	// after the event the cursor points at (keyset pagination). Empty starts at the beginning.
+	After string
+	// SkipTotal lets the store leave Page.Total at -1, saving the count.
+	SkipTotal bool
+}
+
+// Normalize applies defaults to a copy of f and validates it. The error is a *ValidationError naming each bad
+// field by its API parameter name.
+func (f Filter) Normalize() (Filter, error) {
+	if f.SortBy == "" {
+		f.SortBy = SortTimestamp
+	}
+	if f.SortOrder == "" {
+		f.SortOrder = SortDesc
+	}
+	if f.Limit == 0 {
+		f.Limit = DefaultQueryLimit
+	}
+	var errs []FieldError
+	if f.EventType != "" && !f.EventType.Valid() {
+		errs = append(errs, FieldError{"event_type", "must be one of behavioral, telemetry, observability, error, performance"})
+	}
+	if f.Priority != "" && !f.Priority.Valid() {
+		errs = append(errs, FieldError{"priority", "must be one of normal, high"})
+	}
+	if !f.SortBy.Valid() {
+		errs = append(errs, FieldError{"sort_by", fmt.Sprintf("must be one of %v", SortFields())})
+	}
+	if f.SortOrder != SortAsc && f.SortOrder != SortDesc {
+		errs = append(errs, FieldError{"sort_order", "must be ASC or DESC"})
+	}
+	if f.Limit < 1 || f.Limit > MaxQueryLimit {
+		errs = append(errs, FieldError{"page_size", fmt.Sprintf("must be between 1 and %d", MaxQueryLimit)})
+	}
+	if f.Offset < 0 {
+		errs = append(errs, FieldError{"page", "offset must not be negative"})
+	}
+	if f.After != "" && f.Offset != 0 {
+		errs = append(errs, FieldError{"cursor", "cannot be combined with page"})
+	}
+	if !f.StartTime.IsZero() && !f.EndTime.IsZero() && !f.StartTime.Before(f.EndTime) {
+		errs = append(errs, FieldError{"end_time", "must be after start_time"})
+	}
+	if errs != nil {
+		return f, &ValidationError{Errors: errs}
+	}
+	return f, nil
+}
+
+// Page is one page of Query results.
+type Page struct {
+	// Events are the matching events in the requested order; never nil.
+	Events []Event
+	// Total is the number of events matching the filter, ignoring pagination, or -1 when Filter.SkipTotal was
+	// set and the store skipped the count.
+	Total int64
+	// TotalIsEstimate reports that Total is an estimate (stores may estimate very large counts).
+	TotalIsEstimate bool
+	// NextCursor, when not empty, fetches the following page as Filter.After. It is empty when the store knows
+	// this is the last page.
+	NextCursor string
+}
+
+// StatsQuery parameterises Store.Stats.
+type StatsQuery struct {
+	// Source restricts the summary to one source. Empty means every source.
+	Source string
+	// Now is the reference time for the "last hour" and "last day" windows.
+	Now time.Time
+	// TopN bounds TopEventTypes and TopEventNames. Defaults to 5.
+	TopN int
+}
+
+// ValueCount is a value and how many events carry it.
+type ValueCount struct {
+	Value string `json:"value"`
+	Count int64  `json:"count"`
+}
+
+// Stats summarises stored events. Windows are measured on ReceivedAt, because offline clients send old timestamps.
+type Stats struct {
+	TotalEvents int64 `json:"total_logs"`
+	// LastHour and LastDay count events received in (Now-1h, Now] and (Now-24h, Now].
+	LastHour int64 `json:"last_hour"`
+	LastDay  int64 `json:"last_day"`
+	// ActiveSessions and ActiveUsers count distinct non-empty session and user ids among events received in
+	// the last day.
+	ActiveSessions int64 `json:"active_sessions"`
+	ActiveUsers    int64 `json:"active_users"`
+	// TopEventTypes and TopEventNames count events received in the last day, ordered by count descending, then
+	// value ascending, at most StatsQuery.TopN entries each; never nil.
+	TopEventTypes []ValueCount `json:"top_event_types"`
+	TopEventNames []ValueCount `json:"top_event_names"`
+}
