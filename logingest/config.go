@@ -1,0 +1,105 @@
+package logingest
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config configures an Ingester. A nil *Config and the zero value of every field are reasonable defaults.
+type Config struct {
+	// Logger receives the Ingester's logs. Defaults to slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the Ingester's metrics. Nil means the metrics are kept but not registered.
+	Registerer prometheus.Registerer
+	// Now returns the current time; it stamps ReceivedAt and bounds future timestamps. Defaults to time.Now.
+	Now func() time.Time
+
+	// Limits bounds the fields of each event.
+	Limits Limits
+	// MaxBatchSize is the most events one Ingest call may carry (MAX_BATCH_SIZE). Defaults to 1000.
+	MaxBatchSize int
+
+	// Writers is how many store writes may run at once (WORKER_POOL_SIZE). Defaults to 10.
+	Writers int
+	// FlushSize is how many queued events a writer gathers before it writes without waiting further.
+	// Defaults to 1000.
+	FlushSize int
+	// FlushDelay is how long a writer waits for more requests to coalesce once it has one. Zero means it writes
+	// whatever is queued at once, which still coalesces under load because requests queue while writers are
+	// busy. Defaults to 0.
+	FlushDelay time.Duration
+	// QueueEvents bounds the events accepted but not yet committed; past it Ingest fails fast with
+	// ErrOverloaded. Defaults to 50000.
+	QueueEvents int
+	// QueueBytes bounds the approximate memory of queued events; past it Ingest fails fast with ErrOverloaded.
+	// Defaults to 64 MiB.
+	QueueBytes int64
+	// WriteTimeout bounds one store write; requests in a write that times out fail with ErrUnavailable.
+	// Defaults to 10s.
+	WriteTimeout time.Duration
+}
+
+func (c *Config) withDefaults() Config {
+	var out Config
+	if c != nil {
+		out = *c
+	}
+	if out.Logger == nil {
+		out.Logger = slog.Default()
+	}
+	if out.Now == nil {
+		out.Now = time.Now
+	}
+	out.Limits = out.Limits.withDefaults()
+	if out.MaxBatchSize == 0 {
+		out.MaxBatchSize = 1000
+	}
+	if out.Writers == 0 {
+		out.Writers = 10
+	}
+	if out.FlushSize == 0 {
+		out.FlushSize = 1000
+	}
+	if out.QueueEvents == 0 {
+		out.QueueEvents = 50000
+	}
+	if out.QueueBytes == 0 {
+		out.QueueBytes = 64 << 20
+	}
+	if out.WriteTimeout == 0 {
+		out.WriteTimeout = 10 * time.Second
+	}
+	return out
+}
+
+func (c Config) validate() error {
+	var errs []error
+	if err := c.Limits.validate(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.MaxBatchSize < 1 {
+		errs = append(errs, errors.New("MaxBatchSize must be at least 1"))
+	}
+	if c.Writers < 1 {
+		errs = append(errs, errors.New("Writers must be at least 1"))
+	}
+	if c.FlushSize < 1 {
+		errs = append(errs, errors.New("FlushSize must be at least 1"))
+	}
+	if c.FlushDelay < 0 {
+		errs = append(errs, errors.New("FlushDelay must not be negative"))
+	}
+	if c.QueueEvents < 1 {
+		errs = append(errs, errors.New("QueueEvents must be at least 1"))
+	}
+	if c.QueueBytes < 1 {
+		errs = append(errs, errors.New("QueueBytes must be at least 1"))
+	}
+	if c.WriteTimeout < time.Millisecond {
+		errs = append(errs, errors.New("WriteTimeout must be at least 1ms"))
+	}
+	return errors.Join(errs...)
+}

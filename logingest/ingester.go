@@ -1,0 +1,369 @@
+package logingest
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// Status is the outcome of one event in an Ingest call.
+type Status string
+
+// Event outcomes.
+const (
+	// StatusAccepted means the event was new and is durably stored.
+	StatusAccepted Status = "accepted"
+	// StatusDuplicate means an event with the same source and event_id was already stored. It is a success:
+	// the client must stop retrying.
+	StatusDuplicate Status = "duplicate"
+	// StatusRejected means the event failed validation; Errors says why. Retrying it unchanged will not help.
+	StatusRejected Status = "rejected"
+)
+
+// Result is the outcome of one event of an Ingest call.
+type Result struct {
+	// Index is the event's position in the slice passed to Ingest.
+	Index   int          `json:"index"`
+	EventID string       `json:"event_id"`
+	Status  Status       `json:"status"`
+	Errors  []FieldError `json:"errors,omitempty"`
+}
+
+// BatchResult is the outcome of an Ingest call: one Result per event, in input order, and their counts.
+type BatchResult struct {
+	Results    []Result
+	Accepted   int
+	Duplicates int
+	Rejected   int
+}
+
+// Ingester validates events, stamps them with their source and receive time, and writes them to a Store.
+//
+// Concurrent Ingest calls are coalesced (group commit): up to Config.Writers store writes run at once, and each
+// write carries every request that queued while the writers were busy, up to Config.FlushSize events. An Ingest
+// call returns only after the write holding its events has committed, so an accepted event is durable.
+//
+// The queue is bounded by Config.QueueEvents and Config.QueueBytes; when it is full Ingest fails at once with
+// ErrOverloaded instead of waiting. An Ingester is safe for concurrent use. Call Close to drain it.
+type Ingester struct {
+	store   Store
+	cfg     Config
+	logger  *slog.Logger
+	val     *eventValidator
+	metrics *ingestMetrics
+
+	queue chan *request
+
+	mu           sync.Mutex // guards closed, queuedEvents, queuedBytes and sends on queue
+	closed       bool
+	queuedEvents int
+	queuedBytes  int64
+
+	writers   sync.WaitGroup
+	drained   chan struct{}
+	closeOnce sync.Once
+}
+
+// request is one Ingest call's valid events on their way through the queue.
+type request struct {
+	events   []Event
+	bytes    int64
+	enqueued time.Time
+	statuses []AppendStatus // set by the writer before done is closed
+	err      error          // set by the writer before done is closed
+	done     chan struct{}
+}
+
+// New returns an Ingester that writes to store and starts its writers. A nil cfg uses the defaults. It returns
+// an error naming the Config field when cfg is invalid.
+func New(store Store, cfg *Config) (*Ingester, error) {
+	if store == nil {
+		return nil, fmt.Errorf("logingest: store must not be nil")
+	}
+	c := cfg.withDefaults()
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("logingest: invalid config: %w", err)
+	}
+	m, err := newIngestMetrics(c.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("logingest: %w", err)
+	}
+	ing := &Ingester{
+		store:   store,
+		cfg:     c,
+		logger:  c.Logger,
+		val:     newEventValidator(c.Limits),
+		metrics: m,
+		// Every queued request holds at least one event and admission bounds queued events, so a send on a
+		// channel of this capacity made under mu never blocks.
+		queue:   make(chan *request, c.QueueEvents),
+		drained: make(chan struct{}),
+	}
+	ing.writers.Add(c.Writers)
+	for range c.Writers {
+		go ing.writer()
+	}
+	go func() {
+		ing.writers.Wait()
+		close(ing.drained)
+	}()
+	return ing, nil
+}
+
+// Store returns the Store the Ingester writes to.
+func (ing *Ingester) Store() Store { return ing.store }
+
+// Ingest validates events, stamps each valid one with source (DefaultSource when empty) and the receive time,
+// and writes them. It returns one Result per event in input order once the valid events are committed; invalid
+// events are rejected individually and never block valid ones. The caller's slice is not modified.
+//
+// Whole-call errors, for which no event was written by this call:
+//   - a *LimitError (matching ErrInvalid) when events is empty or longer than Config.MaxBatchSize;
+//   - ErrOverloaded when the queue is full (retry later);
+//   - ErrClosed after Close;
+//   - an error matching ErrUnavailable when the store write failed or timed out (retry is safe: event ids make
+//     it idempotent);
+//   - ctx.Err() when ctx ends first (the events may still be committed; a retry is reported duplicate).
+func (ing *Ingester) Ingest(ctx context.Context, source string, events []Event) (*BatchResult, error) {
+	if len(events) == 0 {
+		ing.metrics.ingestRequests.WithLabelValues("invalid").Inc()
+		return nil, &LimitError{Field: "logs", Limit: 1, Unit: "events minimum"}
+	}
+	if len(events) > ing.cfg.MaxBatchSize {
+		ing.metrics.ingestRequests.WithLabelValues("invalid").Inc()
+		return nil, &LimitError{Field: "logs", Limit: int64(ing.cfg.MaxBatchSize), Unit: "events"}
+	}
+	if source == "" {
+		source = DefaultSource
+	}
+	ing.metrics.requestEvents.Observe(float64(len(events)))
+	now := ing.cfg.Now().UTC()
+	res := &BatchResult{Results: make([]Result, len(events))}
+	valid := make([]Event, 0, len(events))
+	validIdx := make([]int, 0, len(events))
+	var size int64
+	for i := range events {
+		e := events[i] // copy: the caller's slice stays untouched
+		normalize(&e, source, now)
+		res.Results[i] = Result{Index: i, EventID: e.EventID}
+		if errs := ing.val.check(&e, now); len(errs) > 0 {
+			res.Results[i].Status = StatusRejected
+			res.Results[i].Errors = errs
+			res.Rejected++
+			ing.countRejected(e.EventType, errs)
+			continue
+		}
+		valid = append(valid, e)
+		validIdx = append(validIdx, i)
+		size += eventSize(&e)
+	}
+	if len(valid) == 0 {
+		ing.metrics.ingestRequests.WithLabelValues("ok").Inc()
+		return res, nil
+	}
+
+	req := &request{events: valid, bytes: size, done: make(chan struct{})}
+	if err := ing.enqueue(req); err != nil {
+		return nil, err
+	}
+	select {
+	case <-req.done:
+	case <-ctx.Done():
+		ing.metrics.ingestRequests.WithLabelValues("canceled").Inc()
+		return nil, ctx.Err()
+	}
+	if req.err != nil {
+		ing.metrics.ingestRequests.WithLabelValues("unavailable").Inc()
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, req.err)
+	}
+	for j, st := range req.statuses {
+		r := &res.Results[validIdx[j]]
+		if st == AppendDuplicate {
+			r.Status = StatusDuplicate
+			res.Duplicates++
+			ing.metrics.events.WithLabelValues(string(valid[j].EventType), "duplicate").Inc()
+		} else {
+			r.Status = StatusAccepted
+			res.Accepted++
+			ing.metrics.events.WithLabelValues(string(valid[j].EventType), "accepted").Inc()
+		}
+	}
+	ing.metrics.ingestRequests.WithLabelValues("ok").Inc()
+	return res, nil
+}
+
+// normalize applies the server-side stamps and defaults to e.
+func normalize(e *Event, source string, now time.Time) {
+	e.Source = source
+	e.ReceivedAt = now
+	if e.Priority == "" {
+		e.Priority = PriorityNormal
+	}
+	if isJSONNull(e.Properties) {
+		e.Properties = emptyObject
+	}
+	if isJSONNull(e.DeviceInfo) {
+		e.DeviceInfo = emptyObject
+	}
+	if !e.Timestamp.IsZero() {
+		e.Timestamp = e.Timestamp.UTC()
+	}
+}
+
+var emptyObject = []byte("{}")
+
+func isJSONNull(raw []byte) bool {
+	return len(raw) == 0 || string(raw) == "null"
+}
+
+// eventSize approximates the memory one queued event holds.
+func eventSize(e *Event) int64 {
+	return int64(200 + len(e.EventID) + len(e.EventName) + len(e.UserID) + len(e.SessionID) + len(e.AppVersion) +
+		len(e.Source) + len(e.Properties) + len(e.DeviceInfo))
+}
+
+func (ing *Ingester) countRejected(t EventType, errs []FieldError) {
+	label := "invalid"
+	if t.Valid() {
+		label = string(t)
+	}
+	ing.metrics.events.WithLabelValues(label, "rejected").Inc()
+	for _, fe := range errs {
+		ing.metrics.validationErrs.WithLabelValues(fe.Field).Inc()
+	}
+}
+
+func (ing *Ingester) enqueue(req *request) error {
+	n := len(req.events)
+	ing.mu.Lock()
+	defer ing.mu.Unlock()
+	if ing.closed {
+		ing.metrics.ingestRequests.WithLabelValues("closed").Inc()
+		return ErrClosed
+	}
+	// An empty queue admits any request, so a batch larger than the bounds is not refused forever.
+	if ing.queuedEvents > 0 && (ing.queuedEvents+n > ing.cfg.QueueEvents || ing.queuedBytes+req.bytes > ing.cfg.QueueBytes) {
+		ing.metrics.overloaded.Inc()
+		ing.metrics.ingestRequests.WithLabelValues("overloaded").Inc()
+		return ErrOverloaded
+	}
+	ing.queuedEvents += n
+	ing.queuedBytes += req.bytes
+	ing.metrics.queueEvents.Add(float64(n))
+	ing.metrics.queueBytes.Add(float64(req.bytes))
+	req.enqueued = ing.cfg.Now()
+	ing.queue <- req
+	return nil
+}
+
+// writer takes the oldest queued request, gathers whatever else is queued (waiting up to FlushDelay) up to
+// FlushSize events, writes them in one Store.Append and answers every request.
+func (ing *Ingester) writer() {
+	defer ing.writers.Done()
+	var timer *time.Timer
+	for first := range ing.queue {
+		batch := []*request{first}
+		n := len(first.events)
+		if ing.cfg.FlushDelay > 0 && timer == nil {
+			timer = time.NewTimer(ing.cfg.FlushDelay)
+		} else if timer != nil {
+			timer.Reset(ing.cfg.FlushDelay)
+		}
+	gather:
+		for n < ing.cfg.FlushSize {
+			select {
+			case r, ok := <-ing.queue:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, r)
+				n += len(r.events)
+				continue
+			default:
+			}
+			if timer == nil {
+				break
+			}
+			select {
+			case r, ok := <-ing.queue:
+				if !ok {
+					break gather
+				}
+				batch = append(batch, r)
+				n += len(r.events)
+			case <-timer.C:
+				break gather
+			}
+		}
+		if timer != nil {
+			timer.Stop()
+		}
+		ing.flush(batch, n)
+	}
+}
+
+func (ing *Ingester) flush(batch []*request, n int) {
+	start := ing.cfg.Now()
+	events := batch[0].events
+	if len(batch) > 1 {
+		events = make([]Event, 0, n)
+		for _, r := range batch {
+			events = append(events, r.events...)
+		}
+	}
+	for _, r := range batch {
+		ing.metrics.queueWait.Observe(start.Sub(r.enqueued).Seconds())
+	}
+	ing.metrics.flushEvents.Observe(float64(n))
+
+	ctx, cancel := context.WithTimeout(context.Background(), ing.cfg.WriteTimeout)
+	statuses, err := ing.store.Append(ctx, events)
+	cancel()
+	ing.metrics.writeDuration.Observe(ing.cfg.Now().Sub(start).Seconds())
+	if err == nil && len(statuses) != len(events) {
+		err = fmt.Errorf("store returned %d statuses for %d events", len(statuses), len(events))
+	}
+	if err != nil {
+		ing.metrics.writeErrors.Inc()
+		ing.logger.Error("store write failed", slog.Int("events", n), slog.Int("requests", len(batch)), slog.Any("error", err))
+	}
+
+	var bytes int64
+	off := 0
+	for _, r := range batch {
+		if err != nil {
+			r.err = err
+		} else {
+			r.statuses = statuses[off : off+len(r.events) : off+len(r.events)]
+		}
+		off += len(r.events)
+		bytes += r.bytes
+		close(r.done)
+	}
+	ing.mu.Lock()
+	ing.queuedEvents -= n
+	ing.queuedBytes -= bytes
+	ing.mu.Unlock()
+	ing.metrics.queueEvents.Sub(float64(n))
+	ing.metrics.queueBytes.Sub(float64(bytes))
+}
+
+// Close stops accepting events (Ingest returns ErrClosed), writes every event already queued, answers their
+// callers, and waits for the writers to finish or ctx to end, whichever is first. It does not close the Store.
+// Close is safe to call more than once; later calls wait the same way.
+func (ing *Ingester) Close(ctx context.Context) error {
+	ing.closeOnce.Do(func() {
+		ing.mu.Lock()
+		ing.closed = true
+		close(ing.queue)
+		ing.mu.Unlock()
+	})
+	select {
+	case <-ing.drained:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("close ingester: %w", ctx.Err())
+	}
+}

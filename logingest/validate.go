@@ -1,0 +1,191 @@
+package logingest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/go-playground/validator/v10"
+)
+
+// Limits bounds the fields of one event. The zero value of every field means its default.
+type Limits struct {
+	// MaxEventIDLength is the longest accepted event_id, in characters. Defaults to 128.
+	MaxEventIDLength int
+	// MaxEventNameLength is the longest accepted event_name, in characters. Defaults to 200.
+	MaxEventNameLength int
+	// MaxIDLength is the longest accepted user_id, session_id and app_version, in characters. Defaults to 256.
+	MaxIDLength int
+	// MaxObjectBytes is the largest accepted properties or device_info object, in bytes of JSON. Defaults to 32 KiB.
+	MaxObjectBytes int
+	// MaxObjectDepth is the deepest accepted nesting of properties or device_info; the object itself is level 1.
+	// Defaults to 10.
+	MaxObjectDepth int
+	// MaxFutureSkew is how far past the server's clock a timestamp may be (client clock skew). Older timestamps
+	// are always accepted, since offline buffers can be days old. Defaults to 24h.
+	MaxFutureSkew time.Duration
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxEventIDLength == 0 {
+		l.MaxEventIDLength = 128
+	}
+	if l.MaxEventNameLength == 0 {
+		l.MaxEventNameLength = 200
+	}
+	if l.MaxIDLength == 0 {
+		l.MaxIDLength = 256
+	}
+	if l.MaxObjectBytes == 0 {
+		l.MaxObjectBytes = 32 << 10
+	}
+	if l.MaxObjectDepth == 0 {
+		l.MaxObjectDepth = 10
+	}
+	if l.MaxFutureSkew == 0 {
+		l.MaxFutureSkew = 24 * time.Hour
+	}
+	return l
+}
+
+func (l Limits) validate() error {
+	switch {
+	case l.MaxEventIDLength < 0:
+		return fmt.Errorf("Limits.MaxEventIDLength must not be negative")
+	case l.MaxEventNameLength < 0:
+		return fmt.Errorf("Limits.MaxEventNameLength must not be negative")
+	case l.MaxIDLength < 0:
+		return fmt.Errorf("Limits.MaxIDLength must not be negative")
+	case l.MaxObjectBytes < 0:
+		return fmt.Errorf("Limits.MaxObjectBytes must not be negative")
+	case l.MaxObjectDepth < 0:
+		return fmt.Errorf("Limits.MaxObjectDepth must not be negative")
+	case l.MaxFutureSkew < 0:
+		return fmt.Errorf("Limits.MaxFutureSkew must not be negative")
+	}
+	return nil
+}
+
+// validator checks one event: the static rules (required fields, enumerations) through go-playground/validator
+// struct tags, and the configurable limits by hand.
+type eventValidator struct {
+	limits Limits
+	v      *validator.Validate
+}
+
+func newEventValidator(l Limits) *eventValidator {
+	v := validator.New(validator.WithRequiredStructEnabled())
+	v.RegisterTagNameFunc(func(f reflect.StructField) string {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		return name
+	})
+	return &eventValidator{limits: l, v: v}
+}
+
+// check returns every problem with e, which has already been normalised (priority defaulted, objects defaulted).
+func (ev *eventValidator) check(e *Event, now time.Time) []FieldError {
+	var errs []FieldError
+	if err := ev.v.Struct(e); err != nil {
+		var verrs validator.ValidationErrors
+		if !errors.As(err, &verrs) {
+			return []FieldError{{Field: "event", Reason: err.Error()}}
+		}
+		for _, fe := range verrs {
+			errs = append(errs, FieldError{Field: fe.Field(), Reason: tagReason(fe)})
+		}
+	}
+	l := ev.limits
+	errs = checkLen(errs, "event_id", e.EventID, l.MaxEventIDLength)
+	errs = checkLen(errs, "event_name", e.EventName, l.MaxEventNameLength)
+	errs = checkLen(errs, "user_id", e.UserID, l.MaxIDLength)
+	errs = checkLen(errs, "session_id", e.SessionID, l.MaxIDLength)
+	errs = checkLen(errs, "app_version", e.AppVersion, l.MaxIDLength)
+	errs = ev.checkObject(errs, "properties", e.Properties)
+	errs = ev.checkObject(errs, "device_info", e.DeviceInfo)
+	if !e.Timestamp.IsZero() && e.Timestamp.After(now.Add(l.MaxFutureSkew)) {
+		errs = append(errs, FieldError{Field: "timestamp", Reason: fmt.Sprintf("more than %s in the future", l.MaxFutureSkew)})
+	}
+	return errs
+}
+
+func tagReason(fe validator.FieldError) string {
+	switch fe.Tag() {
+	case "required":
+		return "is required"
+	case "oneof":
+		return "must be one of " + strings.ReplaceAll(fe.Param(), " ", ", ")
+	}
+	return "failed " + fe.Tag() + " check"
+}
+
+func checkLen(errs []FieldError, field, s string, maxChars int) []FieldError {
+	if len(s) <= maxChars { // bytes ≥ characters: the common case needs no rune count
+		if !utf8.ValidString(s) {
+			return append(errs, FieldError{Field: field, Reason: "must be valid UTF-8"})
+		}
+		return errs
+	}
+	if !utf8.ValidString(s) {
+		return append(errs, FieldError{Field: field, Reason: "must be valid UTF-8"})
+	}
+	if n := utf8.RuneCountInString(s); n > maxChars {
+		return append(errs, FieldError{Field: field, Reason: fmt.Sprintf("is %d characters, limit is %d", n, maxChars)})
+	}
+	return errs
+}
+
+func (ev *eventValidator) checkObject(errs []FieldError, field string, raw json.RawMessage) []FieldError {
+	if len(raw) > ev.limits.MaxObjectBytes {
+		return append(errs, FieldError{Field: field, Reason: fmt.Sprintf("is %d bytes, limit is %d", len(raw), ev.limits.MaxObjectBytes)})
+	}
+	depth, ok := objectDepth(raw)
+	if !ok {
+		return append(errs, FieldError{Field: field, Reason: "must be a JSON object"})
+	}
+	if depth > ev.limits.MaxObjectDepth {
+		return append(errs, FieldError{Field: field, Reason: fmt.Sprintf("is nested %d levels deep, limit is %d", depth, ev.limits.MaxObjectDepth)})
+	}
+	return errs
+}
+
+// objectDepth reports the maximum nesting depth of raw and whether raw is a single valid JSON object.
+func objectDepth(raw json.RawMessage) (int, bool) {
+	i := 0
+	for i < len(raw) && isSpace(raw[i]) {
+		i++
+	}
+	if i == len(raw) || raw[i] != '{' || !json.Valid(raw) {
+		return 0, false
+	}
+	depth, maxDepth, inString := 0, 0, false
+	for ; i < len(raw); i++ {
+		c := raw[i]
+		if inString {
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '{', '[':
+			depth++
+			if depth > maxDepth {
+				maxDepth = depth
+			}
+		case '}', ']':
+			depth--
+		}
+	}
+	return maxDepth, true
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
