@@ -11,17 +11,17 @@ import (
 // ingestMetrics are the Ingester's collectors. Label values are bounded: event types are validated (anything else
 // is counted as "invalid"), fields come from the Event's fixed set of JSON names.
 type ingestMetrics struct {
-	events          *prometheus.CounterVec   // event_type, outcome
-	validationErrs  *prometheus.CounterVec   // field
-	requestEvents   prometheus.Histogram     // events per Ingest call
-	flushEvents     prometheus.Histogram     // events per store write
-	queueEvents     prometheus.Gauge         // events accepted, not yet committed
-	queueBytes      prometheus.Gauge         // approximate bytes of those events
-	queueWait       prometheus.Histogram     // enqueue → write start
-	writeDuration   prometheus.Histogram     // one store write
-	writeErrors     prometheus.Counter       // failed store writes
-	overloaded      prometheus.Counter       // Ingest calls refused because the queue was full
-	ingestRequests  *prometheus.CounterVec   // result
+	events         *prometheus.CounterVec // event_type, outcome
+	validationErrs *prometheus.CounterVec // field
+	requestEvents  prometheus.Histogram   // events per Ingest call
+	flushEvents    prometheus.Histogram   // events per store write
+	queueEvents    prometheus.Gauge       // events accepted, not yet committed
+	queueBytes     prometheus.Gauge       // approximate bytes of those events
+	queueWait      prometheus.Histogram   // enqueue → write start
+	writeDuration  prometheus.Histogram   // one store write
+	writeErrors    prometheus.Counter     // failed store writes
+	overloaded     prometheus.Counter     // Ingest calls refused because the queue was full
+	ingestRequests *prometheus.CounterVec // result
 }
 
 func newIngestMetrics(reg prometheus.Registerer) (*ingestMetrics, error) {
