@@ -1,0 +1,41 @@
+// Package pgstore is a logingest.Store backed by PostgreSQL (pgx/v5 and pgxpool).
+//
+// It also implements logingest.UserEraser and logingest.KeyStore. The schema comes from the top-level
+// migrations package (migrations.Postgres); apply it with (*Store).Migrator, `logserver migrate up`, or
+// Config.AutoMigrate.
+//
+// # Quick start
+//
+//	s, err := pgstore.Open(ctx, "postgres://postgres@127.0.0.1:5432/logs?sslmode=disable",
+//		&pgstore.Config{AutoMigrate: true})
+//	if err != nil { ... }
+//	defer s.Close()
+//	statuses, err := s.Append(ctx, events)
+//
+// # Writes
+//
+// Append sends a whole batch as one statement (one round trip): the columns travel as arrays and are expanded
+// with unnest. Data-modifying CTEs first insert the batch's keys into analytics_event_ids with ON CONFLICT DO
+// NOTHING, then insert into analytics_logs only the events whose key was new. The statement is atomic, and
+// concurrent Appends of the same key are serialised by the primary key of analytics_event_ids, so exactly
+// one of them reports AppendInserted.
+//
+// # Partitions and retention
+//
+// analytics_logs is range-partitioned on received_at (the server's clock), one partition per
+// Config.PartitionInterval. MaintainPartitions creates the current and the next Config.PremakePartitions
+// partitions; Open calls it, and a long-running server should call it at least once per interval. A DEFAULT
+// partition catches any received_at without a partition, so no insert ever fails for lack of one.
+// DropPartitionsBefore implements retention by dropping whole partitions, and deletes the event ids of the
+// dropped events, so duplicates are recognised for exactly as long as the events are kept.
+//
+// Event ids must be unique per source across all partitions, but PostgreSQL only enforces unique indexes that
+// include the partition key; hence the separate, unpartitioned analytics_event_ids table. See
+// migrations/postgres/001_create_analytics_logs.up.sql for the full rationale and the choice of indexes.
+//
+// # Totals
+//
+// Query counts matching events exactly, but stops counting after Config.CountEstimateThreshold rows: when more
+// rows match, Page.Total is the planner's estimate (EXPLAIN), raised to at least the threshold plus one,
+// and Page.TotalIsEstimate is true. Counting is thus bounded in cost whatever the filter.
+package pgstore

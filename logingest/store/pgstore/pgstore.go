@@ -1,0 +1,270 @@
+package pgstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
+
+	"github.com/change66/logserver/logingest"
+	"github.com/change66/logserver/migrations"
+)
+
+// Compile-time checks of the interfaces Store implements.
+var (
+	_ logingest.Store      = (*Store)(nil)
+	_ logingest.UserEraser = (*Store)(nil)
+	_ logingest.KeyStore   = (*Store)(nil)
+)
+
+// Config configures a Store. The zero value of Config is a reasonable default; a nil *Config means the zero
+// value.
+type Config struct {
+	// Logger receives the store's log records. Defaults to slog.Default().
+	Logger *slog.Logger
+	// PartitionInterval is the time range of one analytics_logs partition. It must be a whole number of hours
+	// that divides 24h or is a multiple of it. Defaults to 24h.
+	PartitionInterval time.Duration
+	// PremakePartitions is how many partitions after the current one MaintainPartitions creates ahead of
+	// time. Defaults to 7.
+	PremakePartitions int
+	// CountEstimateThreshold bounds the exact count of Query: when more events match, Page.Total is an
+	// estimate and Page.TotalIsEstimate is true. Defaults to 10000.
+	CountEstimateThreshold int64
+	// AutoMigrate makes Open apply every pending migration before anything else. Defaults to false: the
+	// schema is managed with `logserver migrate`.
+	AutoMigrate bool
+	// Now is the clock Open uses to maintain partitions. Defaults to time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) withDefaults() Config {
+	var out Config
+	if c != nil {
+		out = *c
+	}
+	if out.Logger == nil {
+		out.Logger = slog.Default()
+	}
+	if out.PartitionInterval == 0 {
+		out.PartitionInterval = 24 * time.Hour
+	}
+	if out.PremakePartitions == 0 {
+		out.PremakePartitions = 7
+	}
+	if out.CountEstimateThreshold == 0 {
+		out.CountEstimateThreshold = 10000
+	}
+	if out.Now == nil {
+		out.Now = time.Now
+	}
+	return out
+}
+
+func (c *Config) validate() error {
+	iv := c.PartitionInterval
+	if iv < time.Hour || iv%time.Hour != 0 || (iv < 24*time.Hour && (24*time.Hour)%iv != 0) ||
+		(iv > 24*time.Hour && iv%(24*time.Hour) != 0) {
+		return fmt.Errorf("PartitionInterval must be a whole number of hours dividing 24h or a multiple of 24h, got %v", iv)
+	}
+	if c.PremakePartitions < 0 {
+		return errors.New("PremakePartitions must not be negative")
+	}
+	if c.CountEstimateThreshold < 0 {
+		return errors.New("CountEstimateThreshold must not be negative")
+	}
+	return nil
+}
+
+// Store is a logingest.Store on PostgreSQL. It is safe for concurrent use.
+type Store struct {
+	pool     *pgxpool.Pool
+	ownsPool bool
+	cfg      Config
+	logger   *slog.Logger
+	closed   atomic.Bool
+}
+
+// New returns a Store that uses pool, whose search_path must reach the migrated tables. New does no I/O: it
+// neither migrates nor creates partitions (see Open, MaintainPartitions). The caller keeps ownership of pool;
+// Close does not close it.
+func New(pool *pgxpool.Pool, cfg *Config) (*Store, error) {
+	if pool == nil {
+		return nil, errors.New("pgstore: pool is nil")
+	}
+	c := cfg.withDefaults()
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("pgstore: %w", err)
+	}
+	return &Store{pool: pool, cfg: c, logger: c.Logger}, nil
+}
+
+// Open connects to connString (a URL or keyword/value DSN understood by pgxpool.ParseConfig), checks that the
+// server answers, applies migrations when cfg.AutoMigrate is set, and creates the partitions for the current
+// time (MaintainPartitions). The returned Store owns its pool: Close closes it.
+func Open(ctx context.Context, connString string, cfg *Config) (*Store, error) {
+	pcfg, err := pgxpool.ParseConfig(connString)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: parse connection string: %w", err)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: connect: %w", err)
+	}
+	s, err := New(pool, cfg)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	s.ownsPool = true
+	if err := s.open(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("pgstore: %w", err)
+	}
+	return s, nil
+}
+
+func (s *Store) open(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("ping: %w", mapErr(err))
+	}
+	if s.cfg.AutoMigrate {
+		m, db, err := s.migrator(nil)
+		if err != nil {
+			return err
+		}
+		_, err = m.Migrate(ctx, migrations.DirectionUp, nil)
+		_ = db.Close()
+		if err != nil {
+			return fmt.Errorf("migrate: %w", err)
+		}
+	}
+	if err := s.MaintainPartitions(ctx, s.cfg.Now()); err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
+			return fmt.Errorf("schema is not migrated (run `logserver migrate up` or set AutoMigrate): %w", err)
+		}
+		return err
+	}
+	return nil
+}
+
+// Pool returns the pool the Store uses.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// Close marks the Store closed, so later calls return an error matching logingest.ErrClosed, and closes the
+// pool if Open created it. Close is idempotent and always returns nil.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	if s.ownsPool {
+		s.pool.Close()
+	}
+	return nil
+}
+
+// Ping implements logingest.Store. It returns an error matching logingest.ErrClosed after Close.
+func (s *Store) Ping(ctx context.Context) error {
+	if s.closed.Load() {
+		return logingest.ErrClosed
+	}
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("ping: %w", mapErr(err))
+	}
+	return nil
+}
+
+// NewMigrator returns a migrations.Migrator for the PostgreSQL migration set on db. To get a *sql.DB from a
+// pgxpool.Pool use stdlib.OpenDBFromPool, or use (*Store).Migrator.
+func NewMigrator(db *sql.DB, cfg *migrations.Config) (*migrations.Migrator, error) {
+	m, err := migrations.New(db, migrations.DialectPostgres, migrations.Postgres(), cfg)
+	if err != nil {
+		return nil, fmt.Errorf("pgstore: new migrator: %w", err)
+	}
+	return m, nil
+}
+
+// Migrator returns a migrations.Migrator for the Store's database, working in the pool's search_path, and a
+// function that releases it. cfg may be nil; its Logger defaults to the Store's logger. The migrator takes an
+// advisory lock, so replicas may call it concurrently.
+func (s *Store) Migrator(cfg *migrations.Config) (*migrations.Migrator, func() error, error) {
+	m, db, err := s.migrator(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	return m, db.Close, nil
+}
+
+func (s *Store) migrator(cfg *migrations.Config) (*migrations.Migrator, *sql.DB, error) {
+	var c migrations.Config
+	if cfg != nil {
+		c = *cfg
+	}
+	if c.Logger == nil {
+		c.Logger = s.logger
+	}
+	db := stdlib.OpenDBFromPool(s.pool)
+	m, err := NewMigrator(db, &c)
+	if err != nil {
+		_ = db.Close()
+		return nil, nil, err
+	}
+	return m, db, nil
+}
+
+// mapErr maps pgx errors onto logingest sentinels, keeping the original in the chain.
+func mapErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, pgx.ErrNoRows):
+		return fmt.Errorf("%w: %w", logingest.ErrNotFound, err)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return err
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "23505": // unique_violation
+			return fmt.Errorf("%w: %w", logingest.ErrInvalid, err)
+		case "57P01", "57P02", "57P03", "53300": // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections
+			return fmt.Errorf("%w: %w", logingest.ErrUnavailable, err)
+		}
+		return err
+	}
+	if pgconn.SafeToRetry(err) || pgconn.Timeout(err) {
+		return fmt.Errorf("%w: %w", logingest.ErrUnavailable, err)
+	}
+	var connErr *pgconn.ConnectError
+	if errors.As(err, &connErr) {
+		return fmt.Errorf("%w: %w", logingest.ErrUnavailable, err)
+	}
+	return err
+}
+
+// withCtx makes sure an error caused by ctx wraps ctx.Err(), whatever pgx reported.
+func withCtx(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("%w: %w", cerr, err)
+	}
+	return err
+}
+
+func (s *Store) checkOpen() error {
+	if s.closed.Load() {
+		return logingest.ErrClosed
+	}
+	return nil
+}

@@ -1,0 +1,553 @@
+package pgstore_test
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/stretchr/testify/require"
+
+	"github.com/change66/logserver/internal/pgtest"
+	"github.com/change66/logserver/logingest"
+	"github.com/change66/logserver/logingest/store/pgstore"
+	"github.com/change66/logserver/migrations"
+)
+
+const testSource = "habit-tracker-prod"
+
+// now is the fixed clock of the tests; every event is received at now unless a test says otherwise.
+var now = time.Date(2025, 8, 27, 12, 0, 0, 0, time.UTC)
+
+type testBundle struct {
+	dsn  string
+	conn *pgx.Conn
+}
+
+// setup opens a migrated Store in a fresh schema.
+func setup(t testing.TB, cfg *pgstore.Config) (*pgstore.Store, *testBundle) {
+	t.Helper()
+	dsn := pgtest.Schema(t)
+	var c pgstore.Config
+	if cfg != nil {
+		c = *cfg
+	}
+	c.AutoMigrate = true
+	c.Logger = slog.New(slog.DiscardHandler)
+	if c.Now == nil {
+		c.Now = func() time.Time { return now }
+	}
+	s, err := pgstore.Open(context.Background(), dsn, &c)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	conn, err := pgx.Connect(context.Background(), dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	return s, &testBundle{dsn: dsn, conn: conn}
+}
+
+// loadEvents reads testdata/events.ndjson, stamped as the Ingester would.
+func loadEvents(t testing.TB) []logingest.Event {
+	t.Helper()
+	f, err := os.Open("../../../testdata/events.ndjson")
+	require.NoError(t, err)
+	defer f.Close()
+	var out []logingest.Event
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var e logingest.Event
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &e))
+		e.Source, e.ReceivedAt = testSource, now
+		if e.Priority == "" {
+			e.Priority = logingest.PriorityNormal
+		}
+		out = append(out, e)
+	}
+	require.NoError(t, sc.Err())
+	require.Len(t, out, 300)
+	return out
+}
+
+func count(t testing.TB, conn *pgx.Conn, query string, args ...any) int64 {
+	t.Helper()
+	var n int64
+	require.NoError(t, conn.QueryRow(t.Context(), query, args...).Scan(&n))
+	return n
+}
+
+func TestMigrations_UpDownUp(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.Schema(t)
+	pool, err := pgxpool.New(t.Context(), dsn)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	s, err := pgstore.New(pool, &pgstore.Config{Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	m, release, err := s.Migrator(nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = release() })
+
+	tables := func() int64 {
+		var n int64
+		require.NoError(t, pool.QueryRow(t.Context(), `SELECT count(*) FROM pg_tables WHERE schemaname = current_schema()
+			AND tablename IN ('analytics_logs', 'analytics_event_ids', 'api_keys')`).Scan(&n))
+		return n
+	}
+
+	_, err = m.Migrate(t.Context(), migrations.DirectionUp, nil)
+	require.NoError(t, err)
+	versions, err := m.ExistingVersions(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, []int{1, 2}, versions)
+	require.Equal(t, m.Latest(), len(versions))
+	require.EqualValues(t, 3, tables())
+
+	// Open creates partitions: the way down must drop them along with the parent.
+	require.NoError(t, s.MaintainPartitions(t.Context(), now))
+
+	_, err = m.Migrate(t.Context(), migrations.DirectionDown, &migrations.MigrateOpts{TargetVersion: -1})
+	require.NoError(t, err)
+	versions, err = m.ExistingVersions(t.Context())
+	require.NoError(t, err)
+	require.Empty(t, versions)
+	require.EqualValues(t, 0, tables())
+	var leftovers int64
+	require.NoError(t, pool.QueryRow(t.Context(), `SELECT count(*) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+		WHERE n.nspname = current_schema() AND c.relname LIKE 'analytics%'`).Scan(&leftovers))
+	require.Zero(t, leftovers, "down migrations must leave no analytics relation behind")
+
+	_, err = m.Migrate(t.Context(), migrations.DirectionUp, nil)
+	require.NoError(t, err)
+	require.EqualValues(t, 3, tables())
+
+	// The schema matches what the store writes and reads.
+	require.NoError(t, s.MaintainPartitions(t.Context(), now))
+	events := loadEvents(t)[:10]
+	st, err := s.Append(t.Context(), events)
+	require.NoError(t, err)
+	require.Len(t, st, 10)
+	page, err := s.Query(t.Context(), logingest.Filter{Source: testSource})
+	require.NoError(t, err)
+	require.Len(t, page.Events, 10)
+}
+
+func TestOpen_NotMigrated(t *testing.T) {
+	t.Parallel()
+	_, err := pgstore.Open(t.Context(), pgtest.Schema(t), &pgstore.Config{Logger: slog.New(slog.DiscardHandler)})
+	require.ErrorContains(t, err, "not migrated")
+}
+
+func TestAppend_RoundTripAndRetry(t *testing.T) {
+	t.Parallel()
+	s, b := setup(t, nil)
+	events := loadEvents(t)
+
+	st, err := s.Append(t.Context(), events)
+	require.NoError(t, err)
+	for i, x := range st {
+		require.Equal(t, logingest.AppendInserted, x, "event %d", i)
+	}
+	// The app retries until it sees 201: a retry is all duplicates and stores nothing.
+	retry := loadEvents(t)
+	for i := range retry {
+		retry[i].ReceivedAt = now.Add(time.Minute)
+	}
+	st, err = s.Append(t.Context(), retry)
+	require.NoError(t, err)
+	for i, x := range st {
+		require.Equal(t, logingest.AppendDuplicate, x, "event %d", i)
+	}
+	require.EqualValues(t, 300, count(t, b.conn, "SELECT count(*) FROM analytics_logs"))
+	require.EqualValues(t, 300, count(t, b.conn, "SELECT count(*) FROM analytics_event_ids"))
+	require.Zero(t, count(t, b.conn, "SELECT count(*) FROM analytics_logs_default"),
+		"events received now must land in a premade partition")
+
+	want := events[2] // has user, session, provider_name
+	page, err := s.Query(t.Context(), logingest.Filter{Source: testSource, UserID: want.UserID, SessionID: want.SessionID,
+		EventName: want.EventName, StartTime: want.Timestamp, EndTime: want.Timestamp.Add(time.Microsecond)})
+	require.NoError(t, err)
+	require.Len(t, page.Events, 1)
+	got := page.Events[0]
+	require.JSONEq(t, string(want.Properties), string(got.Properties))
+	require.JSONEq(t, string(want.DeviceInfo), string(got.DeviceInfo))
+	got.Properties, got.DeviceInfo, want.Properties, want.DeviceInfo = nil, nil, nil, nil
+	require.Equal(t, want, got)
+	require.EqualValues(t, 1, page.Total)
+	require.Empty(t, page.NextCursor)
+}
+
+func TestAppend_InCallDuplicateFirstWins(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t, nil)
+	events := loadEvents(t)[:3]
+	second := events[0]
+	second.EventName = "second_copy"
+	st, err := s.Append(t.Context(), []logingest.Event{events[0], events[1], second, events[2]})
+	require.NoError(t, err)
+	require.Equal(t, []logingest.AppendStatus{logingest.AppendInserted, logingest.AppendInserted,
+		logingest.AppendDuplicate, logingest.AppendInserted}, st)
+	page, err := s.Query(t.Context(), logingest.Filter{EventName: "second_copy"})
+	require.NoError(t, err)
+	require.Empty(t, page.Events)
+}
+
+func TestAppend_DedupAcrossPartitions(t *testing.T) {
+	t.Parallel()
+	s, b := setup(t, nil)
+	e := loadEvents(t)[0]
+	st, err := s.Append(t.Context(), []logingest.Event{e})
+	require.NoError(t, err)
+	require.Equal(t, []logingest.AppendStatus{logingest.AppendInserted}, st)
+
+	// Three days later the retry lands in another partition, and a week later in the DEFAULT one.
+	for _, later := range []time.Duration{72 * time.Hour, 400 * 24 * time.Hour} {
+		retry := e
+		retry.ReceivedAt = now.Add(later)
+		st, err = s.Append(t.Context(), []logingest.Event{retry})
+		require.NoError(t, err)
+		require.Equal(t, []logingest.AppendStatus{logingest.AppendDuplicate}, st)
+	}
+	require.EqualValues(t, 1, count(t, b.conn, "SELECT count(*) FROM analytics_logs"))
+	// Another source may use the same event id.
+	other := e
+	other.Source = "habit-tracker-staging"
+	st, err = s.Append(t.Context(), []logingest.Event{other})
+	require.NoError(t, err)
+	require.Equal(t, []logingest.AppendStatus{logingest.AppendInserted}, st)
+}
+
+func TestAppend_CanceledContext(t *testing.T) {
+	t.Parallel()
+	s, b := setup(t, nil)
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	_, err := s.Append(ctx, loadEvents(t))
+	require.ErrorIs(t, err, context.Canceled)
+	require.Zero(t, count(t, b.conn, "SELECT count(*) FROM analytics_logs"))
+}
+
+func TestMaintainPartitions(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t, &pgstore.Config{PremakePartitions: 3})
+	parts, err := s.Partitions(t.Context())
+	require.NoError(t, err)
+	require.Len(t, parts, 4, "the current period and 3 ahead")
+	day := now.Truncate(24 * time.Hour)
+	for i, p := range parts {
+		require.Equal(t, day.AddDate(0, 0, i), p.From)
+		require.Equal(t, day.AddDate(0, 0, i+1), p.To)
+		require.Equal(t, "analytics_logs_p"+p.From.Format("20060102"), p.Name)
+	}
+	// Idempotent.
+	require.NoError(t, s.MaintainPartitions(t.Context(), now))
+	again, err := s.Partitions(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, parts, again)
+}
+
+func TestMaintainPartitions_MovesRowsOutOfDefault(t *testing.T) {
+	t.Parallel()
+	s, b := setup(t, &pgstore.Config{PremakePartitions: 1})
+	future := now.AddDate(0, 0, 10)
+	e := loadEvents(t)[0]
+	e.ReceivedAt = future
+	_, err := s.Append(t.Context(), []logingest.Event{e})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, count(t, b.conn, "SELECT count(*) FROM analytics_logs_default"))
+
+	require.NoError(t, s.MaintainPartitions(t.Context(), future))
+	require.Zero(t, count(t, b.conn, "SELECT count(*) FROM analytics_logs_default"))
+	name := "analytics_logs_p" + future.Format("20060102")
+	require.EqualValues(t, 1, count(t, b.conn, "SELECT count(*) FROM "+name))
+	page, err := s.Query(t.Context(), logingest.Filter{SortBy: logingest.SortReceivedAt})
+	require.NoError(t, err)
+	require.Len(t, page.Events, 1)
+	require.Equal(t, e.EventID, page.Events[0].EventID)
+	// The moved partition got the partitioned indexes.
+	require.EqualValues(t, 6, count(t, b.conn, "SELECT count(*) FROM pg_indexes WHERE tablename = $1", name))
+}
+
+func TestDropPartitionsBefore(t *testing.T) {
+	t.Parallel()
+	s, b := setup(t, &pgstore.Config{PremakePartitions: 2})
+	old := now.AddDate(0, 0, -10)
+	require.NoError(t, s.MaintainPartitions(t.Context(), old)) // partitions for days -10..-8
+
+	events := loadEvents(t)[:6]
+	events[0].ReceivedAt = old                    // partition day -10
+	events[1].ReceivedAt = old.AddDate(0, 0, 1)   // partition day -9
+	events[2].ReceivedAt = old.AddDate(-1, 0, 0)  // DEFAULT partition, very old
+	events[3].ReceivedAt = now.Add(-time.Hour)    // partition of today, before the cutoff below
+	events[4].ReceivedAt = now                    // today
+	events[5].ReceivedAt = now.AddDate(0, 0, 400) // DEFAULT partition, future
+	_, err := s.Append(t.Context(), events)
+	require.NoError(t, err)
+
+	// The cutoff falls inside today's partition: it is kept whole, so the effective cutoff is its start.
+	dropped, err := s.DropPartitionsBefore(t.Context(), now)
+	require.NoError(t, err)
+	var names []string
+	for _, p := range dropped {
+		names = append(names, p.Name)
+	}
+	require.ElementsMatch(t, []string{"analytics_logs_p20250817", "analytics_logs_p20250818", "analytics_logs_p20250819"}, names)
+
+	page, err := s.Query(t.Context(), logingest.Filter{SortBy: logingest.SortReceivedAt, SortOrder: logingest.SortAsc})
+	require.NoError(t, err)
+	var kept []string
+	for _, e := range page.Events {
+		kept = append(kept, e.EventID)
+	}
+	require.Equal(t, []string{events[3].EventID, events[4].EventID, events[5].EventID}, kept)
+	require.EqualValues(t, 3, count(t, b.conn, "SELECT count(*) FROM analytics_event_ids"))
+
+	// Expired keys are gone with their events: a late retry is stored again; kept ones are still duplicates.
+	st, err := s.Append(t.Context(), events[:4])
+	require.NoError(t, err)
+	require.Equal(t, []logingest.AppendStatus{logingest.AppendInserted, logingest.AppendInserted,
+		logingest.AppendInserted, logingest.AppendDuplicate}, st)
+
+	parts, err := s.Partitions(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, now.Truncate(24*time.Hour), parts[0].From, "today's partition remains")
+}
+
+func TestDeleteUserEvents(t *testing.T) {
+	t.Parallel()
+	s, b := setup(t, nil)
+	events := loadEvents(t)
+	_, err := s.Append(t.Context(), events)
+	require.NoError(t, err)
+	user := events[1].UserID
+	want := count(t, b.conn, "SELECT count(*) FROM analytics_logs WHERE user_id = $1", user)
+	require.Positive(t, want)
+
+	n, err := s.DeleteUserEvents(t.Context(), "other-source", user)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	n, err = s.DeleteUserEvents(t.Context(), testSource, user)
+	require.NoError(t, err)
+	require.Equal(t, want, n)
+	page, err := s.Query(t.Context(), logingest.Filter{UserID: user})
+	require.NoError(t, err)
+	require.Empty(t, page.Events)
+	n, err = s.DeleteUserEvents(t.Context(), "", user)
+	require.NoError(t, err)
+	require.Zero(t, n)
+	require.EqualValues(t, 300-want, count(t, b.conn, "SELECT count(*) FROM analytics_logs"))
+}
+
+func TestQuery_KeysetMatchesOffset(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t, nil)
+	events := loadEvents(t)
+	_, err := s.Append(t.Context(), events)
+	require.NoError(t, err)
+
+	for _, sortBy := range logingest.SortFields() {
+		for _, order := range []logingest.SortOrder{logingest.SortAsc, logingest.SortDesc} {
+			f := logingest.Filter{Source: testSource, SortBy: sortBy, SortOrder: order, Limit: 7}
+			var byOffset, byCursor []string
+			for off := 0; ; off += 7 {
+				f.Offset = off
+				p, err := s.Query(t.Context(), f)
+				require.NoError(t, err)
+				for _, e := range p.Events {
+					byOffset = append(byOffset, e.EventID)
+				}
+				if len(p.Events) < 7 {
+					break
+				}
+			}
+			f.Offset = 0
+			for {
+				p, err := s.Query(t.Context(), f)
+				require.NoError(t, err)
+				require.EqualValues(t, 300, p.Total)
+				for _, e := range p.Events {
+					byCursor = append(byCursor, e.EventID)
+				}
+				if p.NextCursor == "" {
+					break
+				}
+				f.After = p.NextCursor
+			}
+			require.Len(t, byOffset, 300, "%s %s", sortBy, order)
+			require.Equal(t, byOffset, byCursor, "%s %s", sortBy, order)
+		}
+	}
+}
+
+func TestQuery_Filters(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t, nil)
+	events := loadEvents(t)
+	_, err := s.Append(t.Context(), events)
+	require.NoError(t, err)
+
+	want := func(keep func(e logingest.Event) bool) int64 {
+		var n int64
+		for _, e := range events {
+			if keep(e) {
+				n++
+			}
+		}
+		return n
+	}
+	provider := func(e logingest.Event) string {
+		var p struct {
+			ProviderName string `json:"provider_name"`
+		}
+		_ = json.Unmarshal(e.Properties, &p)
+		return p.ProviderName
+	}
+	mid := events[150].Timestamp
+	for _, tc := range []struct {
+		name string
+		f    logingest.Filter
+		keep func(e logingest.Event) bool
+	}{
+		{"type", logingest.Filter{EventType: logingest.EventTypeError}, func(e logingest.Event) bool { return e.EventType == logingest.EventTypeError }},
+		{"provider", logingest.Filter{ProviderName: "habit_provider"}, func(e logingest.Event) bool { return provider(e) == "habit_provider" }},
+		{"app version", logingest.Filter{AppVersion: "2.0.1+7"}, func(e logingest.Event) bool { return e.AppVersion == "2.0.1+7" }},
+		{"time range", logingest.Filter{StartTime: mid, EndTime: mid.Add(time.Hour)}, func(e logingest.Event) bool {
+			return !e.Timestamp.Before(mid) && e.Timestamp.Before(mid.Add(time.Hour))
+		}},
+		{"priority", logingest.Filter{Priority: logingest.PriorityHigh}, func(e logingest.Event) bool { return e.Priority == logingest.PriorityHigh }},
+	} {
+		p, err := s.Query(t.Context(), tc.f)
+		require.NoError(t, err, tc.name)
+		n := want(tc.keep)
+		require.Positive(t, n, tc.name)
+		require.Equal(t, n, p.Total, tc.name)
+		require.False(t, p.TotalIsEstimate, tc.name)
+	}
+
+	_, err = s.Query(t.Context(), logingest.Filter{After: "not a cursor"})
+	require.ErrorIs(t, err, logingest.ErrInvalid)
+	p, err := s.Query(t.Context(), logingest.Filter{Limit: 1})
+	require.NoError(t, err)
+	_, err = s.Query(t.Context(), logingest.Filter{Limit: 1, SortBy: logingest.SortUserID, After: p.NextCursor})
+	require.ErrorIs(t, err, logingest.ErrInvalid, "a cursor of another sort order is rejected")
+}
+
+func TestQuery_TotalEstimate(t *testing.T) {
+	t.Parallel()
+	s, b := setup(t, &pgstore.Config{CountEstimateThreshold: 50})
+	_, err := s.Append(t.Context(), loadEvents(t))
+	require.NoError(t, err)
+	_, err = b.conn.Exec(t.Context(), "ANALYZE analytics_logs")
+	require.NoError(t, err)
+
+	p, err := s.Query(t.Context(), logingest.Filter{})
+	require.NoError(t, err)
+	require.True(t, p.TotalIsEstimate)
+	require.Greater(t, p.Total, int64(50))
+	p, err = s.Query(t.Context(), logingest.Filter{EventName: "habit_completed", EventType: logingest.EventTypeBehavioral})
+	require.NoError(t, err)
+	require.False(t, p.TotalIsEstimate)
+	require.LessOrEqual(t, p.Total, int64(50))
+	p, err = s.Query(t.Context(), logingest.Filter{SkipTotal: true})
+	require.NoError(t, err)
+	require.EqualValues(t, -1, p.Total)
+}
+
+func TestStats(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t, nil)
+	events := loadEvents(t)
+	for i := range events {
+		events[i].ReceivedAt = now.Add(-time.Duration(i) * 10 * time.Minute) // 300 events over 50 hours
+	}
+	_, err := s.Append(t.Context(), events)
+	require.NoError(t, err)
+	st, err := s.Stats(t.Context(), logingest.StatsQuery{Source: testSource, Now: now, TopN: 2})
+	require.NoError(t, err)
+	require.EqualValues(t, 300, st.TotalEvents)
+	require.EqualValues(t, 6, st.LastHour) // (now-1h, now]: i = 0..5
+	require.EqualValues(t, 144, st.LastDay)
+	require.Len(t, st.TopEventTypes, 2)
+	require.GreaterOrEqual(t, st.TopEventTypes[0].Count, st.TopEventTypes[1].Count)
+	require.Positive(t, st.ActiveUsers)
+	require.Positive(t, st.ActiveSessions)
+
+	st, err = s.Stats(t.Context(), logingest.StatsQuery{Source: "nobody", Now: now})
+	require.NoError(t, err)
+	require.Zero(t, st.TotalEvents)
+	require.NotNil(t, st.TopEventNames)
+}
+
+func TestAPIKeys(t *testing.T) {
+	t.Parallel()
+	s, _ := setup(t, nil)
+	k1 := logingest.APIKey{ID: "k1", Name: "app", Hash: logingest.HashKey("secret1"), Source: testSource,
+		Scopes: logingest.ScopeIngest | logingest.ScopeRead, CreatedAt: now.Add(time.Hour)}
+	k2 := logingest.APIKey{ID: "k2", Name: "admin", Hash: logingest.HashKey("secret2"), Source: testSource,
+		Scopes: logingest.ScopeAdmin, CreatedAt: now, ExpiresAt: now.AddDate(1, 0, 0), RevokedAt: now.Add(time.Minute)}
+	require.NoError(t, s.CreateAPIKey(t.Context(), k1))
+	require.NoError(t, s.CreateAPIKey(t.Context(), k2))
+	require.ErrorIs(t, s.CreateAPIKey(t.Context(), k1), logingest.ErrInvalid)
+	dupHash := k1
+	dupHash.ID = "k3"
+	require.ErrorIs(t, s.CreateAPIKey(t.Context(), dupHash), logingest.ErrInvalid)
+
+	got, err := s.APIKeyByHash(t.Context(), k2.Hash)
+	require.NoError(t, err)
+	require.Equal(t, k2, got)
+	_, err = s.APIKeyByHash(t.Context(), "nope")
+	require.ErrorIs(t, err, logingest.ErrNotFound)
+	require.ErrorIs(t, err, pgx.ErrNoRows)
+
+	list, err := s.ListAPIKeys(t.Context())
+	require.NoError(t, err)
+	require.Equal(t, []logingest.APIKey{k2, k1}, list)
+}
+
+func TestClosedAndUnreachable(t *testing.T) {
+	t.Parallel()
+	_, err := pgstore.Open(t.Context(), "postgres://postgres@127.0.0.1:1/postgres?connect_timeout=2", nil)
+	require.Error(t, err)
+
+	pool, err := pgxpool.New(t.Context(), "postgres://postgres@127.0.0.1:1/postgres?connect_timeout=2")
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	s, err := pgstore.New(pool, nil)
+	require.NoError(t, err)
+	require.ErrorIs(t, s.Ping(t.Context()), logingest.ErrUnavailable)
+	_, err = s.Append(t.Context(), loadEvents(t)[:1])
+	require.ErrorIs(t, err, logingest.ErrUnavailable)
+
+	s, _ = setup(t, nil)
+	require.NoError(t, s.Ping(t.Context()))
+	require.NoError(t, s.Close())
+	require.NoError(t, s.Close())
+	require.ErrorIs(t, s.Ping(t.Context()), logingest.ErrClosed)
+	_, err = s.Append(t.Context(), loadEvents(t)[:1])
+	require.ErrorIs(t, err, logingest.ErrClosed)
+	_, err = s.Query(t.Context(), logingest.Filter{})
+	require.ErrorIs(t, err, logingest.ErrClosed)
+}
+
+func TestConfigValidation(t *testing.T) {
+	t.Parallel()
+	pool, err := pgxpool.New(t.Context(), "postgres://postgres@127.0.0.1:1/postgres")
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	for _, iv := range []time.Duration{time.Minute, 5 * time.Hour, 36 * time.Hour} {
+		_, err := pgstore.New(pool, &pgstore.Config{PartitionInterval: iv})
+		require.ErrorContains(t, err, "PartitionInterval", fmt.Sprint(iv))
+	}
+	_, err = pgstore.New(nil, nil)
+	require.Error(t, err)
+	_, err = pgstore.New(pool, &pgstore.Config{PartitionInterval: 6 * time.Hour})
+	require.NoError(t, err)
+	require.False(t, errors.Is(err, logingest.ErrInvalid))
+}
