@@ -1,0 +1,405 @@
+// Package memstore is an in-memory logingest.Store for tests and examples.
+//
+// It is the reference implementation of the Store contract: it passes the storetest conformance suite and aims
+// to be obviously correct rather than fast (Query is a linear scan plus a sort). It also implements
+// logingest.UserEraser and logingest.KeyStore. Nothing survives the process.
+package memstore
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/change66/logserver/logingest"
+)
+
+var (
+	_ logingest.Store      = (*Store)(nil)
+	_ logingest.UserEraser = (*Store)(nil)
+	_ logingest.KeyStore   = (*Store)(nil)
+)
+
+// Store keeps events and API keys in memory. It is safe for concurrent use. The zero value is not usable;
+// call New.
+type Store struct {
+	mu     sync.RWMutex
+	closed bool
+	seq    int64            // insertion sequence of the last stored event
+	rows   []row            // in insertion order
+	ids    map[key]struct{} // (Source, EventID) of every stored event
+	keys   []logingest.APIKey
+}
+
+type key struct{ source, eventID string }
+
+// row is one stored event with its insertion sequence and the provider name extracted from its properties.
+type row struct {
+	seq      int64
+	provider string
+	ev       logingest.Event
+}
+
+// New returns an empty Store.
+func New() *Store {
+	return &Store{ids: make(map[key]struct{})}
+}
+
+// Close marks the store closed; every later call returns an error matching logingest.ErrClosed. Close is
+// idempotent and always returns nil.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
+	return nil
+}
+
+// begin checks ctx and the closed flag, in that order. The caller holds s.mu.
+func (s *Store) begin(ctx context.Context, op string) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("%s: %w", op, err)
+	}
+	if s.closed {
+		return fmt.Errorf("%s: %w", op, logingest.ErrClosed)
+	}
+	return nil
+}
+
+// Append implements logingest.Store. It copies each event, including its JSON, and stores timestamps in UTC.
+func (s *Store) Append(ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+	if len(events) == 0 {
+		return nil, nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.begin(ctx, "append"); err != nil {
+		return nil, err
+	}
+	statuses := make([]logingest.AppendStatus, len(events))
+	for i := range events {
+		e := copyEvent(events[i])
+		e.Timestamp = e.Timestamp.UTC()
+		e.ReceivedAt = e.ReceivedAt.UTC()
+		k := key{e.Source, e.EventID}
+		if _, dup := s.ids[k]; dup {
+			statuses[i] = logingest.AppendDuplicate
+			continue
+		}
+		s.ids[k] = struct{}{}
+		s.seq++
+		s.rows = append(s.rows, row{seq: s.seq, provider: providerName(e.Properties), ev: e})
+		statuses[i] = logingest.AppendInserted
+	}
+	return statuses, nil
+}
+
+// providerName returns the string value of properties.provider_name, or "" when it is absent or not a string.
+func providerName(props json.RawMessage) string {
+	var p struct {
+		ProviderName json.RawMessage `json:"provider_name"`
+	}
+	if json.Unmarshal(props, &p) != nil {
+		return ""
+	}
+	var name string
+	if json.Unmarshal(p.ProviderName, &name) != nil {
+		return ""
+	}
+	return name
+}
+
+// Query implements logingest.Store.
+func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page, error) {
+	f, err := f.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	var after *cursor
+	if f.After != "" {
+		c, err := decodeCursor(f.After, f.SortBy)
+		if err != nil {
+			return nil, err
+		}
+		after = &c
+	}
+
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.begin(ctx, "query"); err != nil {
+		return nil, err
+	}
+
+	var matches []*row
+	for i := range s.rows {
+		if matchFilter(&s.rows[i], &f) {
+			matches = append(matches, &s.rows[i])
+		}
+	}
+	desc := f.SortOrder == logingest.SortDesc
+	slices.SortFunc(matches, func(a, b *row) int {
+		c := compareCursors(cursorOf(a, f.SortBy), cursorOf(b, f.SortBy))
+		if desc {
+			return -c
+		}
+		return c
+	})
+
+	page := &logingest.Page{Events: []logingest.Event{}, Total: int64(len(matches))}
+	rest := matches
+	if after != nil {
+		rest = rest[:0:0]
+		for _, r := range matches {
+			c := compareCursors(cursorOf(r, f.SortBy), *after)
+			if desc {
+				c = -c
+			}
+			if c > 0 {
+				rest = append(rest, r)
+			}
+		}
+	}
+	rest = rest[min(f.Offset, len(rest)):]
+	n := min(f.Limit, len(rest))
+	for _, r := range rest[:n] {
+		page.Events = append(page.Events, copyEvent(r.ev))
+	}
+	if n < len(rest) {
+		page.NextCursor = cursorOf(rest[n-1], f.SortBy).encode()
+	}
+	return page, nil
+}
+
+func matchFilter(r *row, f *logingest.Filter) bool {
+	e := &r.ev
+	switch {
+	case f.Source != "" && e.Source != f.Source,
+		f.EventType != "" && e.EventType != f.EventType,
+		f.EventName != "" && e.EventName != f.EventName,
+		f.UserID != "" && e.UserID != f.UserID,
+		f.SessionID != "" && e.SessionID != f.SessionID,
+		f.AppVersion != "" && e.AppVersion != f.AppVersion,
+		f.Priority != "" && e.Priority != f.Priority,
+		f.ProviderName != "" && r.provider != f.ProviderName,
+		!f.StartTime.IsZero() && e.Timestamp.Before(f.StartTime),
+		!f.EndTime.IsZero() && !e.Timestamp.Before(f.EndTime):
+		return false
+	}
+	return true
+}
+
+// cursor is the position of one row in one sort order: its sort key (Str for text fields, Num for times in Unix
+// nanoseconds and for sequence numbers) and its insertion sequence, which breaks ties.
+type cursor struct {
+	Field logingest.SortField `json:"f"`
+	Str   string              `json:"s,omitempty"`
+	Num   int64               `json:"n,omitempty"`
+	Seq   int64               `json:"q"`
+}
+
+func cursorOf(r *row, field logingest.SortField) cursor {
+	c := cursor{Field: field, Seq: r.seq}
+	e := &r.ev
+	switch field {
+	case logingest.SortTimestamp:
+		c.Num = e.Timestamp.UnixNano()
+	case logingest.SortReceivedAt:
+		c.Num = e.ReceivedAt.UnixNano()
+	case logingest.SortSequenceNumber:
+		c.Num = e.SequenceNumber
+	case logingest.SortEventType:
+		c.Str = string(e.EventType)
+	case logingest.SortEventName:
+		c.Str = e.EventName
+	case logingest.SortUserID:
+		c.Str = e.UserID
+	case logingest.SortSessionID:
+		c.Str = e.SessionID
+	case logingest.SortAppVersion:
+		c.Str = e.AppVersion
+	case logingest.SortPriority:
+		c.Str = string(e.Priority)
+	}
+	return c
+}
+
+// compareCursors orders positions ascending: by key, then by insertion sequence.
+func compareCursors(a, b cursor) int {
+	if c := cmp.Compare(a.Num, b.Num); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Str, b.Str); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Seq, b.Seq)
+}
+
+func (c cursor) encode() string {
+	b, _ := json.Marshal(c) // cannot fail: plain strings and integers
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(s string, field logingest.SortField) (cursor, error) {
+	var c cursor
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err == nil {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(&c)
+	}
+	if err != nil || c.Field != field || c.Seq <= 0 {
+		return cursor{}, &logingest.ValidationError{Errors: []logingest.FieldError{
+			{Field: "cursor", Reason: "malformed, or taken from a query with another sort field"},
+		}}
+	}
+	return c, nil
+}
+
+// Stats implements logingest.Store.
+func (s *Store) Stats(ctx context.Context, q logingest.StatsQuery) (*logingest.Stats, error) {
+	topN := q.TopN
+	if topN <= 0 {
+		topN = 5
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.begin(ctx, "stats"); err != nil {
+		return nil, err
+	}
+	st := &logingest.Stats{}
+	hourAgo, dayAgo := q.Now.Add(-time.Hour), q.Now.Add(-24*time.Hour)
+	sessions, users := map[string]bool{}, map[string]bool{}
+	types, names := map[string]int64{}, map[string]int64{}
+	for i := range s.rows {
+		e := &s.rows[i].ev
+		if q.Source != "" && e.Source != q.Source {
+			continue
+		}
+		st.TotalEvents++
+		if e.ReceivedAt.After(q.Now) || !e.ReceivedAt.After(dayAgo) {
+			continue
+		}
+		st.LastDay++
+		if e.ReceivedAt.After(hourAgo) {
+			st.LastHour++
+		}
+		if e.SessionID != "" {
+			sessions[e.SessionID] = true
+		}
+		if e.UserID != "" {
+			users[e.UserID] = true
+		}
+		types[string(e.EventType)]++
+		names[e.EventName]++
+	}
+	st.ActiveSessions, st.ActiveUsers = int64(len(sessions)), int64(len(users))
+	st.TopEventTypes, st.TopEventNames = top(types, topN), top(names, topN)
+	return st, nil
+}
+
+// top returns the n most frequent values, by count descending, then value ascending.
+func top(counts map[string]int64, n int) []logingest.ValueCount {
+	out := make([]logingest.ValueCount, 0, len(counts))
+	for v, c := range counts {
+		out = append(out, logingest.ValueCount{Value: v, Count: c})
+	}
+	slices.SortFunc(out, func(a, b logingest.ValueCount) int {
+		if c := cmp.Compare(b.Count, a.Count); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Value, b.Value)
+	})
+	return out[:min(n, len(out))]
+}
+
+// Ping implements logingest.Store. It fails only when ctx is done or the store is closed.
+func (s *Store) Ping(ctx context.Context) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.begin(ctx, "ping")
+}
+
+// DeleteUserEvents implements logingest.UserEraser.
+func (s *Store) DeleteUserEvents(ctx context.Context, source, userID string) (int64, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.begin(ctx, "delete user events"); err != nil {
+		return 0, err
+	}
+	kept := s.rows[:0]
+	for _, r := range s.rows {
+		if r.ev.UserID == userID && (source == "" || r.ev.Source == source) {
+			delete(s.ids, key{r.ev.Source, r.ev.EventID})
+			continue
+		}
+		kept = append(kept, r)
+	}
+	n := len(s.rows) - len(kept)
+	clear(s.rows[len(kept):]) // drop references to deleted JSON
+	s.rows = kept
+	return int64(n), nil
+}
+
+// CreateAPIKey implements logingest.KeyStore.
+func (s *Store) CreateAPIKey(ctx context.Context, k logingest.APIKey) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.begin(ctx, "create api key"); err != nil {
+		return err
+	}
+	for _, old := range s.keys {
+		if old.ID == k.ID {
+			return fmt.Errorf("create api key: id %q already exists: %w", k.ID, logingest.ErrInvalid)
+		}
+		if old.Hash == k.Hash {
+			return fmt.Errorf("create api key: hash already exists: %w", logingest.ErrInvalid)
+		}
+	}
+	k.CreatedAt, k.ExpiresAt, k.RevokedAt = k.CreatedAt.UTC(), k.ExpiresAt.UTC(), k.RevokedAt.UTC()
+	s.keys = append(s.keys, k)
+	return nil
+}
+
+// APIKeyByHash implements logingest.KeyStore.
+func (s *Store) APIKeyByHash(ctx context.Context, hash string) (logingest.APIKey, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.begin(ctx, "api key by hash"); err != nil {
+		return logingest.APIKey{}, err
+	}
+	for _, k := range s.keys {
+		if k.Hash == hash {
+			return k, nil
+		}
+	}
+	return logingest.APIKey{}, fmt.Errorf("api key by hash: %w", logingest.ErrNotFound)
+}
+
+// ListAPIKeys implements logingest.KeyStore.
+func (s *Store) ListAPIKeys(ctx context.Context) ([]logingest.APIKey, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.begin(ctx, "list api keys"); err != nil {
+		return nil, err
+	}
+	out := slices.Clone(s.keys)
+	slices.SortFunc(out, func(a, b logingest.APIKey) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// copyEvent returns e with its JSON copied, so that neither side can change the other's bytes.
+func copyEvent(e logingest.Event) logingest.Event {
+	e.Properties = bytes.Clone(e.Properties)
+	e.DeviceInfo = bytes.Clone(e.DeviceInfo)
+	return e
+}

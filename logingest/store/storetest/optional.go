@@ -1,0 +1,284 @@
+package storetest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/change66/logserver/logingest"
+)
+
+func pingChecks() []check {
+	return []check{
+		newCheck("Ping/Healthy",
+			"Ping on a healthy store must return nil",
+			func(ctx context.Context, s logingest.Store, o Options) error {
+				if err := s.Ping(ctx); err != nil {
+					return fmt.Errorf("Ping: %w", err)
+				}
+				return nil
+			}),
+	}
+}
+
+// eraser returns s as a UserEraser, or a skip error.
+func eraser(s logingest.Store) (logingest.UserEraser, error) {
+	if e, ok := s.(logingest.UserEraser); ok {
+		return e, nil
+	}
+	return nil, skip("store does not implement logingest.UserEraser")
+}
+
+func userEraserChecks() []check {
+	const u1, u2 = "WrFJAp1hSvEwhM7r6QMgvJEQj7dg", "8QGdVPkhfUD4llYNbRQeGGSN0FfR"
+	return []check{
+		newCheck("UserEraser/DeleteUserEvents",
+			"DeleteUserEvents must delete exactly the events of that user in that source (every source when source is empty) and return how many it deleted",
+			func(ctx context.Context, s logingest.Store, o Options) error {
+				ue, err := eraser(s)
+				if err != nil {
+					return err
+				}
+				events := newEvents(o, 0, 40)
+				for i := range events {
+					if i%3 == 0 {
+						events[i].Source = sourceStaging
+					}
+				}
+				// A user ID that differs only in case, and one that extends u1.
+				events = append(events,
+					tweak(o, 40, func(e *logingest.Event) { e.UserID = "wrfjap1hsvewhm7r6qmgvjeqj7dg" }),
+					tweak(o, 41, func(e *logingest.Event) { e.UserID = u1 + "x" }))
+				if err := appendInserted(ctx, s, events); err != nil {
+					return err
+				}
+				remaining := events
+				for _, c := range []struct{ source, user string }{{sourceProd, u1}, {"", u1}, {sourceStaging, u2}, {"", u2}} {
+					gone := func(e logingest.Event) bool { return e.UserID == c.user && (c.source == "" || e.Source == c.source) }
+					want := int64(len(expect(remaining, gone, logingest.SortTimestamp, logingest.SortAsc)))
+					if want == 0 && c.source != "" {
+						panic("storetest: eraser case deletes nothing")
+					}
+					n, err := ue.DeleteUserEvents(ctx, c.source, c.user)
+					if err != nil {
+						return fmt.Errorf("DeleteUserEvents(%q, %q): %w", c.source, c.user, err)
+					}
+					if n != want {
+						return fmt.Errorf("DeleteUserEvents(%q, %q) = %d, want %d", c.source, c.user, n, want)
+					}
+					remaining = expect(remaining, func(e logingest.Event) bool { return !gone(e) }, logingest.SortTimestamp, logingest.SortAsc)
+					got, err := queryAll(ctx, s, allAsc)
+					if err != nil {
+						return err
+					}
+					if err := wantEvents(o, fmt.Sprintf("Query after DeleteUserEvents(%q, %q)", c.source, c.user), got, remaining); err != nil {
+						return err
+					}
+				}
+				return nil
+			}),
+
+		newCheck("UserEraser/UnknownUser",
+			"DeleteUserEvents of a user with no events must return (0, nil) and delete nothing",
+			func(ctx context.Context, s logingest.Store, o Options) error {
+				ue, err := eraser(s)
+				if err != nil {
+					return err
+				}
+				if n, err := ue.DeleteUserEvents(ctx, "", "nobody"); n != 0 || err != nil {
+					return fmt.Errorf("DeleteUserEvents on an empty store = (%d, %v), want (0, nil)", n, err)
+				}
+				events := newEvents(o, 0, 10)
+				if err := appendInserted(ctx, s, events); err != nil {
+					return err
+				}
+				for _, c := range []struct{ source, user string }{{"", "nobody"}, {sourceStaging, u1}, {"", u1[:10]}} {
+					if n, err := ue.DeleteUserEvents(ctx, c.source, c.user); n != 0 || err != nil {
+						return fmt.Errorf("DeleteUserEvents(%q, %q) = (%d, %v), want (0, nil)", c.source, c.user, n, err)
+					}
+				}
+				got, err := queryAll(ctx, s, allAsc)
+				if err != nil {
+					return err
+				}
+				return wantEvents(o, "Query after deleting unknown users", got, events)
+			}),
+	}
+}
+
+// keyStore returns s as a KeyStore, or a skip error.
+func keyStore(s logingest.Store) (logingest.KeyStore, error) {
+	if k, ok := s.(logingest.KeyStore); ok {
+		return k, nil
+	}
+	return nil, skip("store does not implement logingest.KeyStore")
+}
+
+// newKey returns a realistic key record; n varies it.
+func newKey(n int, created time.Time) logingest.APIKey {
+	return logingest.APIKey{
+		ID:        fmt.Sprintf("key_%02d", n),
+		Name:      fmt.Sprintf("habit tracker iOS build %d", n),
+		Hash:      logingest.HashKey(fmt.Sprintf("lk_live_%032d", n)),
+		Source:    sourceProd,
+		Scopes:    logingest.ScopeIngest,
+		CreatedAt: created,
+	}
+}
+
+func sameKey(o Options, got, want logingest.APIKey) error {
+	var errs []error
+	if got.ID != want.ID || got.Name != want.Name || got.Hash != want.Hash || got.Source != want.Source || got.Scopes != want.Scopes {
+		errs = append(errs, fmt.Errorf("got %+v, want %+v", got, want))
+	}
+	errs = append(errs, sameTime(o, "CreatedAt", got.CreatedAt, want.CreatedAt))
+	for _, t := range []struct {
+		name      string
+		got, want time.Time
+	}{{"ExpiresAt", got.ExpiresAt, want.ExpiresAt}, {"RevokedAt", got.RevokedAt, want.RevokedAt}} {
+		switch {
+		case t.want.IsZero() && !t.got.IsZero():
+			errs = append(errs, fmt.Errorf("%s = %s, want the zero time", t.name, t.got))
+		case !t.want.IsZero():
+			errs = append(errs, sameTime(o, t.name, t.got, t.want))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("key %s: %w", want.ID, err)
+	}
+	return nil
+}
+
+func keyStoreChecks() []check {
+	created := time.Date(2025, 8, 1, 12, 0, 0, 0, time.UTC)
+	return []check{
+		newCheck("KeyStore/CreateAndLookup",
+			"APIKeyByHash must return the key created with that Hash, revoked or not, every field equal and zero times still zero",
+			func(ctx context.Context, s logingest.Store, o Options) error {
+				ks, err := keyStore(s)
+				if err != nil {
+					return err
+				}
+				plain := newKey(1, created)
+				full := newKey(2, created.Add(time.Hour))
+				full.Scopes = logingest.ScopeIngest | logingest.ScopeRead | logingest.ScopeAdmin
+				full.Source = sourceStaging
+				full.ExpiresAt = created.Add(90 * 24 * time.Hour)
+				full.RevokedAt = created.Add(48 * time.Hour)
+				for _, k := range []logingest.APIKey{plain, full} {
+					if err := ks.CreateAPIKey(ctx, k); err != nil {
+						return fmt.Errorf("CreateAPIKey(%s): %w", k.ID, err)
+					}
+				}
+				for _, k := range []logingest.APIKey{plain, full} {
+					got, err := ks.APIKeyByHash(ctx, k.Hash)
+					if err != nil {
+						return fmt.Errorf("APIKeyByHash(%s): %w", k.ID, err)
+					}
+					if err := sameKey(o, got, k); err != nil {
+						return err
+					}
+				}
+				return nil
+			}),
+
+		newCheck("KeyStore/NotFound",
+			"APIKeyByHash of an unknown hash must return an error matching logingest.ErrNotFound",
+			func(ctx context.Context, s logingest.Store, o Options) error {
+				ks, err := keyStore(s)
+				if err != nil {
+					return err
+				}
+				if err := ks.CreateAPIKey(ctx, newKey(1, created)); err != nil {
+					return fmt.Errorf("CreateAPIKey: %w", err)
+				}
+				for _, h := range []string{logingest.HashKey("unknown"), "", newKey(1, created).Hash[:10]} {
+					if _, err := ks.APIKeyByHash(ctx, h); !errors.Is(err, logingest.ErrNotFound) {
+						return fmt.Errorf("APIKeyByHash(%q) returned error %v, want one matching logingest.ErrNotFound", h, err)
+					}
+				}
+				return nil
+			}),
+
+		newCheck("KeyStore/Duplicate",
+			"CreateAPIKey must return an error matching logingest.ErrInvalid when a key with the same ID or Hash exists, and keep the existing key",
+			func(ctx context.Context, s logingest.Store, o Options) error {
+				ks, err := keyStore(s)
+				if err != nil {
+					return err
+				}
+				orig := newKey(1, created)
+				if err := ks.CreateAPIKey(ctx, orig); err != nil {
+					return fmt.Errorf("CreateAPIKey: %w", err)
+				}
+				sameID := newKey(2, created.Add(time.Hour))
+				sameID.ID = orig.ID
+				sameHash := newKey(3, created.Add(time.Hour))
+				sameHash.Hash = orig.Hash
+				for _, k := range []logingest.APIKey{sameID, sameHash} {
+					if err := ks.CreateAPIKey(ctx, k); !errors.Is(err, logingest.ErrInvalid) {
+						return fmt.Errorf("CreateAPIKey(ID %s, Hash %s) over an existing key returned error %v, want one matching logingest.ErrInvalid", k.ID, k.Hash, err)
+					}
+				}
+				list, err := ks.ListAPIKeys(ctx)
+				if err != nil {
+					return fmt.Errorf("ListAPIKeys: %w", err)
+				}
+				if len(list) != 1 {
+					return fmt.Errorf("ListAPIKeys returned %d keys after rejected duplicates, want 1", len(list))
+				}
+				got, err := ks.APIKeyByHash(ctx, orig.Hash)
+				if err != nil {
+					return fmt.Errorf("APIKeyByHash: %w", err)
+				}
+				return sameKey(o, got, orig)
+			}),
+
+		newCheck("KeyStore/List",
+			"ListAPIKeys must return every key ordered by CreatedAt, then ID",
+			func(ctx context.Context, s logingest.Store, o Options) error {
+				ks, err := keyStore(s)
+				if err != nil {
+					return err
+				}
+				list, err := ks.ListAPIKeys(ctx)
+				if err != nil || len(list) != 0 {
+					return fmt.Errorf("ListAPIKeys on an empty store = (%v, %v), want no keys and a nil error", list, err)
+				}
+				var keys []logingest.APIKey
+				for i, h := range []int{5, 0, 3, 3, 1, 3} { // creation hours, with ties
+					keys = append(keys, newKey(len(keys)*7%10, created.Add(time.Duration(h)*time.Hour)))
+					if i == 4 {
+						keys[i].RevokedAt = created.Add(24 * time.Hour)
+					}
+				}
+				for _, k := range keys {
+					if err := ks.CreateAPIKey(ctx, k); err != nil {
+						return fmt.Errorf("CreateAPIKey(%s): %w", k.ID, err)
+					}
+				}
+				slices.SortFunc(keys, func(a, b logingest.APIKey) int {
+					if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+						return c
+					}
+					return strings.Compare(a.ID, b.ID)
+				})
+				list, err = ks.ListAPIKeys(ctx)
+				if err != nil {
+					return fmt.Errorf("ListAPIKeys: %w", err)
+				}
+				if len(list) != len(keys) {
+					return fmt.Errorf("ListAPIKeys returned %d keys, want %d", len(list), len(keys))
+				}
+				for i := range keys {
+					if err := sameKey(o, list[i], keys[i]); err != nil {
+						return fmt.Errorf("ListAPIKeys()[%d]: %w", i, err)
+					}
+				}
+				return nil
+			}),
+	}
+}
