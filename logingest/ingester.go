@@ -112,6 +112,13 @@ func New(store Store, cfg *Config) (*Ingester, error) {
 	return ing, nil
 }
 
+// QueueDepth returns the events accepted and not yet committed, and their approximate size in bytes.
+func (ing *Ingester) QueueDepth() (events int, bytes int64) {
+	ing.mu.Lock()
+	defer ing.mu.Unlock()
+	return ing.queuedEvents, ing.queuedBytes
+}
+
 // Store returns the Store the Ingester writes to.
 func (ing *Ingester) Store() Store { return ing.store }
 

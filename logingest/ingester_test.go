@@ -1,0 +1,658 @@
+package logingest_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+
+	"github.com/change66/logserver/logingest"
+	"github.com/change66/logserver/logingest/store/memstore"
+)
+
+var testNow = time.Date(2025, 8, 27, 12, 0, 0, 0, time.UTC)
+
+// fakeStore is a Store with func fields; nil funcs fall through to an embedded memstore.
+type fakeStore struct {
+	*memstore.Store
+	AppendFunc func(ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error)
+}
+
+func (f *fakeStore) Append(ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+	if f.AppendFunc != nil {
+		return f.AppendFunc(ctx, events)
+	}
+	return f.Store.Append(ctx, events)
+}
+
+// gate is a store wrapper whose Append blocks until released, recording the size of every write.
+type gate struct {
+	*memstore.Store
+	entered chan int      // receives len(events) when an Append starts
+	release chan struct{} // each receive lets one Append proceed
+	mu      sync.Mutex
+	sizes   []int
+}
+
+func newGate() *gate {
+	return &gate{Store: memstore.New(), entered: make(chan int, 100), release: make(chan struct{})}
+}
+
+func (g *gate) Append(ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+	g.mu.Lock()
+	g.sizes = append(g.sizes, len(events))
+	g.mu.Unlock()
+	g.entered <- len(events)
+	select {
+	case <-g.release:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	return g.Store.Append(ctx, events)
+}
+
+type testBundle struct {
+	store *memstore.Store
+	reg   *prometheus.Registry
+}
+
+func setup(t *testing.T, store logingest.Store, cfg *logingest.Config) (*logingest.Ingester, *testBundle) {
+	t.Helper()
+	b := &testBundle{reg: prometheus.NewPedanticRegistry()}
+	if store == nil {
+		b.store = memstore.New()
+		store = b.store
+	}
+	if cfg == nil {
+		cfg = &logingest.Config{}
+	}
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	cfg.Registerer = b.reg
+	if cfg.Now == nil {
+		cfg.Now = func() time.Time { return testNow }
+	}
+	ing, err := logingest.New(store, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, ing.Close(context.Background())) })
+	return ing, b
+}
+
+func validEvent(id string) logingest.Event {
+	return logingest.Event{
+		EventID:        id,
+		Timestamp:      testNow.Add(-time.Hour),
+		EventType:      logingest.EventTypeBehavioral,
+		EventName:      "habit_completed",
+		Properties:     json.RawMessage(`{"habit_id":"10","streak":5}`),
+		UserID:         "user-1",
+		SessionID:      "session-1",
+		AppVersion:     "2.0.1+7",
+		DeviceInfo:     json.RawMessage(`{"platform":"ios"}`),
+		SequenceNumber: 1,
+	}
+}
+
+func loadTestdata(t *testing.T) []logingest.Event {
+	t.Helper()
+	data, err := os.ReadFile("../testdata/events.ndjson")
+	require.NoError(t, err)
+	var out []logingest.Event
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		var e logingest.Event
+		require.NoError(t, json.Unmarshal([]byte(line), &e))
+		out = append(out, e)
+	}
+	return out
+}
+
+func TestIngest(t *testing.T) {
+	t.Parallel()
+
+	t.Run("TestdataAcceptedThenDuplicate", func(t *testing.T) {
+		t.Parallel()
+		ing, b := setup(t, nil, nil)
+		events := loadTestdata(t)
+		res, err := ing.Ingest(t.Context(), "", events)
+		require.NoError(t, err)
+		require.Equal(t, len(events), res.Accepted)
+		require.Zero(t, res.Duplicates)
+		require.Zero(t, res.Rejected)
+
+		res, err = ing.Ingest(t.Context(), "", events)
+		require.NoError(t, err)
+		require.Equal(t, len(events), res.Duplicates)
+		for i, r := range res.Results {
+			require.Equal(t, i, r.Index)
+			require.Equal(t, events[i].EventID, r.EventID)
+			require.Equal(t, logingest.StatusDuplicate, r.Status)
+		}
+
+		page, err := b.store.Query(t.Context(), logingest.Filter{Limit: logingest.MaxQueryLimit})
+		require.NoError(t, err)
+		require.EqualValues(t, len(events), page.Total)
+		for _, e := range page.Events {
+			require.Equal(t, logingest.DefaultSource, e.Source)
+			require.Equal(t, testNow, e.ReceivedAt)
+			require.True(t, e.Priority.Valid(), "priority defaulted")
+		}
+	})
+
+	t.Run("InvalidEventsRejectedIndividually", func(t *testing.T) {
+		t.Parallel()
+		ing, b := setup(t, nil, nil)
+		bad := validEvent("bad")
+		bad.EventType = "clicks"
+		noID := validEvent("")
+		events := []logingest.Event{validEvent("a"), bad, noID, validEvent("b")}
+		res, err := ing.Ingest(t.Context(), "src", events)
+		require.NoError(t, err)
+		require.Equal(t, 2, res.Accepted)
+		require.Equal(t, 2, res.Rejected)
+		require.Equal(t, logingest.StatusRejected, res.Results[1].Status)
+		require.Equal(t, []logingest.FieldError{{Field: "event_type", Reason: "must be one of behavioral, telemetry, observability, error, performance"}}, res.Results[1].Errors)
+		require.Equal(t, "event_id", res.Results[2].Errors[0].Field)
+
+		page, err := b.store.Query(t.Context(), logingest.Filter{Source: "src"})
+		require.NoError(t, err)
+		require.EqualValues(t, 2, page.Total)
+	})
+
+	t.Run("SameIDTwiceInOneCall", func(t *testing.T) {
+		t.Parallel()
+		ing, _ := setup(t, nil, nil)
+		res, err := ing.Ingest(t.Context(), "", []logingest.Event{validEvent("x"), validEvent("x")})
+		require.NoError(t, err)
+		require.Equal(t, logingest.StatusAccepted, res.Results[0].Status)
+		require.Equal(t, logingest.StatusDuplicate, res.Results[1].Status)
+	})
+
+	t.Run("IdempotencyIsPerSource", func(t *testing.T) {
+		t.Parallel()
+		ing, _ := setup(t, nil, nil)
+		for _, src := range []string{"prod", "dev"} {
+			res, err := ing.Ingest(t.Context(), src, []logingest.Event{validEvent("x")})
+			require.NoError(t, err)
+			require.Equal(t, 1, res.Accepted, src)
+		}
+	})
+
+	t.Run("CallerSliceUnmodified", func(t *testing.T) {
+		t.Parallel()
+		ing, _ := setup(t, nil, nil)
+		events := []logingest.Event{validEvent("x")}
+		events[0].Properties = nil
+		before := events[0]
+		_, err := ing.Ingest(t.Context(), "", events)
+		require.NoError(t, err)
+		require.Equal(t, before, events[0])
+	})
+
+	t.Run("NullObjectsBecomeEmptyObjects", func(t *testing.T) {
+		t.Parallel()
+		ing, b := setup(t, nil, nil)
+		e := validEvent("x")
+		e.Properties = json.RawMessage("null")
+		e.DeviceInfo = nil
+		_, err := ing.Ingest(t.Context(), "", []logingest.Event{e})
+		require.NoError(t, err)
+		page, err := b.store.Query(t.Context(), logingest.Filter{})
+		require.NoError(t, err)
+		require.JSONEq(t, `{}`, string(page.Events[0].Properties))
+		require.JSONEq(t, `{}`, string(page.Events[0].DeviceInfo))
+	})
+
+	t.Run("WholeCallLimits", func(t *testing.T) {
+		t.Parallel()
+		ing, _ := setup(t, nil, &logingest.Config{MaxBatchSize: 2})
+		_, err := ing.Ingest(t.Context(), "", nil)
+		var le *logingest.LimitError
+		require.ErrorAs(t, err, &le)
+		require.ErrorIs(t, err, logingest.ErrInvalid)
+		require.Equal(t, "logs", le.Field)
+
+		_, err = ing.Ingest(t.Context(), "", []logingest.Event{validEvent("a"), validEvent("b"), validEvent("c")})
+		require.ErrorAs(t, err, &le)
+		require.EqualValues(t, 2, le.Limit)
+		require.Equal(t, "logs: exceeds limit of 2 events", le.Error())
+	})
+}
+
+func TestValidation(t *testing.T) {
+	t.Parallel()
+	long := func(n int) string { return strings.Repeat("x", n) }
+	deep := func(levels int) json.RawMessage {
+		return json.RawMessage(strings.Repeat(`{"a":`, levels-1) + `{}` + strings.Repeat(`}`, levels-1))
+	}
+	tests := []struct {
+		name   string
+		mutate func(e *logingest.Event)
+		field  string
+		reason string
+	}{
+		{"EventIDTooLong", func(e *logingest.Event) { e.EventID = long(129) }, "event_id", "is 129 characters, limit is 128"},
+		{"EventNameTooLong", func(e *logingest.Event) { e.EventName = long(201) }, "event_name", "is 201 characters, limit is 200"},
+		{"EventNameMissing", func(e *logingest.Event) { e.EventName = "" }, "event_name", "is required"},
+		{"UserIDTooLong", func(e *logingest.Event) { e.UserID = long(257) }, "user_id", "is 257 characters, limit is 256"},
+		{"SessionIDTooLong", func(e *logingest.Event) { e.SessionID = long(257) }, "session_id", "is 257 characters, limit is 256"},
+		{"AppVersionTooLong", func(e *logingest.Event) { e.AppVersion = long(257) }, "app_version", "is 257 characters, limit is 256"},
+		{"InvalidUTF8", func(e *logingest.Event) { e.UserID = "\xff" }, "user_id", "must be valid UTF-8"},
+		{"PropertiesNotObject", func(e *logingest.Event) { e.Properties = json.RawMessage(`[1,2]`) }, "properties", "must be a JSON object"},
+		{"PropertiesInvalidJSON", func(e *logingest.Event) { e.Properties = json.RawMessage(`{"a":`) }, "properties", "must be a JSON object"},
+		{"PropertiesTooLarge", func(e *logingest.Event) {
+			e.Properties = json.RawMessage(`{"a":"` + long(32<<10) + `"}`)
+		}, "properties", "is 32776 bytes, limit is 32768"},
+		{"PropertiesTooDeep", func(e *logingest.Event) { e.Properties = deep(11) }, "properties", "is nested 11 levels deep, limit is 10"},
+		{"DeviceInfoTooDeep", func(e *logingest.Event) { e.DeviceInfo = deep(11) }, "device_info", "is nested 11 levels deep, limit is 10"},
+		{"TimestampMissing", func(e *logingest.Event) { e.Timestamp = time.Time{} }, "timestamp", "is required"},
+		{"TimestampTooFarAhead", func(e *logingest.Event) { e.Timestamp = testNow.Add(25 * time.Hour) }, "timestamp", "more than 24h0m0s in the future"},
+		{"BadPriority", func(e *logingest.Event) { e.Priority = "urgent" }, "priority", "must be one of normal, high"},
+		{"BadEventType", func(e *logingest.Event) { e.EventType = "" }, "event_type", "is required"},
+	}
+	ing, _ := setup(t, nil, nil)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := validEvent("v-" + tt.name)
+			tt.mutate(&e)
+			res, err := ing.Ingest(t.Context(), "", []logingest.Event{e})
+			require.NoError(t, err)
+			require.Equal(t, logingest.StatusRejected, res.Results[0].Status)
+			require.Contains(t, res.Results[0].Errors, logingest.FieldError{Field: tt.field, Reason: tt.reason})
+		})
+	}
+
+	t.Run("AtTheLimitsIsAccepted", func(t *testing.T) {
+		t.Parallel()
+		e := validEvent(long(128))
+		e.EventName = long(200)
+		e.UserID = strings.Repeat("é", 256) // characters, not bytes
+		e.Properties = deep(10)
+		e.Timestamp = testNow.Add(24 * time.Hour)
+		e.Priority = logingest.PriorityHigh
+		res, err := ing.Ingest(t.Context(), "", []logingest.Event{e})
+		require.NoError(t, err)
+		require.Equal(t, logingest.StatusAccepted, res.Results[0].Status, "%v", res.Results[0].Errors)
+	})
+
+	t.Run("OldTimestampsAccepted", func(t *testing.T) {
+		t.Parallel()
+		e := validEvent("old")
+		e.Timestamp = testNow.AddDate(0, 0, -30)
+		res, err := ing.Ingest(t.Context(), "", []logingest.Event{e})
+		require.NoError(t, err)
+		require.Equal(t, logingest.StatusAccepted, res.Results[0].Status)
+	})
+
+	t.Run("ConfiguredLimits", func(t *testing.T) {
+		t.Parallel()
+		ing, _ := setup(t, nil, &logingest.Config{Limits: logingest.Limits{MaxEventIDLength: 4, MaxObjectDepth: 2, MaxFutureSkew: time.Minute}})
+		e := validEvent("12345")
+		e.Properties = deep(3)
+		e.Timestamp = testNow.Add(2 * time.Minute)
+		res, err := ing.Ingest(t.Context(), "", []logingest.Event{e})
+		require.NoError(t, err)
+		require.ElementsMatch(t, []logingest.FieldError{
+			{Field: "event_id", Reason: "is 5 characters, limit is 4"},
+			{Field: "properties", Reason: "is nested 3 levels deep, limit is 2"},
+			{Field: "timestamp", Reason: "more than 1m0s in the future"},
+		}, res.Results[0].Errors)
+	})
+}
+
+func TestGroupCommit(t *testing.T) {
+	t.Parallel()
+
+	t.Run("QueuedRequestsShareOneWrite", func(t *testing.T) {
+		t.Parallel()
+		g := newGate()
+		ing, _ := setup(t, g, &logingest.Config{Writers: 1})
+
+		type outcome struct {
+			res *logingest.BatchResult
+			err error
+		}
+		results := make(chan outcome, 4)
+		ingest := func(id string) {
+			res, err := ing.Ingest(context.Background(), "", []logingest.Event{validEvent(id)})
+			results <- outcome{res, err}
+		}
+		go ingest("first")
+		require.Equal(t, 1, <-g.entered) // the only writer is now busy with "first"
+		for _, id := range []string{"a", "b", "c"} {
+			go ingest(id)
+		}
+		// The three requests queue behind the busy writer; wait until all are queued.
+		require.Eventually(t, func() bool {
+			return queued(ing) == 4
+		}, 5*time.Second, time.Millisecond)
+		g.release <- struct{}{}
+		require.Equal(t, 3, <-g.entered, "the next write coalesces all three queued requests")
+		g.release <- struct{}{}
+		for range 4 {
+			o := <-results
+			require.NoError(t, o.err)
+			require.Equal(t, 1, o.res.Accepted)
+		}
+	})
+
+	t.Run("PerRequestResultsInMixedFlush", func(t *testing.T) {
+		t.Parallel()
+		g := newGate()
+		ing, _ := setup(t, g, &logingest.Config{Writers: 1})
+		done := make(chan *logingest.BatchResult, 1)
+		go func() {
+			res, err := ing.Ingest(context.Background(), "", []logingest.Event{validEvent("blocker")})
+			require.NoError(t, err)
+			done <- res
+		}()
+		<-g.entered
+		// Two requests in one flush, the second repeating an id from the first.
+		resA := make(chan *logingest.BatchResult, 1)
+		go func() {
+			res, err := ing.Ingest(context.Background(), "", []logingest.Event{validEvent("p"), validEvent("q")})
+			require.NoError(t, err)
+			resA <- res
+		}()
+		require.Eventually(t, func() bool { return queued(ing) == 3 }, 5*time.Second, time.Millisecond)
+		resB := make(chan *logingest.BatchResult, 1)
+		go func() {
+			res, err := ing.Ingest(context.Background(), "", []logingest.Event{validEvent("q"), validEvent("r")})
+			require.NoError(t, err)
+			resB <- res
+		}()
+		require.Eventually(t, func() bool { return queued(ing) == 5 }, 5*time.Second, time.Millisecond)
+		g.release <- struct{}{}
+		require.Equal(t, 4, <-g.entered)
+		g.release <- struct{}{}
+		<-done
+		a, b := <-resA, <-resB
+		require.Equal(t, 2, a.Accepted)
+		require.Equal(t, []logingest.Status{logingest.StatusDuplicate, logingest.StatusAccepted}, []logingest.Status{b.Results[0].Status, b.Results[1].Status})
+	})
+}
+
+func queued(ing *logingest.Ingester) int {
+	n, _ := ing.QueueDepth()
+	return n
+}
+
+func TestBackpressure(t *testing.T) {
+	t.Parallel()
+
+	t.Run("FullQueueFailsFast", func(t *testing.T) {
+		t.Parallel()
+		g := newGate()
+		ing, b := setup(t, g, &logingest.Config{Writers: 1, QueueEvents: 2})
+		errs := make(chan error, 2)
+		go func() {
+			_, err := ing.Ingest(context.Background(), "", []logingest.Event{validEvent("inflight")})
+			errs <- err
+		}()
+		<-g.entered
+		go func() {
+			_, err := ing.Ingest(context.Background(), "", []logingest.Event{validEvent("queued")})
+			errs <- err
+		}()
+		require.Eventually(t, func() bool { return queued(ing) == 2 }, 5*time.Second, time.Millisecond)
+
+		_, err := ing.Ingest(t.Context(), "", []logingest.Event{validEvent("refused")})
+		require.ErrorIs(t, err, logingest.ErrOverloaded)
+		require.InDelta(t, 1, testutil.ToFloat64(counter(t, b.reg, "logingest_queue_rejections_total")), 0)
+
+		g.release <- struct{}{}
+		<-g.entered
+		g.release <- struct{}{}
+		require.NoError(t, <-errs)
+		require.NoError(t, <-errs)
+		// Once drained, the queue admits again.
+		go func() { <-g.entered; g.release <- struct{}{} }()
+		_, err = ing.Ingest(t.Context(), "", []logingest.Event{validEvent("later")})
+		require.NoError(t, err)
+	})
+
+	t.Run("ByteBound", func(t *testing.T) {
+		t.Parallel()
+		g := newGate()
+		ing, _ := setup(t, g, &logingest.Config{Writers: 1, QueueBytes: 1000})
+		errs := make(chan error, 1)
+		go func() {
+			_, err := ing.Ingest(context.Background(), "", []logingest.Event{validEvent("inflight")})
+			errs <- err
+		}()
+		<-g.entered
+		big := validEvent("big")
+		big.Properties = json.RawMessage(`{"a":"` + strings.Repeat("x", 2000) + `"}`)
+		_, err := ing.Ingest(t.Context(), "", []logingest.Event{big})
+		require.ErrorIs(t, err, logingest.ErrOverloaded)
+		g.release <- struct{}{}
+		require.NoError(t, <-errs)
+	})
+
+	t.Run("StoreErrorIsUnavailable", func(t *testing.T) {
+		t.Parallel()
+		boom := errors.New("connection refused")
+		fs := &fakeStore{Store: memstore.New(), AppendFunc: func(context.Context, []logingest.Event) ([]logingest.AppendStatus, error) {
+			return nil, boom
+		}}
+		ing, _ := setup(t, fs, nil)
+		_, err := ing.Ingest(t.Context(), "", []logingest.Event{validEvent("x")})
+		require.ErrorIs(t, err, logingest.ErrUnavailable)
+		require.ErrorIs(t, err, boom)
+	})
+
+	t.Run("WriteTimeoutIsUnavailable", func(t *testing.T) {
+		t.Parallel()
+		fs := &fakeStore{Store: memstore.New(), AppendFunc: func(ctx context.Context, _ []logingest.Event) ([]logingest.AppendStatus, error) {
+			<-ctx.Done()
+			return nil, ctx.Err()
+		}}
+		ing, _ := setup(t, fs, &logingest.Config{WriteTimeout: 5 * time.Millisecond})
+		_, err := ing.Ingest(t.Context(), "", []logingest.Event{validEvent("x")})
+		require.ErrorIs(t, err, logingest.ErrUnavailable)
+		require.ErrorIs(t, err, context.DeadlineExceeded)
+	})
+
+	t.Run("WrongStatusCountIsUnavailable", func(t *testing.T) {
+		t.Parallel()
+		fs := &fakeStore{Store: memstore.New(), AppendFunc: func(context.Context, []logingest.Event) ([]logingest.AppendStatus, error) {
+			return nil, nil
+		}}
+		ing, _ := setup(t, fs, nil)
+		_, err := ing.Ingest(t.Context(), "", []logingest.Event{validEvent("x")})
+		require.ErrorIs(t, err, logingest.ErrUnavailable)
+	})
+
+	t.Run("CallerContextCanceled", func(t *testing.T) {
+		t.Parallel()
+		g := newGate()
+		ing, _ := setup(t, g, &logingest.Config{Writers: 1})
+		ctx, cancel := context.WithCancel(t.Context())
+		errs := make(chan error, 1)
+		go func() {
+			_, err := ing.Ingest(ctx, "", []logingest.Event{validEvent("x")})
+			errs <- err
+		}()
+		<-g.entered
+		cancel()
+		require.ErrorIs(t, <-errs, context.Canceled)
+		g.release <- struct{}{}
+	})
+}
+
+func TestClose(t *testing.T) {
+	t.Parallel()
+
+	t.Run("DrainsQueuedEvents", func(t *testing.T) {
+		t.Parallel()
+		g := newGate()
+		store := g.Store
+		ing, err := logingest.New(g, &logingest.Config{Writers: 1, Logger: slog.New(slog.DiscardHandler)})
+		require.NoError(t, err)
+
+		const n = 5
+		acked := make(chan string, n)
+		var wg sync.WaitGroup
+		ingest := func(id string) {
+			defer wg.Done()
+			res, err := ing.Ingest(context.Background(), "", []logingest.Event{validEvent(id)})
+			if err == nil && res.Accepted == 1 {
+				acked <- id
+			}
+		}
+		wg.Add(1)
+		go ingest("e0")
+		<-g.entered
+		for i := 1; i < n; i++ {
+			wg.Add(1)
+			go ingest("e" + string(rune('0'+i)))
+		}
+		require.Eventually(t, func() bool { return queued(ing) == n }, 5*time.Second, time.Millisecond)
+
+		closed := make(chan error, 1)
+		go func() { closed <- ing.Close(context.Background()) }()
+		// New work is refused while the queue drains.
+		// A probe with a canceled context never waits for the (blocked) writer.
+		canceled, cancel := context.WithCancel(t.Context())
+		cancel()
+		require.Eventually(t, func() bool {
+			_, err := ing.Ingest(canceled, "", []logingest.Event{validEvent("late")})
+			return errors.Is(err, logingest.ErrClosed)
+		}, 5*time.Second, time.Millisecond)
+		go func() {
+			for range g.entered {
+				g.release <- struct{}{}
+			}
+		}()
+		g.release <- struct{}{}
+		require.NoError(t, <-closed)
+		wg.Wait()
+		close(acked)
+		close(g.entered)
+
+		var ids []string
+		for id := range acked {
+			ids = append(ids, id)
+		}
+		require.Len(t, ids, n, "every queued request was acknowledged")
+		for _, id := range ids {
+			page, err := store.Query(t.Context(), logingest.Filter{})
+			require.NoError(t, err)
+			found := false
+			for _, e := range page.Events {
+				found = found || e.EventID == id
+			}
+			require.True(t, found, "acknowledged event %s is stored", id)
+		}
+	})
+
+	t.Run("CloseIsIdempotentAndHonoursContext", func(t *testing.T) {
+		t.Parallel()
+		g := newGate()
+		ing, err := logingest.New(g, &logingest.Config{Writers: 1, Logger: slog.New(slog.DiscardHandler)})
+		require.NoError(t, err)
+		errs := make(chan error, 1)
+		go func() {
+			_, err := ing.Ingest(context.Background(), "", []logingest.Event{validEvent("x")})
+			errs <- err
+		}()
+		<-g.entered
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		require.ErrorIs(t, ing.Close(ctx), context.Canceled, "a stuck write makes Close give up when ctx ends")
+		g.release <- struct{}{}
+		require.NoError(t, <-errs)
+		require.NoError(t, ing.Close(context.Background()))
+		require.NoError(t, ing.Close(context.Background()))
+	})
+}
+
+func TestConfig(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		cfg  logingest.Config
+		want string
+	}{
+		{logingest.Config{Writers: -1}, "Writers must be at least 1"},
+		{logingest.Config{FlushDelay: -time.Second}, "FlushDelay must not be negative"},
+		{logingest.Config{QueueEvents: -5}, "QueueEvents must be at least 1"},
+		{logingest.Config{Limits: logingest.Limits{MaxObjectDepth: -1}}, "Limits.MaxObjectDepth must not be negative"},
+		{logingest.Config{WriteTimeout: time.Nanosecond}, "WriteTimeout must be at least 1ms"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.want, func(t *testing.T) {
+			t.Parallel()
+			_, err := logingest.New(memstore.New(), &tt.cfg)
+			require.ErrorContains(t, err, tt.want)
+		})
+	}
+
+	t.Run("NilConfigWorks", func(t *testing.T) {
+		t.Parallel()
+		ing, err := logingest.New(memstore.New(), nil)
+		require.NoError(t, err)
+		res, err := ing.Ingest(t.Context(), "", []logingest.Event{validEvent("x")})
+		require.NoError(t, err)
+		require.Equal(t, 1, res.Accepted)
+		require.NoError(t, ing.Close(t.Context()))
+	})
+
+	t.Run("NilStore", func(t *testing.T) {
+		t.Parallel()
+		_, err := logingest.New(nil, nil)
+		require.ErrorContains(t, err, "store must not be nil")
+	})
+}
+
+func TestMetrics(t *testing.T) {
+	t.Parallel()
+	ing, b := setup(t, nil, nil)
+	bad := validEvent("bad")
+	bad.EventName = ""
+	_, err := ing.Ingest(t.Context(), "", []logingest.Event{validEvent("a"), bad})
+	require.NoError(t, err)
+	_, err = ing.Ingest(t.Context(), "", []logingest.Event{validEvent("a")})
+	require.NoError(t, err)
+
+	problems, err := testutil.GatherAndLint(b.reg)
+	require.NoError(t, err)
+	require.Empty(t, problems)
+	require.NoError(t, testutil.GatherAndCompare(b.reg, strings.NewReader(`
+# HELP logingest_events_total Events received by the ingester, by event type and outcome (accepted, duplicate, rejected).
+# TYPE logingest_events_total counter
+logingest_events_total{event_type="behavioral",outcome="accepted"} 1
+logingest_events_total{event_type="behavioral",outcome="duplicate"} 1
+logingest_events_total{event_type="behavioral",outcome="rejected"} 1
+# HELP logingest_validation_errors_total Validation failures of rejected events, by field.
+# TYPE logingest_validation_errors_total counter
+logingest_validation_errors_total{field="event_name"} 1
+`), "logingest_events_total", "logingest_validation_errors_total"))
+
+	// A second Ingester on the same registry shares the collectors instead of failing.
+	ing2, err := logingest.New(memstore.New(), &logingest.Config{Registerer: b.reg, Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	require.NoError(t, ing2.Close(t.Context()))
+}
+
+func counter(t *testing.T, reg *prometheus.Registry, name string) prometheus.Collector {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			c := prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: "copy"})
+			c.Add(mf.GetMetric()[0].GetCounter().GetValue())
+			return c
+		}
+	}
+	t.Fatalf("metric %s not found", name)
+	return nil
+}
