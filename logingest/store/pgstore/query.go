@@ -128,44 +128,10 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 		return nil, err
 	}
 	col := sortColumnFor(f.SortBy)
-	cmp, dir := ">", "ASC"
-	if f.SortOrder == logingest.SortDesc {
-		cmp, dir = "<", "DESC"
+	pageSQL, args, countWhere, countArgs, err := buildPageSQL(f)
+	if err != nil {
+		return nil, err
 	}
-
-	where, args := whereClause(f, nil)
-	countWhere, countArgs := where, append([]any(nil), args...)
-	if f.After != "" {
-		c, err := decodeCursor(f.After, f)
-		if err != nil {
-			return nil, err
-		}
-		var v any = c.Value
-		switch col.typ {
-		case "timestamptz":
-			t, err := time.Parse(time.RFC3339Nano, c.Value)
-			if err != nil {
-				return nil, &logingest.ValidationError{Errors: []logingest.FieldError{{Field: "cursor", Reason: "malformed cursor value"}}}
-			}
-			v = t
-		case "int8":
-			n, err := strconv.ParseInt(c.Value, 10, 64)
-			if err != nil {
-				return nil, &logingest.ValidationError{Errors: []logingest.FieldError{{Field: "cursor", Reason: "malformed cursor value"}}}
-			}
-			v = n
-		}
-		args = append(args, v, c.ID)
-		keyset := fmt.Sprintf("(%s, id) %s ($%d::%s, $%d::int8)", col.expr, cmp, len(args)-1, col.typ, len(args))
-		if where == "" {
-			where = " WHERE " + keyset
-		} else {
-			where += " AND " + keyset
-		}
-	}
-	args = append(args, f.Limit+1, f.Offset)
-	pageSQL := fmt.Sprintf("SELECT %s, (%s)::text AS sort_value FROM analytics_logs%s ORDER BY %s %s, id %s LIMIT $%d OFFSET $%d",
-		selectColumns, col.expr, where, col.expr, dir, dir, len(args)-1, len(args))
 
 	// The page and the bounded count travel in one batch: one round trip.
 	batch := &pgx.Batch{}
@@ -258,4 +224,50 @@ func (s *Store) estimate(ctx context.Context, where string, args []any) (int64, 
 		return 0, fmt.Errorf("query: estimate count: unexpected EXPLAIN output: %w", err)
 	}
 	return int64(plan[0].Plan.Rows), nil
+}
+
+// buildPageSQL returns the page query of a normalized filter (fetching Limit+1 rows, the extra one telling that
+// another page exists) and the WHERE clause of the filter without the cursor, for counting.
+func buildPageSQL(f logingest.Filter) (pageSQL string, args []any, countWhere string, countArgs []any, err error) {
+	col := sortColumnFor(f.SortBy)
+	cmp, dir := ">", "ASC"
+	if f.SortOrder == logingest.SortDesc {
+		cmp, dir = "<", "DESC"
+	}
+
+	where, args := whereClause(f, nil)
+	countWhere, countArgs = where, append([]any(nil), args...)
+	if f.After != "" {
+		c, err := decodeCursor(f.After, f)
+		if err != nil {
+			return "", nil, "", nil, err
+		}
+		var v any = c.Value
+		switch col.typ {
+		case "timestamptz":
+			t, err := time.Parse(time.RFC3339Nano, c.Value)
+			if err != nil {
+				return "", nil, "", nil, &logingest.ValidationError{Errors: []logingest.FieldError{{Field: "cursor", Reason: "malformed cursor value"}}}
+			}
+			v = t
+		case "int8":
+			n, err := strconv.ParseInt(c.Value, 10, 64)
+			if err != nil {
+				return "", nil, "", nil, &logingest.ValidationError{Errors: []logingest.FieldError{{Field: "cursor", Reason: "malformed cursor value"}}}
+			}
+			v = n
+		}
+		args = append(args, v, c.ID)
+		keyset := fmt.Sprintf("(%s, id) %s ($%d::%s, $%d::int8)", col.expr, cmp, len(args)-1, col.typ, len(args))
+		if where == "" {
+			where = " WHERE " + keyset
+		} else {
+			where += " AND " + keyset
+		}
+	}
+	args = append(args, f.Limit+1, f.Offset)
+	pageSQL = fmt.Sprintf("SELECT %s, (%s)::text AS sort_value FROM analytics_logs%s ORDER BY %s %s, id %s LIMIT $%d OFFSET $%d",
+		selectColumns, col.expr, where, col.expr, dir, dir, len(args)-1, len(args))
+
+	return pageSQL, args, countWhere, countArgs, nil
 }
