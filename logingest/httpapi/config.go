@@ -1,0 +1,203 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/textproto"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/change66/logserver/logingest"
+)
+
+// Config configures a Handler. A nil *Config and the zero value of every field are reasonable defaults, except
+// that a nil Authenticator rejects every /api/v1 request (secure by default).
+type Config struct {
+	// Logger receives the access log and error details, each line carrying the request's request_id.
+	// Defaults to slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the HTTP metrics. When a collector with the same description is already registered
+	// (for example by a second Handler), the existing one is shared. Defaults to nil: metrics are kept but not
+	// registered.
+	Registerer prometheus.Registerer
+	// Gatherer is served on GET /metrics in the Prometheus exposition format. Defaults to nil: /metrics answers
+	// 404.
+	Gatherer prometheus.Gatherer
+	// Authenticator identifies the caller of every /api/v1 request. Its errors matching
+	// logingest.ErrUnauthorized give 401; any other error gives 503. Defaults to nil: every /api/v1 request is
+	// answered 401.
+	Authenticator logingest.Authenticator
+	// Now returns the current time; it drives the rate limiter, uptime and the Stats windows. Defaults to
+	// time.Now.
+	Now func() time.Time
+
+	// MaxBodyBytes bounds an ingest request body (MAX_REQUEST_SIZE_MB), both as sent on the wire and after
+	// gzip decompression; larger bodies are answered 413. Defaults to 10 MiB.
+	MaxBodyBytes int64
+	// RequestsPerMinute is the sustained rate of /api/v1 requests allowed per API key (token bucket refilled
+	// continuously). A negative value disables rate limiting. Defaults to 1000.
+	RequestsPerMinute float64
+	// Burst is the token bucket's capacity: how many requests one key may send at once after being idle.
+	// Defaults to 100.
+	Burst int
+
+	// CORS configures cross-origin access. Defaults to the zero CORS: no CORS headers are sent.
+	CORS CORS
+
+	// Ready is an extra readiness check run by GET /readiness after the store Ping, for example a check that
+	// the server is not draining. A non-nil error makes /readiness answer 503. Defaults to nil (no extra check).
+	Ready func(ctx context.Context) error
+	// Version is reported by GET /api/v1/status and GET /health. Defaults to "".
+	Version string
+	// TrustedProxyHeader names a header set by a trusted reverse proxy that carries the client IP, for example
+	// "X-Forwarded-For" or "X-Real-IP"; the first address in it is logged as client_ip. It is used for logs
+	// only, never for authorization or rate limiting. Defaults to "": the connection's remote address is logged.
+	TrustedProxyHeader string
+	// PathPrefix is removed from the request path before routing, for routers that mount a handler without
+	// stripping the mount point (chi's Mount). Requests outside it get 404. With http.StripPrefix leave it
+	// empty. Defaults to "" (routes are matched on the full path).
+	PathPrefix string
+}
+
+// CORS configures cross-origin resource sharing. The zero value disables CORS.
+type CORS struct {
+	// AllowedOrigins lists the origins (scheme://host[:port]) that may call the API from a browser; "*" allows
+	// every origin. Only a matching origin is echoed in Access-Control-Allow-Origin, never the list.
+	// Defaults to empty: CORS is off.
+	AllowedOrigins []string
+	// AllowedMethods is sent in Access-Control-Allow-Methods on preflight responses. Defaults to
+	// GET, POST, OPTIONS.
+	AllowedMethods []string
+	// AllowedHeaders is sent in Access-Control-Allow-Headers on preflight responses. Defaults to
+	// Authorization, Content-Type, Content-Encoding, X-API-Key, X-Request-ID.
+	AllowedHeaders []string
+	// MaxAge is how long a browser may cache a preflight response. Defaults to 10 minutes.
+	MaxAge time.Duration
+}
+
+// Defaults.
+const (
+	defaultMaxBodyBytes      = 10 << 20
+	defaultRequestsPerMinute = 1000
+	defaultBurst             = 100
+	defaultCORSMaxAge        = 10 * time.Minute
+)
+
+func (c *Config) withDefaults() Config {
+	var out Config
+	if c != nil {
+		out = *c
+	}
+	if out.Logger == nil {
+		out.Logger = slog.Default()
+	}
+	if out.Now == nil {
+		out.Now = time.Now
+	}
+	if out.MaxBodyBytes == 0 {
+		out.MaxBodyBytes = defaultMaxBodyBytes
+	}
+	if out.RequestsPerMinute == 0 {
+		out.RequestsPerMinute = defaultRequestsPerMinute
+	}
+	if out.Burst == 0 {
+		out.Burst = defaultBurst
+	}
+	out.CORS = out.CORS.withDefaults()
+	out.PathPrefix = strings.TrimSuffix(out.PathPrefix, "/")
+	return out
+}
+
+func (c CORS) withDefaults() CORS {
+	out := CORS{MaxAge: c.MaxAge}
+	// Copy the slices so the caller's Config can be reused or changed without affecting the Handler.
+	for _, o := range c.AllowedOrigins {
+		if o = strings.TrimSpace(o); o != "" {
+			out.AllowedOrigins = append(out.AllowedOrigins, strings.TrimSuffix(o, "/"))
+		}
+	}
+	out.AllowedMethods = canonicalList(c.AllowedMethods, []string{http.MethodGet, http.MethodPost, http.MethodOptions}, strings.ToUpper)
+	out.AllowedHeaders = canonicalList(c.AllowedHeaders,
+		[]string{"Authorization", "Content-Type", "Content-Encoding", "X-API-Key", "X-Request-ID"},
+		textproto.CanonicalMIMEHeaderKey)
+	if out.MaxAge == 0 {
+		out.MaxAge = defaultCORSMaxAge
+	}
+	return out
+}
+
+func canonicalList(in, def []string, canon func(string) string) []string {
+	var out []string
+	for _, s := range in {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, canon(s))
+		}
+	}
+	if len(out) == 0 {
+		return def
+	}
+	return out
+}
+
+func (c Config) validate() error {
+	var errs []error
+	if c.MaxBodyBytes < 1 {
+		errs = append(errs, errors.New("MaxBodyBytes must be at least 1"))
+	}
+	if c.RequestsPerMinute > 0 && c.Burst < 1 {
+		errs = append(errs, errors.New("Burst must be at least 1"))
+	}
+	if c.CORS.MaxAge < 0 {
+		errs = append(errs, errors.New("CORS.MaxAge must not be negative"))
+	}
+	for i, o := range c.CORS.AllowedOrigins {
+		if !validHeaderValue(o) {
+			errs = append(errs, fmt.Errorf("CORS.AllowedOrigins[%d] must not contain control characters or commas", i))
+		}
+	}
+	for i, m := range c.CORS.AllowedMethods {
+		if !validToken(m) {
+			errs = append(errs, fmt.Errorf("CORS.AllowedMethods[%d] must be an HTTP token", i))
+		}
+	}
+	for i, h := range c.CORS.AllowedHeaders {
+		if !validToken(h) {
+			errs = append(errs, fmt.Errorf("CORS.AllowedHeaders[%d] must be an HTTP token", i))
+		}
+	}
+	if c.TrustedProxyHeader != "" && !validToken(c.TrustedProxyHeader) {
+		errs = append(errs, errors.New("TrustedProxyHeader must be an HTTP header name"))
+	}
+	if c.PathPrefix != "" && !strings.HasPrefix(c.PathPrefix, "/") {
+		errs = append(errs, errors.New(`PathPrefix must start with "/"`))
+	}
+	return errors.Join(errs...)
+}
+
+// validToken reports whether s is an RFC 9110 token (header names, methods).
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func validHeaderValue(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < ' ' || c == 0x7f || c == ',' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,320 @@
+package httpapi
+
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/change66/logserver/logingest"
+)
+
+// ingestData is the data of a POST /api/v1/ingest answer.
+type ingestData struct {
+	EventID string           `json:"event_id"`
+	Status  logingest.Status `json:"status"`
+}
+
+// batchData is the data of a POST /api/v1/batch-ingest answer.
+type batchData struct {
+	Accepted   int                `json:"accepted"`
+	Duplicates int                `json:"duplicates"`
+	Rejected   int                `json:"rejected"`
+	Results    []logingest.Result `json:"results"`
+}
+
+func (h *Handler) handleIngest(w http.ResponseWriter, r *http.Request) {
+	body, err := h.readBody(w, r)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	if err := checkJSON(body); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	ev, errs := decodeEvent(body)
+	if errs != nil {
+		h.writeError(w, r, &logingest.ValidationError{Errors: errs})
+		return
+	}
+	p, _ := logingest.FromContext(r.Context())
+	res, err := h.ing.Ingest(r.Context(), sourceOf(p), []logingest.Event{ev})
+	if err != nil {
+		h.writeError(w, r, fmt.Errorf("ingest: %w", err))
+		return
+	}
+	if len(res.Results) != 1 {
+		h.writeError(w, r, fmt.Errorf("ingest: ingester returned %d results for 1 event", len(res.Results)))
+		return
+	}
+	out := res.Results[0]
+	switch out.Status {
+	case logingest.StatusAccepted:
+		h.writeOK(w, r, http.StatusCreated, "event accepted", ingestData{EventID: out.EventID, Status: out.Status})
+	case logingest.StatusDuplicate:
+		h.writeOK(w, r, http.StatusCreated, "event already stored", ingestData{EventID: out.EventID, Status: out.Status})
+	default:
+		h.writeError(w, r, &logingest.ValidationError{Errors: out.Errors})
+	}
+}
+
+func (h *Handler) handleBatchIngest(w http.ResponseWriter, r *http.Request) {
+	body, err := h.readBody(w, r)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	logs, err := decodeEnvelope(body)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
+	if bs, ok := h.ing.(batchSizer); ok && len(logs) > bs.MaxBatchSize() {
+		h.writeError(w, r, &logingest.LimitError{Field: "logs", Limit: int64(bs.MaxBatchSize()), Unit: "events"})
+		return
+	}
+
+	results := make([]logingest.Result, len(logs))
+	events := make([]logingest.Event, 0, len(logs))
+	positions := make([]int, 0, len(logs)) // positions[j] is the index in logs of events[j]
+	for i, raw := range logs {
+		ev, errs := decodeEvent(raw)
+		if errs != nil {
+			results[i] = logingest.Result{Index: i, EventID: ev.EventID, Status: logingest.StatusRejected, Errors: errs}
+			continue
+		}
+		events = append(events, ev)
+		positions = append(positions, i)
+	}
+	if len(events) > 0 {
+		p, _ := logingest.FromContext(r.Context())
+		res, err := h.ing.Ingest(r.Context(), sourceOf(p), events)
+		if err != nil {
+			h.writeError(w, r, fmt.Errorf("ingest batch: %w", err))
+			return
+		}
+		if len(res.Results) != len(events) {
+			h.writeError(w, r, fmt.Errorf("ingest batch: ingester returned %d results for %d events", len(res.Results), len(events)))
+			return
+		}
+		for j, out := range res.Results {
+			out.Index = positions[j]
+			results[positions[j]] = out
+		}
+	}
+	data := batchData{Results: results}
+	for _, res := range results {
+		switch res.Status {
+		case logingest.StatusAccepted:
+			data.Accepted++
+		case logingest.StatusDuplicate:
+			data.Duplicates++
+		default:
+			data.Rejected++
+		}
+	}
+	msg := fmt.Sprintf("batch processed: %d accepted, %d duplicates, %d rejected", data.Accepted, data.Duplicates, data.Rejected)
+	h.writeOK(w, r, http.StatusCreated, msg, data)
+}
+
+// readBody checks the Content-Type and Content-Encoding of r and reads its body, decompressing gzip. Both the
+// wire body and the decompressed body are bounded by MaxBodyBytes; a gzip bomb never allocates more than that.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if err != nil || mt != "application/json" {
+		return nil, &mediaTypeError{msg: "Content-Type must be application/json"}
+	}
+	var gzipped bool
+	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	case "", "identity":
+	case "gzip", "x-gzip":
+		gzipped = true
+	default:
+		return nil, &mediaTypeError{msg: "Content-Encoding must be gzip or identity"}
+	}
+	limit := h.cfg.MaxBodyBytes
+	tooLarge := &logingest.LimitError{Field: "body", Limit: limit, Unit: "bytes", TooLarge: true}
+	if r.ContentLength > limit {
+		return nil, tooLarge
+	}
+	var src io.Reader = http.MaxBytesReader(w, r.Body, limit)
+	if gzipped {
+		zr, err := gzip.NewReader(src)
+		if err != nil {
+			return nil, bodyReadError(err, tooLarge, true)
+		}
+		defer zr.Close()
+		src = io.LimitReader(zr, limit+1)
+	}
+	var buf bytes.Buffer
+	if !gzipped && r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	if _, err := buf.ReadFrom(src); err != nil {
+		return nil, bodyReadError(err, tooLarge, gzipped)
+	}
+	if int64(buf.Len()) > limit {
+		return nil, tooLarge
+	}
+	return buf.Bytes(), nil
+}
+
+func bodyReadError(err error, tooLarge *logingest.LimitError, gzipped bool) error {
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return tooLarge
+	}
+	reason := "could not be read"
+	if gzipped {
+		reason = "is not valid gzip"
+	}
+	return fmt.Errorf("read body: %w: %w", &logingest.ValidationError{Errors: []logingest.FieldError{{Field: "body", Reason: reason}}}, err)
+}
+
+// checkJSON returns a *ValidationError saying where body stops being valid JSON, or nil.
+func checkJSON(body []byte) error {
+	if len(bytes.TrimSpace(body)) == 0 {
+		return bodyError("must not be empty")
+	}
+	if json.Valid(body) {
+		return nil
+	}
+	var v any
+	err := json.Unmarshal(body, &v)
+	var se *json.SyntaxError
+	if errors.As(err, &se) {
+		line, col := position(body, se.Offset)
+		return bodyError(fmt.Sprintf("invalid JSON at line %d, column %d: %s", line, col, se.Error()))
+	}
+	return bodyError("invalid JSON")
+}
+
+func bodyError(reason string) error {
+	return &logingest.ValidationError{Errors: []logingest.FieldError{{Field: "body", Reason: reason}}}
+}
+
+// position converts a byte offset of body into a 1-based line and column.
+func position(body []byte, offset int64) (line, col int) {
+	offset = min(max(offset, 0), int64(len(body)))
+	before := body[:offset]
+	line = 1 + bytes.Count(before, []byte("\n"))
+	col = int(offset) - bytes.LastIndexByte(before, '\n')
+	return line, col
+}
+
+// decodeEnvelope returns the elements of a {"logs":[...]} body, undecoded, so each event can fail on its own.
+func decodeEnvelope(body []byte) ([]json.RawMessage, error) {
+	if err := checkJSON(body); err != nil {
+		return nil, err
+	}
+	var env struct {
+		Logs []json.RawMessage `json:"logs"`
+	}
+	if err := json.Unmarshal(body, &env); err != nil {
+		var ute *json.UnmarshalTypeError
+		if errors.As(err, &ute) && ute.Field == "logs" {
+			return nil, &logingest.ValidationError{Errors: []logingest.FieldError{{Field: "logs", Reason: "must be an array of events"}}}
+		}
+		return nil, bodyError(`must be a JSON object with a "logs" array`)
+	}
+	if len(env.Logs) == 0 {
+		return nil, &logingest.ValidationError{Errors: []logingest.FieldError{{Field: "logs", Reason: "must contain at least one event"}}}
+	}
+	return env.Logs, nil
+}
+
+// wireEvent decodes an event as sent. Timestamp is parsed by hand to name the field in errors; the fields the
+// server stamps are accepted in any form and ignored (the Ingester overwrites them).
+type wireEvent struct {
+	logingest.Event
+	Timestamp  json.RawMessage `json:"timestamp"`
+	ReceivedAt json.RawMessage `json:"received_at"`
+	Source     json.RawMessage `json:"source"`
+}
+
+// decodeEvent decodes one event object. A non-nil error list means the event is rejected; the returned Event
+// then carries whatever could be decoded (its EventID identifies it in results).
+func decodeEvent(raw []byte) (logingest.Event, []logingest.FieldError) {
+	trimmed := bytes.TrimLeft(raw, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return logingest.Event{}, []logingest.FieldError{{Field: "event", Reason: "must be a JSON object"}}
+	}
+	var w wireEvent
+	var errs []logingest.FieldError
+	if err := json.Unmarshal(raw, &w); err != nil {
+		errs = append(errs, decodeFieldError(err))
+	}
+	ts, fe := parseTimestamp(w.Timestamp)
+	if fe != nil {
+		errs = append(errs, *fe)
+	}
+	ev := w.Event
+	ev.Timestamp = ts
+	ev.ReceivedAt = time.Time{}
+	ev.Source = ""
+	return ev, errs
+}
+
+func decodeFieldError(err error) logingest.FieldError {
+	var ute *json.UnmarshalTypeError
+	if errors.As(err, &ute) {
+		field := strings.TrimPrefix(ute.Field, "Event.")
+		if field == "" {
+			field = "event"
+		}
+		return logingest.FieldError{Field: field, Reason: fmt.Sprintf("must be %s, not %s", kindName(ute.Type), ute.Value)}
+	}
+	return logingest.FieldError{Field: "event", Reason: "could not be decoded"}
+}
+
+// kindName describes the JSON value a Go type accepts.
+func kindName(t reflect.Type) string {
+	if t == nil {
+		return "a valid value"
+	}
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	default:
+		return "an object"
+	}
+}
+
+// parseTimestamp parses an RFC 3339 timestamp. Absent and null give the zero time, which validation reports as
+// missing.
+func parseTimestamp(raw json.RawMessage) (time.Time, *logingest.FieldError) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return time.Time{}, nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return time.Time{}, &logingest.FieldError{Field: "timestamp", Reason: "must be a string holding an RFC 3339 time"}
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		reason := "must be an RFC 3339 time such as 2024-01-15T10:30:00Z"
+		var pe *time.ParseError
+		if errors.As(err, &pe) && pe.Message != "" {
+			reason += " (" + strings.TrimPrefix(pe.Message, ": ") + ")"
+		}
+		return time.Time{}, &logingest.FieldError{Field: "timestamp", Reason: reason}
+	}
+	return t, nil
+}

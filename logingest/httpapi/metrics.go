@@ -1,0 +1,100 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/change66/logserver/internal/promutil"
+)
+
+// httpMetrics are the Handler's collectors. Every label is bounded: routes are registered patterns, methods are
+// the standard ones (anything else is "OTHER"), codes are status classes, auth reasons a fixed set.
+type httpMetrics struct {
+	requests     *prometheus.CounterVec   // route, method, code
+	duration     *prometheus.HistogramVec // route
+	rateLimited  prometheus.Counter
+	authFailures *prometheus.CounterVec // reason
+}
+
+// Auth failure reasons, the values of logingest_auth_failures_total{reason}.
+const (
+	authMissing   = "missing"
+	authInvalid   = "invalid"
+	authForbidden = "forbidden"
+	authError     = "error"
+)
+
+func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "logingest_http_requests_total",
+			Help: "HTTP requests answered, by route pattern, method and status class (2xx, 4xx, ...).",
+		}, []string{"route", "method", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "logingest_http_request_duration_seconds",
+			Help:    "Time to answer an HTTP request, by route pattern.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
+		}, []string{"route"}),
+		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "logingest_http_rate_limited_total",
+			Help: "API requests refused with 429 because their key exceeded its rate limit.",
+		}),
+		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "logingest_auth_failures_total",
+			Help: "API requests refused by authentication or authorization, by reason (missing, invalid, forbidden, error).",
+		}, []string{"reason"}),
+	}
+	var errs []error
+	reg1 := func(c prometheus.Collector) prometheus.Collector {
+		got, err := promutil.Register(reg, c)
+		if err != nil {
+			errs = append(errs, err)
+			return c
+		}
+		return got
+	}
+	m.requests = reg1(m.requests).(*prometheus.CounterVec)
+	m.duration = reg1(m.duration).(*prometheus.HistogramVec)
+	m.rateLimited = reg1(m.rateLimited).(prometheus.Counter)
+	m.authFailures = reg1(m.authFailures).(*prometheus.CounterVec)
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	for _, r := range []string{authMissing, authInvalid, authForbidden, authError} {
+		m.authFailures.WithLabelValues(r) // export zeros so rate() works from the first failure
+	}
+	return m, nil
+}
+
+// routeLabel turns a ServeMux pattern such as "POST /api/v1/ingest" into its path; unmatched requests share
+// one label so raw paths never become label values.
+func routeLabel(pattern string) string {
+	if pattern == "" {
+		return "unmatched"
+	}
+	if _, path, ok := strings.Cut(pattern, " "); ok {
+		return path
+	}
+	return pattern
+}
+
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete,
+		http.MethodOptions:
+		return m
+	}
+	return "OTHER"
+}
+
+func statusClass(code int) string {
+	switch {
+	case code >= 100 && code < 600:
+		return string(rune('0'+code/100)) + "xx"
+	default:
+		return "other"
+	}
+}

@@ -1,0 +1,298 @@
+package httpapi
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+)
+
+type ctxKey struct{ name string }
+
+var requestInfoKey = ctxKey{"request-info"}
+
+// requestInfo travels in the request context. Handlers fill keyID so the access log can report it.
+type requestInfo struct {
+	id     string
+	logger *slog.Logger
+	keyID  string
+}
+
+func infoFrom(ctx context.Context) *requestInfo {
+	ri, _ := ctx.Value(requestInfoKey).(*requestInfo)
+	return ri
+}
+
+func requestIDFrom(ctx context.Context) string {
+	if ri := infoFrom(ctx); ri != nil {
+		return ri.id
+	}
+	return ""
+}
+
+func (h *Handler) requestLogger(r *http.Request) *slog.Logger {
+	if ri := infoFrom(r.Context()); ri != nil {
+		return ri.logger
+	}
+	return h.logger
+}
+
+// saneRequestID reports whether a client-supplied X-Request-ID may be reused: 1..128 characters of
+// [A-Za-z0-9-_.], so it cannot inject anything into logs or headers.
+func saneRequestID(s string) bool {
+	if s == "" || len(s) > 128 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	return hex.EncodeToString(b[:])
+}
+
+// recorder remembers the status and size of a response for the access log, metrics and panic recovery.
+type recorder struct {
+	http.ResponseWriter
+	status      int
+	bytes       int64
+	wroteHeader bool
+}
+
+func (rw *recorder) WriteHeader(code int) {
+	if !rw.wroteHeader {
+		rw.status = code
+		rw.wroteHeader = true
+	}
+	rw.ResponseWriter.WriteHeader(code)
+}
+
+func (rw *recorder) Write(p []byte) (int, error) {
+	if !rw.wroteHeader {
+		rw.WriteHeader(http.StatusOK)
+	}
+	n, err := rw.ResponseWriter.Write(p)
+	rw.bytes += int64(n)
+	return n, err
+}
+
+// Unwrap lets http.ResponseController reach the underlying writer (Flush, deadlines).
+func (rw *recorder) Unwrap() http.ResponseWriter { return rw.ResponseWriter }
+
+// headerCapture is a ResponseWriter that keeps only the header and status; it turns ServeMux's plain-text
+// 404/405 answers into JSON ones while keeping their Allow header.
+type headerCapture struct {
+	header http.Header
+	status int
+}
+
+func (c *headerCapture) Header() http.Header         { return c.header }
+func (c *headerCapture) Write(p []byte) (int, error) { return len(p), nil }
+func (c *headerCapture) WriteHeader(code int) {
+	if c.status == 0 {
+		c.status = code
+	}
+}
+
+// serve is the outer middleware chain: request ID, access log and metrics, panic recovery, security headers,
+// CORS, then routing.
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
+	start := h.cfg.Now()
+	id := r.Header.Get("X-Request-ID")
+	if !saneRequestID(id) {
+		id = newRequestID()
+	}
+	ri := &requestInfo{id: id, logger: h.logger.With(slog.String("request_id", id))}
+	r = r.WithContext(context.WithValue(r.Context(), requestInfoKey, ri))
+	w.Header().Set("X-Request-ID", id)
+
+	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+	handler, pattern := h.route(r)
+	route := routeLabel(pattern)
+
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler { //nolint:errorlint // sentinel panic value, compared as net/http does
+				panic(v)
+			}
+			ri.logger.LogAttrs(r.Context(), slog.LevelError, "panic serving request",
+				slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
+			if !rec.wroteHeader {
+				h.writeError(rec, r, fmt.Errorf("panic: %v", v))
+			} else {
+				rec.status = http.StatusInternalServerError // for the log and metrics; the client sees a cut answer
+			}
+		}
+		h.observe(r, rec, ri, route, start)
+	}()
+
+	setSecurityHeaders(w.Header())
+	if h.cors(rec, r) {
+		return
+	}
+	handler.ServeHTTP(rec, r)
+}
+
+func (h *Handler) observe(r *http.Request, rec *recorder, ri *requestInfo, route string, start time.Time) {
+	d := h.cfg.Now().Sub(start)
+	method := methodLabel(r.Method)
+	h.metrics.requests.WithLabelValues(route, method, statusClass(rec.status)).Inc()
+	h.metrics.duration.WithLabelValues(route).Observe(d.Seconds())
+	level := slog.LevelInfo
+	if rec.status >= 500 {
+		level = slog.LevelError
+	}
+	attrs := []slog.Attr{
+		slog.String("method", r.Method),
+		slog.String("route", route),
+		slog.Int("status", rec.status),
+		slog.Duration("duration", d),
+		slog.Int64("bytes", rec.bytes),
+		slog.String("client_ip", h.clientIP(r)),
+	}
+	if ri.keyID != "" {
+		attrs = append(attrs, slog.String("key_id", ri.keyID))
+	}
+	ri.logger.LogAttrs(r.Context(), level, "http request", attrs...)
+}
+
+func (h *Handler) clientIP(r *http.Request) string {
+	if hdr := h.cfg.TrustedProxyHeader; hdr != "" {
+		if v := r.Header.Get(hdr); v != "" {
+			first, _, _ := strings.Cut(v, ",")
+			if ip := net.ParseIP(strings.TrimSpace(first)); ip != nil {
+				return ip.String()
+			}
+		}
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+func setSecurityHeaders(hdr http.Header) {
+	hdr.Set("X-Content-Type-Options", "nosniff")
+	hdr.Set("X-Frame-Options", "DENY")
+	hdr.Set("Referrer-Policy", "no-referrer")
+	hdr.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
+	hdr.Set("Cache-Control", "no-store")
+}
+
+// cors adds CORS headers for allowed origins and answers preflight requests itself, returning true when it
+// did. With no AllowedOrigins it does nothing.
+func (h *Handler) cors(w http.ResponseWriter, r *http.Request) bool {
+	c := &h.cfg.CORS
+	if len(c.AllowedOrigins) == 0 {
+		return false
+	}
+	hdr := w.Header()
+	hdr.Add("Vary", "Origin")
+	origin := r.Header.Get("Origin")
+	preflight := r.Method == http.MethodOptions && origin != "" && r.Header.Get("Access-Control-Request-Method") != ""
+	if preflight {
+		hdr.Add("Vary", "Access-Control-Request-Method")
+		hdr.Add("Vary", "Access-Control-Request-Headers")
+	}
+	allowed := h.allowOrigin(origin)
+	if allowed != "" {
+		hdr.Set("Access-Control-Allow-Origin", allowed)
+		hdr.Set("Access-Control-Expose-Headers", "X-Request-ID, Retry-After, RateLimit-Limit, RateLimit-Remaining, RateLimit-Reset")
+	}
+	if !preflight {
+		return false
+	}
+	if allowed != "" {
+		hdr.Set("Access-Control-Allow-Methods", strings.Join(c.AllowedMethods, ", "))
+		hdr.Set("Access-Control-Allow-Headers", strings.Join(c.AllowedHeaders, ", "))
+		hdr.Set("Access-Control-Max-Age", strconv.Itoa(int(c.MaxAge/time.Second)))
+	}
+	// A disallowed origin gets a preflight answer without CORS headers, which the browser treats as a refusal.
+	w.WriteHeader(http.StatusNoContent)
+	return true
+}
+
+// allowOrigin returns the Access-Control-Allow-Origin value for origin, or "" when it is not allowed.
+func (h *Handler) allowOrigin(origin string) string {
+	if origin == "" {
+		return ""
+	}
+	for _, o := range h.cfg.CORS.AllowedOrigins {
+		if o == "*" {
+			return "*"
+		}
+		if strings.EqualFold(o, origin) {
+			return origin
+		}
+	}
+	return ""
+}
+
+// route finds the handler for r: the registered route, or a JSON 404/405 answer. pattern is "" when no route
+// matched.
+func (h *Handler) route(r *http.Request) (http.Handler, string) {
+	if p := h.cfg.PathPrefix; p != "" {
+		rest, ok := strings.CutPrefix(r.URL.Path, p)
+		if !ok || (rest != "" && rest[0] != '/') {
+			return h.notFound(), ""
+		}
+		if rest == "" {
+			rest = "/"
+		}
+		u := *r.URL
+		u.Path, u.RawPath = rest, ""
+		r2 := new(http.Request)
+		*r2 = *r
+		r2.URL = &u
+		hd, pattern := h.routeMux(r2)
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { hd.ServeHTTP(w, r2) }), pattern
+	}
+	return h.routeMux(r)
+}
+
+func (h *Handler) routeMux(r *http.Request) (http.Handler, string) {
+	hd, pattern := h.mux.Handler(r)
+	if pattern != "" {
+		return hd, pattern
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		c := &headerCapture{header: http.Header{}}
+		hd.ServeHTTP(c, r)
+		if c.status == http.StatusMethodNotAllowed {
+			if allow := c.header.Get("Allow"); allow != "" {
+				w.Header().Set("Allow", allow)
+			}
+			h.writeError(w, r, errMethodNotAllowed)
+			return
+		}
+		if c.status >= 300 && c.status < 400 {
+			// Path-cleaning redirect from ServeMux: pass it through.
+			for k, v := range c.header {
+				w.Header()[k] = v
+			}
+			w.WriteHeader(c.status)
+			return
+		}
+		h.writeError(w, r, errRouteNotFound)
+	}), ""
+}
+
+func (h *Handler) notFound() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.writeError(w, r, errRouteNotFound) })
+}
+
