@@ -201,12 +201,13 @@ func bodyError(reason string) error {
 	return &logingest.ValidationError{Errors: []logingest.FieldError{{Field: "body", Reason: reason}}}
 }
 
-// position converts a byte offset of body into a 1-based line and column.
+// position returns the 1-based line and column of the byte a *json.SyntaxError blames: the last one read,
+// at Offset-1.
 func position(body []byte, offset int64) (line, col int) {
-	offset = min(max(offset, 0), int64(len(body)))
-	before := body[:offset]
+	i := min(max(offset-1, 0), int64(len(body)))
+	before := body[:i]
 	line = 1 + bytes.Count(before, []byte("\n"))
-	col = int(offset) - bytes.LastIndexByte(before, '\n')
+	col = int(i) - bytes.LastIndexByte(before, '\n')
 	return line, col
 }
 

@@ -1,0 +1,353 @@
+package httpapi
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/change66/logserver/logingest"
+)
+
+func gzipBytes(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	_, err := zw.Write(b)
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	return buf.Bytes()
+}
+
+func TestIngestSingle(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	body := readFile(t, "single.json")
+
+	w := do(t, e.h, http.MethodPost, "/api/v1/ingest", keyIngest, body)
+	require.Equal(t, http.StatusCreated, w.Code, w.Body.String())
+	got := decodeData[ingestData](t, w)
+	require.Equal(t, ingestData{EventID: "6d499ffd-8dc6-36eb-00ed-9039f9ba492d", Status: logingest.StatusAccepted}, got)
+	require.EqualValues(t, 1, countStored(t, e.store, "app"))
+
+	// A retry is a success too, and stores nothing new.
+	w = do(t, e.h, http.MethodPost, "/api/v1/ingest", keyIngest, body)
+	require.Equal(t, http.StatusCreated, w.Code, w.Body.String())
+	require.Equal(t, logingest.StatusDuplicate, decodeData[ingestData](t, w).Status)
+	require.EqualValues(t, 1, countStored(t, e.store, "app"))
+}
+
+func TestIngestSingleRejected(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		body  string
+		field string
+	}{
+		{"missing event_type", `{"event_id":"a","timestamp":"2025-08-27T09:00:00Z","event_name":"x"}`, "event_type"},
+		{"bad event_type", `{"event_id":"a","timestamp":"2025-08-27T09:00:00Z","event_type":"nope","event_name":"x"}`, "event_type"},
+		{"bad timestamp", `{"event_id":"a","timestamp":"yesterday","event_type":"error","event_name":"x"}`, "timestamp"},
+		{"timestamp not a string", `{"event_id":"a","timestamp":12,"event_type":"error","event_name":"x"}`, "timestamp"},
+		{"wrong type", `{"event_id":"a","timestamp":"2025-08-27T09:00:00Z","event_type":"error","event_name":"x","sequence_number":"one"}`, "sequence_number"},
+		{"properties not an object", `{"event_id":"a","timestamp":"2025-08-27T09:00:00Z","event_type":"error","event_name":"x","properties":[1]}`, "properties"},
+		{"not an object", `[{"event_id":"a"}]`, "event"},
+		{"malformed JSON", `{"event_id":`, "body"},
+		{"empty body", ``, "body"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, nil)
+			w := do(t, e.h, http.MethodPost, "/api/v1/ingest", keyIngest, []byte(tt.body))
+			requireError(t, w, http.StatusBadRequest, "validation_failed", tt.field)
+			require.EqualValues(t, 0, countStored(t, e.store, "app"))
+		})
+	}
+}
+
+func TestIngestSingleMalformedSaysWhere(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	w := do(t, e.h, http.MethodPost, "/api/v1/ingest", keyIngest, []byte("{\n  \"event_id\": \"a\",\n  oops\n}"))
+	resp := requireError(t, w, http.StatusBadRequest, "validation_failed", "body")
+	require.Contains(t, resp.Errors[0].Reason, "line 3, column 3")
+}
+
+func TestBatchIngest(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	body := readFile(t, "batch-50.json")
+
+	w := do(t, e.h, http.MethodPost, "/api/v1/batch-ingest", keyIngest, body)
+	require.Equal(t, http.StatusCreated, w.Code, w.Body.String())
+	got := decodeData[batchData](t, w)
+	require.Equal(t, 50, got.Accepted)
+	require.Zero(t, got.Duplicates)
+	require.Zero(t, got.Rejected)
+	require.Len(t, got.Results, 50)
+	for i, r := range got.Results {
+		require.Equal(t, i, r.Index)
+		require.Equal(t, logingest.StatusAccepted, r.Status)
+		require.NotEmpty(t, r.EventID)
+	}
+	require.EqualValues(t, 50, countStored(t, e.store, "app"))
+
+	w = do(t, e.h, http.MethodPost, "/api/v1/batch-ingest", keyIngest, body)
+	require.Equal(t, http.StatusCreated, w.Code, w.Body.String())
+	got = decodeData[batchData](t, w)
+	require.Equal(t, 50, got.Duplicates)
+	require.Zero(t, got.Accepted)
+	require.EqualValues(t, 50, countStored(t, e.store, "app"))
+}
+
+func TestBatchIngestPartial(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	body := `{"logs":[
+		{"event_id":"ok-1","timestamp":"2025-08-27T09:00:00Z","event_type":"behavioral","event_name":"habit_completed"},
+		{"event_id":"bad-type","timestamp":"2025-08-27T09:00:00Z","event_type":"behavioral","event_name":"x","sequence_number":"seven"},
+		{"event_id":"bad-time","timestamp":"27/08/2025","event_type":"behavioral","event_name":"x"},
+		"not an object",
+		{"event_id":"invalid","timestamp":"2025-08-27T09:00:00Z","event_type":"unknown","event_name":"x"},
+		{"event_id":"ok-2","timestamp":"2025-08-27T09:00:01Z","event_type":"error","event_name":"crash","properties":{"provider_name":"nfc_notifier"}}
+	]}`
+	w := do(t, e.h, http.MethodPost, "/api/v1/batch-ingest", keyIngest, []byte(body))
+	require.Equal(t, http.StatusCreated, w.Code, w.Body.String())
+	got := decodeData[batchData](t, w)
+	require.Equal(t, 2, got.Accepted)
+	require.Equal(t, 4, got.Rejected)
+	require.Len(t, got.Results, 6)
+
+	want := []struct {
+		id     string
+		status logingest.Status
+		field  string
+	}{
+		{"ok-1", logingest.StatusAccepted, ""},
+		{"bad-type", logingest.StatusRejected, "sequence_number"},
+		{"bad-time", logingest.StatusRejected, "timestamp"},
+		{"", logingest.StatusRejected, "event"},
+		{"invalid", logingest.StatusRejected, "event_type"},
+		{"ok-2", logingest.StatusAccepted, ""},
+	}
+	for i, wt := range want {
+		r := got.Results[i]
+		require.Equal(t, i, r.Index)
+		require.Equal(t, wt.id, r.EventID, "result %d", i)
+		require.Equal(t, wt.status, r.Status, "result %d", i)
+		if wt.field != "" {
+			require.Contains(t, fields(r.Errors), wt.field, "result %d: %+v", i, r.Errors)
+		} else {
+			require.Empty(t, r.Errors)
+		}
+	}
+
+	page, err := e.store.Query(t.Context(), logingest.Filter{Source: "app", SortBy: logingest.SortTimestamp, SortOrder: logingest.SortAsc})
+	require.NoError(t, err)
+	require.Len(t, page.Events, 2)
+	require.Equal(t, "ok-1", page.Events[0].EventID)
+	require.Equal(t, "ok-2", page.Events[1].EventID)
+}
+
+func TestBatchIngestAllRejectedIs201(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	w := do(t, e.h, http.MethodPost, "/api/v1/batch-ingest", keyIngest, []byte(`{"logs":[1,{"event_id":"x"}]}`))
+	require.Equal(t, http.StatusCreated, w.Code, w.Body.String())
+	got := decodeData[batchData](t, w)
+	require.Equal(t, 2, got.Rejected)
+	require.EqualValues(t, 0, countStored(t, e.store, "app"))
+}
+
+func manyEvents(n int) []byte {
+	var b strings.Builder
+	b.WriteString(`{"logs":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"event_id":"e-%d","timestamp":"2025-08-27T09:00:00Z","event_type":"telemetry","event_name":"tick"}`, i)
+	}
+	b.WriteString(`]}`)
+	return []byte(b.String())
+}
+
+// TestBatchIngestWholeRequestErrors covers every problem that refuses the whole request: nothing is stored.
+func TestBatchIngestWholeRequestErrors(t *testing.T) {
+	t.Parallel()
+	valid := readFile(t, "batch-50.json")
+	bomb := gzipBytes(t, bytes.Repeat([]byte(" "), 8<<20)) // 8 MiB of spaces, a few KiB compressed
+	tests := []struct {
+		name    string
+		body    []byte
+		header  map[string]string
+		noCL    bool // stream the body without Content-Length
+		unread  bool // the body must be refused on Content-Length alone, without reading it
+		status  int
+		code    string
+		field   string
+		wantLim int64
+		maxBody int64 // Config.MaxBodyBytes; 0 means 1 KiB for 413 cases, the default otherwise
+	}{
+		{name: "malformed envelope", body: []byte(`{"logs":[{"event_id":"a"},]}`), status: 400, code: "validation_failed", field: "body"},
+		{name: "envelope not an object", body: []byte(`[1,2]`), status: 400, code: "validation_failed", field: "body"},
+		{name: "logs not an array", body: []byte(`{"logs":{"event_id":"a"}}`), status: 400, code: "validation_failed", field: "logs"},
+		{name: "missing logs", body: []byte(`{"events":[]}`), status: 400, code: "validation_failed", field: "logs"},
+		{name: "empty logs", body: []byte(`{"logs":[]}`), status: 400, code: "validation_failed", field: "logs"},
+		{name: "null logs", body: []byte(`{"logs":null}`), status: 400, code: "validation_failed", field: "logs"},
+		{name: "too many events", body: manyEvents(101), status: 400, code: "limit_exceeded", field: "logs", wantLim: 100},
+		{name: "too large by Content-Length", body: valid, unread: true, status: 413, code: "too_large", field: "body", wantLim: 1024},
+		{name: "too large streamed", body: valid, noCL: true, status: 413, code: "too_large", field: "body", wantLim: 1024},
+		{name: "gzip bomb", body: bomb, header: map[string]string{"Content-Encoding": "gzip"}, status: 413, code: "too_large", field: "body", wantLim: 64 << 10, maxBody: 64 << 10},
+		{name: "bad gzip", body: []byte("definitely not gzip"), header: map[string]string{"Content-Encoding": "gzip"}, status: 400, code: "validation_failed", field: "body"},
+		{name: "truncated gzip", body: gzipBytes(t, valid)[:40], header: map[string]string{"Content-Encoding": "gzip"}, status: 400, code: "validation_failed", field: "body"},
+		{name: "unknown encoding", body: valid, header: map[string]string{"Content-Encoding": "br"}, status: 415, code: "unsupported_media_type"},
+		{name: "wrong content type", body: valid, header: map[string]string{"Content-Type": "text/plain"}, status: 415, code: "unsupported_media_type"},
+		{name: "missing content type", body: valid, header: map[string]string{"Content-Type": ""}, status: 415, code: "unsupported_media_type"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var cfg *Config
+			if tt.maxBody != 0 {
+				require.Less(t, int64(len(tt.body)), tt.maxBody, "the wire body must fit so the decompressed limit is what trips")
+				cfg = &Config{MaxBodyBytes: tt.maxBody}
+			} else if tt.status == http.StatusRequestEntityTooLarge {
+				cfg = &Config{MaxBodyBytes: 1024}
+			}
+			e := newEnv(t, cfg)
+			r := request(t, http.MethodPost, "/api/v1/batch-ingest", keyIngest, tt.body)
+			for k, v := range tt.header {
+				r.Header.Set(k, v)
+			}
+			if tt.noCL {
+				r.ContentLength = -1
+				r.Body = io.NopCloser(io.MultiReader(bytes.NewReader(tt.body)))
+			}
+			cr := &countingReader{r: r.Body}
+			r.Body = cr
+			w := serve(e.h, r)
+			resp := requireError(t, w, tt.status, tt.code, tt.field)
+			if tt.unread {
+				require.Zero(t, cr.n)
+			}
+			if tt.wantLim != 0 {
+				require.Equal(t, tt.wantLim, resp.Limit)
+			}
+			require.EqualValues(t, 0, countStored(t, e.store, "app"))
+		})
+	}
+}
+
+func TestIngestGzip(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	for _, path := range []string{"/api/v1/batch-ingest", "/api/v1/ingest"} {
+		name := map[string]string{"/api/v1/batch-ingest": "batch-50.json", "/api/v1/ingest": "single.json"}[path]
+		r := request(t, http.MethodPost, path, keyIngest, gzipBytes(t, readFile(t, name)))
+		r.Header.Set("Content-Encoding", "gzip")
+		r.Header.Set("Content-Type", "application/json; charset=utf-8")
+		w := serve(e.h, r)
+		require.Equal(t, http.StatusCreated, w.Code, w.Body.String())
+	}
+	// single.json is the first event of batch-50.json.
+	require.EqualValues(t, 50, countStored(t, e.store, "app"))
+}
+
+// TestIngestErrorTable drives the Ingester's documented errors through a fake.
+func TestIngestErrorTable(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		err    error
+		status int
+		code   string
+		retry  bool
+	}{
+		{"overloaded", logingest.ErrOverloaded, 503, "overloaded", true},
+		{"unavailable", fmt.Errorf("%w: connection refused to 10.0.0.7:5432", logingest.ErrUnavailable), 503, "unavailable", true},
+		{"closed", logingest.ErrClosed, 503, "unavailable", true},
+		{"deadline", context.DeadlineExceeded, 503, "unavailable", true},
+		{"limit", &logingest.LimitError{Field: "logs", Limit: 7, Unit: "events"}, 400, "limit_exceeded", false},
+		{"unknown", errors.New("secret detail: password=hunter2"), 500, "internal", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			logs := &syncBuffer{}
+			ing := &fakeIngester{ingest: func(context.Context, string, []logingest.Event) (*logingest.BatchResult, error) {
+				return nil, tt.err
+			}}
+			h, err := New(ing, &fakeReader{}, &Config{Authenticator: testAuth(), Logger: testLogger(logs)})
+			require.NoError(t, err)
+			for _, c := range []struct{ path, file string }{{"/api/v1/ingest", "single.json"}, {"/api/v1/batch-ingest", "batch-50.json"}} {
+				w := do(t, h, http.MethodPost, c.path, keyIngest, readFile(t, c.file))
+				resp := requireError(t, w, tt.status, tt.code, "")
+				if tt.retry {
+					require.Equal(t, "5", w.Header().Get("Retry-After"))
+				} else {
+					require.Empty(t, w.Header().Get("Retry-After"))
+				}
+				if tt.status == 500 {
+					require.Equal(t, "internal error", resp.Error)
+					require.NotContains(t, w.Body.String(), "hunter2")
+					require.Contains(t, logs.String(), "hunter2", "the detail is logged")
+					require.Contains(t, logs.String(), resp.RequestID, "with the request ID")
+				}
+			}
+		})
+	}
+}
+
+func TestIngestClientGone(t *testing.T) {
+	t.Parallel()
+	ing := &fakeIngester{ingest: func(ctx context.Context, _ string, _ []logingest.Event) (*logingest.BatchResult, error) {
+		return nil, context.Canceled
+	}}
+	h, err := New(ing, &fakeReader{}, &Config{Authenticator: testAuth(), Logger: testLogger(nil)})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(t.Context())
+	r := request(t, http.MethodPost, "/api/v1/ingest", keyIngest, readFile(t, "single.json")).WithContext(ctx)
+	cancel()
+	w := serve(h, r)
+	require.Equal(t, statusClientClosed, w.Code)
+}
+
+func TestIngestSourceIsPrincipals(t *testing.T) {
+	t.Parallel()
+	var gotSource string
+	ing := &fakeIngester{ingest: func(_ context.Context, source string, events []logingest.Event) (*logingest.BatchResult, error) {
+		gotSource = source
+		res := &logingest.BatchResult{}
+		for i, ev := range events {
+			res.Results = append(res.Results, logingest.Result{Index: i, EventID: ev.EventID, Status: logingest.StatusAccepted})
+		}
+		return res, nil
+	}}
+	h, err := New(ing, &fakeReader{}, &Config{Authenticator: testAuth(), Logger: testLogger(nil)})
+	require.NoError(t, err)
+	body := []byte(`{"event_id":"x","timestamp":"2025-08-27T09:00:00Z","event_type":"error","event_name":"n","source":"someone-else","received_at":"garbage"}`)
+	w := do(t, h, http.MethodPost, "/api/v1/ingest", keyOther, body)
+	require.Equal(t, http.StatusCreated, w.Code, w.Body.String())
+	require.Equal(t, "other", gotSource)
+}
+
+type countingReader struct {
+	r io.ReadCloser
+	n int
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += n
+	return n, err
+}
+
+func (c *countingReader) Close() error { return c.r.Close() }
