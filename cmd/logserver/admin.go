@@ -1,0 +1,266 @@
+package main
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx" for the migrator
+	_ "modernc.org/sqlite"             // database/sql driver "sqlite" for migrating the embedded store
+
+	"github.com/change66/logserver/logingest"
+	"github.com/change66/logserver/logingest/store/pgstore"
+	"github.com/change66/logserver/migrations"
+)
+
+// setupAuth builds the authenticator: keys from API_KEYS (ingest+read in the default source) and keys stored in
+// the database. When API_KEYS is unset and the database holds no key, it creates one and prints it once.
+func setupAuth(ctx context.Context, cfg config, store backend, logger *slog.Logger, stdout io.Writer, baseURL string) (logingest.Authenticator, error) {
+	var auths []logingest.Authenticator
+	if len(cfg.APIKeys) > 0 {
+		auths = append(auths, logingest.NewStaticKeys(cfg.APIKeys, logingest.ScopeIngest|logingest.ScopeRead, logingest.DefaultSource))
+		logger.Warn("keys from API_KEYS can ingest and read every event of the default source; prefer stored keys with scopes (logserver keys create)",
+			slog.Int("keys", len(cfg.APIKeys)))
+	}
+	ks, ok := store.(logingest.KeyStore)
+	if ok {
+		auths = append(auths, logingest.NewKeyStoreAuthenticator(ks, nil))
+	}
+	if ok && len(cfg.APIKeys) == 0 {
+		keys, err := ks.ListAPIKeys(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list api keys: %w", err)
+		}
+		if len(keys) == 0 {
+			secret, key, err := logingest.GenerateAPIKey("first-start", logingest.DefaultSource, logingest.ScopeIngest|logingest.ScopeRead, time.Now())
+			if err != nil {
+				return nil, err
+			}
+			if err := ks.CreateAPIKey(ctx, key); err != nil {
+				return nil, fmt.Errorf("store first api key: %w", err)
+			}
+			fmt.Fprintf(stdout, `
+Created an API key with scopes ingest,read (only its hash is stored; it is shown this once):
+
+    %s
+
+Try it:
+    curl -i -X POST %s/api/v1/ingest -H 'X-API-Key: %s' -H 'Content-Type: application/json' --data @testdata/single.json
+    curl -s '%s/api/v1/logs/filter?page_size=5' -H 'X-API-Key: %s'
+
+`, secret, baseURL, secret, baseURL, secret)
+			logger.Info("created first api key", slog.String("key_id", key.ID))
+		}
+	}
+	if len(auths) == 0 {
+		return nil, errors.New("no API keys: set API_KEYS (the store cannot keep keys)")
+	}
+	return logingest.FirstOf(auths...), nil
+}
+
+// openSQL opens the configured database with database/sql for the migrator, without touching its schema.
+func openSQL(cfg config) (*sql.DB, migrations.Dialect, error) {
+	if cfg.DatabaseURL != "" {
+		db, err := sql.Open("pgx", cfg.DatabaseURL)
+		if err != nil {
+			return nil, 0, fmt.Errorf("open PostgreSQL at %s: %w", redactURL(cfg.DatabaseURL), err)
+		}
+		return db, migrations.DialectPostgres, nil
+	}
+	path := filepath.Join(cfg.DataDir, "logingest.db")
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, 0, fmt.Errorf("create DATA_DIR: %w", err)
+	}
+	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
+	if err != nil {
+		return nil, 0, fmt.Errorf("open SQLite database %s: %w", path, err)
+	}
+	return db, migrations.DialectSQLite, nil
+}
+
+// migrateCmd runs "logserver migrate up|down|status".
+func migrateCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("usage: logserver migrate up|down|status [-target N] [-steps N] [-dry-run]")
+	}
+	dir := args[0]
+	fs := flag.NewFlagSet("migrate "+dir, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	target := fs.Int("target", 0, "migrate to this version (down: -1 removes every migration)")
+	steps := fs.Int("steps", 0, "apply at most this many migrations")
+	dryRun := fs.Bool("dry-run", false, "print what would run without applying it")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	logger := newLogger(cfg, stderr)
+	db, dialect, err := openSQL(cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := db.PingContext(ctx); err != nil {
+		return fmt.Errorf("connect to database: %w", err)
+	}
+	var m *migrations.Migrator
+	if dialect == migrations.DialectPostgres {
+		m, err = pgstore.NewMigrator(db, &migrations.Config{Logger: logger})
+	} else {
+		m, err = migrations.New(db, dialect, migrations.SQLite(), &migrations.Config{Logger: logger})
+	}
+	if err != nil {
+		return err
+	}
+	switch dir {
+	case "up", "down":
+		res, err := m.Migrate(ctx, migrations.Direction(dir), &migrations.MigrateOpts{TargetVersion: *target, MaxSteps: *steps, DryRun: *dryRun})
+		if err != nil {
+			return err
+		}
+		verb := "applied"
+		if *dryRun {
+			verb = "would apply"
+		}
+		if len(res.Versions) == 0 {
+			fmt.Fprintf(stdout, "nothing to migrate %s\n", dir)
+		}
+		for _, v := range res.Versions {
+			fmt.Fprintf(stdout, "%s %s %03d_%s (%s)\n", verb, dir, v.Version, v.Name, v.Duration.Round(time.Millisecond))
+		}
+		return nil
+	case "status":
+		st, err := m.Status(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "VERSION\tNAME\tAPPLIED AT")
+		for _, s := range st {
+			at := "pending"
+			if s.Applied {
+				at = s.AppliedAt.UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(tw, "%03d\t%s\t%s\n", s.Version, s.Name, at)
+		}
+		return tw.Flush()
+	}
+	return fmt.Errorf("unknown migrate command %q (want up, down or status)", dir)
+}
+
+// keysCmd runs "logserver keys create|list".
+func keysCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New("usage: logserver keys create -name NAME [-scopes ingest,read] [-source S] [-expires 720h] | keys list")
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("keys "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	name := fs.String("name", "", "a label for the key")
+	scopes := fs.String("scopes", "ingest", "comma-separated scopes: ingest, read, admin")
+	source := fs.String("source", logingest.DefaultSource, "the source (app and environment) the key writes to and reads")
+	expires := fs.Duration("expires", 0, "lifetime of the key, e.g. 720h (0: never expires)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	store, _, err := openStore(ctx, cfg, newLogger(cfg, stderr), cfg.AutoMigrate)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	ks, ok := store.(logingest.KeyStore)
+	if !ok {
+		return errors.New("this store cannot keep API keys")
+	}
+	switch sub {
+	case "create":
+		if *name == "" {
+			return errors.New("keys create: -name is required")
+		}
+		sc, err := logingest.ParseScopes(*scopes)
+		if err != nil {
+			return err
+		}
+		if sc == 0 {
+			return errors.New("keys create: -scopes must name at least one scope")
+		}
+		secret, key, err := logingest.GenerateAPIKey(*name, *source, sc, time.Now())
+		if err != nil {
+			return err
+		}
+		if *expires > 0 {
+			key.ExpiresAt = key.CreatedAt.Add(*expires)
+		}
+		if err := ks.CreateAPIKey(ctx, key); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "created key %s (%s, source %s, scopes %s); the secret is shown only once:\n%s\n", key.ID, key.Name, key.Source, key.Scopes, secret)
+		return nil
+	case "list":
+		keys, err := ks.ListAPIKeys(ctx)
+		if err != nil {
+			return err
+		}
+		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "ID\tNAME\tSOURCE\tSCOPES\tCREATED\tEXPIRES\tREVOKED")
+		for _, k := range keys {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, k.Source, k.Scopes, fmtTime(k.CreatedAt), fmtTime(k.ExpiresAt), fmtTime(k.RevokedAt))
+		}
+		return tw.Flush()
+	}
+	return fmt.Errorf("unknown keys command %q (want create or list)", sub)
+}
+
+func fmtTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// eraseUserCmd runs "logserver erase-user -user-id ID [-source S]".
+func eraseUserCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("erase-user", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	userID := fs.String("user-id", "", "the user whose events are deleted")
+	source := fs.String("source", "", "restrict to one source (default: every source)")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *userID == "" {
+		return errors.New("erase-user: -user-id is required")
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	store, _, err := openStore(ctx, cfg, newLogger(cfg, stderr), cfg.AutoMigrate)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	eraser, ok := store.(logingest.UserEraser)
+	if !ok {
+		return errors.New("this store cannot erase users")
+	}
+	n, err := eraser.DeleteUserEvents(ctx, *source, *userID)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "deleted %d events of user %s\n", n, *userID)
+	return nil
+}

@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/lmittmann/tint"
+	oklog "github.com/oklog/run"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/term"
+
+	"github.com/change66/logserver/logingest"
+	"github.com/change66/logserver/logingest/httpapi"
+	"github.com/change66/logserver/logingest/store/pgstore"
+	"github.com/change66/logserver/logingest/store/sqlite"
+)
+
+// backend is what the server needs of a store: the Store contract plus Close.
+type backend interface {
+	logingest.Store
+	Close() error
+}
+
+// newLogger builds the process logger: tint on a terminal, JSON otherwise (LOG_FORMAT overrides).
+func newLogger(cfg config, w io.Writer) *slog.Logger {
+	format := cfg.LogFormat
+	if format == "auto" {
+		format = "json"
+		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			format = "text"
+		}
+	}
+	if format == "text" {
+		return slog.New(tint.NewHandler(w, &tint.Options{Level: cfg.LogLevel, TimeFormat: time.TimeOnly}))
+	}
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: cfg.LogLevel}))
+}
+
+// openStore opens PostgreSQL when a database URL is configured, else the embedded SQLite database in DataDir.
+// migrate reports whether pending migrations are applied on open.
+func openStore(ctx context.Context, cfg config, logger *slog.Logger, migrate bool) (backend, string, error) {
+	if cfg.DatabaseURL != "" {
+		connString := cfg.DatabaseURL
+		if !strings.Contains(connString, "pool_max_conns=") {
+			sep := "?"
+			if strings.Contains(connString, "?") {
+				sep = "&"
+			}
+			connString += sep + "pool_max_conns=" + strconv.Itoa(cfg.DBMaxConns)
+		}
+		if migrate {
+			logger.Info("applying pending PostgreSQL migrations (AUTO_MIGRATE=true)")
+		}
+		s, err := pgstore.Open(ctx, connString, &pgstore.Config{Logger: logger, AutoMigrate: migrate})
+		if err != nil {
+			return nil, "", fmt.Errorf("open PostgreSQL at %s: %w", redactURL(cfg.DatabaseURL), err)
+		}
+		return s, "postgres " + redactURL(cfg.DatabaseURL), nil
+	}
+	path := filepath.Join(cfg.DataDir, "logingest.db")
+	s, err := sqlite.Open(ctx, path, &sqlite.Config{Logger: logger, SkipMigrate: !migrate})
+	if err != nil {
+		return nil, "", fmt.Errorf("open SQLite database %s: %w", path, err)
+	}
+	return s, "sqlite " + path, nil
+}
+
+// serve runs the HTTP server until ctx ends, then drains: readiness turns 503, the listener stops, in-flight
+// requests finish (each waits for its events to commit), the ingester flushes, and the store closes.
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	logger := newLogger(cfg, stderr)
+
+	store, desc, err := openStore(ctx, cfg, logger, cfg.AutoMigrate)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			logger.Error("close store", slog.Any("error", err))
+		}
+	}()
+	logger.Info("store ready", slog.String("store", desc))
+
+	reg := prometheus.NewRegistry()
+	if err := reg.Register(collectors.NewGoCollector()); err != nil {
+		return fmt.Errorf("register go collector: %w", err)
+	}
+	if err := reg.Register(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})); err != nil {
+		return fmt.Errorf("register process collector: %w", err)
+	}
+
+	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
+	if err != nil {
+		return fmt.Errorf("listen on port %d (PORT): %w", cfg.Port, err)
+	}
+	defer ln.Close()
+	baseURL := "http://" + displayAddr(ln.Addr())
+	auth, err := setupAuth(ctx, cfg, store, logger, stdout, baseURL)
+	if err != nil {
+		return err
+	}
+
+	ing, err := logingest.New(store, &logingest.Config{
+		Logger:       logger,
+		Registerer:   reg,
+		MaxBatchSize: cfg.MaxBatchSize,
+		Writers:      cfg.WorkerPoolSize,
+		FlushDelay:   cfg.FlushDelay,
+		QueueEvents:  cfg.QueueMaxEvents,
+		WriteTimeout: cfg.WriteTimeout,
+	})
+	if err != nil {
+		return err
+	}
+
+	var draining atomic.Bool
+	handler, err := httpapi.New(ing, store, &httpapi.Config{
+		Logger:             logger,
+		Registerer:         reg,
+		Gatherer:           reg,
+		Authenticator:      auth,
+		MaxBodyBytes:       int64(cfg.MaxRequestSizeMB) << 20,
+		RequestsPerMinute:  cfg.RateLimitPerMinute,
+		Burst:              cfg.RateLimitBurst,
+		CORS:               httpapi.CORS{AllowedOrigins: cfg.CORSOrigins},
+		Version:            version,
+		TrustedProxyHeader: cfg.TrustedProxyHeader,
+		Ready: func(context.Context) error {
+			if draining.Load() {
+				return errors.New("shutting down")
+			}
+			return nil
+		},
+	})
+	if err != nil {
+		_ = ing.Close(context.Background())
+		return err
+	}
+
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       cfg.ReadTimeout,
+		WriteTimeout:      cfg.WriteTimeoutHTTP,
+		IdleTimeout:       cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	fmt.Fprintf(stdout, "logserver %s listening on %s (store: %s)\n", version, baseURL, desc)
+
+	var g oklog.Group
+	g.Add(func() error { // the HTTP server
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}, func(error) {
+		draining.Store(true)
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		if err := srv.Shutdown(sctx); err != nil {
+			logger.Error("http shutdown", slog.Any("error", err))
+		}
+	})
+	g.Add(func() error { // stop on ctx (SIGINT/SIGTERM in main)
+		<-ctx.Done()
+		logger.Info("shutting down", slog.String("reason", context.Cause(ctx).Error()))
+		return nil
+	}, func(error) {})
+	if ps, ok := store.(*pgstore.Store); ok {
+		mctx, mcancel := context.WithCancel(context.Background())
+		g.Add(func() error { maintainPartitions(mctx, ps, cfg.Retention, logger); return nil }, func(error) { mcancel() })
+	}
+
+	runErr := g.Run()
+	cctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := ing.Close(cctx); err != nil {
+		logger.Error("drain ingester", slog.Any("error", err))
+		runErr = errors.Join(runErr, err)
+	}
+	logger.Info("stopped")
+	return runErr
+}
+
+func displayAddr(a net.Addr) string {
+	tcp, ok := a.(*net.TCPAddr)
+	if !ok || tcp.IP.IsUnspecified() {
+		if ok {
+			return net.JoinHostPort("localhost", strconv.Itoa(tcp.Port))
+		}
+	}
+	return a.String()
+}
+
+// maintainPartitions creates future partitions and applies retention every hour until ctx ends.
+func maintainPartitions(ctx context.Context, s *pgstore.Store, retentionDays int, logger *slog.Logger) {
+	tick := time.NewTicker(time.Hour)
+	defer tick.Stop()
+	for {
+		now := time.Now()
+		if err := s.MaintainPartitions(ctx, now); err != nil && ctx.Err() == nil {
+			logger.Error("create partitions", slog.Any("error", err))
+		}
+		if retentionDays > 0 {
+			cutoff := now.AddDate(0, 0, -retentionDays)
+			dropped, err := s.DropPartitionsBefore(ctx, cutoff)
+			if err != nil && ctx.Err() == nil {
+				logger.Error("apply retention", slog.Any("error", err))
+			}
+			for _, p := range dropped {
+				logger.Info("dropped partition", slog.String("partition", p.Name), slog.Int("retention_days", retentionDays))
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
