@@ -1,0 +1,345 @@
+package sqlite
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/change66/logserver/logingest"
+)
+
+// sortColumns maps every sortable field to its column. Only these strings are ever put into ORDER BY.
+var sortColumns = map[logingest.SortField]string{
+	logingest.SortTimestamp:      "timestamp",
+	logingest.SortReceivedAt:     "received_at",
+	logingest.SortEventType:      "event_type",
+	logingest.SortEventName:      "event_name",
+	logingest.SortUserID:         "user_id",
+	logingest.SortSessionID:      "session_id",
+	logingest.SortAppVersion:     "app_version",
+	logingest.SortPriority:       "priority",
+	logingest.SortSequenceNumber: "sequence_number",
+}
+
+const selectColumns = `id, source, event_id, timestamp, event_type, event_name, properties, user_id, session_id,
+	app_version, device_info, sequence_number, priority, received_at`
+
+// Query implements logingest.Store. The count (Page.Total, exact) and the page are read in one read
+// transaction, so they come from the same snapshot. Pages are fetched by keyset on (sort column, id) when
+// f.After is set; NextCursor is set whenever another matching event follows the page. It returns an error
+// matching logingest.ErrClosed after Close.
+func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page, error) {
+	f, err := f.Normalize()
+	if err != nil {
+		return nil, err
+	}
+	col := sortColumns[f.SortBy]
+	var after *cursor
+	if f.After != "" {
+		c, err := decodeCursor(f.After, f.SortBy)
+		if err != nil {
+			return nil, err
+		}
+		after = &c
+	}
+	if err := s.begin(ctx); err != nil {
+		return nil, fmt.Errorf("query: %w", err)
+	}
+	page, err := s.query(ctx, f, col, after)
+	if err != nil {
+		return nil, fmt.Errorf("query: %w", s.mapErr(ctx, err))
+	}
+	return page, nil
+}
+
+func (s *Store) query(ctx context.Context, f logingest.Filter, col string, after *cursor) (*logingest.Page, error) {
+	where, args := filterWhere(f)
+
+	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only; nothing to lose
+
+	page := &logingest.Page{Events: []logingest.Event{}, Total: -1}
+	if !f.SkipTotal {
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM analytics_logs"+where, args...).Scan(&page.Total); err != nil {
+			return nil, fmt.Errorf("count: %w", err)
+		}
+	}
+
+	op, dir := ">", "ASC"
+	if f.SortOrder == logingest.SortDesc {
+		op, dir = "<", "DESC"
+	}
+	if after != nil {
+		clause := fmt.Sprintf("(%s, id) %s (?, ?)", col, op)
+		if where == "" {
+			where = " WHERE " + clause
+		} else {
+			where += " AND " + clause
+		}
+		args = append(args, after.value(), after.ID)
+	}
+	q := "SELECT " + selectColumns + " FROM analytics_logs" + where +
+		fmt.Sprintf(" ORDER BY %s %s, id %s LIMIT ? OFFSET ?", col, dir, dir)
+	args = append(args, f.Limit+1, f.Offset)
+
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("select: %w", err)
+	}
+	defer rows.Close()
+	var ids []int64
+	for rows.Next() {
+		var (
+			e                logingest.Event
+			id               int64
+			ts, recv         string
+			props, device    []byte
+			evType, priority string
+		)
+		if err := rows.Scan(&id, &e.Source, &e.EventID, &ts, &evType, &e.EventName, &props, &e.UserID,
+			&e.SessionID, &e.AppVersion, &device, &e.SequenceNumber, &priority, &recv); err != nil {
+			return nil, fmt.Errorf("scan: %w", err)
+		}
+		if e.Timestamp, err = parseTime(ts); err != nil {
+			return nil, err
+		}
+		if e.ReceivedAt, err = parseTime(recv); err != nil {
+			return nil, err
+		}
+		e.EventType, e.Priority = logingest.EventType(evType), logingest.Priority(priority)
+		e.Properties, e.DeviceInfo = json.RawMessage(props), json.RawMessage(device)
+		page.Events = append(page.Events, e)
+		ids = append(ids, id)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("select: %w", err)
+	}
+	if len(page.Events) > f.Limit {
+		page.Events = page.Events[:f.Limit]
+		page.NextCursor = cursorOf(&page.Events[f.Limit-1], ids[f.Limit-1], f.SortBy).encode()
+	}
+	return page, nil
+}
+
+// filterWhere returns the WHERE clause (with a leading space, or empty) and its arguments for f's filters.
+// Values only ever travel as arguments.
+func filterWhere(f logingest.Filter) (string, []any) {
+	var conds []string
+	var args []any
+	add := func(cond string, arg any) {
+		conds = append(conds, cond)
+		args = append(args, arg)
+	}
+	if f.Source != "" {
+		add("source = ?", f.Source)
+	}
+	if f.EventType != "" {
+		add("event_type = ?", string(f.EventType))
+	}
+	if f.EventName != "" {
+		add("event_name = ?", f.EventName)
+	}
+	if f.UserID != "" {
+		add("user_id = ?", f.UserID)
+	}
+	if f.SessionID != "" {
+		add("session_id = ?", f.SessionID)
+	}
+	if f.AppVersion != "" {
+		add("app_version = ?", f.AppVersion)
+	}
+	if f.Priority != "" {
+		add("priority = ?", string(f.Priority))
+	}
+	if f.ProviderName != "" {
+		// Exactly the indexed expression; json_extract yields SQL text only for JSON strings, so a number 5
+		// does not match "5".
+		add("json_extract(properties, '$.provider_name') = ?", f.ProviderName)
+	}
+	if !f.StartTime.IsZero() {
+		add("timestamp >= ?", formatTime(f.StartTime))
+	}
+	if !f.EndTime.IsZero() {
+		add("timestamp < ?", formatTime(f.EndTime))
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+// cursor is a position in one sort order: the sort key of an event (Str for text and time columns, Num for
+// sequence_number) and its row id, which breaks ties. It travels as base64url JSON.
+type cursor struct {
+	Field logingest.SortField `json:"f"`
+	Str   string              `json:"s,omitempty"`
+	Num   int64               `json:"n,omitempty"`
+	ID    int64               `json:"i"`
+}
+
+func cursorOf(e *logingest.Event, id int64, field logingest.SortField) cursor {
+	c := cursor{Field: field, ID: id}
+	switch field {
+	case logingest.SortTimestamp:
+		c.Str = formatTime(e.Timestamp)
+	case logingest.SortReceivedAt:
+		c.Str = formatTime(e.ReceivedAt)
+	case logingest.SortSequenceNumber:
+		c.Num = e.SequenceNumber
+	case logingest.SortEventType:
+		c.Str = string(e.EventType)
+	case logingest.SortEventName:
+		c.Str = e.EventName
+	case logingest.SortUserID:
+		c.Str = e.UserID
+	case logingest.SortSessionID:
+		c.Str = e.SessionID
+	case logingest.SortAppVersion:
+		c.Str = e.AppVersion
+	case logingest.SortPriority:
+		c.Str = string(e.Priority)
+	}
+	return c
+}
+
+// value is the sort key as a query argument.
+func (c cursor) value() any {
+	if c.Field == logingest.SortSequenceNumber {
+		return c.Num
+	}
+	return c.Str
+}
+
+func (c cursor) encode() string {
+	b, _ := json.Marshal(c) // cannot fail: strings and integers only
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeCursor(s string, field logingest.SortField) (cursor, error) {
+	var c cursor
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err == nil {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(&c)
+	}
+	if err == nil && (c.Field == logingest.SortTimestamp || c.Field == logingest.SortReceivedAt) {
+		_, err = parseTime(c.Str)
+	}
+	if err != nil || c.Field != field || c.ID <= 0 {
+		return cursor{}, &logingest.ValidationError{Errors: []logingest.FieldError{
+			{Field: "cursor", Reason: "malformed, or taken from a query with another sort field"},
+		}}
+	}
+	return c, nil
+}
+
+// Stats implements logingest.Store. Every figure is read in one read transaction (one snapshot). A TopN of
+// zero or less means 5. It returns an error matching logingest.ErrClosed after Close.
+func (s *Store) Stats(ctx context.Context, q logingest.StatsQuery) (*logingest.Stats, error) {
+	if err := s.begin(ctx); err != nil {
+		return nil, fmt.Errorf("stats: %w", err)
+	}
+	st, err := s.stats(ctx, q)
+	if err != nil {
+		return nil, fmt.Errorf("stats: %w", s.mapErr(ctx, err))
+	}
+	return st, nil
+}
+
+func (s *Store) stats(ctx context.Context, q logingest.StatsQuery) (*logingest.Stats, error) {
+	topN := q.TopN
+	if topN <= 0 {
+		topN = 5
+	}
+	src, srcArgs := "", []any{}
+	if q.Source != "" {
+		src, srcArgs = "source = ? AND ", []any{q.Source}
+	}
+	now := formatTime(q.Now)
+	hourAgo := formatTime(q.Now.Add(-time.Hour))
+	dayAgo := formatTime(q.Now.Add(-24 * time.Hour))
+	window := " FROM analytics_logs WHERE " + src + "received_at > ? AND received_at <= ?"
+	windowArgs := append(srcArgs[:len(srcArgs):len(srcArgs)], dayAgo, now)
+
+	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return nil, err
+	}
+	defer tx.Rollback() //nolint:errcheck // read-only; nothing to lose
+
+	st := &logingest.Stats{}
+	totalQ := "SELECT count(*) FROM analytics_logs"
+	if q.Source != "" {
+		totalQ += " WHERE source = ?"
+	}
+	if err := tx.QueryRowContext(ctx, totalQ, srcArgs...).Scan(&st.TotalEvents); err != nil {
+		return nil, fmt.Errorf("count total: %w", err)
+	}
+	err = tx.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE received_at > ?),
+		count(DISTINCT NULLIF(session_id, '')), count(DISTINCT NULLIF(user_id, ''))`+window,
+		append([]any{hourAgo}, windowArgs...)...).Scan(&st.LastDay, &st.LastHour, &st.ActiveSessions, &st.ActiveUsers)
+	if err != nil {
+		return nil, fmt.Errorf("count window: %w", err)
+	}
+	if st.TopEventTypes, err = topValues(ctx, tx, "event_type", window, windowArgs, topN); err != nil {
+		return nil, err
+	}
+	if st.TopEventNames, err = topValues(ctx, tx, "event_name", window, windowArgs, topN); err != nil {
+		return nil, err
+	}
+	return st, nil
+}
+
+// topValues counts col over window. col is one of two constants.
+func topValues(ctx context.Context, tx *sql.Tx, col, window string, args []any, n int) ([]logingest.ValueCount, error) {
+	rows, err := tx.QueryContext(ctx, "SELECT "+col+", count(*) AS n"+window+
+		" GROUP BY "+col+" ORDER BY n DESC, "+col+" ASC LIMIT ?", append(args[:len(args):len(args)], n)...)
+	if err != nil {
+		return nil, fmt.Errorf("top %s: %w", col, err)
+	}
+	defer rows.Close()
+	out := []logingest.ValueCount{}
+	for rows.Next() {
+		var vc logingest.ValueCount
+		if err := rows.Scan(&vc.Value, &vc.Count); err != nil {
+			return nil, fmt.Errorf("top %s: %w", col, err)
+		}
+		out = append(out, vc)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("top %s: %w", col, err)
+	}
+	return out, nil
+}
+
+// DeleteUserEvents implements logingest.UserEraser. It deletes, in one statement on the writer connection,
+// every event whose user_id equals userID (in source, or every source when source is empty), and returns how
+// many it deleted. Note that an empty userID matches the events that carry no user. Deleted event ids may be
+// appended again afterwards.
+func (s *Store) DeleteUserEvents(ctx context.Context, source, userID string) (int64, error) {
+	if err := s.begin(ctx); err != nil {
+		return 0, fmt.Errorf("delete user events: %w", err)
+	}
+	q, args := "DELETE FROM analytics_logs WHERE user_id = ?", []any{userID}
+	if source != "" {
+		q, args = q+" AND source = ?", append(args, source)
+	}
+	res, err := s.writer.ExecContext(ctx, q, args...)
+	if err != nil {
+		return 0, fmt.Errorf("delete user events: %w", s.mapErr(ctx, err))
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return 0, fmt.Errorf("delete user events: %w", s.mapErr(ctx, err))
+	}
+	return n, nil
+}

@@ -1,0 +1,334 @@
+// Package sqlite is the embedded default logingest.Store: a persistent SQLite database in one file, through the
+// pure-Go driver modernc.org/sqlite (no cgo).
+//
+// It implements logingest.Store, logingest.UserEraser and logingest.KeyStore, and passes the storetest
+// conformance suite. The schema comes from migrations.SQLite() and is migrated up by Open unless
+// Config.SkipMigrate is set.
+//
+// # Connections and locking
+//
+// SQLite allows one writer at a time. The Store therefore writes through a single connection and serialises
+// writers in Go (database/sql queues them for that connection), instead of letting many connections collide on
+// SQLITE_BUSY. Reads use a separate pool of connections that run concurrently with the writer: in WAL mode a
+// reader sees the last committed snapshot and never blocks the writer. The busy timeout (Config.BusyTimeout)
+// only matters when another process opens the same file.
+//
+// # Durability
+//
+// The database runs in WAL mode with synchronous=NORMAL by default: a committed Append survives a crash of the
+// process, but the last few commits may be lost if the machine loses power or the OS crashes (the database stays
+// consistent either way). Set Config.Synchronous to "FULL" to fsync the WAL on every commit, which makes every
+// acknowledged Append survive power loss at the cost of write throughput.
+//
+// # Storage format
+//
+// Times are stored as fixed-width UTC text ("2006-01-02T15:04:05.000000000Z"), which sorts chronologically and
+// keeps nanoseconds exactly. Properties and DeviceInfo are stored as the JSON text that was appended.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	sqlitedrv "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/change66/logserver/logingest"
+	"github.com/change66/logserver/migrations"
+)
+
+var (
+	_ logingest.Store      = (*Store)(nil)
+	_ logingest.UserEraser = (*Store)(nil)
+	_ logingest.KeyStore   = (*Store)(nil)
+)
+
+// Config configures Open. The zero value of Config is a reasonable default, and a nil *Config means the zero
+// value.
+type Config struct {
+	// Logger receives migration and maintenance messages. Defaults to slog.Default().
+	Logger *slog.Logger
+	// SkipMigrate stops Open from migrating the schema up to the latest version; the caller then runs the
+	// migrations itself (for example with "logserver migrate up"). Defaults to false: Open migrates.
+	SkipMigrate bool
+	// BusyTimeout is how long a connection waits for a lock held by another process before failing with
+	// SQLITE_BUSY. Defaults to 5s.
+	BusyTimeout time.Duration
+	// Synchronous is SQLite's synchronous setting: "NORMAL" (survives process crashes; the last commits may be
+	// lost on power loss), "FULL" (every commit is fsynced) or "EXTRA". Defaults to "NORMAL".
+	Synchronous string
+	// MaxReaders is the size of the read connection pool. Defaults to max(4, GOMAXPROCS).
+	MaxReaders int
+	// Now returns the current time, used for the created_at column. Defaults to time.Now.
+	Now func() time.Time
+}
+
+func (c *Config) withDefaults() Config {
+	var out Config
+	if c != nil {
+		out = *c
+	}
+	if out.Logger == nil {
+		out.Logger = slog.Default()
+	}
+	if out.BusyTimeout == 0 {
+		out.BusyTimeout = 5 * time.Second
+	}
+	if out.Synchronous == "" {
+		out.Synchronous = "NORMAL"
+	}
+	out.Synchronous = strings.ToUpper(out.Synchronous)
+	if out.MaxReaders == 0 {
+		out.MaxReaders = max(4, runtime.GOMAXPROCS(0))
+	}
+	if out.Now == nil {
+		out.Now = time.Now
+	}
+	return out
+}
+
+func (c *Config) validate() error {
+	switch c.Synchronous {
+	case "NORMAL", "FULL", "EXTRA":
+	default:
+		return fmt.Errorf("Synchronous must be NORMAL, FULL or EXTRA, got %q", c.Synchronous)
+	}
+	if c.BusyTimeout < 0 {
+		return fmt.Errorf("BusyTimeout must not be negative, got %s", c.BusyTimeout)
+	}
+	if c.MaxReaders < 0 {
+		return fmt.Errorf("MaxReaders must not be negative, got %d", c.MaxReaders)
+	}
+	return nil
+}
+
+// Store is a logingest.Store kept in a SQLite file. It is safe for concurrent use by multiple goroutines. Create
+// it with Open and release it with Close.
+type Store struct {
+	path   string
+	writer *sql.DB // exactly one connection
+	reader *sql.DB // read-only pool
+	now    func() time.Time
+	logger *slog.Logger
+
+	insertMu sync.Mutex
+	insert   *sql.Stmt // prepared on the writer on first use; guarded by insertMu
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens (creating it and its parent directories if needed) the SQLite database at path and, unless
+// cfg.SkipMigrate is set, migrates its schema up. path is a file name; it must not contain '?' and must not be
+// ":memory:" (use memstore for an in-memory store). A nil cfg means the zero Config.
+func Open(ctx context.Context, path string, cfg *Config) (*Store, error) {
+	c := cfg.withDefaults()
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("open sqlite store: %w", err)
+	}
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") || strings.ContainsRune(path, '?') {
+		return nil, fmt.Errorf("open sqlite store: path %q must be a plain file name: %w", path, logingest.ErrInvalid)
+	}
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("open sqlite store: create directory: %w", err)
+		}
+	}
+
+	pragmas := url.Values{}
+	pragmas.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", c.BusyTimeout.Milliseconds()))
+	pragmas.Add("_pragma", "journal_mode(WAL)")
+	pragmas.Add("_pragma", "synchronous("+c.Synchronous+")")
+	pragmas.Add("_pragma", "foreign_keys(1)")
+
+	wp := cloneValues(pragmas)
+	// The writer touches every index of every insert: give it a 16 MiB page cache (readers keep the 2 MiB default).
+	wp.Add("_pragma", "cache_size(-16384)")
+	// IMMEDIATE takes the write lock at BEGIN, so a transaction never fails half-way upgrading a read lock when
+	// another process writes.
+	wp.Set("_txlock", "immediate")
+	writer, err := sql.Open("sqlite", path+"?"+wp.Encode())
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite store: %w", err)
+	}
+	writer.SetMaxOpenConns(1)
+	writer.SetMaxIdleConns(1)
+	writer.SetConnMaxLifetime(0)
+	writer.SetConnMaxIdleTime(0)
+
+	s := &Store{path: path, writer: writer, now: c.Now, logger: c.Logger}
+	if err := s.init(ctx, c, pragmas); err != nil {
+		_ = s.Close()
+		return nil, fmt.Errorf("open sqlite store: %w", err)
+	}
+	return s, nil
+}
+
+func (s *Store) init(ctx context.Context, c Config, pragmas url.Values) error {
+	var mode string
+	if err := s.writer.QueryRowContext(ctx, "PRAGMA journal_mode").Scan(&mode); err != nil {
+		return s.mapErr(ctx, err)
+	}
+	if !strings.EqualFold(mode, "wal") {
+		return fmt.Errorf("journal_mode is %q, want wal", mode)
+	}
+	if !c.SkipMigrate {
+		m, err := migrations.New(s.writer, migrations.DialectSQLite, migrations.SQLite(), &migrations.Config{Logger: c.Logger})
+		if err != nil {
+			return err
+		}
+		if _, err := m.Migrate(ctx, migrations.DirectionUp, nil); err != nil {
+			return err
+		}
+	}
+
+	rp := cloneValues(pragmas)
+	rp.Add("_pragma", "query_only(1)")
+	reader, err := sql.Open("sqlite", s.path+"?"+rp.Encode())
+	if err != nil {
+		return err
+	}
+	reader.SetMaxOpenConns(c.MaxReaders)
+	reader.SetMaxIdleConns(c.MaxReaders)
+	s.reader = reader
+	return nil
+}
+
+// insertStmt returns the insert statement, preparing it on first use (not in Open, so that a store opened with
+// SkipMigrate on an unmigrated file still opens).
+func (s *Store) insertStmt(ctx context.Context) (*sql.Stmt, error) {
+	s.insertMu.Lock()
+	defer s.insertMu.Unlock()
+	if s.insert == nil {
+		stmt, err := s.writer.PrepareContext(ctx, insertSQL)
+		if err != nil {
+			return nil, fmt.Errorf("prepare insert: %w", err)
+		}
+		s.insert = stmt
+	}
+	return s.insert, nil
+}
+
+// Close closes the database. Later calls on the Store return an error matching logingest.ErrClosed. Close is
+// idempotent; it waits for running calls to release their connections.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		var errs []error
+		s.insertMu.Lock()
+		if s.insert != nil {
+			errs = append(errs, s.insert.Close())
+		}
+		s.insertMu.Unlock()
+		if s.reader != nil {
+			errs = append(errs, s.reader.Close())
+		}
+		errs = append(errs, s.writer.Close())
+		if err := errors.Join(errs...); err != nil {
+			s.closeErr = fmt.Errorf("close sqlite store: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+// Ping implements logingest.Store: it runs a trivial query on a read connection. It returns an error matching
+// logingest.ErrClosed after Close.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.begin(ctx); err != nil {
+		return fmt.Errorf("ping: %w", err)
+	}
+	var one int
+	if err := s.reader.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("ping: %w", s.mapErr(ctx, err))
+	}
+	return nil
+}
+
+// begin checks the closed flag and ctx before a call touches the database.
+func (s *Store) begin(ctx context.Context) error {
+	if s.closed.Load() {
+		return logingest.ErrClosed
+	}
+	return ctx.Err()
+}
+
+// mapErr maps driver errors onto logingest sentinels, keeping the original in the chain. An error caused by ctx
+// always wraps ctx.Err().
+func (s *Store) mapErr(ctx context.Context, err error) error {
+	if err == nil {
+		return nil
+	}
+	if cerr := ctx.Err(); cerr != nil {
+		if errors.Is(err, cerr) {
+			return err
+		}
+		return fmt.Errorf("%w: %w", cerr, err)
+	}
+	if s.closed.Load() || errors.Is(err, sql.ErrConnDone) {
+		return fmt.Errorf("%w: %w", logingest.ErrClosed, err)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%w: %w", logingest.ErrNotFound, err)
+	}
+	var se *sqlitedrv.Error
+	if errors.As(err, &se) {
+		switch se.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return fmt.Errorf("%w: %w", logingest.ErrInvalid, err)
+		}
+		switch se.Code() & 0xff { // primary result code
+		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN:
+			return fmt.Errorf("%w: %w", logingest.ErrUnavailable, err)
+		}
+	}
+	return err
+}
+
+func cloneValues(v url.Values) url.Values {
+	out := make(url.Values, len(v))
+	for k, vs := range v {
+		out[k] = slices.Clone(vs)
+	}
+	return out
+}
+
+// timeLayout is the fixed-width UTC text form of every stored time.
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+func parseTime(s string) (time.Time, error) {
+	t, err := time.Parse(timeLayout, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("parse stored time %q: %w", s, err)
+	}
+	return t, nil
+}
+
+// nullTime formats t, or returns nil (NULL) for the zero time.
+func nullTime(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return formatTime(t)
+}
+
+func parseNullTime(s sql.NullString) (time.Time, error) {
+	if !s.Valid {
+		return time.Time{}, nil
+	}
+	return parseTime(s.String)
+}
