@@ -295,4 +295,3 @@ func (h *Handler) routeMux(r *http.Request) (http.Handler, string) {
 func (h *Handler) notFound() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.writeError(w, r, errRouteNotFound) })
 }
-

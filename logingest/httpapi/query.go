@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -59,6 +60,15 @@ func (pe paramErrors) err() error {
 		return nil
 	}
 	return &logingest.ValidationError{Errors: pe}
+}
+
+// query parses the query string strictly: a malformed one could silently drop a filter and widen the result.
+func query(r *http.Request) (url.Values, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return nil, &logingest.ValidationError{Errors: []logingest.FieldError{{Field: "query", Reason: "malformed query string"}}}
+	}
+	return q, nil
 }
 
 // intParam parses an optional integer parameter within [lo, hi]; def when absent.
@@ -139,14 +149,25 @@ func asValidation(err error) *logingest.ValidationError {
 }
 
 func (h *Handler) handleFilter(w http.ResponseWriter, r *http.Request) {
+	q, err := query(r)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
 	p, _ := logingest.FromContext(r.Context())
-	f, page, err := parseFilter(r.URL.Query(), sourceOf(p))
+	f, page, err := parseFilter(q, sourceOf(p))
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
 	res, err := h.store.Query(r.Context(), f)
 	if err != nil {
+		var ve *logingest.ValidationError
+		if f.After != "" && errors.Is(err, logingest.ErrInvalid) && !errors.As(err, &ve) {
+			// The parameters were checked above, so the store can only be refusing the cursor.
+			err = fmt.Errorf("%w: %w", &logingest.ValidationError{Errors: []logingest.FieldError{{
+				Field: "cursor", Reason: "is not a valid cursor for this query"}}}, err)
+		}
 		h.writeError(w, r, storeError("query", err))
 		return
 	}
@@ -167,8 +188,13 @@ func (h *Handler) handleFilter(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) handleRecent(w http.ResponseWriter, r *http.Request) {
+	q, err := query(r)
+	if err != nil {
+		h.writeError(w, r, err)
+		return
+	}
 	var errs paramErrors
-	limit := intParam(r.URL.Query(), "limit", logingest.DefaultQueryLimit, 1, logingest.MaxQueryLimit, &errs)
+	limit := intParam(q, "limit", logingest.DefaultQueryLimit, 1, logingest.MaxQueryLimit, &errs)
 	if err := errs.err(); err != nil {
 		h.writeError(w, r, err)
 		return
