@@ -263,8 +263,8 @@ func TestShutdownLosesNothingAcknowledged(t *testing.T) {
 		acked []string
 		wg    sync.WaitGroup
 	)
-	firstAck := make(chan struct{})
-	var once sync.Once
+	// Shut down mid-stream: once enough events are acknowledged that requests are surely in flight.
+	enough := make(chan struct{})
 	for c := range 8 {
 		wg.Add(1)
 		go func() {
@@ -287,12 +287,14 @@ func TestShutdownLosesNothingAcknowledged(t *testing.T) {
 				}
 				mu.Lock()
 				acked = append(acked, id)
+				if len(acked) == 300 {
+					close(enough)
+				}
 				mu.Unlock()
-				once.Do(func() { close(firstAck) })
 			}
 		}()
 	}
-	<-firstAck
+	<-enough
 	s.shutdown(t)
 	wg.Wait()
 
