@@ -1,0 +1,58 @@
+package sqlite
+
+import (
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/change66/logserver/logingest"
+)
+
+// TestQueryPlans checks that the filters the API offers are served by the indexes of the schema, using the
+// exact SQL Query builds.
+func TestQueryPlans(t *testing.T) {
+	t.Parallel()
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "plan.db"), &Config{Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+
+	for _, tc := range []struct {
+		f         logingest.Filter
+		wantIndex string
+	}{
+		{logingest.Filter{Source: "s"}, "analytics_logs_source_timestamp"},
+		{logingest.Filter{}, "analytics_logs_timestamp"},
+		{logingest.Filter{Source: "s", SortBy: logingest.SortReceivedAt}, "analytics_logs_source_received_at"},
+		{logingest.Filter{Source: "s", UserID: "u"}, "analytics_logs_user_source_timestamp"},
+		{logingest.Filter{Source: "s", SessionID: "x"}, "analytics_logs_session_source_timestamp"},
+		{logingest.Filter{Source: "s", EventType: logingest.EventTypeError}, "analytics_logs_source_type_timestamp"},
+		{logingest.Filter{Source: "s", EventName: "n"}, "analytics_logs_source_name_timestamp"},
+		{logingest.Filter{Source: "s", ProviderName: "google"}, "analytics_logs_provider_name"},
+	} {
+		f, err := tc.f.Normalize()
+		require.NoError(t, err)
+		where, args := filterWhere(f)
+		col := sortColumns[f.SortBy]
+		q := "EXPLAIN QUERY PLAN SELECT " + selectColumns + " FROM analytics_logs" + where +
+			" ORDER BY " + col + " DESC, id DESC LIMIT 10"
+		rows, err := s.reader.QueryContext(t.Context(), q, args...)
+		require.NoError(t, err)
+		var plan []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			require.NoError(t, rows.Scan(&id, &parent, &unused, &detail))
+			plan = append(plan, detail)
+		}
+		require.NoError(t, rows.Err())
+		rows.Close()
+		joined := strings.Join(plan, "; ")
+		require.Contains(t, joined, "INDEX "+tc.wantIndex, "filter %+v", tc.f)
+		if tc.wantIndex != "analytics_logs_provider_name" {
+			require.NotContains(t, joined, "TEMP B-TREE", "filter %+v must not sort in a temp b-tree: %s", tc.f, joined)
+		}
+	}
+}
