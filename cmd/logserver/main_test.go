@@ -364,3 +364,27 @@ func TestKeysAndEraseUserCommands(t *testing.T) {
 	require.NoError(t, run(t.Context(), []string{"erase-user", "-user-id", "nobody"}, env, &out, io.Discard))
 	require.Contains(t, out.String(), "deleted 0 events")
 }
+
+// TestConfigExampleListsEveryVariable keeps config.example.env and loadConfig in step: every variable the server
+// reads is documented there, and nothing documented there is ignored.
+func TestConfigExampleListsEveryVariable(t *testing.T) {
+	t.Parallel()
+	read := map[string]bool{}
+	record := func(extra map[string]string) func(string) string {
+		return func(k string) string { read[k] = true; return extra[k] }
+	}
+	_, err := loadConfig(record(nil))
+	require.NoError(t, err)
+	_, err = loadConfig(record(map[string]string{"DB_HOST": "h"}))
+	require.NoError(t, err)
+
+	data, err := os.ReadFile(filepath.Join("..", "..", "config.example.env"))
+	require.NoError(t, err)
+	documented := map[string]bool{}
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, _, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
+			documented[strings.TrimSpace(k)] = true
+		}
+	}
+	require.Equal(t, read, documented)
+}
