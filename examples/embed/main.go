@@ -1,0 +1,78 @@
+// Command embed shows logingest inside an existing Go backend: the app keeps its own routes and mounts the
+// ingestion API under /logs/, storing events in an embedded SQLite database.
+//
+//	go run ./examples/embed
+//	curl -X POST localhost:8090/logs/api/v1/ingest -H 'X-API-Key: dev-key' -H 'Content-Type: application/json' --data @testdata/single.json
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/change66/logserver/logingest"
+	"github.com/change66/logserver/logingest/httpapi"
+	"github.com/change66/logserver/logingest/store/sqlite"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context) error {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
+	reg := prometheus.NewRegistry()
+
+	store, err := sqlite.Open(ctx, "data/embed-example.db", &sqlite.Config{Logger: logger})
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	ing, err := logingest.New(store, &logingest.Config{Logger: logger, Registerer: reg})
+	if err != nil {
+		return err
+	}
+	api, err := httpapi.New(ing, store, &httpapi.Config{
+		Logger:        logger,
+		Registerer:    reg,
+		Authenticator: logingest.NewStaticKeys([]string{"dev-key"}, logingest.ScopeIngest|logingest.ScopeRead, "habit-tracker-dev"),
+	})
+	if err != nil {
+		return err
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "my existing backend\n") })
+	mux.Handle("/logs/", http.StripPrefix("/logs", api))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+
+	srv := &http.Server{Addr: "127.0.0.1:8090", Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx) // finishes in-flight requests
+		_ = ing.Close(sctx)    // flushes queued events
+	}()
+	logger.Info("listening", slog.String("addr", srv.Addr))
+	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return ing.Close(context.Background())
+}
