@@ -63,16 +63,17 @@ func run(ctx context.Context) error {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 
 	srv := &http.Server{Addr: "127.0.0.1:8090", Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	stopped := make(chan error, 1)
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(sctx) // finishes in-flight requests
-		_ = ing.Close(sctx)    // flushes queued events
+		err := srv.Shutdown(sctx) // stop accepting, finish in-flight requests
+		stopped <- errors.Join(err, ing.Close(sctx)) // then flush queued events
 	}()
 	logger.Info("listening", slog.String("addr", srv.Addr))
 	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
-	return ing.Close(context.Background())
+	return <-stopped
 }
