@@ -68,7 +68,7 @@ func run(ctx context.Context) error {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		err := srv.Shutdown(sctx) // stop accepting, finish in-flight requests
+		err := srv.Shutdown(sctx)                    // stop accepting, finish in-flight requests
 		stopped <- errors.Join(err, ing.Close(sctx)) // then flush queued events
 	}()
 	logger.Info("listening", slog.String("addr", srv.Addr))
