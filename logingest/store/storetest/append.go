@@ -188,13 +188,13 @@ func appendChecks() []check {
 			func(ctx context.Context, s logingest.Store, o Options) error {
 				c := canceled(ctx)
 				_, err := s.Append(c, newEvents(o, 0, 5))
-				if err := wantCtxErr("Append", err, c); err != nil {
+				if err := wantCtxErr(c, "Append", err); err != nil {
 					return err
 				}
 				d, cancel := context.WithDeadline(ctx, time.Now().Add(-time.Second))
 				defer cancel()
 				_, err = s.Append(d, newEvents(o, 5, 5))
-				if err := wantCtxErr("Append", err, d); err != nil {
+				if err := wantCtxErr(d, "Append", err); err != nil {
 					return err
 				}
 				got, err := queryAll(ctx, s, allAsc)

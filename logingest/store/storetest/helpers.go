@@ -408,7 +408,7 @@ func canceled(ctx context.Context) context.Context {
 }
 
 // wantCtxErr requires err to be non-nil and to wrap ctx's error.
-func wantCtxErr(what string, err error, ctx context.Context) error {
+func wantCtxErr(ctx context.Context, what string, err error) error {
 	switch {
 	case err == nil:
 		return fmt.Errorf("%s with a done context returned a nil error, want one wrapping %v", what, ctx.Err())

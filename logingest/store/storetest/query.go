@@ -309,13 +309,13 @@ func queryChecks() []check {
 				}
 				c := canceled(ctx)
 				_, err := s.Query(c, logingest.Filter{})
-				if err := wantCtxErr("Query", err, c); err != nil {
+				if err := wantCtxErr(c, "Query", err); err != nil {
 					return err
 				}
 				d, cancel := context.WithDeadline(ctx, time.Now().Add(-time.Second))
 				defer cancel()
 				_, err = s.Query(d, logingest.Filter{})
-				return wantCtxErr("Query", err, d)
+				return wantCtxErr(d, "Query", err)
 			}),
 
 		newCheck("Query/CallerOwnsPage",
