@@ -154,17 +154,44 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 		defer zr.Close()
 		src = io.LimitReader(zr, limit+1)
 	}
-	var buf bytes.Buffer
+	sizeHint := int64(0)
 	if !gzipped && r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
+		sizeHint = r.ContentLength
 	}
-	if _, err := buf.ReadFrom(src); err != nil {
+	body, err := readAtMost(src, limit, sizeHint)
+	if err != nil {
 		return nil, bodyReadError(err, tooLarge, gzipped)
 	}
-	if int64(buf.Len()) > limit {
+	if int64(len(body)) > limit {
 		return nil, tooLarge
 	}
-	return buf.Bytes(), nil
+	return body, nil
+}
+
+// readAtMost reads r to EOF but never holds more than limit+1 bytes: the buffer grows by doubling, capped at
+// limit+1, so an over-limit body (or a gzip bomb) costs at most limit+1 bytes before it is refused. The caller
+// compares len with limit. sizeHint, when positive, sizes the first allocation.
+func readAtMost(r io.Reader, limit, sizeHint int64) ([]byte, error) {
+	ceiling := limit + 1
+	buf := make([]byte, 0, min(max(sizeHint, 512), ceiling))
+	for {
+		if len(buf) == cap(buf) {
+			if int64(len(buf)) >= ceiling {
+				return buf, nil
+			}
+			grown := make([]byte, len(buf), min(int64(cap(buf))*2, ceiling))
+			copy(grown, buf)
+			buf = grown
+		}
+		n, err := r.Read(buf[len(buf):cap(buf)])
+		buf = buf[:len(buf)+n]
+		if errors.Is(err, io.EOF) {
+			return buf, nil
+		}
+		if err != nil {
+			return buf, err
+		}
+	}
 }
 
 func bodyReadError(err error, tooLarge *logingest.LimitError, gzipped bool) error {

@@ -351,3 +351,44 @@ func (c *countingReader) Read(p []byte) (int, error) {
 }
 
 func (c *countingReader) Close() error { return c.r.Close() }
+
+func TestReadAtMostBoundsMemory(t *testing.T) {
+	t.Parallel()
+	const limit = 10_000
+	tests := []struct {
+		name string
+		size int
+		hint int64
+	}{
+		{"small", 100, 0},
+		{"exact", limit, 0},
+		{"over", 5 * limit, 0},
+		{"endless", -1, 0},
+		{"lying hint", 5 * limit, 1 << 40},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var src io.Reader = zeros{}
+			if tt.size >= 0 {
+				src = io.LimitReader(zeros{}, int64(tt.size))
+			}
+			got, err := readAtMost(src, limit, tt.hint)
+			require.NoError(t, err)
+			require.LessOrEqual(t, cap(got), limit+1)
+			if tt.size >= 0 && tt.size <= limit {
+				require.Len(t, got, tt.size)
+			} else {
+				require.Len(t, got, limit+1)
+			}
+		})
+	}
+}
+
+// zeros is an endless reader, like a gzip bomb's output.
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
