@@ -147,13 +147,13 @@ func canonicalList(in, def []string, canon func(string) string) []string {
 func (c Config) validate() error {
 	var errs []error
 	if c.MaxBodyBytes < 1 {
-		errs = append(errs, errors.New("MaxBodyBytes must be at least 1"))
+		errs = append(errs, fieldErr("MaxBodyBytes", "must be at least 1"))
 	}
 	if c.RequestsPerMinute > 0 && c.Burst < 1 {
-		errs = append(errs, errors.New("Burst must be at least 1"))
+		errs = append(errs, fieldErr("Burst", "must be at least 1 when rate limiting is on"))
 	}
 	if c.CORS.MaxAge < 0 {
-		errs = append(errs, errors.New("CORS.MaxAge must not be negative"))
+		errs = append(errs, fieldErr("CORS.MaxAge", "must not be negative"))
 	}
 	for i, o := range c.CORS.AllowedOrigins {
 		if !validHeaderValue(o) {
@@ -171,13 +171,16 @@ func (c Config) validate() error {
 		}
 	}
 	if c.TrustedProxyHeader != "" && !validToken(c.TrustedProxyHeader) {
-		errs = append(errs, errors.New("TrustedProxyHeader must be an HTTP header name"))
+		errs = append(errs, fieldErr("TrustedProxyHeader", "must be an HTTP header name"))
 	}
 	if c.PathPrefix != "" && !strings.HasPrefix(c.PathPrefix, "/") {
-		errs = append(errs, errors.New(`PathPrefix must start with "/"`))
+		errs = append(errs, fieldErr("PathPrefix", `must start with "/"`))
 	}
 	return errors.Join(errs...)
 }
+
+// fieldErr names the Config field first, as validation errors do throughout (River's validate).
+func fieldErr(field, reason string) error { return fmt.Errorf("%s %s", field, reason) }
 
 // validToken reports whether s is an RFC 9110 token (header names, methods).
 func validToken(s string) bool {

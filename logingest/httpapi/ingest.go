@@ -151,7 +151,7 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 		if err != nil {
 			return nil, bodyReadError(err, tooLarge, true)
 		}
-		defer zr.Close()
+		defer func() { _ = zr.Close() }() // Close only reports errors Read already returned
 		src = io.LimitReader(zr, limit+1)
 	}
 	sizeHint := int64(0)
