@@ -161,7 +161,6 @@ func (h *Handler) api(need logingest.Scope, next http.HandlerFunc) http.Handler 
 			return
 		}
 		if ri := infoFrom(r.Context()); ri != nil {
-			ri.keyID = p.KeyID
 			ri.logger = ri.logger.With(slog.String("key_id", p.KeyID))
 		}
 		if !p.Scopes.Has(need) {

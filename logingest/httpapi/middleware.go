@@ -18,11 +18,11 @@ type ctxKey struct{ name string }
 
 var requestInfoKey = ctxKey{"request-info"}
 
-// requestInfo travels in the request context. Handlers fill keyID so the access log can report it.
+// requestInfo travels in the request context. Its logger carries request_id, and key_id once the caller is
+// authenticated, so every line logged for the request (the access log included) names both.
 type requestInfo struct {
 	id     string
 	logger *slog.Logger
-	keyID  string
 }
 
 func infoFrom(ctx context.Context) *requestInfo {
@@ -164,9 +164,6 @@ func (h *Handler) observe(r *http.Request, rec *recorder, ri *requestInfo, route
 		slog.Duration("duration", d),
 		slog.Int64("bytes", rec.bytes),
 		slog.String("client_ip", h.clientIP(r)),
-	}
-	if ri.keyID != "" {
-		attrs = append(attrs, slog.String("key_id", ri.keyID))
 	}
 	ri.logger.LogAttrs(r.Context(), level, "http request", attrs...)
 }

@@ -222,6 +222,7 @@ func TestAccessLog(t *testing.T) {
 	require.Contains(t, line, "duration")
 	require.Greater(t, line["bytes"], float64(0))
 	require.NotContains(t, logs.String(), keyRead, "the key itself is never logged")
+	require.Equal(t, 1, strings.Count(logs.String(), `"key_id"`), "key_id appears once in the access log line")
 }
 
 func TestSecurityHeaders(t *testing.T) {
