@@ -112,6 +112,10 @@ func New(store Store, cfg *Config) (*Ingester, error) {
 	return ing, nil
 }
 
+// MaxBatchSize returns the most events one Ingest call accepts (Config.MaxBatchSize), so a transport can refuse
+// an oversized batch before decoding it.
+func (ing *Ingester) MaxBatchSize() int { return ing.cfg.MaxBatchSize }
+
 // QueueDepth returns the events accepted and not yet committed, and their approximate size in bytes.
 func (ing *Ingester) QueueDepth() (events int, bytes int64) {
 	ing.mu.Lock()
