@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# bench.sh — the ingest benchmark behind `make bench`. In one run, on this machine:
+#   (a) the database ceiling: the same kind of events written straight into analytics_logs with COPY, no HTTP
+#       (pgstore's BenchmarkCopyCeiling, batch 1000), and pgstore's own idempotent Append for reference;
+#   (b) logserver over HTTP on PostgreSQL: single events (64 clients), batches of 100 (16), batches of 1000 (8);
+#   (c) the same on the embedded SQLite store.
+# It prints a table with each throughput as a ratio to (a). Client, server and database share the machine.
+# Needs PostgreSQL at TEST_DATABASE_URL (run it through scripts/with-postgres.sh, as `make bench` does).
+# Tunables: BENCH_EVENTS (per HTTP run, default 200000), BENCH_SINGLE_EVENTS (default 60000), BENCH_DURATION (30s).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PG_URL=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable}
+EVENTS=${BENCH_EVENTS:-200000}
+SINGLE_EVENTS=${BENCH_SINGLE_EVENTS:-60000}
+DURATION=${BENCH_DURATION:-30s}
+KEY=bench-key-$$
+work=$(mktemp -d)
+db=logingest_bench_$$
+server_pid=""
+
+cleanup() {
+  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  psql "$PG_URL" -qAtc "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "building logserver and loadgen ..." >&2
+go build -o "$work/logserver" ./cmd/logserver
+go build -o "$work/loadgen" ./cmd/loadgen
+
+echo "(a) COPY ceiling and idempotent Append, straight into PostgreSQL ..." >&2
+go test -run '^$' -bench 'Benchmark(CopyCeiling|Append)/batch=1000$' -benchtime 40x ./logingest/store/pgstore/ | tee "$work/gobench.txt" >&2
+metric() { awk -v name="$1" '$1 ~ name { for (i = 2; i <= NF; i++) if ($(i) == "events/s") print $(i-1) }' "$work/gobench.txt" | tail -1; }
+ceiling=$(metric '^BenchmarkCopyCeiling/batch=1000')
+append=$(metric '^BenchmarkAppend/batch=1000')
+[ -n "$ceiling" ] || { echo "bench: could not read the COPY ceiling from go test output" >&2; exit 1; }
+
+# start_server ENV... : runs logserver on a free port with the given environment, waits until it is ready.
+start_server() {
+  : >"$work/server.out"
+  env -i PATH="$PATH" HOME="$HOME" PORT=0 HOST=127.0.0.1 API_KEYS="$KEY" LOG_LEVEL=warn LOG_FORMAT=json \
+    RATE_LIMIT_REQUESTS_PER_MINUTE=0 "$@" "$work/logserver" >"$work/server.out" 2>"$work/server.err" &
+  server_pid=$!
+  for _ in $(seq 1 300); do
+    url=$(grep -o 'http://[^ ]*' "$work/server.out" | head -1 || true)
+    if [ -n "$url" ] && curl -fsS "$url/readiness" >/dev/null 2>&1; then return 0; fi
+    kill -0 "$server_pid" 2>/dev/null || { cat "$work/server.err" >&2; echo "bench: logserver exited" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "bench: logserver did not become ready" >&2; exit 1
+}
+stop_server() { kill "$server_pid"; wait "$server_pid" || true; server_pid=""; }
+
+# load NAME CLIENTS BATCH EVENTS : runs loadgen and records events/s and latencies.
+results=()
+load() {
+  local name=$1 clients=$2 batch=$3 events=$4
+  echo "  $name: $clients clients, batch $batch ..." >&2
+  "$work/loadgen" -url "$url" -key "$KEY" -clients "$clients" -batch "$batch" -events "$events" \
+    -duration "$DURATION" -json >"$work/$name.json"
+  results+=("$name")
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", (b > 0 ? a / b : 0) }'; }
+field() { sed -n "s/.*\"$2\": *\([0-9.eE+-]*\).*/\1/p" "$work/$1.json" | head -1; }
+
+echo "(b) logserver over HTTP on PostgreSQL ..." >&2
+psql "$PG_URL" -qAtc "CREATE DATABASE $db" >/dev/null
+bench_url=$(python3 -c 'import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]); print(p._replace(path="/" + sys.argv[2]).geturl())' "$PG_URL" "$db")
+start_server DATABASE_URL="$bench_url"
+load pg-single 64 1 "$SINGLE_EVENTS"
+load pg-batch100 16 100 "$EVENTS"
+load pg-batch1000 8 1000 "$EVENTS"
+stop_server
+
+echo "(c) logserver over HTTP on SQLite ..." >&2
+start_server DATA_DIR="$work/sqlite"
+load sqlite-single 64 1 "$SINGLE_EVENTS"
+load sqlite-batch100 16 100 "$EVENTS"
+load sqlite-batch1000 8 1000 "$EVENTS"
+stop_server
+
+printf '\n%-28s %12s %10s %10s %10s %8s\n' "run" "events/s" "vs (a)" "p50 ms" "p99 ms" "errors"
+printf '%-28s %12.0f %9.2fx %10s %10s %8s\n' "(a) COPY ceiling (batch 1000)" "$ceiling" 1 - - -
+printf '%-28s %12.0f %9.2fx %10s %10s %8s\n' "    pgstore Append (batch 1000)" "$append" "$(ratio "$append" "$ceiling")" - - -
+for r in "${results[@]}"; do
+  eps=$(field "$r" events_per_sec)
+  printf '%-28s %12.0f %9.2fx %10.1f %10.1f %8s\n' "$r" "$eps" "$(ratio "$eps" "$ceiling")" \
+    "$(field "$r" p50_ms)" "$(field "$r" p99_ms)" "$(field "$r" errors)"
+done
+s=$(field pg-single events_per_sec); b=$(field pg-batch100 events_per_sec)
+printf '\npg single (64 clients) / pg batch-100: %.2f   sqlite batch-100: %.0f events/s\n' \
+  "$(ratio "$s" "$b")" "$(field sqlite-batch100 events_per_sec)"
