@@ -69,7 +69,7 @@ test-coverage: ## Run all tests with a coverage profile (coverage.out) and print
 lint: tools ## Check formatting (gofmt), run go vet and golangci-lint; runs all three, fails if any fails
 	@status=0; \
 	echo "==> gofmt -l ."; \
-	unformatted=$$(gofmt -l .); \
+	unformatted=$$(gofmt -l .) || status=1; \
 	if [ -n "$$unformatted" ]; then \
 		echo "gofmt: these files are not formatted (run 'make format'):" >&2; \
 		echo "$$unformatted" >&2; \
