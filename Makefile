@@ -23,7 +23,7 @@ COVERPROFILE := coverage.out
 MIGRATIONS_DIRS := migrations/postgres migrations/sqlite
 
 .PHONY: help dev-setup tools run build build-prod test test/race test-coverage lint format verify \
-	migrate-up migrate-down migrate-status migrate-create clean
+	migrate-up migrate-down migrate-status migrate-create bench clean
 
 help: ## Show this help
 	@echo "Usage: make <target>"
@@ -65,6 +65,9 @@ test/race: test ## Same as test: the race detector is always on
 test-coverage: ## Run all tests with a coverage profile (coverage.out) and print the per-function summary
 	$(WITH_POSTGRES) $(GO) test ./... $(TEST_FLAGS) -covermode=atomic -coverprofile=$(COVERPROFILE)
 	$(GO) tool cover -func=$(COVERPROFILE)
+
+bench: ## Ingest benchmark: COPY ceiling vs logserver over HTTP on PostgreSQL and SQLite, as ratios (scripts/bench.sh)
+	$(WITH_POSTGRES) ./scripts/bench.sh
 
 lint: tools ## Check formatting (gofmt), run go vet and golangci-lint; runs all three, fails if any fails
 	@status=0; \
