@@ -65,6 +65,21 @@ type Principal struct {
 	Source string
 	// Scopes are the caller's permissions.
 	Scopes Scope
+	// Limits overrides the server's default rate limits for this caller; zero fields keep the defaults.
+	Limits KeyLimits
+}
+
+// KeyLimits are per-key overrides of the server's rate limits. A zero field means "use the server default";
+// a negative rate means "unlimited" for that limit.
+type KeyLimits struct {
+	// RequestsPerMinute is the sustained rate of API requests.
+	RequestsPerMinute float64
+	// RequestBurst is how many requests may be sent at once after an idle period.
+	RequestBurst int
+	// EventsPerMinute is the sustained rate of ingested events; a batch of n events costs n.
+	EventsPerMinute float64
+	// EventsBurst is the largest number of events that may be sent at once after an idle period.
+	EventsBurst int
 }
 
 type principalKey struct{}
@@ -103,6 +118,14 @@ func APIKeyFromRequest(r *http.Request) string {
 }
 
 // HashKey returns the hex SHA-256 of an API key secret: the only form in which keys are kept at rest.
+//
+// Plain SHA-256, without a pepper or a slow KDF, is deliberate. A slow hash (bcrypt, argon2) or a secret
+// pepper (HMAC) protects low-entropy secrets such as passwords against offline guessing after a database leak;
+// the secrets GenerateAPIKey makes carry 256 random bits, so guessing one from its hash costs 2^255 SHA-256
+// evaluations on average, whatever the hash costs. A pepper would add a second secret to deploy and rotate for
+// no gain, and a slow hash would put a CPU-bound step on every cache miss. The hash is also what keys are looked
+// up by, so it must be deterministic, which rules out per-key salts. Keys supplied by operators (API_KEYS) may
+// be weaker; they are never stored, only kept in memory.
 func HashKey(secret string) string {
 	sum := sha256.Sum256([]byte(secret))
 	return hex.EncodeToString(sum[:])
@@ -161,7 +184,8 @@ func (s *StaticKeys) Authenticate(r *http.Request) (Principal, error) {
 
 // APIKey is a key record kept by a KeyStore. The secret itself is never stored, only Hash.
 type APIKey struct {
-	// ID is the public identifier, safe to log and show.
+	// ID is the public identifier ("lk_" and 12 hex digits), safe to log and show; it is also the prefix of
+	// the secret, so a leaked secret can be traced to its record.
 	ID string
 	// Name is a human label.
 	Name string
@@ -175,6 +199,12 @@ type APIKey struct {
 	// ExpiresAt and RevokedAt are zero when not set.
 	ExpiresAt time.Time
 	RevokedAt time.Time
+	// LastUsedAt and UseCount are usage statistics kept by RecordKeyUsage; they lag behind real use by the
+	// authenticator's flush interval. CreateAPIKey ignores them: a new key has never been used.
+	LastUsedAt time.Time
+	UseCount   int64
+	// Limits overrides the server's rate limits for this key.
+	Limits KeyLimits
 }
 
 // Active reports whether k may be used at now: not revoked and not expired.
@@ -182,12 +212,37 @@ func (k APIKey) Active(now time.Time) bool {
 	return (k.RevokedAt.IsZero() || now.Before(k.RevokedAt)) && (k.ExpiresAt.IsZero() || now.Before(k.ExpiresAt))
 }
 
-// KeyStore is an optional Store interface for stores that persist API keys.
+// KeyUsage is the use of one key over a flush interval, as recorded by RecordKeyUsage.
+type KeyUsage struct {
+	// ID is the key's ID.
+	ID string
+	// Count is how many requests the key authenticated.
+	Count int64
+	// LastUsedAt is when it last did.
+	LastUsedAt time.Time
+}
+
+// KeyStore is an optional Store interface for stores that persist API keys. All methods must be safe for
+// concurrent use. Because KeyStore is optional (checked with a type assertion), methods are added to it as key
+// management grows; a store that implements an older version of it is simply not a KeyStore, and servers fall
+// back to keys from configuration.
 type KeyStore interface {
-	// CreateAPIKey stores k. It returns an error matching ErrInvalid if a key with the same ID or Hash exists.
+	// CreateAPIKey stores k, ignoring k.LastUsedAt and k.UseCount. It returns an error matching ErrInvalid if
+	// a key with the same ID or Hash exists.
 	CreateAPIKey(ctx context.Context, k APIKey) error
 	// APIKeyByHash returns the key whose Hash is hash, revoked or not, or an error matching ErrNotFound.
 	APIKeyByHash(ctx context.Context, hash string) (APIKey, error)
+	// APIKeyByID returns the key whose ID is id, revoked or not, or an error matching ErrNotFound.
+	APIKeyByID(ctx context.Context, id string) (APIKey, error)
 	// ListAPIKeys returns every key ordered by CreatedAt, then ID.
 	ListAPIKeys(ctx context.Context) ([]APIKey, error)
+	// RevokeAPIKey sets the RevokedAt of key id to at. It is idempotent: a key already revoked keeps its
+	// earlier RevokedAt. It returns an error matching ErrNotFound when no key has that ID.
+	RevokeAPIKey(ctx context.Context, id string, at time.Time) error
+	// ExpireAPIKey sets the ExpiresAt of key id to at unless the key already expires earlier: it only ever
+	// shortens a key's life. It returns an error matching ErrNotFound when no key has that ID.
+	ExpireAPIKey(ctx context.Context, id string, at time.Time) error
+	// RecordKeyUsage adds each usage's Count to its key's UseCount and sets LastUsedAt to the later of the
+	// stored value and the usage's. Usages of unknown IDs are ignored. The store does not retain the slice.
+	RecordKeyUsage(ctx context.Context, usage []KeyUsage) error
 }

@@ -361,7 +361,78 @@ func (s *Store) CreateAPIKey(ctx context.Context, k logingest.APIKey) error {
 		}
 	}
 	k.CreatedAt, k.ExpiresAt, k.RevokedAt = k.CreatedAt.UTC(), k.ExpiresAt.UTC(), k.RevokedAt.UTC()
+	k.LastUsedAt, k.UseCount = time.Time{}, 0
 	s.keys = append(s.keys, k)
+	return nil
+}
+
+// APIKeyByID implements logingest.KeyStore.
+func (s *Store) APIKeyByID(ctx context.Context, id string) (logingest.APIKey, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if err := s.begin(ctx, "api key by id"); err != nil {
+		return logingest.APIKey{}, err
+	}
+	if i := s.keyIndex(id); i >= 0 {
+		return s.keys[i], nil
+	}
+	return logingest.APIKey{}, fmt.Errorf("api key by id %q: %w", id, logingest.ErrNotFound)
+}
+
+func (s *Store) keyIndex(id string) int {
+	return slices.IndexFunc(s.keys, func(k logingest.APIKey) bool { return k.ID == id })
+}
+
+// RevokeAPIKey implements logingest.KeyStore.
+func (s *Store) RevokeAPIKey(ctx context.Context, id string, at time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.begin(ctx, "revoke api key"); err != nil {
+		return err
+	}
+	i := s.keyIndex(id)
+	if i < 0 {
+		return fmt.Errorf("revoke api key %q: %w", id, logingest.ErrNotFound)
+	}
+	if s.keys[i].RevokedAt.IsZero() {
+		s.keys[i].RevokedAt = at.UTC()
+	}
+	return nil
+}
+
+// ExpireAPIKey implements logingest.KeyStore.
+func (s *Store) ExpireAPIKey(ctx context.Context, id string, at time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.begin(ctx, "expire api key"); err != nil {
+		return err
+	}
+	i := s.keyIndex(id)
+	if i < 0 {
+		return fmt.Errorf("expire api key %q: %w", id, logingest.ErrNotFound)
+	}
+	if k := &s.keys[i]; k.ExpiresAt.IsZero() || at.Before(k.ExpiresAt) {
+		k.ExpiresAt = at.UTC()
+	}
+	return nil
+}
+
+// RecordKeyUsage implements logingest.KeyStore.
+func (s *Store) RecordKeyUsage(ctx context.Context, usage []logingest.KeyUsage) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if err := s.begin(ctx, "record key usage"); err != nil {
+		return err
+	}
+	for _, u := range usage {
+		if i := s.keyIndex(u.ID); i >= 0 {
+			k := &s.keys[i]
+			k.UseCount += u.Count
+			if u.LastUsedAt.After(k.LastUsedAt) {
+				k.LastUsedAt = u.LastUsedAt.UTC()
+			}
+		}
+	}
 	return nil
 }
 

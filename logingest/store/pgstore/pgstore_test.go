@@ -106,7 +106,7 @@ func TestMigrations_UpDownUp(t *testing.T) {
 	require.NoError(t, err)
 	versions, err := m.ExistingVersions(t.Context())
 	require.NoError(t, err)
-	require.Equal(t, []int{1, 2}, versions)
+	require.Equal(t, []int{1, 2, 3}, versions)
 	require.Equal(t, m.Latest(), len(versions))
 	require.EqualValues(t, 3, tables())
 

@@ -131,14 +131,15 @@ func newKey(n int, created time.Time) logingest.APIKey {
 
 func sameKey(o Options, got, want logingest.APIKey) error {
 	var errs []error
-	if got.ID != want.ID || got.Name != want.Name || got.Hash != want.Hash || got.Source != want.Source || got.Scopes != want.Scopes {
+	if got.ID != want.ID || got.Name != want.Name || got.Hash != want.Hash || got.Source != want.Source ||
+		got.Scopes != want.Scopes || got.Limits != want.Limits || got.UseCount != want.UseCount {
 		errs = append(errs, fmt.Errorf("got %+v, want %+v", got, want))
 	}
 	errs = append(errs, sameTime(o, "CreatedAt", got.CreatedAt, want.CreatedAt))
 	for _, t := range []struct {
 		name      string
 		got, want time.Time
-	}{{"ExpiresAt", got.ExpiresAt, want.ExpiresAt}, {"RevokedAt", got.RevokedAt, want.RevokedAt}} {
+	}{{"ExpiresAt", got.ExpiresAt, want.ExpiresAt}, {"RevokedAt", got.RevokedAt, want.RevokedAt}, {"LastUsedAt", got.LastUsedAt, want.LastUsedAt}} {
 		switch {
 		case t.want.IsZero() && !t.got.IsZero():
 			errs = append(errs, fmt.Errorf("%s = %s, want the zero time", t.name, t.got))
@@ -156,7 +157,7 @@ func keyStoreChecks() []check {
 	created := time.Date(2025, 8, 1, 12, 0, 0, 0, time.UTC)
 	return []check{
 		newCheck("KeyStore/CreateAndLookup",
-			"APIKeyByHash must return the key created with that Hash, revoked or not, every field equal and zero times still zero",
+			"APIKeyByHash must return the key created with that Hash, revoked or not, every field (Limits included) equal, zero times still zero, and no usage whatever CreateAPIKey was given",
 			func(ctx context.Context, s logingest.Store, o Options) error {
 				ks, err := keyStore(s)
 				if err != nil {
@@ -168,8 +169,12 @@ func keyStoreChecks() []check {
 				full.Source = sourceStaging
 				full.ExpiresAt = created.Add(90 * 24 * time.Hour)
 				full.RevokedAt = created.Add(48 * time.Hour)
+				full.Limits = logingest.KeyLimits{RequestsPerMinute: 1.5, RequestBurst: 7, EventsPerMinute: -1, EventsBurst: 250000}
 				for _, k := range []logingest.APIKey{plain, full} {
-					if err := ks.CreateAPIKey(ctx, k); err != nil {
+					// Usage statistics belong to RecordKeyUsage: CreateAPIKey must ignore them.
+					withUsage := k
+					withUsage.UseCount, withUsage.LastUsedAt = 42, created.Add(time.Minute)
+					if err := ks.CreateAPIKey(ctx, withUsage); err != nil {
 						return fmt.Errorf("CreateAPIKey(%s): %w", k.ID, err)
 					}
 				}
@@ -280,5 +285,162 @@ func keyStoreChecks() []check {
 				}
 				return nil
 			}),
+
+		newCheck("KeyStore/ByID",
+			"APIKeyByID must return the key with that ID, revoked or not, and an error matching logingest.ErrNotFound for an unknown ID",
+			func(ctx context.Context, s logingest.Store, o Options) error {
+				ks, err := keyStore(s)
+				if err != nil {
+					return err
+				}
+				keys := []logingest.APIKey{newKey(1, created), newKey(2, created)}
+				keys[1].RevokedAt = created.Add(time.Hour)
+				for _, k := range keys {
+					if err := ks.CreateAPIKey(ctx, k); err != nil {
+						return fmt.Errorf("CreateAPIKey(%s): %w", k.ID, err)
+					}
+				}
+				for _, k := range keys {
+					got, err := ks.APIKeyByID(ctx, k.ID)
+					if err != nil {
+						return fmt.Errorf("APIKeyByID(%s): %w", k.ID, err)
+					}
+					if err := sameKey(o, got, k); err != nil {
+						return err
+					}
+				}
+				for _, id := range []string{"key_99", "", "KEY_01", "key_0"} {
+					if _, err := ks.APIKeyByID(ctx, id); !errors.Is(err, logingest.ErrNotFound) {
+						return fmt.Errorf("APIKeyByID(%q) returned error %v, want one matching logingest.ErrNotFound", id, err)
+					}
+				}
+				return nil
+			}),
+
+		newCheck("KeyStore/Revoke",
+			"RevokeAPIKey must set RevokedAt of that key only, keep the earlier RevokedAt when called again, and return an error matching logingest.ErrNotFound for an unknown ID",
+			func(ctx context.Context, s logingest.Store, o Options) error {
+				ks, err := keyStore(s)
+				if err != nil {
+					return err
+				}
+				a, b := newKey(1, created), newKey(2, created)
+				for _, k := range []logingest.APIKey{a, b} {
+					if err := ks.CreateAPIKey(ctx, k); err != nil {
+						return fmt.Errorf("CreateAPIKey(%s): %w", k.ID, err)
+					}
+				}
+				first := created.Add(3 * time.Hour)
+				for _, at := range []time.Time{first, first.Add(time.Hour), first.Add(-time.Hour)} {
+					if err := ks.RevokeAPIKey(ctx, a.ID, at); err != nil {
+						return fmt.Errorf("RevokeAPIKey(%s, %s): %w", a.ID, at, err)
+					}
+				}
+				a.RevokedAt = first
+				for _, k := range []logingest.APIKey{a, b} {
+					got, err := ks.APIKeyByHash(ctx, k.Hash)
+					if err != nil {
+						return fmt.Errorf("APIKeyByHash(%s): %w", k.ID, err)
+					}
+					if err := sameKey(o, got, k); err != nil {
+						return fmt.Errorf("after revoking %s: %w", a.ID, err)
+					}
+				}
+				if err := ks.RevokeAPIKey(ctx, "key_99", first); !errors.Is(err, logingest.ErrNotFound) {
+					return fmt.Errorf("RevokeAPIKey of an unknown ID returned error %v, want one matching logingest.ErrNotFound", err)
+				}
+				return nil
+			}),
+
+		newCheck("KeyStore/Expire",
+			"ExpireAPIKey must set ExpiresAt of a key that has none, only ever move an ExpiresAt earlier, and return an error matching logingest.ErrNotFound for an unknown ID",
+			func(ctx context.Context, s logingest.Store, o Options) error {
+				ks, err := keyStore(s)
+				if err != nil {
+					return err
+				}
+				a, b := newKey(1, created), newKey(2, created)
+				b.ExpiresAt = created.Add(24 * time.Hour)
+				for _, k := range []logingest.APIKey{a, b} {
+					if err := ks.CreateAPIKey(ctx, k); err != nil {
+						return fmt.Errorf("CreateAPIKey(%s): %w", k.ID, err)
+					}
+				}
+				steps := []struct {
+					id   string
+					at   time.Time
+					want logingest.APIKey
+				}{
+					{a.ID, created.Add(48 * time.Hour), withExpiry(a, created.Add(48*time.Hour))},
+					{a.ID, created.Add(12 * time.Hour), withExpiry(a, created.Add(12*time.Hour))},
+					{a.ID, created.Add(72 * time.Hour), withExpiry(a, created.Add(12*time.Hour))},
+					{b.ID, created.Add(48 * time.Hour), b},
+					{b.ID, created.Add(time.Hour), withExpiry(b, created.Add(time.Hour))},
+				}
+				for _, st := range steps {
+					if err := ks.ExpireAPIKey(ctx, st.id, st.at); err != nil {
+						return fmt.Errorf("ExpireAPIKey(%s, %s): %w", st.id, st.at, err)
+					}
+					got, err := ks.APIKeyByID(ctx, st.id)
+					if err != nil {
+						return fmt.Errorf("APIKeyByID(%s): %w", st.id, err)
+					}
+					if err := sameKey(o, got, st.want); err != nil {
+						return fmt.Errorf("after ExpireAPIKey(%s, %s): %w", st.id, st.at, err)
+					}
+				}
+				if err := ks.ExpireAPIKey(ctx, "key_99", created); !errors.Is(err, logingest.ErrNotFound) {
+					return fmt.Errorf("ExpireAPIKey of an unknown ID returned error %v, want one matching logingest.ErrNotFound", err)
+				}
+				return nil
+			}),
+
+		newCheck("KeyStore/RecordKeyUsage",
+			"RecordKeyUsage must add every usage's Count to its key's UseCount, keep the latest LastUsedAt, ignore unknown IDs and accept an empty batch",
+			func(ctx context.Context, s logingest.Store, o Options) error {
+				ks, err := keyStore(s)
+				if err != nil {
+					return err
+				}
+				a, b, c := newKey(1, created), newKey(2, created), newKey(3, created)
+				for _, k := range []logingest.APIKey{a, b, c} {
+					if err := ks.CreateAPIKey(ctx, k); err != nil {
+						return fmt.Errorf("CreateAPIKey(%s): %w", k.ID, err)
+					}
+				}
+				t0 := created.Add(time.Hour)
+				batches := [][]logingest.KeyUsage{
+					{{ID: a.ID, Count: 5, LastUsedAt: t0}, {ID: "key_99", Count: 1, LastUsedAt: t0}},
+					{},
+					{{ID: a.ID, Count: 2, LastUsedAt: t0.Add(-time.Minute)}, {ID: b.ID, Count: 1000000, LastUsedAt: t0.Add(time.Second)},
+						{ID: b.ID, Count: 3, LastUsedAt: t0.Add(time.Minute)}},
+				}
+				for i, batch := range batches {
+					if err := ks.RecordKeyUsage(ctx, batch); err != nil {
+						return fmt.Errorf("RecordKeyUsage(batch %d): %w", i, err)
+					}
+				}
+				a.UseCount, a.LastUsedAt = 7, t0
+				b.UseCount, b.LastUsedAt = 1000003, t0.Add(time.Minute)
+				list, err := ks.ListAPIKeys(ctx)
+				if err != nil {
+					return fmt.Errorf("ListAPIKeys: %w", err)
+				}
+				want := []logingest.APIKey{a, b, c}
+				if len(list) != len(want) {
+					return fmt.Errorf("ListAPIKeys returned %d keys, want %d (unknown IDs must not create keys)", len(list), len(want))
+				}
+				for i := range want {
+					if err := sameKey(o, list[i], want[i]); err != nil {
+						return err
+					}
+				}
+				return nil
+			}),
 	}
+}
+
+func withExpiry(k logingest.APIKey, at time.Time) logingest.APIKey {
+	k.ExpiresAt = at
+	return k
 }

@@ -561,6 +561,169 @@ func brokenStores() []brokenCase {
 			},
 			fails: []string{"KeyStore/List"},
 		},
+		{
+			name: "drops per-key limits",
+			store: func() logingest.Store {
+				return &broken{createKey: func(m *memstore.Store, ctx context.Context, k logingest.APIKey) error {
+					k.Limits = logingest.KeyLimits{}
+					return m.CreateAPIKey(ctx, k)
+				}}
+			},
+			fails: []string{"KeyStore/CreateAndLookup"},
+		},
+		{
+			name: "stores the usage CreateAPIKey was given",
+			store: func() logingest.Store {
+				return &broken{createKey: func(m *memstore.Store, ctx context.Context, k logingest.APIKey) error {
+					if err := m.CreateAPIKey(ctx, k); err != nil {
+						return err
+					}
+					return m.RecordKeyUsage(ctx, []logingest.KeyUsage{{ID: k.ID, Count: k.UseCount, LastUsedAt: k.LastUsedAt}})
+				}}
+			},
+			fails: []string{"KeyStore/CreateAndLookup"},
+		},
+		{
+			name: "returns a zero key for an unknown ID",
+			store: func() logingest.Store {
+				return &broken{keyByID: func(m *memstore.Store, ctx context.Context, id string) (logingest.APIKey, error) {
+					k, err := m.APIKeyByID(ctx, id)
+					if errors.Is(err, logingest.ErrNotFound) {
+						return logingest.APIKey{}, nil
+					}
+					return k, err
+				}}
+			},
+			fails: []string{"KeyStore/ByID"},
+		},
+		{
+			name: "matches IDs case-insensitively",
+			store: func() logingest.Store {
+				return &broken{keyByID: func(m *memstore.Store, ctx context.Context, id string) (logingest.APIKey, error) {
+					return m.APIKeyByID(ctx, strings.ToLower(id))
+				}}
+			},
+			fails: []string{"KeyStore/ByID"},
+		},
+		{
+			name: "overwrites an earlier revocation",
+			store: func() logingest.Store {
+				var mu sync.Mutex
+				last := map[string]time.Time{} // the latest revocation time asked for, by key ID
+				return &broken{
+					revokeKey: func(m *memstore.Store, ctx context.Context, id string, at time.Time) error {
+						if err := m.RevokeAPIKey(ctx, id, at); err != nil {
+							return err
+						}
+						mu.Lock()
+						defer mu.Unlock()
+						last[id] = at
+						return nil
+					},
+					keyByHash: func(m *memstore.Store, ctx context.Context, hash string) (logingest.APIKey, error) {
+						k, err := m.APIKeyByHash(ctx, hash)
+						mu.Lock()
+						defer mu.Unlock()
+						if at, ok := last[k.ID]; ok && err == nil {
+							k.RevokedAt = at
+						}
+						return k, err
+					},
+				}
+			},
+			fails: []string{"KeyStore/Revoke"},
+		},
+		{
+			name: "ignores revoking an unknown key",
+			store: func() logingest.Store {
+				return &broken{revokeKey: func(m *memstore.Store, ctx context.Context, id string, at time.Time) error {
+					if err := m.RevokeAPIKey(ctx, id, at); !errors.Is(err, logingest.ErrNotFound) {
+						return err
+					}
+					return nil
+				}}
+			},
+			fails: []string{"KeyStore/Revoke"},
+		},
+		{
+			name: "revokes nothing",
+			store: func() logingest.Store {
+				return &broken{revokeKey: func(m *memstore.Store, ctx context.Context, id string, at time.Time) error {
+					_, err := m.APIKeyByID(ctx, id)
+					return err
+				}}
+			},
+			fails: []string{"KeyStore/Revoke"},
+		},
+		{
+			name: "lengthens a key's life",
+			store: func() logingest.Store {
+				return &broken{expireKey: func(m *memstore.Store, ctx context.Context, id string, at time.Time) error {
+					k, err := m.APIKeyByID(ctx, id)
+					if err != nil {
+						return err
+					}
+					if !k.ExpiresAt.IsZero() && at.After(k.ExpiresAt) {
+						return m.RevokeAPIKey(ctx, id, k.CreatedAt) // visibly changes the key
+					}
+					return m.ExpireAPIKey(ctx, id, at)
+				}}
+			},
+			fails: []string{"KeyStore/Expire"},
+		},
+		{
+			name: "ignores expiring an unknown key",
+			store: func() logingest.Store {
+				return &broken{expireKey: func(m *memstore.Store, ctx context.Context, id string, at time.Time) error {
+					if err := m.ExpireAPIKey(ctx, id, at); !errors.Is(err, logingest.ErrNotFound) {
+						return err
+					}
+					return nil
+				}}
+			},
+			fails: []string{"KeyStore/Expire"},
+		},
+		{
+			name: "records only the first usage of a key per batch",
+			store: func() logingest.Store {
+				return &broken{recordUse: func(m *memstore.Store, ctx context.Context, usage []logingest.KeyUsage) error {
+					seen := map[string]bool{}
+					var kept []logingest.KeyUsage
+					for _, u := range usage {
+						if !seen[u.ID] {
+							seen[u.ID] = true
+							kept = append(kept, u)
+						}
+					}
+					return m.RecordKeyUsage(ctx, kept)
+				}}
+			},
+			fails: []string{"KeyStore/RecordKeyUsage"},
+		},
+		{
+			name: "moves LastUsedAt backwards",
+			store: func() logingest.Store {
+				return &broken{recordUse: func(m *memstore.Store, ctx context.Context, usage []logingest.KeyUsage) error {
+					for i := range usage {
+						usage[i].LastUsedAt = usage[i].LastUsedAt.Add(-24 * time.Hour * time.Duration(i+1))
+					}
+					return m.RecordKeyUsage(ctx, usage)
+				}}
+			},
+			fails: []string{"KeyStore/RecordKeyUsage"},
+		},
+		{
+			name: "fails on an empty usage batch",
+			store: func() logingest.Store {
+				return &broken{recordUse: func(m *memstore.Store, ctx context.Context, usage []logingest.KeyUsage) error {
+					if len(usage) == 0 {
+						return errors.New("empty batch")
+					}
+					return m.RecordKeyUsage(ctx, usage)
+				}}
+			},
+			fails: []string{"KeyStore/RecordKeyUsage"},
+		},
 	}
 	// A store that ignores one filter field fails that field's check.
 	for name, clear := range map[string]func(*logingest.Filter){
@@ -632,6 +795,10 @@ type broken struct {
 	createKey  func(m *memstore.Store, ctx context.Context, k logingest.APIKey) error
 	keyByHash  func(m *memstore.Store, ctx context.Context, hash string) (logingest.APIKey, error)
 	listKeys   func(m *memstore.Store, ctx context.Context) ([]logingest.APIKey, error)
+	keyByID    func(m *memstore.Store, ctx context.Context, id string) (logingest.APIKey, error)
+	revokeKey  func(m *memstore.Store, ctx context.Context, id string, at time.Time) error
+	expireKey  func(m *memstore.Store, ctx context.Context, id string, at time.Time) error
+	recordUse  func(m *memstore.Store, ctx context.Context, usage []logingest.KeyUsage) error
 }
 
 var (
@@ -698,6 +865,34 @@ func (b *broken) ListAPIKeys(ctx context.Context) ([]logingest.APIKey, error) {
 		return b.listKeys(b.inner(), ctx)
 	}
 	return b.inner().ListAPIKeys(ctx)
+}
+
+func (b *broken) APIKeyByID(ctx context.Context, id string) (logingest.APIKey, error) {
+	if b.keyByID != nil {
+		return b.keyByID(b.inner(), ctx, id)
+	}
+	return b.inner().APIKeyByID(ctx, id)
+}
+
+func (b *broken) RevokeAPIKey(ctx context.Context, id string, at time.Time) error {
+	if b.revokeKey != nil {
+		return b.revokeKey(b.inner(), ctx, id, at)
+	}
+	return b.inner().RevokeAPIKey(ctx, id, at)
+}
+
+func (b *broken) ExpireAPIKey(ctx context.Context, id string, at time.Time) error {
+	if b.expireKey != nil {
+		return b.expireKey(b.inner(), ctx, id, at)
+	}
+	return b.inner().ExpireAPIKey(ctx, id, at)
+}
+
+func (b *broken) RecordKeyUsage(ctx context.Context, usage []logingest.KeyUsage) error {
+	if b.recordUse != nil {
+		return b.recordUse(b.inner(), ctx, usage)
+	}
+	return b.inner().RecordKeyUsage(ctx, usage)
 }
 
 // mapEvents returns a store that applies f to every event Query returns.
