@@ -32,7 +32,11 @@ func setupAuth(ctx context.Context, cfg config, store backend, logger *slog.Logg
 	}
 	ks, ok := store.(logingest.KeyStore)
 	if ok {
-		auths = append(auths, logingest.NewKeyStoreAuthenticator(ks, nil))
+		ka, err := logingest.NewKeyStoreAuthenticator(ks, nil)
+		if err != nil {
+			return nil, err
+		}
+		auths = append(auths, ka)
 	}
 	if ok && len(cfg.APIKeys) == 0 {
 		keys, err := ks.ListAPIKeys(ctx)
