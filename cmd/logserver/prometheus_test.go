@@ -1,0 +1,230 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/change66/logserver/internal/dashtest"
+)
+
+// promResult is the part of a Prometheus /api/v1/query answer the test reads.
+type promResult struct {
+	Status string `json:"status"`
+	Error  string `json:"error"`
+	Data   struct {
+		ResultType string `json:"resultType"`
+		Result     []struct {
+			Metric map[string]string `json:"metric"`
+			Value  [2]any            `json:"value"`
+		} `json:"result"`
+	} `json:"data"`
+}
+
+// values returns the sample values of r, with their labels, for failure messages and logs.
+func (r promResult) values() (vals []float64, desc string) {
+	var b strings.Builder
+	for _, s := range r.Data.Result {
+		str, _ := s.Value[1].(string)
+		v, err := strconv.ParseFloat(str, 64)
+		if err != nil {
+			continue
+		}
+		vals = append(vals, v)
+		fmt.Fprintf(&b, "%v=%s ", s.Metric, str)
+	}
+	return vals, b.String()
+}
+
+func freeLoopbackPort(t *testing.T) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	port := ln.Addr().(*net.TCPAddr).Port
+	require.NoError(t, ln.Close())
+	return port
+}
+
+// startPrometheus runs the prometheus binary scraping target (host:port) every second, on loopback, with its
+// storage in a temporary directory, and returns its base URL. It stops Prometheus when the test ends.
+func startPrometheus(t *testing.T, bin, target string) string {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := fmt.Sprintf(`global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: logserver
+    static_configs:
+      - targets: [%q]
+`, target)
+	cfgPath := filepath.Join(dir, "prometheus.yml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freeLoopbackPort(t)))
+	logs := &syncBuffer{}
+	cmd := exec.Command(bin,
+		"--config.file="+cfgPath,
+		"--storage.tsdb.path="+filepath.Join(dir, "data"),
+		"--web.listen-address="+addr,
+		"--log.level=warn",
+	)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	require.NoError(t, cmd.Start())
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("prometheus output:\n%s", logs.String())
+		}
+	})
+
+	base := "http://" + addr
+	deadline := time.Now().Add(30 * time.Second)
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for attempt := 0; ; attempt++ {
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, base+"/-/ready", nil)
+		require.NoError(t, err)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return base
+			}
+		}
+		require.Less(t, attempt, 300, "prometheus not ready")
+		require.True(t, time.Now().Before(deadline), "prometheus not ready within 30s:\n%s", logs.String())
+		select {
+		case err := <-exited:
+			t.Fatalf("prometheus exited: %v\n%s", err, logs.String())
+		case <-tick.C:
+		}
+	}
+}
+
+func promQuery(t *testing.T, base, expr string) promResult {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, base+"/api/v1/query?query="+url.QueryEscape(expr), nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var r promResult
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&r))
+	require.Equal(t, "success", r.Status, "query %s: %s", expr, r.Error)
+	require.Equal(t, "vector", r.Data.ResultType, expr)
+	return r
+}
+
+// trafficLoop sends, every 250ms until stop is closed: a batch of new events, an invalid event, a request with
+// a wrong key, and a burst of requests on a second key that exceeds the rate limit.
+func trafficLoop(s *server, key, floodKey string, stop <-chan struct{}) {
+	client := &http.Client{Timeout: 5 * time.Second}
+	post := func(method, path, k string, body string) {
+		req, err := http.NewRequest(method, s.url+path, strings.NewReader(body))
+		if err != nil {
+			return
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("X-API-Key", k)
+		if resp, err := client.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		var b strings.Builder
+		b.WriteString(`{"logs":[`)
+		for j := range 20 {
+			if j > 0 {
+				b.WriteString(",")
+			}
+			fmt.Fprintf(&b, `{"event_id":"e2e-%d-%d","timestamp":"2025-08-27T09:00:00Z","event_type":"behavioral","event_name":"habit_completed"}`, i, j)
+		}
+		b.WriteString(`]}`)
+		post(http.MethodPost, "/api/v1/batch-ingest", key, b.String())
+		post(http.MethodPost, "/api/v1/ingest", key, string(badEvent))
+		post(http.MethodPost, "/api/v1/ingest", "wrong-"+key, string(badEvent))
+		for range 10 {
+			post(http.MethodGet, "/api/v1/status", floodKey, "")
+		}
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// TestPrometheusScrapesServerMetricsPanels runs a real Prometheus against a running logserver and waits until
+// every server-metrics panel query returns data — and a non-zero value for the panels the traffic drives.
+func TestPrometheusScrapesServerMetricsPanels(t *testing.T) {
+	t.Parallel()
+	bin, err := exec.LookPath("prometheus")
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("the prometheus binary is not installed; CI=true requires it (apt-get install -y prometheus)")
+		}
+		t.Skip("!!! SKIPPING the Prometheus end-to-end test: the prometheus binary is not installed (apt-get install -y prometheus) !!!")
+	}
+	const key, floodKey = "e2e-key", "e2e-flood-key"
+	s := startServer(t, map[string]string{
+		"DATA_DIR": t.TempDir(), "API_KEYS": key + "," + floodKey, "LOG_LEVEL": "error",
+		"RATE_LIMIT_REQUESTS_PER_MINUTE": "1200", "RATE_LIMIT_BURST": "20",
+	})
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { trafficLoop(s, key, floodKey, stop) })
+	t.Cleanup(func() { close(stop); wg.Wait() }) // runs before the server's cleanup
+
+	u, err := url.Parse(s.url)
+	require.NoError(t, err)
+	base := startPrometheus(t, bin, u.Host)
+
+	// Panels that may legitimately be zero under healthy traffic: queue depth, queue rejections, write errors.
+	mayBeZero := map[uint32]bool{9: true, 11: true, 13: true}
+	// $__rate_interval is max(4 × scrape interval, $__interval + scrape interval) in Grafana: 4s here, 5s to be safe.
+	const rateInterval = "5s"
+	deadline := time.Now().Add(90 * time.Second)
+	tick := time.NewTicker(500 * time.Millisecond)
+	defer tick.Stop()
+	for _, q := range serverMetricsQueries(t) {
+		expr := dashtest.ExpandPromQL(q.Expr, rateInterval)
+		for attempt := 0; ; attempt++ {
+			r := promQuery(t, base, expr)
+			vals, desc := r.values()
+			ok := len(vals) > 0
+			if ok && !mayBeZero[q.PanelID] {
+				ok = slices.ContainsFunc(vals, func(v float64) bool { return v > 0 && !math.IsInf(v, 0) })
+			}
+			if ok {
+				t.Logf("%s: %s", q.Name(), desc)
+				break
+			}
+			require.Less(t, attempt, 180, "%s: no data from %s (last: %s)", q.Name(), expr, desc)
+			require.True(t, time.Now().Before(deadline), "%s: no data from %s within 90s (last: %s)", q.Name(), expr, desc)
+			<-tick.C
+		}
+	}
+}
