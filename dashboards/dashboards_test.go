@@ -100,8 +100,10 @@ func TestLoadIsStrict(t *testing.T) {
 	}
 }
 
-func panel0(d map[string]any) map[string]any  { return d["panels"].([]any)[0].(map[string]any) }
-func target0(d map[string]any) map[string]any { return panel0(d)["targets"].([]any)[0].(map[string]any) }
+func panel0(d map[string]any) map[string]any { return d["panels"].([]any)[0].(map[string]any) }
+func target0(d map[string]any) map[string]any {
+	return panel0(d)["targets"].([]any)[0].(map[string]any)
+}
 
 func TestPromQLParses(t *testing.T) {
 	t.Parallel()
