@@ -62,17 +62,14 @@ func setupPostgres(t *testing.T) *testBundle {
 	}}
 }
 
-// forEachDialect runs fn as a parallel subtest against a fresh SQLite file and a fresh PostgreSQL schema.
-func forEachDialect(t *testing.T, fn func(t *testing.T, b *testBundle)) {
-	t.Helper()
-	t.Run("SQLite", func(t *testing.T) {
-		t.Parallel()
-		fn(t, setupSQLite(t))
-	})
-	t.Run("Postgres", func(t *testing.T) {
-		t.Parallel()
-		fn(t, setupPostgres(t))
-	})
+// dialects are the databases every dialect-independent test runs against, each as a parallel subtest: setup
+// gives the subtest a fresh SQLite file or a fresh PostgreSQL schema.
+var dialects = []struct {
+	name  string
+	setup func(t *testing.T) *testBundle
+}{
+	{name: "SQLite", setup: setupSQLite},
+	{name: "Postgres", setup: setupPostgres},
 }
 
 func newMigrator(t *testing.T, b *testBundle, db *sql.DB, fsys fstest.MapFS) *migrations.Migrator {
@@ -120,215 +117,237 @@ func versionsOf(res *migrations.MigrateResult) []int {
 
 func TestMigrateUpDownUp(t *testing.T) {
 	t.Parallel()
-	forEachDialect(t, func(t *testing.T, b *testBundle) {
-		ctx := t.Context()
-		db := b.open()
-		m := newMigrator(t, b, db, testFS())
-		require.Equal(t, 3, m.Latest())
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			t.Parallel()
+			b := d.setup(t)
+			ctx := t.Context()
+			db := b.open()
+			m := newMigrator(t, b, db, testFS())
+			require.Equal(t, 3, m.Latest())
 
-		existing, err := m.ExistingVersions(ctx)
-		require.NoError(t, err)
-		require.Empty(t, existing)
+			existing, err := m.ExistingVersions(ctx)
+			require.NoError(t, err)
+			require.Empty(t, existing)
 
-		res, err := m.Migrate(ctx, migrations.DirectionUp, nil)
-		require.NoError(t, err)
-		require.Equal(t, migrations.DirectionUp, res.Direction)
-		require.Equal(t, []int{1, 2, 3}, versionsOf(res))
-		require.Equal(t, "create_marker", res.Versions[0].Name)
-		require.Equal(t, []int{2, 3}, markers(t, db))
+			res, err := m.Migrate(ctx, migrations.DirectionUp, nil)
+			require.NoError(t, err)
+			require.Equal(t, migrations.DirectionUp, res.Direction)
+			require.Equal(t, []int{1, 2, 3}, versionsOf(res))
+			require.Equal(t, "create_marker", res.Versions[0].Name)
+			require.Equal(t, []int{2, 3}, markers(t, db))
 
-		// Up again is a no-op.
-		res, err = m.Migrate(ctx, migrations.DirectionUp, nil)
-		require.NoError(t, err)
-		require.Empty(t, res.Versions)
-		require.NotNil(t, res.Versions)
+			// Up again is a no-op.
+			res, err = m.Migrate(ctx, migrations.DirectionUp, nil)
+			require.NoError(t, err)
+			require.Empty(t, res.Versions)
+			require.NotNil(t, res.Versions)
 
-		status, err := m.Status(ctx)
-		require.NoError(t, err)
-		require.Len(t, status, 3)
-		for i, s := range status {
-			require.Equal(t, i+1, s.Version)
-			require.True(t, s.Applied)
-			require.False(t, s.AppliedAt.IsZero())
-		}
+			status, err := m.Status(ctx)
+			require.NoError(t, err)
+			require.Len(t, status, 3)
+			for i, s := range status {
+				require.Equal(t, i+1, s.Version)
+				require.True(t, s.Applied)
+				require.False(t, s.AppliedAt.IsZero())
+			}
 
-		// Down defaults to one step.
-		res, err = m.Migrate(ctx, migrations.DirectionDown, nil)
-		require.NoError(t, err)
-		require.Equal(t, []int{3}, versionsOf(res))
-		require.Equal(t, []int{2}, markers(t, db))
-		existing, err = m.ExistingVersions(ctx)
-		require.NoError(t, err)
-		require.Equal(t, []int{1, 2}, existing)
+			// Down defaults to one step.
+			res, err = m.Migrate(ctx, migrations.DirectionDown, nil)
+			require.NoError(t, err)
+			require.Equal(t, []int{3}, versionsOf(res))
+			require.Equal(t, []int{2}, markers(t, db))
+			existing, err = m.ExistingVersions(ctx)
+			require.NoError(t, err)
+			require.Equal(t, []int{1, 2}, existing)
 
-		// All the way down.
-		res, err = m.Migrate(ctx, migrations.DirectionDown, &migrations.MigrateOpts{TargetVersion: -1})
-		require.NoError(t, err)
-		require.Equal(t, []int{2, 1}, versionsOf(res))
-		require.False(t, tableExists(t, b, db, "marker"))
-		require.False(t, tableExists(t, b, db, "extra_b"))
-		existing, err = m.ExistingVersions(ctx)
-		require.NoError(t, err)
-		require.Empty(t, existing)
+			// All the way down.
+			res, err = m.Migrate(ctx, migrations.DirectionDown, &migrations.MigrateOpts{TargetVersion: -1})
+			require.NoError(t, err)
+			require.Equal(t, []int{2, 1}, versionsOf(res))
+			require.False(t, tableExists(t, b, db, "marker"))
+			require.False(t, tableExists(t, b, db, "extra_b"))
+			existing, err = m.ExistingVersions(ctx)
+			require.NoError(t, err)
+			require.Empty(t, existing)
 
-		status, err = m.Status(ctx)
-		require.NoError(t, err)
-		for _, s := range status {
-			require.False(t, s.Applied)
-			require.True(t, s.AppliedAt.IsZero())
-		}
+			status, err = m.Status(ctx)
+			require.NoError(t, err)
+			for _, s := range status {
+				require.False(t, s.Applied)
+				require.True(t, s.AppliedAt.IsZero())
+			}
 
-		// Down with nothing applied is a no-op.
-		res, err = m.Migrate(ctx, migrations.DirectionDown, nil)
-		require.NoError(t, err)
-		require.Empty(t, res.Versions)
+			// Down with nothing applied is a no-op.
+			res, err = m.Migrate(ctx, migrations.DirectionDown, nil)
+			require.NoError(t, err)
+			require.Empty(t, res.Versions)
 
-		// And up again.
-		res, err = m.Migrate(ctx, migrations.DirectionUp, nil)
-		require.NoError(t, err)
-		require.Equal(t, []int{1, 2, 3}, versionsOf(res))
-		require.Equal(t, []int{2, 3}, markers(t, db))
-	})
+			// And up again.
+			res, err = m.Migrate(ctx, migrations.DirectionUp, nil)
+			require.NoError(t, err)
+			require.Equal(t, []int{1, 2, 3}, versionsOf(res))
+			require.Equal(t, []int{2, 3}, markers(t, db))
+		})
+	}
 }
 
 func TestMigrateStepsAndTarget(t *testing.T) {
 	t.Parallel()
-	forEachDialect(t, func(t *testing.T, b *testBundle) {
-		ctx := t.Context()
-		db := b.open()
-		m := newMigrator(t, b, db, testFS())
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			t.Parallel()
+			b := d.setup(t)
+			ctx := t.Context()
+			db := b.open()
+			m := newMigrator(t, b, db, testFS())
 
-		res, err := m.Migrate(ctx, migrations.DirectionUp, &migrations.MigrateOpts{MaxSteps: 1})
-		require.NoError(t, err)
-		require.Equal(t, []int{1}, versionsOf(res))
+			res, err := m.Migrate(ctx, migrations.DirectionUp, &migrations.MigrateOpts{MaxSteps: 1})
+			require.NoError(t, err)
+			require.Equal(t, []int{1}, versionsOf(res))
 
-		res, err = m.Migrate(ctx, migrations.DirectionUp, &migrations.MigrateOpts{TargetVersion: 2})
-		require.NoError(t, err)
-		require.Equal(t, []int{2}, versionsOf(res))
+			res, err = m.Migrate(ctx, migrations.DirectionUp, &migrations.MigrateOpts{TargetVersion: 2})
+			require.NoError(t, err)
+			require.Equal(t, []int{2}, versionsOf(res))
 
-		// A target below the current version applies nothing.
-		res, err = m.Migrate(ctx, migrations.DirectionUp, &migrations.MigrateOpts{TargetVersion: 1})
-		require.NoError(t, err)
-		require.Empty(t, res.Versions)
+			// A target below the current version applies nothing.
+			res, err = m.Migrate(ctx, migrations.DirectionUp, &migrations.MigrateOpts{TargetVersion: 1})
+			require.NoError(t, err)
+			require.Empty(t, res.Versions)
 
-		res, err = m.Migrate(ctx, migrations.DirectionUp, nil)
-		require.NoError(t, err)
-		require.Equal(t, []int{3}, versionsOf(res))
+			res, err = m.Migrate(ctx, migrations.DirectionUp, nil)
+			require.NoError(t, err)
+			require.Equal(t, []int{3}, versionsOf(res))
 
-		res, err = m.Migrate(ctx, migrations.DirectionDown, &migrations.MigrateOpts{MaxSteps: 2})
-		require.NoError(t, err)
-		require.Equal(t, []int{3, 2}, versionsOf(res))
+			res, err = m.Migrate(ctx, migrations.DirectionDown, &migrations.MigrateOpts{MaxSteps: 2})
+			require.NoError(t, err)
+			require.Equal(t, []int{3, 2}, versionsOf(res))
 
-		_, err = m.Migrate(ctx, migrations.DirectionUp, nil)
-		require.NoError(t, err)
-		res, err = m.Migrate(ctx, migrations.DirectionDown, &migrations.MigrateOpts{TargetVersion: 1})
-		require.NoError(t, err)
-		require.Equal(t, []int{3, 2}, versionsOf(res))
-		existing, err := m.ExistingVersions(ctx)
-		require.NoError(t, err)
-		require.Equal(t, []int{1}, existing)
+			_, err = m.Migrate(ctx, migrations.DirectionUp, nil)
+			require.NoError(t, err)
+			res, err = m.Migrate(ctx, migrations.DirectionDown, &migrations.MigrateOpts{TargetVersion: 1})
+			require.NoError(t, err)
+			require.Equal(t, []int{3, 2}, versionsOf(res))
+			existing, err := m.ExistingVersions(ctx)
+			require.NoError(t, err)
+			require.Equal(t, []int{1}, existing)
 
-		// MaxSteps caps TargetVersion -1.
-		_, err = m.Migrate(ctx, migrations.DirectionUp, nil)
-		require.NoError(t, err)
-		res, err = m.Migrate(ctx, migrations.DirectionDown, &migrations.MigrateOpts{TargetVersion: -1, MaxSteps: 1})
-		require.NoError(t, err)
-		require.Equal(t, []int{3}, versionsOf(res))
-	})
+			// MaxSteps caps TargetVersion -1.
+			_, err = m.Migrate(ctx, migrations.DirectionUp, nil)
+			require.NoError(t, err)
+			res, err = m.Migrate(ctx, migrations.DirectionDown, &migrations.MigrateOpts{TargetVersion: -1, MaxSteps: 1})
+			require.NoError(t, err)
+			require.Equal(t, []int{3}, versionsOf(res))
+		})
+	}
 }
 
 func TestMigrateDryRun(t *testing.T) {
 	t.Parallel()
-	forEachDialect(t, func(t *testing.T, b *testBundle) {
-		ctx := t.Context()
-		db := b.open()
-		m := newMigrator(t, b, db, testFS())
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			t.Parallel()
+			b := d.setup(t)
+			ctx := t.Context()
+			db := b.open()
+			m := newMigrator(t, b, db, testFS())
 
-		res, err := m.Migrate(ctx, migrations.DirectionUp, &migrations.MigrateOpts{DryRun: true})
-		require.NoError(t, err)
-		require.Equal(t, []int{1, 2, 3}, versionsOf(res))
-		require.False(t, tableExists(t, b, db, "marker"))
-		require.False(t, tableExists(t, b, db, migrations.DefaultTable), "a dry run must not create the version table")
+			res, err := m.Migrate(ctx, migrations.DirectionUp, &migrations.MigrateOpts{DryRun: true})
+			require.NoError(t, err)
+			require.Equal(t, []int{1, 2, 3}, versionsOf(res))
+			require.False(t, tableExists(t, b, db, "marker"))
+			require.False(t, tableExists(t, b, db, migrations.DefaultTable), "a dry run must not create the version table")
 
-		_, err = m.Migrate(ctx, migrations.DirectionUp, &migrations.MigrateOpts{MaxSteps: 2})
-		require.NoError(t, err)
+			_, err = m.Migrate(ctx, migrations.DirectionUp, &migrations.MigrateOpts{MaxSteps: 2})
+			require.NoError(t, err)
 
-		res, err = m.Migrate(ctx, migrations.DirectionDown, &migrations.MigrateOpts{DryRun: true, TargetVersion: -1})
-		require.NoError(t, err)
-		require.Equal(t, []int{2, 1}, versionsOf(res))
-		existing, err := m.ExistingVersions(ctx)
-		require.NoError(t, err)
-		require.Equal(t, []int{1, 2}, existing)
-		require.Equal(t, []int{2}, markers(t, db))
-	})
+			res, err = m.Migrate(ctx, migrations.DirectionDown, &migrations.MigrateOpts{DryRun: true, TargetVersion: -1})
+			require.NoError(t, err)
+			require.Equal(t, []int{2, 1}, versionsOf(res))
+			existing, err := m.ExistingVersions(ctx)
+			require.NoError(t, err)
+			require.Equal(t, []int{1, 2}, existing)
+			require.Equal(t, []int{2}, markers(t, db))
+		})
+	}
 }
 
 func TestMigrateFailureRollsBack(t *testing.T) {
 	t.Parallel()
-	forEachDialect(t, func(t *testing.T, b *testBundle) {
-		ctx := t.Context()
-		db := b.open()
-		fsys := testFS()
-		// The first statement succeeds, the second fails: the whole migration must roll back.
-		fsys["003_mark_three.up.sql"] = &fstest.MapFile{Data: []byte("CREATE TABLE extra_c (z INTEGER);\nINSERT INTO no_such_table (n) VALUES (3);")}
-		m := newMigrator(t, b, db, fsys)
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			t.Parallel()
+			b := d.setup(t)
+			ctx := t.Context()
+			db := b.open()
+			fsys := testFS()
+			// The first statement succeeds, the second fails: the whole migration must roll back.
+			fsys["003_mark_three.up.sql"] = &fstest.MapFile{
+				Data: []byte("CREATE TABLE extra_c (z INTEGER);\nINSERT INTO no_such_table (n) VALUES (3);"),
+			}
+			m := newMigrator(t, b, db, fsys)
 
-		res, err := m.Migrate(ctx, migrations.DirectionUp, nil)
-		require.Error(t, err)
-		require.ErrorContains(t, err, "003_mark_three")
-		require.NotNil(t, res)
-		require.Equal(t, []int{1, 2}, versionsOf(res), "the result lists the migrations that completed")
+			res, err := m.Migrate(ctx, migrations.DirectionUp, nil)
+			require.Error(t, err)
+			require.ErrorContains(t, err, "003_mark_three")
+			require.NotNil(t, res)
+			require.Equal(t, []int{1, 2}, versionsOf(res), "the result lists the migrations that completed")
 
-		existing, err := m.ExistingVersions(ctx)
-		require.NoError(t, err)
-		require.Equal(t, []int{1, 2}, existing)
-		require.False(t, tableExists(t, b, db, "extra_c"), "the failed migration's DDL must be rolled back")
-		require.Equal(t, []int{2}, markers(t, db))
+			existing, err := m.ExistingVersions(ctx)
+			require.NoError(t, err)
+			require.Equal(t, []int{1, 2}, existing)
+			require.False(t, tableExists(t, b, db, "extra_c"), "the failed migration's DDL must be rolled back")
+			require.Equal(t, []int{2}, markers(t, db))
 
-		// A failing down migration also leaves its version applied.
-		fsys["002_mark_two.down.sql"] = &fstest.MapFile{Data: []byte("DROP TABLE extra_b;\nDELETE FROM no_such_table;")}
-		m = newMigrator(t, b, db, fsys)
-		_, err = m.Migrate(ctx, migrations.DirectionDown, nil)
-		require.ErrorContains(t, err, "002_mark_two")
-		existing, err = m.ExistingVersions(ctx)
-		require.NoError(t, err)
-		require.Equal(t, []int{1, 2}, existing)
-		require.True(t, tableExists(t, b, db, "extra_b"))
-	})
+			// A failing down migration also leaves its version applied.
+			fsys["002_mark_two.down.sql"] = &fstest.MapFile{Data: []byte("DROP TABLE extra_b;\nDELETE FROM no_such_table;")}
+			m = newMigrator(t, b, db, fsys)
+			_, err = m.Migrate(ctx, migrations.DirectionDown, nil)
+			require.ErrorContains(t, err, "002_mark_two")
+			existing, err = m.ExistingVersions(ctx)
+			require.NoError(t, err)
+			require.Equal(t, []int{1, 2}, existing)
+			require.True(t, tableExists(t, b, db, "extra_b"))
+		})
+	}
 }
 
 func TestMigrateConcurrent(t *testing.T) {
 	t.Parallel()
-	forEachDialect(t, func(t *testing.T, b *testBundle) {
-		ctx := t.Context()
-		const replicas = 8
-		dbs := make([]*sql.DB, replicas)
-		for i := range dbs {
-			dbs[i] = b.open() // one pool per "replica", like separate processes
-		}
-		var (
-			wg      sync.WaitGroup
-			mu      sync.Mutex
-			applied []int
-			errs    []error
-		)
-		for i := range replicas {
-			m := newMigrator(t, b, dbs[i], testFS())
-			wg.Go(func() {
-				res, err := m.Migrate(ctx, migrations.DirectionUp, nil)
-				mu.Lock()
-				defer mu.Unlock()
-				errs = append(errs, err)
-				applied = append(applied, versionsOf(res)...)
-			})
-		}
-		wg.Wait()
-		for _, err := range errs {
-			require.NoError(t, err)
-		}
-		require.ElementsMatch(t, []int{1, 2, 3}, applied, "each migration must be applied exactly once")
-		require.Equal(t, []int{2, 3}, markers(t, dbs[0]))
-	})
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			t.Parallel()
+			b := d.setup(t)
+			ctx := t.Context()
+			const replicas = 8
+			dbs := make([]*sql.DB, replicas)
+			for i := range dbs {
+				dbs[i] = b.open() // one pool per "replica", like separate processes
+			}
+			var (
+				wg      sync.WaitGroup
+				mu      sync.Mutex
+				applied []int
+				errs    []error
+			)
+			for i := range replicas {
+				m := newMigrator(t, b, dbs[i], testFS())
+				wg.Go(func() {
+					res, err := m.Migrate(ctx, migrations.DirectionUp, nil)
+					mu.Lock()
+					defer mu.Unlock()
+					errs = append(errs, err)
+					applied = append(applied, versionsOf(res)...)
+				})
+			}
+			wg.Wait()
+			for _, err := range errs {
+				require.NoError(t, err)
+			}
+			require.ElementsMatch(t, []int{1, 2, 3}, applied, "each migration must be applied exactly once")
+			require.Equal(t, []int{2, 3}, markers(t, dbs[0]))
+		})
+	}
 }
 
 func TestMigrateInvalidOpts(t *testing.T) {
@@ -415,15 +434,19 @@ func TestNewValidation(t *testing.T) {
 
 func TestCustomTable(t *testing.T) {
 	t.Parallel()
-	forEachDialect(t, func(t *testing.T, b *testBundle) {
-		db := b.open()
-		m, err := migrations.New(db, b.dialect, testFS(), &migrations.Config{Table: "my_versions", Logger: quietLogger()})
-		require.NoError(t, err)
-		_, err = m.Migrate(t.Context(), migrations.DirectionUp, nil)
-		require.NoError(t, err)
-		require.True(t, tableExists(t, b, db, "my_versions"))
-		require.False(t, tableExists(t, b, db, migrations.DefaultTable))
-	})
+	for _, d := range dialects {
+		t.Run(d.name, func(t *testing.T) {
+			t.Parallel()
+			b := d.setup(t)
+			db := b.open()
+			m, err := migrations.New(db, b.dialect, testFS(), &migrations.Config{Table: "my_versions", Logger: quietLogger()})
+			require.NoError(t, err)
+			_, err = m.Migrate(t.Context(), migrations.DirectionUp, nil)
+			require.NoError(t, err)
+			require.True(t, tableExists(t, b, db, "my_versions"))
+			require.False(t, tableExists(t, b, db, migrations.DefaultTable))
+		})
+	}
 }
 
 // TestSQLiteSet runs the real SQLite migrations up, all the way down and up again.
@@ -448,14 +471,16 @@ func TestSQLiteSet(t *testing.T) {
 		require.True(t, tableExists(t, b, db, "api_keys"))
 		// The schema accepts a row and enforces the idempotency key.
 		ins := `INSERT INTO analytics_logs (source, event_id, timestamp, event_type, event_name, properties, received_at, created_at)
-			VALUES ('s', 'e1', '2025-01-01T00:00:00.000000000Z', 'behavioral', 'x', '{"provider_name":"p"}', '2025-01-01T00:00:00.000000000Z', '2025-01-01T00:00:00.000000000Z')
+			VALUES ('s', 'e1', '2025-01-01T00:00:00.000000000Z', 'behavioral', 'x', '{"provider_name":"p"}',
+				'2025-01-01T00:00:00.000000000Z', '2025-01-01T00:00:00.000000000Z')
 			ON CONFLICT (source, event_id) DO NOTHING`
 		for range 2 {
 			_, err = db.ExecContext(ctx, ins)
 			require.NoError(t, err)
 		}
 		var n int
-		require.NoError(t, db.QueryRowContext(ctx, "SELECT count(*) FROM analytics_logs WHERE json_extract(properties, '$.provider_name') = 'p'").Scan(&n))
+		require.NoError(t, db.QueryRowContext(ctx,
+			"SELECT count(*) FROM analytics_logs WHERE json_extract(properties, '$.provider_name') = 'p'").Scan(&n))
 		require.Equal(t, 1, n)
 
 		res, err = m.Migrate(ctx, migrations.DirectionDown, &migrations.MigrateOpts{TargetVersion: -1})
@@ -463,7 +488,8 @@ func TestSQLiteSet(t *testing.T) {
 		require.Len(t, res.Versions, m.Latest())
 		var tables int
 		require.NoError(t, db.QueryRowContext(ctx,
-			fmt.Sprintf("SELECT count(*) FROM sqlite_master WHERE type IN ('table', 'index') AND name NOT LIKE '%s%%' AND name NOT LIKE 'sqlite_%%'", migrations.DefaultTable)).Scan(&tables))
+			fmt.Sprintf("SELECT count(*) FROM sqlite_master WHERE type IN ('table', 'index') "+
+				"AND name NOT LIKE '%s%%' AND name NOT LIKE 'sqlite_%%'", migrations.DefaultTable)).Scan(&tables))
 		require.Zero(t, tables, "down to zero must leave no tables or indexes behind")
 	}
 }

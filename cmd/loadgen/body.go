@@ -145,7 +145,7 @@ func newBuilder(runID string, tpls []template, total int64, batch int, dupFracti
 		total:       total,
 		batch:       batch,
 		dupFraction: dupFraction,
-		rng:         rand.New(rand.NewPCG(seed, 0x6c6f616467656e)), //nolint:gosec // load shaping, not security
+		rng:         rand.New(rand.NewPCG(seed, 0x6c6f616467656e)),
 		recent:      make([]freshSlot, min(dupWindow, int(total))),
 	}
 }

@@ -196,7 +196,10 @@ func runJSON(t *testing.T, args ...string) (*result, error) {
 	var stdout, stderr bytes.Buffer
 	err := run(t.Context(), append(args, "-json"), &stdout, &stderr)
 	if stdout.Len() == 0 {
-		return nil, fmt.Errorf("no output (err %v, stderr %s)", err, strings.TrimSpace(stderr.String()))
+		if err == nil {
+			return nil, fmt.Errorf("no output (stderr %s)", strings.TrimSpace(stderr.String()))
+		}
+		return nil, fmt.Errorf("no output (stderr %s): %w", strings.TrimSpace(stderr.String()), err)
 	}
 	var res result
 	if jerr := json.Unmarshal(stdout.Bytes(), &res); jerr != nil {

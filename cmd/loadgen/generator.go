@@ -220,7 +220,9 @@ func (g *generator) client(ctx, stopCtx context.Context, abort context.CancelCau
 
 // send delivers one job, retrying 429 and 503 answers up to cfg.retries times, and reports whether it ended
 // in a 201.
-func (g *generator) send(ctx, stopCtx context.Context, abort context.CancelCauseFunc, body []byte, j *job, t *tally, resp *bytes.Buffer) bool {
+func (g *generator) send(
+	ctx, stopCtx context.Context, abort context.CancelCauseFunc, body []byte, j *job, t *tally, resp *bytes.Buffer,
+) bool {
 	for attempt := 0; ; attempt++ {
 		status, retryAfter, err := g.do(ctx, body, t, resp)
 		switch {

@@ -97,7 +97,9 @@ func TestBuilder(t *testing.T) {
 				require.NoError(t, json.Unmarshal(j.body, &e))
 				evs = append(evs, e)
 			} else {
-				var env struct{ Logs []map[string]any }
+				var env struct {
+					Logs []map[string]any `json:"logs"`
+				}
 				require.NoError(t, json.Unmarshal(j.body, &env))
 				evs = env.Logs
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"math/bits"
 	"time"
 )
@@ -23,12 +24,14 @@ func bucketOf(v uint64) int {
 		return int(v)
 	}
 	shift := bits.Len64(v) - histSubBits - 1
-	return (shift+1)<<histSubBits + int(v>>shift) - 1<<histSubBits
+	// v>>shift has histSubBits+1 significant bits; its top bit is implied by shift, the rest is the mantissa.
+	mant := int(v >> shift & (1<<histSubBits - 1))
+	return (shift+1)<<histSubBits + mant
 }
 
 // bucketHigh returns the largest value that falls in bucket i.
 func bucketHigh(i int) uint64 {
-	if i < 1<<histSubBits {
+	if i >= 0 && i < 1<<histSubBits {
 		return uint64(i)
 	}
 	shift := i>>histSubBits - 1
@@ -63,8 +66,17 @@ func (h *histogram) quantile(q float64) time.Duration {
 	for i, c := range h.counts {
 		seen += c
 		if seen >= rank {
-			return min(time.Duration(bucketHigh(i)), h.max)
+			return min(durationOf(bucketHigh(i)), h.max)
 		}
 	}
 	return h.max
+}
+
+// durationOf converts a bucket bound to a Duration, saturating at the largest Duration. Bounds of buckets that
+// can hold a recorded Duration always fit.
+func durationOf(v uint64) time.Duration {
+	if v > math.MaxInt64 {
+		return math.MaxInt64
+	}
+	return time.Duration(v)
 }

@@ -100,11 +100,13 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.DurationVar(&o.duration, "duration", 60*time.Second, "longest time to send for; requests in flight then may finish")
 	fs.BoolVar(&o.gzip, "gzip", false, "gzip request bodies (Content-Encoding: gzip)")
 	fs.Float64Var(&o.dupFraction, "dup-fraction", 0, "fraction `f` of events, 0 <= f < 1, that re-send an event already sent")
-	fs.StringVar(&o.sourceFile, "source-file", "", "`file` of template events: ndjson, a JSON array or {\"logs\":[...]} (default: built-in app events)")
+	fs.StringVar(&o.sourceFile, "source-file", "",
+		"`file` of template events: ndjson, a JSON array or {\"logs\":[...]} (default: built-in app events)")
 	fs.DurationVar(&o.timeout, "timeout", 10*time.Second, "timeout of each HTTP request")
 	fs.IntVar(&o.retries, "retries", 3, "times a request answered 429 or 503 is sent again")
 	fs.DurationVar(&o.retryMaxWait, "retry-max-wait", 2*time.Second, "longest Retry-After honoured before a retry")
-	fs.BoolVar(&o.jsonOut, "json", false, "print the result as one JSON object (events_per_sec, requests_per_sec, p50_ms, p99_ms, errors, ...)")
+	fs.BoolVar(&o.jsonOut, "json", false,
+		"print the result as one JSON object (events_per_sec, requests_per_sec, p50_ms, p99_ms, errors, ...)")
 	fs.Uint64Var(&o.seed, "seed", 0, "seed choosing templates and duplicates (default: random; the result shows the seed used)")
 	fs.BoolVar(&o.allowRemote, "allow-remote", false, "allow a non-loopback target (never used in this workplace)")
 	if err := fs.Parse(args); err != nil {

@@ -291,8 +291,16 @@ func TestParseFlags(t *testing.T) {
 	require.NotContains(t, help, "from-env", "help never prints the key")
 
 	for _, args := range [][]string{
-		{"-clients", "0"}, {"-batch", "0"}, {"-events", "0"}, {"-duration", "0s"}, {"-dup-fraction", "1"},
-		{"-dup-fraction", "-0.1"}, {"-dup-fraction", "NaN"}, {"-timeout", "0s"}, {"-retries", "-1"}, {"extra"},
+		{"-clients", "0"},
+		{"-batch", "0"},
+		{"-events", "0"},
+		{"-duration", "0s"},
+		{"-dup-fraction", "1"},
+		{"-dup-fraction", "-0.1"},
+		{"-dup-fraction", "NaN"},
+		{"-timeout", "0s"},
+		{"-retries", "-1"},
+		{"extra"},
 		{"-nope"},
 	} {
 		_, err := parseFlags(args, env, &stderr)
@@ -322,8 +330,10 @@ func TestRunTextOutput(t *testing.T) {
 	err := run(t.Context(), []string{"-url", srv.URL, "-key", "k1", "-events", "200", "-batch", "20"}, &stdout, &stderr)
 	require.NoError(t, err)
 	out := stdout.String()
-	for _, want := range []string{"events/s", "requests/s", "p50", "p90", "p99", "max", "201: 10", "429: 0", "503: 0",
-		"transport errors: 0", "200 acknowledged (200 accepted, 0 duplicate)", "CPU per event"} {
+	for _, want := range []string{
+		"events/s", "requests/s", "p50", "p90", "p99", "max", "201: 10", "429: 0", "503: 0",
+		"transport errors: 0", "200 acknowledged (200 accepted, 0 duplicate)", "CPU per event",
+	} {
 		require.Contains(t, out, want)
 	}
 }

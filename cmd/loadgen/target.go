@@ -13,7 +13,8 @@ import (
 )
 
 // errRemoteTarget is returned for a target that is not a loopback address when -allow-remote is not given.
-var errRemoteTarget = errors.New("target is not a loopback address (127.0.0.0/8, ::1, localhost); loadgen only loads servers on this machine unless -allow-remote is given")
+var errRemoteTarget = errors.New("target is not a loopback address (127.0.0.0/8, ::1, localhost); " +
+	"loadgen only loads servers on this machine unless -allow-remote is given")
 
 // parseTarget checks the -url flag: an http or https URL with a host and no query. Unless allowRemote is set the
 // host must be a loopback IP or the name localhost; nothing is resolved to decide.

@@ -26,12 +26,18 @@ import (
 )
 
 func main() {
+	os.Exit(code())
+}
+
+// code runs the example and returns the process exit code; its defers run before main exits.
+func code() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
 
 func run(ctx context.Context) error {
@@ -58,7 +64,9 @@ func run(ctx context.Context) error {
 	}
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "my existing backend\n") })
+	mux.HandleFunc("GET /", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "my existing backend\n") // a failed write means the client went away; nothing to do
+	})
 	mux.Handle("/logs/", http.StripPrefix("/logs", api))
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 
@@ -66,7 +74,8 @@ func run(ctx context.Context) error {
 	stopped := make(chan error, 1)
 	go func() {
 		<-ctx.Done()
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		// ctx is canceled by now: shutdown gets its own deadline, detached from ctx's cancellation.
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		err := srv.Shutdown(sctx)                    // stop accepting, finish in-flight requests
 		stopped <- errors.Join(err, ing.Close(sctx)) // then flush queued events

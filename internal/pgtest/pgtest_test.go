@@ -1,6 +1,7 @@
 package pgtest_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/jackc/pgx/v5"
@@ -13,7 +14,23 @@ func TestSchema(t *testing.T) {
 	t.Parallel()
 
 	var name string
+	dbURL := pgtest.DatabaseURL(t)
+	// Parent cleanups run after every subtest, parallel ones included, has finished and run its own cleanups:
+	// by then the subtest's schema must have been dropped. t.Context is canceled before cleanups run.
+	t.Cleanup(func() {
+		ctx := context.WithoutCancel(t.Context())
+		conn, err := pgx.Connect(ctx, dbURL)
+		require.NoError(t, err)
+		defer conn.Close(ctx)
+		var exists bool
+		require.NoError(t, conn.QueryRow(ctx,
+			"SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", name).Scan(&exists))
+		require.False(t, exists, "schema %s should be dropped on cleanup", name)
+	})
+
 	t.Run("isolated", func(t *testing.T) {
+		t.Parallel()
+
 		dsn := pgtest.Schema(t)
 		conn, err := pgx.Connect(t.Context(), dsn)
 		require.NoError(t, err)
@@ -24,15 +41,6 @@ func TestSchema(t *testing.T) {
 		_, err = conn.Exec(t.Context(), "CREATE TABLE x (id int)")
 		require.NoError(t, err)
 	})
-
-	// After the subtest, its cleanup has dropped the schema.
-	conn, err := pgx.Connect(t.Context(), pgtest.DatabaseURL(t))
-	require.NoError(t, err)
-	defer conn.Close(t.Context())
-	var exists bool
-	require.NoError(t, conn.QueryRow(t.Context(),
-		"SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)", name).Scan(&exists))
-	require.False(t, exists, "schema %s should be dropped on cleanup", name)
 }
 
 func TestWithSearchPath(t *testing.T) {

@@ -40,7 +40,8 @@ func TestRegister(t *testing.T) {
 		reg := prometheus.NewPedanticRegistry()
 		_, err := Register(reg, newCounter())
 		require.NoError(t, err)
-		other := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "logingest_test_total", Help: "Different help."}, []string{"y"})
+		// Same name as newCounter's, different help and labels: the registry must refuse it.
+		other := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "logingest_test_total", Help: "Different help."}, []string{"y"})
 		_, err = Register(reg, other)
 		require.Error(t, err)
 	})
