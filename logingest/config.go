@@ -22,7 +22,8 @@ type Config struct {
 	// MaxBatchSize is the most events one Ingest call may carry (MAX_BATCH_SIZE). Defaults to 1000.
 	MaxBatchSize int
 
-	// Writers is how many store writes may run at once (WORKER_POOL_SIZE). Defaults to 10.
+	// Writers is how many store writes may run at once (WORKER_POOL_SIZE). A Store implementing
+	// AppendConcurrency lowers it to what the store can run at once. Defaults to 10.
 	Writers int
 	// FlushSize is how many queued events a writer gathers before it writes without waiting further.
 	// Defaults to 1000.

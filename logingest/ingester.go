@@ -86,6 +86,12 @@ func New(store Store, cfg *Config) (*Ingester, error) {
 	if err := c.validate(); err != nil {
 		return nil, fmt.Errorf("logingest: invalid config: %w", err)
 	}
+	if ac, ok := store.(AppendConcurrency); ok {
+		if n := ac.MaxConcurrentAppends(); n > 0 && n < c.Writers {
+			c.Logger.Debug("store serialises writes; fewer ingest writers", slog.Int("writers", n), slog.Int("configured", c.Writers))
+			c.Writers = n
+		}
+	}
 	m, err := newIngestMetrics(c.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("logingest: %w", err)

@@ -656,3 +656,35 @@ func counter(t *testing.T, reg *prometheus.Registry, name string) prometheus.Col
 	t.Fatalf("metric %s not found", name)
 	return nil
 }
+
+// serialStore reports that it can run one Append at a time.
+type serialStore struct {
+	*gate
+}
+
+func (serialStore) MaxConcurrentAppends() int { return 1 }
+
+func TestAppendConcurrencyLimitsWriters(t *testing.T) {
+	t.Parallel()
+	g := newGate()
+	ing, _ := setup(t, serialStore{g}, &logingest.Config{Writers: 8})
+	results := make(chan error, 3)
+	for _, id := range []string{"a", "b", "c"} {
+		go func() {
+			_, err := ing.Ingest(context.Background(), "", []logingest.Event{validEvent(id)})
+			results <- err
+		}()
+	}
+	first := <-g.entered
+	// With one writer the other requests must queue rather than start their own Append.
+	require.Eventually(t, func() bool { return queued(ing) == 3 }, 5*time.Second, time.Millisecond)
+	require.Empty(t, g.entered, "no second Append runs while the first is in progress")
+	g.release <- struct{}{}
+	if first < 3 {
+		require.Equal(t, 3-first, <-g.entered, "the queued requests share the next write")
+		g.release <- struct{}{}
+	}
+	for range 3 {
+		require.NoError(t, <-results)
+	}
+}

@@ -44,6 +44,14 @@ type UserEraser interface {
 	DeleteUserEvents(ctx context.Context, source, userID string) (int64, error)
 }
 
+// AppendConcurrency is an optional Store interface for stores that serialise writes. MaxConcurrentAppends
+// reports how many Append calls can make progress at once (SQLite: 1, since it has a single writer); the
+// Ingester then runs no more writers than that, so concurrent requests coalesce into fewer, larger writes
+// instead of queueing on the store's lock. Zero or a negative value means no limit.
+type AppendConcurrency interface {
+	MaxConcurrentAppends() int
+}
+
 // SortField names the field Query orders by. Only the constants below are accepted.
 type SortField string
 

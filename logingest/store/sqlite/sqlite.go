@@ -53,6 +53,8 @@ var (
 	_ logingest.Store      = (*Store)(nil)
 	_ logingest.UserEraser = (*Store)(nil)
 	_ logingest.KeyStore   = (*Store)(nil)
+
+	_ logingest.AppendConcurrency = (*Store)(nil)
 )
 
 // Config configures Open. The zero value of Config is a reasonable default, and a nil *Config means the zero
@@ -243,6 +245,10 @@ func (s *Store) Close() error {
 	})
 	return s.closeErr
 }
+
+// MaxConcurrentAppends implements logingest.AppendConcurrency: SQLite has one writer, so Append calls run one
+// at a time and an Ingester should coalesce into a single writer.
+func (s *Store) MaxConcurrentAppends() int { return 1 }
 
 // Ping implements logingest.Store: it runs a trivial query on a read connection. It returns an error matching
 // logingest.ErrClosed after Close.
