@@ -73,13 +73,13 @@ type Principal struct {
 // a negative rate means "unlimited" for that limit.
 type KeyLimits struct {
 	// RequestsPerMinute is the sustained rate of API requests.
-	RequestsPerMinute float64
+	RequestsPerMinute float64 `json:"requests_per_minute,omitempty"`
 	// RequestBurst is how many requests may be sent at once after an idle period.
-	RequestBurst int
+	RequestBurst int `json:"request_burst,omitempty"`
 	// EventsPerMinute is the sustained rate of ingested events; a batch of n events costs n.
-	EventsPerMinute float64
+	EventsPerMinute float64 `json:"events_per_minute,omitempty"`
 	// EventsBurst is the largest number of events that may be sent at once after an idle period.
-	EventsBurst int
+	EventsBurst int `json:"events_burst,omitempty"`
 }
 
 type principalKey struct{}

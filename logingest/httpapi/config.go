@@ -45,6 +45,22 @@ type Config struct {
 	// Burst is the token bucket's capacity: how many requests one key may send at once after being idle.
 	// Defaults to 100.
 	Burst int
+	// EventsPerMinute is the sustained rate of ingested events allowed per API key; a batch of n events costs
+	// n tokens. A negative value disables the event limit. Defaults to 60000.
+	EventsPerMinute float64
+	// EventsBurst is the event bucket's capacity. A batch larger than it is refused with 400, since it could
+	// never pass; keep it at least the Ingester's MaxBatchSize. Defaults to 10000.
+	EventsBurst int
+	// AuthFailuresPerMinute is how many failed authentications a client IP (an IPv6 /64) may make at once, and
+	// per minute after that. Past it, every /api/v1 request from that client answers 429 until a token is back,
+	// whatever key it carries. A negative value disables the limit. Defaults to 60.
+	AuthFailuresPerMinute float64
+	// RateLimiter keeps the buckets of the request, event and authentication failure limits. Defaults to
+	// NewLocalLimiter with Now: limits are per process.
+	RateLimiter RateLimiter
+	// Keys enables the key management endpoints (GET and POST /api/v1/keys, POST /api/v1/keys/{id}/revoke
+	// and /rotate), which need logingest.ScopeAdmin. Defaults to nil: those routes do not exist.
+	Keys KeyManager
 
 	// CORS configures cross-origin access. Defaults to the zero CORS: no CORS headers are sent.
 	CORS CORS
@@ -55,8 +71,10 @@ type Config struct {
 	// Version is reported by GET /api/v1/status and GET /health. Defaults to "".
 	Version string
 	// TrustedProxyHeader names a header set by a trusted reverse proxy that carries the client IP, for example
-	// "X-Forwarded-For" or "X-Real-IP"; the first address in it is logged as client_ip. It is used for logs
-	// only, never for authorization or rate limiting. Defaults to "": the connection's remote address is logged.
+	// "X-Forwarded-For" or "X-Real-IP"; the first address in it is logged as client_ip and keys the
+	// authentication failure limit. Set it only behind a proxy that overwrites (not appends to) that header:
+	// otherwise any client can pick its own IP, and so escape the limit or lock out someone else's.
+	// It never grants access. Defaults to "": the connection's remote address is used.
 	TrustedProxyHeader string
 	// PathPrefix is removed from the request path before routing, for routers that mount a handler without
 	// stripping the mount point (chi's Mount). Requests outside it get 404. With http.StripPrefix leave it
@@ -85,6 +103,9 @@ const (
 	defaultMaxBodyBytes      = 10 << 20
 	defaultRequestsPerMinute = 1000
 	defaultBurst             = 100
+	defaultEventsPerMinute   = 60000
+	defaultEventsBurst       = 10000
+	defaultAuthFailures      = 60
 	defaultCORSMaxAge        = 10 * time.Minute
 )
 
@@ -107,6 +128,15 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.Burst == 0 {
 		out.Burst = defaultBurst
+	}
+	if out.EventsPerMinute == 0 {
+		out.EventsPerMinute = defaultEventsPerMinute
+	}
+	if out.EventsBurst == 0 {
+		out.EventsBurst = defaultEventsBurst
+	}
+	if out.AuthFailuresPerMinute == 0 {
+		out.AuthFailuresPerMinute = defaultAuthFailures
 	}
 	out.CORS = out.CORS.withDefaults()
 	out.PathPrefix = strings.TrimSuffix(out.PathPrefix, "/")
@@ -151,6 +181,9 @@ func (c Config) validate() error {
 	}
 	if c.RequestsPerMinute > 0 && c.Burst < 1 {
 		errs = append(errs, fieldErr("Burst", "must be at least 1 when rate limiting is on"))
+	}
+	if c.EventsPerMinute > 0 && c.EventsBurst < 1 {
+		errs = append(errs, fieldErr("EventsBurst", "must be at least 1 when the event limit is on"))
 	}
 	if c.CORS.MaxAge < 0 {
 		errs = append(errs, fieldErr("CORS.MaxAge", "must not be negative"))

@@ -103,7 +103,7 @@ func TestMetrics(t *testing.T) {
 	require.InDelta(t, 1, testutil.ToFloat64(m.requests.WithLabelValues("/api/v1/status", "GET", "2xx")), 0)
 	require.InDelta(t, 4, testutil.ToFloat64(m.requests.WithLabelValues("/api/v1/status", "GET", "4xx")), 0)
 	require.InDelta(t, 1, testutil.ToFloat64(m.requests.WithLabelValues("unmatched", "GET", "4xx")), 0)
-	require.InDelta(t, 1, testutil.ToFloat64(m.rateLimited), 0)
+	require.InDelta(t, 1, testutil.ToFloat64(m.rateLimited.WithLabelValues(limitRequests)), 0)
 	require.InDelta(t, 1, testutil.ToFloat64(m.authFailures.WithLabelValues(authMissing)), 0)
 	require.InDelta(t, 1, testutil.ToFloat64(m.authFailures.WithLabelValues(authInvalid)), 0)
 	require.InDelta(t, 1, testutil.ToFloat64(m.authFailures.WithLabelValues(authForbidden)), 0)

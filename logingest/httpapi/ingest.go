@@ -45,6 +45,10 @@ func (h *Handler) handleIngest(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, &logingest.ValidationError{Errors: errs})
 		return
 	}
+	if err := h.chargeEvents(w, r, 1); err != nil {
+		h.writeError(w, r, err)
+		return
+	}
 	p, _ := logingest.FromContext(r.Context())
 	res, err := h.ing.Ingest(r.Context(), sourceOf(p), []logingest.Event{ev})
 	if err != nil {
@@ -79,6 +83,10 @@ func (h *Handler) handleBatchIngest(w http.ResponseWriter, r *http.Request) {
 	}
 	if bs, ok := h.ing.(batchSizer); ok && len(logs) > bs.MaxBatchSize() {
 		h.writeError(w, r, &logingest.LimitError{Field: "logs", Limit: int64(bs.MaxBatchSize()), Unit: "events"})
+		return
+	}
+	if err := h.chargeEvents(w, r, len(logs)); err != nil {
+		h.writeError(w, r, err)
 		return
 	}
 

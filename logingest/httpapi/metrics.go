@@ -15,8 +15,8 @@ import (
 type httpMetrics struct {
 	requests     *prometheus.CounterVec   // route, method, code
 	duration     *prometheus.HistogramVec // route
-	rateLimited  prometheus.Counter
-	authFailures *prometheus.CounterVec // reason
+	rateLimited  *prometheus.CounterVec   // limit
+	authFailures *prometheus.CounterVec   // reason
 }
 
 // Auth failure reasons, the values of logingest_auth_failures_total{reason}.
@@ -38,10 +38,10 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 			Help:    "Time to answer an HTTP request, by route pattern.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10},
 		}, []string{"route"}),
-		rateLimited: prometheus.NewCounter(prometheus.CounterOpts{
+		rateLimited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "logingest_http_rate_limited_total",
-			Help: "API requests refused with 429 because their key exceeded its rate limit.",
-		}),
+			Help: "API requests refused with 429, by the limit exceeded (requests and events per key, auth_failures per client IP).",
+		}, []string{"limit"}),
 		authFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "logingest_auth_failures_total",
 			Help: "API requests refused by authentication or authorization, by reason (missing, invalid, forbidden, error).",
@@ -58,13 +58,16 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 	}
 	m.requests = reg1(m.requests).(*prometheus.CounterVec)
 	m.duration = reg1(m.duration).(*prometheus.HistogramVec)
-	m.rateLimited = reg1(m.rateLimited).(prometheus.Counter)
+	m.rateLimited = reg1(m.rateLimited).(*prometheus.CounterVec)
 	m.authFailures = reg1(m.authFailures).(*prometheus.CounterVec)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	for _, r := range []string{authMissing, authInvalid, authForbidden, authError} {
 		m.authFailures.WithLabelValues(r) // export zeros so rate() works from the first failure
+	}
+	for _, l := range []string{limitRequests, limitEvents, limitAuthFailures} {
+		m.rateLimited.WithLabelValues(l)
 	}
 	return m, nil
 }

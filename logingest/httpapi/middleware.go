@@ -21,8 +21,10 @@ var requestInfoKey = ctxKey{"request-info"}
 // requestInfo travels in the request context. Its logger carries request_id, and key_id once the caller is
 // authenticated, so every line logged for the request (the access log included) names both.
 type requestInfo struct {
-	id     string
-	logger *slog.Logger
+	id      string
+	logger  *slog.Logger
+	rec     *recorder // the response, for the status once the handler returns
+	charges []charge  // rate-limit tokens taken, to give back if the request fails
 }
 
 func infoFrom(ctx context.Context) *requestInfo {
@@ -122,6 +124,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Request-ID", id)
 
 	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+	ri.rec = rec
 	handler, pattern := h.route(r)
 	route := routeLabel(pattern)
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -127,25 +128,69 @@ func TestRateLimitDisabled(t *testing.T) {
 	}
 }
 
-func TestKeyLimiterEvictsIdleKeys(t *testing.T) {
+func TestLocalLimiterMemoryIsBounded(t *testing.T) {
 	t.Parallel()
-	kl := newKeyLimiter(60, 1)
-	start := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	clk := newClock()
+	rate := Rate{PerMinute: 60, Burst: 1}
+	l := NewLocalLimiter(&LocalLimiterConfig{Now: clk.Now, MaxKeys: 5000})
 	for i := range limiterSweepAt {
-		require.True(t, kl.take("k"+strings.Repeat("x", i%7)+string(rune('a'+i%26))+time.Duration(i).String(), start).allowed)
+		d, err := l.Take(t.Context(), fmt.Sprint("k", i), rate, 1)
+		require.NoError(t, err)
+		require.True(t, d.Allowed)
 	}
-	require.Equal(t, limiterSweepAt, kl.len())
-	// The next new key after the idle period triggers a sweep that drops every idle bucket.
-	require.True(t, kl.take("fresh", start.Add(limiterIdle)).allowed)
-	require.Equal(t, 1, kl.len())
+	require.Equal(t, limiterSweepAt, l.len())
+	// Once the buckets are full again they are forgotten at the next sweep.
+	clk.Advance(time.Second)
+	_, err := l.Take(t.Context(), "fresh", rate, 1)
+	require.NoError(t, err)
+	require.Equal(t, 1, l.len())
 
-	// Keys in active use are never evicted, and the sweep threshold grows so sweeping stays cheap.
-	kl = newKeyLimiter(60, 1)
-	for i := range 3 * limiterSweepAt {
-		kl.take(time.Duration(i).String(), start)
+	// Buckets in use are kept while there is room, and the sweep threshold grows so sweeping stays cheap; at
+	// MaxKeys arbitrary buckets go, so memory never exceeds it.
+	for i := range 20000 {
+		_, err := l.Take(t.Context(), fmt.Sprint("ip", i), rate, 1)
+		require.NoError(t, err)
+		require.LessOrEqual(t, l.len(), 5000)
 	}
-	require.Equal(t, 3*limiterSweepAt, kl.len())
-	require.Greater(t, kl.sweepAt, 3*limiterSweepAt)
+	require.Equal(t, 5000, l.len())
+}
+
+func TestLocalLimiterGCRA(t *testing.T) {
+	t.Parallel()
+	clk := newClock()
+	l := NewLocalLimiter(&LocalLimiterConfig{Now: clk.Now})
+	rate := Rate{PerMinute: 600, Burst: 100} // 10 per second
+	take := func(n int) RateDecision {
+		d, err := l.Take(t.Context(), "ev:k", rate, n)
+		require.NoError(t, err)
+		return d
+	}
+	d := take(60)
+	require.True(t, d.Allowed)
+	require.Equal(t, 40, d.Remaining)
+	require.Equal(t, 6*time.Second, d.Reset)
+	d = take(41)
+	require.False(t, d.Allowed, "41 > 40 left: refused, nothing spent")
+	require.Equal(t, 100*time.Millisecond, d.RetryAfter)
+	require.Equal(t, 40, take(0).Remaining, "a refused take spends nothing; take(0) only reports")
+	require.NoError(t, l.Return(t.Context(), "ev:k", rate, 30))
+	require.Equal(t, 70, take(0).Remaining)
+	require.NoError(t, l.Return(t.Context(), "ev:k", rate, 1000))
+	require.Equal(t, 100, take(0).Remaining, "never more than the burst")
+	require.True(t, take(100).Allowed)
+	d = take(0)
+	require.Equal(t, 0, d.Remaining)
+	require.Equal(t, 100*time.Millisecond, d.RetryAfter, "an empty bucket reports when the next token comes")
+	clk.Advance(time.Second)
+	require.Equal(t, 10, take(0).Remaining)
+}
+
+func TestIPBucket(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, "203.0.113.7", ipBucket("203.0.113.7"))
+	require.Equal(t, "2001:db8:1:2::/64", ipBucket("2001:db8:1:2:aaaa:bbbb:cccc:dddd"))
+	require.Equal(t, ipBucket("2001:db8:1:2::1"), ipBucket("2001:db8:1:2:ffff::9"))
+	require.NotEqual(t, ipBucket("2001:db8:1:2::1"), ipBucket("2001:db8:1:3::1"))
 }
 
 func TestPanicRecovery(t *testing.T) {

@@ -1,111 +1,191 @@
 package httpapi
 
 import (
+	"context"
 	"math"
+	"net"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
-
-	"golang.org/x/time/rate"
 )
 
-const (
-	// limiterIdle is how long a key's bucket may go unused before a sweep forgets it. A forgotten key starts
-	// again with a full bucket, which is what a bucket idle this long would hold anyway.
-	limiterIdle = 10 * time.Minute
-	// limiterSweepAt is the map size that triggers a sweep; it doubles when a sweep frees too little, so the
-	// cost of sweeping stays amortised O(1) per request.
-	limiterSweepAt = 1024
-)
+// Rate is a token bucket: PerMinute tokens are added per minute, continuously, up to Burst.
+type Rate struct {
+	PerMinute float64
+	Burst     int
+}
 
-// keyLimiter is a token bucket per API key. Its map is bounded: when it grows past sweepAt, buckets unused for
-// limiterIdle are evicted. It runs no goroutine and reads the time only from the now values it is given.
-type keyLimiter struct {
-	limit rate.Limit
-	burst int
+// interval is the time one token takes to refill.
+func (r Rate) interval() time.Duration { return time.Duration(float64(time.Minute) / r.PerMinute) }
+
+// RateDecision is the outcome of RateLimiter.Take.
+type RateDecision struct {
+	// Allowed reports whether the tokens were taken.
+	Allowed bool
+	// Remaining is how many whole tokens are left.
+	Remaining int
+	// Reset is the time until the bucket is full again.
+	Reset time.Duration
+	// RetryAfter is the time until the refused tokens (one token for a Take of 0) are available, when the
+	// request is refused or the bucket is empty; else 0.
+	RetryAfter time.Duration
+}
+
+// RateLimiter keeps token buckets by name; the Handler uses it for the request, event and authentication
+// failure limits. Buckets are created full, on first use. Implementations must be safe for concurrent use and
+// bound their memory. NewLocalLimiter gives one for a single process; a shared implementation (Redis, for
+// example) makes replicas share one budget.
+type RateLimiter interface {
+	// Take spends n tokens of the bucket named key, refilled at r, when it holds n; otherwise it spends nothing
+	// and the decision is not Allowed. A Take of 0 spends nothing and reports the bucket. A non-nil error means
+	// the limiter could not decide; the Handler then lets the request through and logs it (it fails open).
+	Take(ctx context.Context, key string, r Rate, n int) (RateDecision, error)
+	// Return gives back n tokens of an allowed Take of the same key and rate, so a request refused later does
+	// not use up the budget; the bucket never holds more than r.Burst. It is best effort.
+	Return(ctx context.Context, key string, r Rate, n int) error
+}
+
+// LocalLimiterConfig configures a LocalLimiter. The zero value is a reasonable default.
+type LocalLimiterConfig struct {
+	// MaxKeys bounds the number of buckets kept. Full buckets are forgotten first (a forgotten bucket is
+	// recreated full, so that costs nothing); when every bucket is in use and MaxKeys is reached, arbitrary
+	// buckets are forgotten, which can only let their owners send more. Defaults to 100000.
+	MaxKeys int
+	// Now returns the current time. Defaults to time.Now.
+	Now func() time.Time
+}
+
+// LocalLimiter is an in-memory RateLimiter for one process: a GCRA (generic cell rate algorithm) bucket per
+// key, which is a token bucket stored as one timestamp. It runs no goroutine. It is safe for concurrent use.
+type LocalLimiter struct {
+	now     func() time.Time
+	maxKeys int
 
 	mu      sync.Mutex
-	buckets map[string]*bucket
+	tats    map[string]time.Time // theoretical arrival time: the bucket is full when tat <= now
 	sweepAt int
 }
 
-type bucket struct {
-	lim      *rate.Limiter
-	lastSeen time.Time
-}
+// limiterSweepAt is the map size that first triggers a sweep of full buckets; it doubles when a sweep frees
+// too little, so sweeping stays amortised O(1) per Take.
+const limiterSweepAt = 1024
 
-// limitDecision is the outcome of one take: whether the request may proceed and the header values.
-type limitDecision struct {
-	allowed    bool
-	remaining  int
-	reset      time.Duration // until the bucket is full again
-	retryAfter time.Duration // until one token is available, when !allowed
-}
+var _ RateLimiter = (*LocalLimiter)(nil)
 
-func newKeyLimiter(perMinute float64, burst int) *keyLimiter {
-	return &keyLimiter{
-		limit:   rate.Limit(perMinute / 60),
-		burst:   burst,
-		buckets: make(map[string]*bucket),
-		sweepAt: limiterSweepAt,
+// NewLocalLimiter returns an empty LocalLimiter. A nil cfg uses the defaults.
+func NewLocalLimiter(cfg *LocalLimiterConfig) *LocalLimiter {
+	var c LocalLimiterConfig
+	if cfg != nil {
+		c = *cfg
 	}
+	if c.MaxKeys <= 0 {
+		c.MaxKeys = 100000
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return &LocalLimiter{now: c.Now, maxKeys: c.MaxKeys, tats: make(map[string]time.Time), sweepAt: min(limiterSweepAt, c.MaxKeys)}
 }
 
-// take consumes one token of key's bucket at now if one is available.
-func (kl *keyLimiter) take(key string, now time.Time) limitDecision {
-	kl.mu.Lock()
-	defer kl.mu.Unlock()
-	b, ok := kl.buckets[key]
+// Take implements RateLimiter. It never returns an error.
+func (l *LocalLimiter) Take(_ context.Context, key string, r Rate, n int) (RateDecision, error) {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	tat, ok := l.tats[key]
 	if !ok {
-		if len(kl.buckets) >= kl.sweepAt {
-			kl.sweep(now)
+		l.makeRoom(now)
+	}
+	d, newTat := gcra(now, tat, r, n)
+	if d.Allowed && n > 0 {
+		l.tats[key] = newTat
+	}
+	return d, nil
+}
+
+// Return implements RateLimiter. It never returns an error.
+func (l *LocalLimiter) Return(_ context.Context, key string, r Rate, n int) error {
+	now := l.now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	tat, ok := l.tats[key]
+	if !ok {
+		return nil // full already
+	}
+	tat = tat.Add(-time.Duration(n) * r.interval())
+	if !tat.After(now) {
+		delete(l.tats, key)
+		return nil
+	}
+	l.tats[key] = tat
+	return nil
+}
+
+// gcra decides a Take of n tokens at now from a bucket whose theoretical arrival time is tat, returning the
+// decision and the new tat when allowed. It is the algorithm of github.com/go-redis/redis_rate, so the local
+// and the Redis limiter answer alike.
+func gcra(now, tat time.Time, r Rate, n int) (RateDecision, time.Time) {
+	t := r.interval()
+	tolerance := time.Duration(r.Burst) * t
+	if tat.Before(now) {
+		tat = now
+	}
+	newTat := tat.Add(time.Duration(n) * t)
+	allowAt := newTat.Add(-tolerance)
+	if diff := now.Sub(allowAt); diff < 0 {
+		left := int(math.Floor(float64(now.Sub(tat.Add(-tolerance))) / float64(t)))
+		return RateDecision{Remaining: max(0, left), RetryAfter: -diff, Reset: tat.Sub(now)}, tat
+	}
+	d := RateDecision{
+		Allowed:   true,
+		Remaining: int(math.Floor(float64(now.Sub(allowAt)) / float64(t))),
+		Reset:     newTat.Sub(now),
+	}
+	if n == 0 && d.Remaining < 1 {
+		d.RetryAfter = t - now.Sub(allowAt)
+	}
+	return d, newTat
+}
+
+// makeRoom is called before a new key is added: past sweepAt it forgets full buckets; at MaxKeys it forgets
+// arbitrary ones.
+func (l *LocalLimiter) makeRoom(now time.Time) {
+	if len(l.tats) < l.sweepAt {
+		return
+	}
+	for k, tat := range l.tats {
+		if !tat.After(now) {
+			delete(l.tats, k)
 		}
-		b = &bucket{lim: rate.NewLimiter(kl.limit, kl.burst)}
-		kl.buckets[key] = b
 	}
-	b.lastSeen = now
-	var d limitDecision
-	res := b.lim.ReserveN(now, 1)
-	if delay := res.DelayFrom(now); !res.OK() || delay > 0 {
-		res.CancelAt(now)
-		d.retryAfter = delay
-	} else {
-		d.allowed = true
-	}
-	tokens := b.lim.TokensAt(now)
-	d.remaining = max(0, int(math.Floor(tokens)))
-	d.reset = time.Duration((float64(kl.burst) - tokens) / float64(kl.limit) * float64(time.Second))
-	return d
-}
-
-func (kl *keyLimiter) sweep(now time.Time) {
-	for k, b := range kl.buckets {
-		if now.Sub(b.lastSeen) >= limiterIdle {
-			delete(kl.buckets, k)
+	for k := range l.tats { // map order is random: the victims are arbitrary
+		if len(l.tats) < l.maxKeys {
+			break
 		}
+		delete(l.tats, k)
 	}
-	if len(kl.buckets) >= kl.sweepAt/2 {
-		kl.sweepAt *= 2
-	} else if kl.sweepAt > limiterSweepAt && len(kl.buckets) < kl.sweepAt/4 {
-		kl.sweepAt /= 2
+	if len(l.tats) >= l.sweepAt/2 {
+		l.sweepAt = min(l.sweepAt*2, l.maxKeys)
+	} else if l.sweepAt > limiterSweepAt && len(l.tats) < l.sweepAt/4 {
+		l.sweepAt /= 2
 	}
 }
 
-func (kl *keyLimiter) len() int {
-	kl.mu.Lock()
-	defer kl.mu.Unlock()
-	return len(kl.buckets)
+func (l *LocalLimiter) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.tats)
 }
 
-// setHeaders writes the RateLimit-* headers (IETF draft): Limit is the bucket capacity, Remaining the whole
+// setRateHeaders writes the RateLimit-* headers (IETF draft): Limit is the bucket capacity, Remaining the whole
 // tokens left, Reset the seconds until the bucket is full again; Retry-After when the request was refused.
-func (kl *keyLimiter) setHeaders(hdr http.Header, d limitDecision) {
-	hdr.Set("RateLimit-Limit", strconv.Itoa(kl.burst))
-	hdr.Set("RateLimit-Remaining", strconv.Itoa(d.remaining))
-	hdr.Set("RateLimit-Reset", strconv.FormatInt(ceilSeconds(d.reset), 10))
-	if !d.allowed {
-		hdr.Set("Retry-After", strconv.FormatInt(max(1, ceilSeconds(d.retryAfter)), 10))
+func setRateHeaders(hdr http.Header, r Rate, d RateDecision) {
+	hdr.Set("RateLimit-Limit", strconv.Itoa(r.Burst))
+	hdr.Set("RateLimit-Remaining", strconv.Itoa(max(0, d.Remaining)))
+	hdr.Set("RateLimit-Reset", strconv.FormatInt(ceilSeconds(d.Reset), 10))
+	if !d.Allowed {
+		hdr.Set("Retry-After", strconv.FormatInt(max(1, ceilSeconds(d.RetryAfter)), 10))
 	}
 }
 
@@ -114,4 +194,14 @@ func ceilSeconds(d time.Duration) int64 {
 		return 0
 	}
 	return int64((d + time.Second - 1) / time.Second)
+}
+
+// ipBucket returns the rate-limit bucket of a client IP: the address itself for IPv4, its /64 for IPv6 (one
+// host typically owns a whole /64, so per-address buckets would be free to multiply).
+func ipBucket(ip string) string {
+	parsed := net.ParseIP(ip)
+	if parsed == nil || parsed.To4() != nil {
+		return ip
+	}
+	return parsed.Mask(net.CIDRMask(64, 128)).String() + "/64"
 }
