@@ -16,14 +16,17 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx" for the migrator
 	_ "modernc.org/sqlite"             // database/sql driver "sqlite" for migrating the embedded store
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/change66/logserver/logingest"
 	"github.com/change66/logserver/logingest/store/pgstore"
 	"github.com/change66/logserver/migrations"
 )
 
 // setupAuth builds the authenticator: keys from API_KEYS (ingest+read in the default source) and keys stored in
-// the database. When API_KEYS is unset and the database holds no key, it creates one and prints it once.
-func setupAuth(ctx context.Context, cfg config, store backend, logger *slog.Logger, stdout io.Writer, baseURL string) (logingest.Authenticator, error) {
+// the database. When API_KEYS is unset and the database holds no key, it creates one and prints it once. The
+// KeyStoreAuthenticator is returned too (nil without a KeyStore): its Run flushes key usage.
+func setupAuth(ctx context.Context, cfg config, store backend, logger *slog.Logger, reg prometheus.Registerer, stdout io.Writer, baseURL string) (logingest.Authenticator, *logingest.KeyStoreAuthenticator, error) {
 	var auths []logingest.Authenticator
 	if len(cfg.APIKeys) > 0 {
 		auths = append(auths, logingest.NewStaticKeys(cfg.APIKeys, logingest.ScopeIngest|logingest.ScopeRead, logingest.DefaultSource))
@@ -31,25 +34,27 @@ func setupAuth(ctx context.Context, cfg config, store backend, logger *slog.Logg
 			slog.Int("keys", len(cfg.APIKeys)))
 	}
 	ks, ok := store.(logingest.KeyStore)
+	var ka *logingest.KeyStoreAuthenticator
 	if ok {
-		ka, err := logingest.NewKeyStoreAuthenticator(ks, nil)
+		var err error
+		ka, err = logingest.NewKeyStoreAuthenticator(ks, &logingest.KeyAuthConfig{Logger: logger, Registerer: reg})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		auths = append(auths, ka)
 	}
 	if ok && len(cfg.APIKeys) == 0 {
 		keys, err := ks.ListAPIKeys(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("list api keys: %w", err)
+			return nil, nil, fmt.Errorf("list api keys: %w", err)
 		}
 		if len(keys) == 0 {
 			secret, key, err := logingest.GenerateAPIKey("first-start", logingest.DefaultSource, logingest.ScopeIngest|logingest.ScopeRead, time.Now())
 			if err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if err := ks.CreateAPIKey(ctx, key); err != nil {
-				return nil, fmt.Errorf("store first api key: %w", err)
+				return nil, nil, fmt.Errorf("store first api key: %w", err)
 			}
 			fmt.Fprintf(stdout, `
 Created an API key with scopes ingest,read (only its hash is stored; it is shown this once):
@@ -65,9 +70,9 @@ Try it:
 		}
 	}
 	if len(auths) == 0 {
-		return nil, errors.New("no API keys: set API_KEYS (the store cannot keep keys)")
+		return nil, nil, errors.New("no API keys: set API_KEYS (the store cannot keep keys)")
 	}
-	return logingest.FirstOf(auths...), nil
+	return logingest.FirstOf(auths...), ka, nil
 }
 
 // openSQL opens the configured database with database/sql for the migrator, without touching its schema.
@@ -162,10 +167,16 @@ func migrateCmd(ctx context.Context, args []string, getenv func(string) string, 
 	return fmt.Errorf("unknown migrate command %q (want up, down or status)", dir)
 }
 
-// keysCmd runs "logserver keys create|list".
+const keysUsage = `usage: logserver keys create -name NAME [-scopes ingest,read] [-source S] [-expires 720h]
+                     [-requests-per-minute N] [-events-per-minute N]
+       logserver keys list
+       logserver keys revoke ID
+       logserver keys rotate ID [-grace 24h]`
+
+// keysCmd runs "logserver keys create|list|revoke|rotate".
 func keysCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		return errors.New("usage: logserver keys create -name NAME [-scopes ingest,read] [-source S] [-expires 720h] | keys list")
+		return errors.New(keysUsage)
 	}
 	sub := args[0]
 	fs := flag.NewFlagSet("keys "+sub, flag.ContinueOnError)
@@ -174,8 +185,21 @@ func keysCmd(ctx context.Context, args []string, getenv func(string) string, std
 	scopes := fs.String("scopes", "ingest", "comma-separated scopes: ingest, read, admin")
 	source := fs.String("source", logingest.DefaultSource, "the source (app and environment) the key writes to and reads")
 	expires := fs.Duration("expires", 0, "lifetime of the key, e.g. 720h (0: never expires)")
-	if err := fs.Parse(args[1:]); err != nil {
-		return err
+	reqRate := fs.Float64("requests-per-minute", 0, "override RATE_LIMIT_REQUESTS_PER_MINUTE for this key (0: server default, -1: unlimited)")
+	evRate := fs.Float64("events-per-minute", 0, "override RATE_LIMIT_EVENTS_PER_MINUTE for this key (0: server default, -1: unlimited)")
+	grace := fs.Duration("grace", 24*time.Hour, "rotate: how long the old key keeps working")
+	// Flags may come before or after the key ID: "rotate ID -grace 1h" and "rotate -grace 1h ID".
+	var ids []string
+	rest := args[1:]
+	for {
+		if err := fs.Parse(rest); err != nil {
+			return err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		ids = append(ids, fs.Arg(0))
+		rest = fs.Args()[1:]
 	}
 	cfg, err := loadConfig(getenv)
 	if err != nil {
@@ -209,6 +233,7 @@ func keysCmd(ctx context.Context, args []string, getenv func(string) string, std
 		if *expires > 0 {
 			key.ExpiresAt = key.CreatedAt.Add(*expires)
 		}
+		key.Limits = logingest.KeyLimits{RequestsPerMinute: *reqRate, EventsPerMinute: *evRate}
 		if err := ks.CreateAPIKey(ctx, key); err != nil {
 			return err
 		}
@@ -220,13 +245,35 @@ func keysCmd(ctx context.Context, args []string, getenv func(string) string, std
 			return err
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "ID\tNAME\tSOURCE\tSCOPES\tCREATED\tEXPIRES\tREVOKED")
+		fmt.Fprintln(tw, "ID\tNAME\tSOURCE\tSCOPES\tCREATED\tEXPIRES\tREVOKED\tLAST USED\tUSES")
 		for _, k := range keys {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", k.ID, k.Name, k.Source, k.Scopes, fmtTime(k.CreatedAt), fmtTime(k.ExpiresAt), fmtTime(k.RevokedAt))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", k.ID, k.Name, k.Source, k.Scopes, fmtTime(k.CreatedAt),
+				fmtTime(k.ExpiresAt), fmtTime(k.RevokedAt), fmtTime(k.LastUsedAt), k.UseCount)
 		}
 		return tw.Flush()
+	case "revoke":
+		if len(ids) != 1 {
+			return errors.New("usage: logserver keys revoke ID")
+		}
+		if err := ks.RevokeAPIKey(ctx, ids[0], time.Now()); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "revoked key %s; every server refuses it within a second\n", ids[0])
+		return nil
+	case "rotate":
+		if len(ids) != 1 {
+			return errors.New("usage: logserver keys rotate ID [-grace 24h]")
+		}
+		now := time.Now()
+		secret, key, err := logingest.RotateAPIKey(ctx, ks, ids[0], *grace, now)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "rotated key %s: it stops working at %s at the latest\ncreated key %s (%s, source %s, scopes %s); the secret is shown only once:\n%s\n",
+			ids[0], now.Add(*grace).UTC().Format(time.RFC3339), key.ID, key.Name, key.Source, key.Scopes, secret)
+		return nil
 	}
-	return fmt.Errorf("unknown keys command %q (want create or list)", sub)
+	return fmt.Errorf("unknown keys command %q (want create, list, revoke or rotate)", sub)
 }
 
 func fmtTime(t time.Time) string {

@@ -25,6 +25,11 @@ type config struct {
 	APIKeys            []string // API_KEYS
 	RateLimitPerMinute float64  // RATE_LIMIT_REQUESTS_PER_MINUTE
 	RateLimitBurst     int      // RATE_LIMIT_BURST
+	EventsPerMinute    float64  // RATE_LIMIT_EVENTS_PER_MINUTE
+	EventsBurst        int      // RATE_LIMIT_EVENTS_BURST
+	AuthFailuresPerMin float64  // AUTH_FAILURES_PER_MINUTE
+	RedisURL           string   // REDIS_URL
+	RedisKeyPrefix     string   // REDIS_KEY_PREFIX
 	MaxBatchSize       int      // MAX_BATCH_SIZE
 	MaxRequestSizeMB   int      // MAX_REQUEST_SIZE_MB
 	WorkerPoolSize     int      // WORKER_POOL_SIZE
@@ -34,12 +39,13 @@ type config struct {
 	CORSOrigins        []string // CORS_ALLOWED_ORIGINS
 	TrustedProxyHeader string   // TRUSTED_PROXY_HEADER
 
-	LogLevel         slog.Level // LOG_LEVEL
-	LogFormat        string     // LOG_FORMAT: auto, json, text
-	ShutdownTimeout  time.Duration
-	ReadTimeout      time.Duration
-	WriteTimeoutHTTP time.Duration
-	IdleTimeout      time.Duration
+	LogLevel          slog.Level // LOG_LEVEL
+	LogFormat         string     // LOG_FORMAT: auto, json, text
+	ShutdownTimeout   time.Duration
+	ReadHeaderTimeout time.Duration // HTTP_READ_HEADER_TIMEOUT
+	ReadTimeout       time.Duration
+	WriteTimeoutHTTP  time.Duration
+	IdleTimeout       time.Duration
 }
 
 // envReader reads typed variables and collects one error per bad variable, each naming it.
@@ -130,6 +136,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 		APIKeys:            r.list("API_KEYS"),
 		RateLimitPerMinute: r.float("RATE_LIMIT_REQUESTS_PER_MINUTE", 1000, 0),
 		RateLimitBurst:     r.int("RATE_LIMIT_BURST", 100, 1, 1_000_000),
+		EventsPerMinute:    r.float("RATE_LIMIT_EVENTS_PER_MINUTE", 60000, 0),
+		EventsBurst:        r.int("RATE_LIMIT_EVENTS_BURST", 10000, 1, 100_000_000),
+		AuthFailuresPerMin: r.float("AUTH_FAILURES_PER_MINUTE", 60, 0),
+		RedisURL:           r.str("REDIS_URL", ""),
+		RedisKeyPrefix:     r.str("REDIS_KEY_PREFIX", "logingest:"),
 		MaxBatchSize:       r.int("MAX_BATCH_SIZE", 1000, 1, 100_000),
 		MaxRequestSizeMB:   r.int("MAX_REQUEST_SIZE_MB", 10, 1, 1024),
 		WorkerPoolSize:     r.int("WORKER_POOL_SIZE", 10, 1, 1000),
@@ -140,13 +151,22 @@ func loadConfig(getenv func(string) string) (config, error) {
 		TrustedProxyHeader: r.str("TRUSTED_PROXY_HEADER", ""),
 		LogFormat:          strings.ToLower(r.str("LOG_FORMAT", "auto")),
 		ShutdownTimeout:    r.duration("SHUTDOWN_TIMEOUT", 30*time.Second, time.Second),
+		ReadHeaderTimeout:  r.duration("HTTP_READ_HEADER_TIMEOUT", 10*time.Second, 10*time.Millisecond),
 		ReadTimeout:        r.duration("HTTP_READ_TIMEOUT", 30*time.Second, time.Second),
 		WriteTimeoutHTTP:   r.duration("HTTP_WRITE_TIMEOUT", 60*time.Second, time.Second),
 		IdleTimeout:        r.duration("HTTP_IDLE_TIMEOUT", 120*time.Second, time.Second),
 	}
-	if c.RateLimitPerMinute == 0 {
-		// 0 means "unlimited" to operators; the handler spells that as a negative rate.
-		c.RateLimitPerMinute = -1
+	// 0 means "unlimited" (or "off") to operators; the handler spells that as a negative rate.
+	for _, f := range []*float64{&c.RateLimitPerMinute, &c.EventsPerMinute, &c.AuthFailuresPerMin} {
+		if *f == 0 {
+			*f = -1
+		}
+	}
+	if c.EventsPerMinute > 0 && c.EventsBurst < c.MaxBatchSize {
+		r.errs = append(r.errs, fmt.Errorf("RATE_LIMIT_EVENTS_BURST (%d) must be at least MAX_BATCH_SIZE (%d), or a full batch could never pass", c.EventsBurst, c.MaxBatchSize))
+	}
+	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
+		r.errs = append(r.errs, errors.New("REDIS_URL must be a redis:// or rediss:// URL"))
 	}
 	switch lvl := strings.ToLower(r.str("LOG_LEVEL", "info")); lvl {
 	case "debug":

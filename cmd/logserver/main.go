@@ -60,7 +60,7 @@ const usage = `usage: logserver [command]
 commands:
   serve                       run the HTTP server (default)
   migrate up|down|status      apply, roll back one, or list schema migrations
-  keys create|list            manage API keys stored in the database
+  keys create|list|revoke|rotate  manage API keys stored in the database
   erase-user -user-id ID      delete every event of one user (right to erasure)
   version                     print the version
 

@@ -20,10 +20,12 @@ import (
 	oklog "github.com/oklog/run"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/term"
 
 	"github.com/change66/logserver/logingest"
 	"github.com/change66/logserver/logingest/httpapi"
+	"github.com/change66/logserver/logingest/redislimit"
 	"github.com/change66/logserver/logingest/store/pgstore"
 	"github.com/change66/logserver/logingest/store/sqlite"
 )
@@ -117,9 +119,18 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer ln.Close()
 	baseURL := "http://" + displayAddr(ln.Addr())
-	auth, err := setupAuth(ctx, cfg, store, logger, stdout, baseURL)
+	auth, keyAuth, err := setupAuth(ctx, cfg, store, logger, reg, stdout, baseURL)
 	if err != nil {
 		return err
+	}
+	limiter, closeLimiter, err := newRateLimiter(cfg, logger, reg)
+	if err != nil {
+		return err
+	}
+	defer closeLimiter()
+	var keys httpapi.KeyManager
+	if ks, ok := store.(logingest.KeyStore); ok {
+		keys = ks
 	}
 
 	ing, err := logingest.New(store, &logingest.Config{
@@ -137,16 +148,21 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	var draining atomic.Bool
 	handler, err := httpapi.New(ing, store, &httpapi.Config{
-		Logger:             logger,
-		Registerer:         reg,
-		Gatherer:           reg,
-		Authenticator:      auth,
-		MaxBodyBytes:       int64(cfg.MaxRequestSizeMB) << 20,
-		RequestsPerMinute:  cfg.RateLimitPerMinute,
-		Burst:              cfg.RateLimitBurst,
-		CORS:               httpapi.CORS{AllowedOrigins: cfg.CORSOrigins},
-		Version:            version,
-		TrustedProxyHeader: cfg.TrustedProxyHeader,
+		Logger:                logger,
+		Registerer:            reg,
+		Gatherer:              reg,
+		Authenticator:         auth,
+		MaxBodyBytes:          int64(cfg.MaxRequestSizeMB) << 20,
+		RequestsPerMinute:     cfg.RateLimitPerMinute,
+		Burst:                 cfg.RateLimitBurst,
+		EventsPerMinute:       cfg.EventsPerMinute,
+		EventsBurst:           cfg.EventsBurst,
+		AuthFailuresPerMinute: cfg.AuthFailuresPerMin,
+		RateLimiter:           limiter,
+		Keys:                  keys,
+		CORS:                  httpapi.CORS{AllowedOrigins: cfg.CORSOrigins},
+		Version:               version,
+		TrustedProxyHeader:    cfg.TrustedProxyHeader,
 		Ready: func(context.Context) error {
 			if draining.Load() {
 				return errors.New("shutting down")
@@ -161,7 +177,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	srv := &http.Server{
 		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeoutHTTP,
 		IdleTimeout:       cfg.IdleTimeout,
@@ -189,6 +205,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		logger.Info("shutting down", slog.String("reason", context.Cause(ctx).Error()))
 		return nil
 	}, func(error) {})
+	if keyAuth != nil { // batched key usage (last_used_at, use_count), flushed once more on shutdown
+		kctx, kcancel := context.WithCancel(context.Background())
+		g.Add(func() error { return keyAuth.Run(kctx) }, func(error) { kcancel() })
+	}
 	if ps, ok := store.(*pgstore.Store); ok {
 		mctx, mcancel := context.WithCancel(context.Background())
 		g.Add(func() error { maintainPartitions(mctx, ps, cfg.Retention, logger); return nil }, func(error) { mcancel() })
@@ -240,4 +260,37 @@ func maintainPartitions(ctx context.Context, s *pgstore.Store, retentionDays int
 		case <-tick.C:
 		}
 	}
+}
+
+// newRateLimiter returns the limiter of the API's rate limits: in Redis when REDIS_URL is set (shared by every
+// replica, with a per-process fallback while Redis is unreachable), else per process. The returned func closes
+// the Redis client.
+func newRateLimiter(cfg config, logger *slog.Logger, reg prometheus.Registerer) (httpapi.RateLimiter, func(), error) {
+	if cfg.RedisURL == "" {
+		return nil, func() {}, nil // httpapi's default: in memory
+	}
+	opts, err := redis.ParseURL(cfg.RedisURL)
+	if err != nil {
+		return nil, nil, fmt.Errorf("REDIS_URL: %w", err)
+	}
+	// Fail fast and let the fallback decide: a rate limiter must never add seconds to a request.
+	opts.MaxRetries = -1
+	opts.DialTimeout = 250 * time.Millisecond
+	opts.ReadTimeout = 250 * time.Millisecond
+	opts.WriteTimeout = 250 * time.Millisecond
+	rdb := redis.NewClient(opts)
+	l, err := redislimit.New(rdb, &redislimit.Config{Prefix: cfg.RedisKeyPrefix, Logger: logger, Registerer: reg})
+	if err != nil {
+		_ = rdb.Close()
+		return nil, nil, err
+	}
+	pctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := rdb.Ping(pctx).Err(); err != nil {
+		logger.Warn("redis for rate limits is unreachable at start; limits are per process until it answers",
+			slog.String("redis", redactURL(cfg.RedisURL)), slog.Any("error", err))
+	} else {
+		logger.Info("rate limits shared through redis", slog.String("redis", redactURL(cfg.RedisURL)))
+	}
+	return l, func() { _ = rdb.Close() }, nil
 }
