@@ -41,7 +41,7 @@ append=$(metric '^BenchmarkAppend/batch=1000')
 start_server() {
   : >"$work/server.out"
   env -i PATH="$PATH" HOME="$HOME" PORT=0 HOST=127.0.0.1 API_KEYS="$KEY" LOG_LEVEL=warn LOG_FORMAT=json \
-    RATE_LIMIT_REQUESTS_PER_MINUTE=0 "$@" "$work/logserver" >"$work/server.out" 2>"$work/server.err" &
+    RATE_LIMIT_REQUESTS_PER_MINUTE=0 RATE_LIMIT_EVENTS_PER_MINUTE=0 "$@" "$work/logserver" >"$work/server.out" 2>"$work/server.err" &
   server_pid=$!
   for _ in $(seq 1 300); do
     url=$(grep -o 'http://[^ ]*' "$work/server.out" | head -1 || true)

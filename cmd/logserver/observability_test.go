@@ -213,13 +213,15 @@ func TestMetricsAudit(t *testing.T) {
 	t.Run("BoundedLabels", func(t *testing.T) {
 		t.Parallel()
 		allowed := map[string]*regexp.Regexp{
-			"route":      regexp.MustCompile(`^(unmatched|/(health|readiness|liveness|metrics)|/api/v1/(ingest|batch-ingest|logs/filter|logs/recent|metrics|status))$`),
+			"route": regexp.MustCompile(`^(unmatched|/(health|readiness|liveness|metrics)|` +
+				`/api/v1/(ingest|batch-ingest|logs/filter|logs/recent|metrics|status|keys|keys/\{id\}/(revoke|rotate)))$`),
 			"method":     regexp.MustCompile(`^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS|OTHER)$`),
 			"code":       regexp.MustCompile(`^([1-5]xx|other)$`),
 			"reason":     regexp.MustCompile(`^(missing|invalid|forbidden|error)$`),
 			"event_type": regexp.MustCompile(`^(behavioral|telemetry|observability|error|performance|invalid)$`),
 			"outcome":    regexp.MustCompile(`^(accepted|duplicate|rejected)$`),
-			"result":     regexp.MustCompile(`^(ok|invalid|overloaded|unavailable|closed|canceled)$`),
+			"result":     regexp.MustCompile(`^(ok|invalid|overloaded|unavailable|closed|canceled|hit|miss)$`),
+			"limit":      regexp.MustCompile(`^(requests|events|auth_failures)$`),
 			"field":      regexp.MustCompile(`^(` + strings.Join(eventFields(), "|") + `)$`),
 		}
 		seen := map[string]map[string]bool{}
