@@ -41,7 +41,7 @@ func (s Scope) String() string {
 // ParseScopes parses a comma-separated list such as "ingest,read". It returns a *ValidationError for unknown names.
 func ParseScopes(s string) (Scope, error) {
 	var out Scope
-	for _, p := range strings.Split(s, ",") {
+	for p := range strings.SplitSeq(s, ",") {
 		switch strings.TrimSpace(p) {
 		case "ingest":
 			out |= ScopeIngest
@@ -51,7 +51,10 @@ func ParseScopes(s string) (Scope, error) {
 			out |= ScopeAdmin
 		case "":
 		default:
-			return 0, &ValidationError{Errors: []FieldError{{Field: "scopes", Reason: "unknown scope " + strings.TrimSpace(p) + " (want ingest, read, admin)"}}}
+			return 0, &ValidationError{Errors: []FieldError{{
+				Field:  "scopes",
+				Reason: "unknown scope " + strings.TrimSpace(p) + " (want ingest, read, admin)",
+			}}}
 		}
 	}
 	return out, nil

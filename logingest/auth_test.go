@@ -18,8 +18,9 @@ import (
 	"github.com/change66/logserver/logingest/store/memstore"
 )
 
-func requestWithKey(header, value string) *http.Request {
-	r := httptest.NewRequest(http.MethodGet, "/", nil)
+func requestWithKey(t *testing.T, header, value string) *http.Request {
+	t.Helper()
+	r := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/", nil)
 	if header != "" {
 		r.Header.Set(header, value)
 	}
@@ -36,7 +37,7 @@ func TestAPIKeyFromRequest(t *testing.T) {
 		{"", "", ""},
 	}
 	for _, tt := range tests {
-		require.Equal(t, tt.want, logingest.APIKeyFromRequest(requestWithKey(tt.header, tt.value)), "%s: %s", tt.header, tt.value)
+		require.Equal(t, tt.want, logingest.APIKeyFromRequest(requestWithKey(t, tt.header, tt.value)), "%s: %s", tt.header, tt.value)
 	}
 }
 
@@ -44,20 +45,20 @@ func TestStaticKeys(t *testing.T) {
 	t.Parallel()
 	a := logingest.NewStaticKeys([]string{"k1", " ", "k2"}, logingest.ScopeIngest|logingest.ScopeRead, "")
 	require.Equal(t, 2, a.Len())
-	p, err := a.Authenticate(requestWithKey("X-API-Key", "k2"))
+	p, err := a.Authenticate(requestWithKey(t, "X-API-Key", "k2"))
 	require.NoError(t, err)
 	require.Equal(t, logingest.DefaultSource, p.Source)
 	require.True(t, p.Scopes.Has(logingest.ScopeRead))
 	require.False(t, p.Scopes.Has(logingest.ScopeAdmin))
 	require.NotContains(t, p.KeyID, "k2")
 
-	_, err = a.Authenticate(requestWithKey("X-API-Key", "k3"))
+	_, err = a.Authenticate(requestWithKey(t, "X-API-Key", "k3"))
 	require.ErrorIs(t, err, logingest.ErrUnauthorized)
-	_, err = a.Authenticate(requestWithKey("", ""))
+	_, err = a.Authenticate(requestWithKey(t, "", ""))
 	require.ErrorIs(t, err, logingest.ErrUnauthorized)
 
 	var zero logingest.StaticKeys
-	_, err = zero.Authenticate(requestWithKey("X-API-Key", "k1"))
+	_, err = zero.Authenticate(requestWithKey(t, "X-API-Key", "k1"))
 	require.ErrorIs(t, err, logingest.ErrUnauthorized)
 }
 
@@ -98,21 +99,21 @@ func TestKeyStoreAuthenticator(t *testing.T) {
 
 	a, err := logingest.NewKeyStoreAuthenticator(ks, &logingest.KeyAuthConfig{Now: func() time.Time { return now }})
 	require.NoError(t, err)
-	p, err := a.Authenticate(requestWithKey("Authorization", "Bearer "+secret))
+	p, err := a.Authenticate(requestWithKey(t, "Authorization", "Bearer "+secret))
 	require.NoError(t, err)
 	require.Equal(t, logingest.Principal{KeyID: key.ID, Source: "habit-tracker-prod", Scopes: logingest.ScopeIngest}, p)
 
-	_, err = a.Authenticate(requestWithKey("X-API-Key", secret))
+	_, err = a.Authenticate(requestWithKey(t, "X-API-Key", secret))
 	require.NoError(t, err)
 	require.EqualValues(t, 1, ks.lookups.Load(), "second request within the TTL is served from the cache")
 
-	_, err = a.Authenticate(requestWithKey("X-API-Key", "lk_nope"))
+	_, err = a.Authenticate(requestWithKey(t, "X-API-Key", "lk_nope"))
 	require.ErrorIs(t, err, logingest.ErrUnauthorized)
 
 	// After the TTL the key is looked up again; a failing store is an error, not a 401.
 	now = now.Add(2 * time.Second)
 	ks.fail.Store(true)
-	_, err = a.Authenticate(requestWithKey("X-API-Key", secret))
+	_, err = a.Authenticate(requestWithKey(t, "X-API-Key", secret))
 	require.Error(t, err)
 	require.NotErrorIs(t, err, logingest.ErrUnauthorized)
 }
@@ -132,7 +133,7 @@ func TestKeyStoreAuthenticatorRefusesInactiveKeys(t *testing.T) {
 	a, err := logingest.NewKeyStoreAuthenticator(ks, &logingest.KeyAuthConfig{Now: func() time.Time { return testNow }})
 	require.NoError(t, err)
 	for _, s := range []string{expired, revoked} {
-		_, err := a.Authenticate(requestWithKey("X-API-Key", s))
+		_, err := a.Authenticate(requestWithKey(t, "X-API-Key", s))
 		require.ErrorIs(t, err, logingest.ErrUnauthorized)
 	}
 }
@@ -144,11 +145,11 @@ func TestFirstOf(t *testing.T) {
 		return logingest.Principal{}, errors.New("boom")
 	})
 	a := logingest.FirstOf(static, broken)
-	_, err := a.Authenticate(requestWithKey("X-API-Key", "k1"))
+	_, err := a.Authenticate(requestWithKey(t, "X-API-Key", "k1"))
 	require.NoError(t, err)
-	_, err = a.Authenticate(requestWithKey("X-API-Key", "k2"))
+	_, err = a.Authenticate(requestWithKey(t, "X-API-Key", "k2"))
 	require.ErrorContains(t, err, "boom")
-	_, err = logingest.FirstOf(static).Authenticate(requestWithKey("X-API-Key", "k2"))
+	_, err = logingest.FirstOf(static).Authenticate(requestWithKey(t, "X-API-Key", "k2"))
 	require.ErrorIs(t, err, logingest.ErrUnauthorized)
 }
 
@@ -186,9 +187,9 @@ func TestKeyStoreAuthenticatorBatchesUsage(t *testing.T) {
 		if i%4 == 0 {
 			secret = s2
 		}
-		_, err := a.Authenticate(requestWithKey("X-API-Key", secret))
+		_, err := a.Authenticate(requestWithKey(t, "X-API-Key", secret))
 		require.NoError(t, err)
-		_, err = a.Authenticate(requestWithKey("X-API-Key", "lk_000000000000_unknown"))
+		_, err = a.Authenticate(requestWithKey(t, "X-API-Key", "lk_000000000000_unknown"))
 		require.ErrorIs(t, err, logingest.ErrUnauthorized)
 	}
 	require.Zero(t, ks.writes.Load(), "no store write per request")
@@ -197,7 +198,7 @@ func TestKeyStoreAuthenticatorBatchesUsage(t *testing.T) {
 	ks.fail.Store(true)
 	require.Error(t, a.FlushUsage(t.Context()))
 	ks.fail.Store(false)
-	_, err = a.Authenticate(requestWithKey("X-API-Key", s1))
+	_, err = a.Authenticate(requestWithKey(t, "X-API-Key", s1))
 	require.NoError(t, err)
 	require.NoError(t, a.FlushUsage(t.Context()))
 	require.EqualValues(t, 2, ks.writes.Load(), "one write per flush, whatever the number of requests and keys")
@@ -227,7 +228,7 @@ func TestKeyStoreAuthenticatorRunFlushesOnShutdown(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 	for range 3 {
-		_, err := a.Authenticate(requestWithKey("X-API-Key", secret))
+		_, err := a.Authenticate(requestWithKey(t, "X-API-Key", secret))
 		require.NoError(t, err)
 	}
 	cancel()
@@ -250,11 +251,11 @@ func TestKeyStoreAuthenticatorCacheMetric(t *testing.T) {
 	_, err = logingest.NewKeyStoreAuthenticator(ks, &logingest.KeyAuthConfig{Registerer: reg})
 	require.NoError(t, err, "a second authenticator shares the metric")
 	for range 3 {
-		_, err := a.Authenticate(requestWithKey("X-API-Key", secret))
+		_, err := a.Authenticate(requestWithKey(t, "X-API-Key", secret))
 		require.NoError(t, err)
 	}
 	now = now.Add(time.Second) // the TTL ends: the next validation reads the store again
-	_, err = a.Authenticate(requestWithKey("X-API-Key", secret))
+	_, err = a.Authenticate(requestWithKey(t, "X-API-Key", secret))
 	require.NoError(t, err)
 	require.NoError(t, testutil.GatherAndCompare(reg, strings.NewReader(`
 # HELP logingest_key_cache_requests_total API key validations by cache result (hit: served from memory, miss: looked up in the store).
@@ -273,10 +274,10 @@ func TestKeyStoreAuthenticatorPrincipalCarriesLimits(t *testing.T) {
 	require.NoError(t, ks.CreateAPIKey(t.Context(), key))
 	a, err := logingest.NewKeyStoreAuthenticator(ks, nil)
 	require.NoError(t, err)
-	p, err := a.Authenticate(requestWithKey("X-API-Key", secret))
+	p, err := a.Authenticate(requestWithKey(t, "X-API-Key", secret))
 	require.NoError(t, err)
 	require.Equal(t, key.Limits, p.Limits)
-	_, err = a.Authenticate(requestWithKey("X-API-Key", strings.Repeat("x", 100000)))
+	_, err = a.Authenticate(requestWithKey(t, "X-API-Key", strings.Repeat("x", 100000)))
 	require.ErrorIs(t, err, logingest.ErrUnauthorized)
 }
 
@@ -308,12 +309,12 @@ func TestRotateAPIKey(t *testing.T) {
 	now := rotatedAt.Add(23 * time.Hour)
 	a, err := logingest.NewKeyStoreAuthenticator(ks, &logingest.KeyAuthConfig{Now: func() time.Time { return now }})
 	require.NoError(t, err)
-	_, err = a.Authenticate(requestWithKey("X-API-Key", oldSecret))
+	_, err = a.Authenticate(requestWithKey(t, "X-API-Key", oldSecret))
 	require.NoError(t, err)
 	now = rotatedAt.Add(24 * time.Hour)
-	_, err = a.Authenticate(requestWithKey("X-API-Key", oldSecret))
+	_, err = a.Authenticate(requestWithKey(t, "X-API-Key", oldSecret))
 	require.ErrorIs(t, err, logingest.ErrUnauthorized)
-	_, err = a.Authenticate(requestWithKey("X-API-Key", secret))
+	_, err = a.Authenticate(requestWithKey(t, "X-API-Key", secret))
 	require.NoError(t, err)
 
 	_, _, err = logingest.RotateAPIKey(t.Context(), ks, old.ID, time.Hour, now)

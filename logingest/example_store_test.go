@@ -33,7 +33,8 @@ func ExampleStore_custom() {
 	}
 	ts := time.Date(2025, 8, 27, 9, 0, 0, 0, time.UTC)
 	for _, id := range []string{"a", "b"} {
-		if _, err := ing.Ingest(ctx, "", []logingest.Event{{EventID: id, Timestamp: ts, EventType: "telemetry", EventName: "api_call"}}); err != nil {
+		ev := logingest.Event{EventID: id, Timestamp: ts, EventType: "telemetry", EventName: "api_call"}
+		if _, err := ing.Ingest(ctx, "", []logingest.Event{ev}); err != nil {
 			panic(err)
 		}
 	}

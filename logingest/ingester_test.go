@@ -106,7 +106,7 @@ func loadTestdata(t *testing.T) []logingest.Event {
 	data, err := os.ReadFile("../testdata/events.ndjson")
 	require.NoError(t, err)
 	var out []logingest.Event
-	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+	for line := range strings.SplitSeq(strings.TrimSpace(string(data)), "\n") {
 		var e logingest.Event
 		require.NoError(t, json.Unmarshal([]byte(line), &e))
 		out = append(out, e)
@@ -158,7 +158,10 @@ func TestIngest(t *testing.T) {
 		require.Equal(t, 2, res.Accepted)
 		require.Equal(t, 2, res.Rejected)
 		require.Equal(t, logingest.StatusRejected, res.Results[1].Status)
-		require.Equal(t, []logingest.FieldError{{Field: "event_type", Reason: "must be one of behavioral, telemetry, observability, error, performance"}}, res.Results[1].Errors)
+		require.Equal(t, []logingest.FieldError{{
+			Field:  "event_type",
+			Reason: "must be one of behavioral, telemetry, observability, error, performance",
+		}}, res.Results[1].Errors)
 		require.Equal(t, "event_id", res.Results[2].Errors[0].Field)
 
 		page, err := b.store.Query(t.Context(), logingest.Filter{Source: "src"})
@@ -253,7 +256,9 @@ func TestValidation(t *testing.T) {
 		{"PropertiesTooDeep", func(e *logingest.Event) { e.Properties = deep(11) }, "properties", "is nested 11 levels deep, limit is 10"},
 		{"DeviceInfoTooDeep", func(e *logingest.Event) { e.DeviceInfo = deep(11) }, "device_info", "is nested 11 levels deep, limit is 10"},
 		{"TimestampMissing", func(e *logingest.Event) { e.Timestamp = time.Time{} }, "timestamp", "is required"},
-		{"TimestampTooFarAhead", func(e *logingest.Event) { e.Timestamp = testNow.Add(25 * time.Hour) }, "timestamp", "more than 24h0m0s in the future"},
+		{"TimestampTooFarAhead", func(e *logingest.Event) {
+			e.Timestamp = testNow.Add(25 * time.Hour)
+		}, "timestamp", "more than 24h0m0s in the future"},
 		{"BadPriority", func(e *logingest.Event) { e.Priority = "urgent" }, "priority", "must be one of normal, high"},
 		{"BadEventType", func(e *logingest.Event) { e.EventType = "" }, "event_type", "is required"},
 	}
@@ -316,14 +321,10 @@ func TestGroupCommit(t *testing.T) {
 		g := newGate()
 		ing, _ := setup(t, g, &logingest.Config{Writers: 1})
 
-		type outcome struct {
-			res *logingest.BatchResult
-			err error
-		}
-		results := make(chan outcome, 4)
+		results := make(chan ingestOutcome, 4)
 		ingest := func(id string) {
 			res, err := ing.Ingest(context.Background(), "", []logingest.Event{validEvent(id)})
-			results <- outcome{res, err}
+			results <- ingestOutcome{res, err}
 		}
 		go ingest("first")
 		require.Equal(t, 1, <-g.entered) // the only writer is now busy with "first"
@@ -348,36 +349,40 @@ func TestGroupCommit(t *testing.T) {
 		t.Parallel()
 		g := newGate()
 		ing, _ := setup(t, g, &logingest.Config{Writers: 1})
-		done := make(chan *logingest.BatchResult, 1)
-		go func() {
-			res, err := ing.Ingest(context.Background(), "", []logingest.Event{validEvent("blocker")})
-			require.NoError(t, err)
-			done <- res
-		}()
+		// The goroutines only report back; every require runs on the test goroutine (a FailNow elsewhere would
+		// not stop the test, and the receive below would then block forever).
+		ingest := func(out chan<- ingestOutcome, events ...logingest.Event) {
+			res, err := ing.Ingest(context.Background(), "", events)
+			out <- ingestOutcome{res, err}
+		}
+		done := make(chan ingestOutcome, 1)
+		go ingest(done, validEvent("blocker"))
 		<-g.entered
 		// Two requests in one flush, the second repeating an id from the first.
-		resA := make(chan *logingest.BatchResult, 1)
-		go func() {
-			res, err := ing.Ingest(context.Background(), "", []logingest.Event{validEvent("p"), validEvent("q")})
-			require.NoError(t, err)
-			resA <- res
-		}()
+		resA := make(chan ingestOutcome, 1)
+		go ingest(resA, validEvent("p"), validEvent("q"))
 		require.Eventually(t, func() bool { return queued(ing) == 3 }, 5*time.Second, time.Millisecond)
-		resB := make(chan *logingest.BatchResult, 1)
-		go func() {
-			res, err := ing.Ingest(context.Background(), "", []logingest.Event{validEvent("q"), validEvent("r")})
-			require.NoError(t, err)
-			resB <- res
-		}()
+		resB := make(chan ingestOutcome, 1)
+		go ingest(resB, validEvent("q"), validEvent("r"))
 		require.Eventually(t, func() bool { return queued(ing) == 5 }, 5*time.Second, time.Millisecond)
 		g.release <- struct{}{}
 		require.Equal(t, 4, <-g.entered)
 		g.release <- struct{}{}
-		<-done
+		blocker := <-done
+		require.NoError(t, blocker.err)
 		a, b := <-resA, <-resB
-		require.Equal(t, 2, a.Accepted)
-		require.Equal(t, []logingest.Status{logingest.StatusDuplicate, logingest.StatusAccepted}, []logingest.Status{b.Results[0].Status, b.Results[1].Status})
+		require.NoError(t, a.err)
+		require.NoError(t, b.err)
+		require.Equal(t, 2, a.res.Accepted)
+		require.Equal(t, []logingest.Status{logingest.StatusDuplicate, logingest.StatusAccepted},
+			[]logingest.Status{b.res.Results[0].Status, b.res.Results[1].Status})
 	})
+}
+
+// ingestOutcome carries an Ingest call's results from a goroutine back to the test goroutine, which asserts on it.
+type ingestOutcome struct {
+	res *logingest.BatchResult
+	err error
 }
 
 func queued(ing *logingest.Ingester) int {

@@ -76,27 +76,38 @@ func newIngestMetrics(reg prometheus.Registerer) (*ingestMetrics, error) {
 			Help: "Ingest calls by result (ok, invalid, overloaded, unavailable, closed, canceled).",
 		}, []string{"result"}),
 	}
+	// One Register call per collector keeps its static type; when reg already holds an equal collector, that one
+	// is returned and used instead.
 	var errs []error
-	reg1 := func(c prometheus.Collector) prometheus.Collector {
-		got, err := promutil.Register(reg, c)
+	keep := func(err error) {
 		if err != nil {
 			errs = append(errs, err)
-			return c
 		}
-		return got
 	}
-	m.events = reg1(m.events).(*prometheus.CounterVec)
-	m.validationErrs = reg1(m.validationErrs).(*prometheus.CounterVec)
-	m.requestEvents = reg1(m.requestEvents).(prometheus.Histogram)
-	m.flushEvents = reg1(m.flushEvents).(prometheus.Histogram)
-	m.queueEvents = reg1(m.queueEvents).(prometheus.Gauge)
-	m.queueBytes = reg1(m.queueBytes).(prometheus.Gauge)
-	m.queueWait = reg1(m.queueWait).(prometheus.Histogram)
-	m.writeDuration = reg1(m.writeDuration).(prometheus.Histogram)
-	m.writeErrors = reg1(m.writeErrors).(prometheus.Counter)
-	m.overloaded = reg1(m.overloaded).(prometheus.Counter)
-	m.ingestRequests = reg1(m.ingestRequests).(*prometheus.CounterVec)
-	if err := errors.Join(errs...); err != nil {
+	var err error
+	m.events, err = promutil.Register(reg, m.events)
+	keep(err)
+	m.validationErrs, err = promutil.Register(reg, m.validationErrs)
+	keep(err)
+	m.requestEvents, err = promutil.Register(reg, m.requestEvents)
+	keep(err)
+	m.flushEvents, err = promutil.Register(reg, m.flushEvents)
+	keep(err)
+	m.queueEvents, err = promutil.Register(reg, m.queueEvents)
+	keep(err)
+	m.queueBytes, err = promutil.Register(reg, m.queueBytes)
+	keep(err)
+	m.queueWait, err = promutil.Register(reg, m.queueWait)
+	keep(err)
+	m.writeDuration, err = promutil.Register(reg, m.writeDuration)
+	keep(err)
+	m.writeErrors, err = promutil.Register(reg, m.writeErrors)
+	keep(err)
+	m.overloaded, err = promutil.Register(reg, m.overloaded)
+	keep(err)
+	m.ingestRequests, err = promutil.Register(reg, m.ingestRequests)
+	keep(err)
+	if err = errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -3,6 +3,7 @@ package logingest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -70,18 +71,15 @@ const (
 
 // SortFields lists every accepted SortField.
 func SortFields() []SortField {
-	return []SortField{SortTimestamp, SortReceivedAt, SortEventType, SortEventName, SortUserID, SortSessionID,
-		SortAppVersion, SortPriority, SortSequenceNumber}
+	return []SortField{
+		SortTimestamp, SortReceivedAt, SortEventType, SortEventName, SortUserID, SortSessionID,
+		SortAppVersion, SortPriority, SortSequenceNumber,
+	}
 }
 
 // Valid reports whether f is one of the SortField constants.
 func (f SortField) Valid() bool {
-	for _, s := range SortFields() {
-		if f == s {
-			return true
-		}
-	}
-	return false
+	return slices.Contains(SortFields(), f)
 }
 
 // SortOrder is ascending or descending.

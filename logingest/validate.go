@@ -147,7 +147,10 @@ func (ev *eventValidator) checkObject(errs []FieldError, field string, raw json.
 		return append(errs, FieldError{Field: field, Reason: "must be a JSON object"})
 	}
 	if depth > ev.limits.MaxObjectDepth {
-		return append(errs, FieldError{Field: field, Reason: fmt.Sprintf("is nested %d levels deep, limit is %d", depth, ev.limits.MaxObjectDepth)})
+		return append(errs, FieldError{
+			Field:  field,
+			Reason: fmt.Sprintf("is nested %d levels deep, limit is %d", depth, ev.limits.MaxObjectDepth),
+		})
 	}
 	return errs
 }

@@ -220,7 +220,7 @@ func validToken(s string) bool {
 	if s == "" {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
+	for i := range len(s) {
 		c := s[i]
 		if c <= ' ' || c >= 0x7f || strings.IndexByte(`"(),/:;<=>?@[\]{}`, c) >= 0 {
 			return false
@@ -230,7 +230,7 @@ func validToken(s string) bool {
 }
 
 func validHeaderValue(s string) bool {
-	for i := 0; i < len(s); i++ {
+	for i := range len(s) {
 		if c := s[i]; c < ' ' || c == 0x7f || c == ',' {
 			return false
 		}

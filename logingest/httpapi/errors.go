@@ -17,6 +17,14 @@ const retryAfterSeconds = 5
 // statusClientClosed is logged (nginx style) when the client went away before the answer was ready.
 const statusClientClosed = 499
 
+// Names of request parts in FieldError.Field (and LimitError.Field) that are not Event fields: the raw request
+// body, the batch envelope's "logs" array, and one element of it that cannot be decoded as an event.
+const (
+	fieldBody  = "body"
+	fieldLogs  = "logs"
+	fieldEvent = "event"
+)
+
 // Errors raised by the HTTP layer itself; the table in classify maps them like the logingest sentinels.
 var (
 	errMethodNotAllowed = errors.New("method not allowed")
@@ -49,16 +57,22 @@ func classify(err error) problem {
 	)
 	switch {
 	case errors.As(err, &le) && le.TooLarge:
-		return problem{status: http.StatusRequestEntityTooLarge, code: "too_large", message: le.Error(),
+		return problem{
+			status: http.StatusRequestEntityTooLarge, code: "too_large", message: le.Error(),
 			errors: []logingest.FieldError{{Field: le.Field, Reason: fmt.Sprintf("exceeds limit of %d %s", le.Limit, le.Unit)}},
-			limit:  le.Limit}
+			limit:  le.Limit,
+		}
 	case errors.As(err, &le):
-		return problem{status: http.StatusBadRequest, code: "limit_exceeded", message: le.Error(),
+		return problem{
+			status: http.StatusBadRequest, code: "limit_exceeded", message: le.Error(),
 			errors: []logingest.FieldError{{Field: le.Field, Reason: fmt.Sprintf("exceeds limit of %d %s", le.Limit, le.Unit)}},
-			limit:  le.Limit}
+			limit:  le.Limit,
+		}
 	case errors.As(err, &ve):
-		return problem{status: http.StatusBadRequest, code: "validation_failed", message: "validation failed",
-			errors: ve.Errors}
+		return problem{
+			status: http.StatusBadRequest, code: "validation_failed", message: "validation failed",
+			errors: ve.Errors,
+		}
 	case errors.Is(err, logingest.ErrTooLarge):
 		return problem{status: http.StatusRequestEntityTooLarge, code: "too_large", message: "request too large"}
 	case errors.Is(err, logingest.ErrInvalid):
@@ -76,9 +90,15 @@ func classify(err error) problem {
 	case errors.Is(err, logingest.ErrRateLimited):
 		return problem{status: http.StatusTooManyRequests, code: "rate_limited", message: "rate limit exceeded"}
 	case errors.Is(err, logingest.ErrOverloaded):
-		return problem{status: http.StatusServiceUnavailable, code: "overloaded", message: "server overloaded, retry later", retry: true, log: true}
+		return problem{
+			status: http.StatusServiceUnavailable, code: "overloaded", message: "server overloaded, retry later",
+			retry: true, log: true,
+		}
 	case errors.Is(err, logingest.ErrUnavailable), errors.Is(err, logingest.ErrClosed), errors.Is(err, context.DeadlineExceeded):
-		return problem{status: http.StatusServiceUnavailable, code: "unavailable", message: "service unavailable, retry later", retry: true, log: true}
+		return problem{
+			status: http.StatusServiceUnavailable, code: "unavailable", message: "service unavailable, retry later",
+			retry: true, log: true,
+		}
 	case errors.Is(err, context.Canceled):
 		return problem{status: statusClientClosed, code: "client_closed", message: "request canceled"}
 	default:

@@ -33,12 +33,17 @@ func ExampleHandler_mount() {
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/logs/", http.StripPrefix("/logs", h))
-	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "the app's own routes") })
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		_, _ = io.WriteString(w, "the app's own routes") // a failed write means the client went away; nothing to do
+	})
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
 	body := `{"event_id":"e1","timestamp":"2025-08-27T09:00:24Z","event_type":"behavioral","event_name":"habit_completed"}`
-	req, _ := http.NewRequest(http.MethodPost, srv.URL+"/logs/api/v1/ingest", strings.NewReader(body))
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, srv.URL+"/logs/api/v1/ingest", strings.NewReader(body))
+	if err != nil {
+		panic(err)
+	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("X-API-Key", "app-key")
 	resp, err := http.DefaultClient.Do(req)

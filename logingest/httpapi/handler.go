@@ -291,7 +291,7 @@ func (h *Handler) chargeEvents(w http.ResponseWriter, r *http.Request, n int) er
 		return nil
 	}
 	if n > rate.Burst {
-		return &logingest.LimitError{Field: "logs", Limit: int64(rate.Burst), Unit: "events per request (event rate limit burst)"}
+		return &logingest.LimitError{Field: fieldLogs, Limit: int64(rate.Burst), Unit: "events per request (event rate limit burst)"}
 	}
 	key := "ev:" + p.KeyID
 	d, ok := h.take(r, key, rate, n)

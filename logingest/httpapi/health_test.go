@@ -7,7 +7,6 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"strings"
 	"testing"
 
 	"github.com/go-chi/chi/v5"
@@ -111,8 +110,10 @@ func TestMetrics(t *testing.T) {
 	w := do(t, e.h, http.MethodGet, "/metrics", "", nil)
 	require.Equal(t, http.StatusOK, w.Code)
 	body := w.Body.String()
-	for _, name := range []string{"logingest_http_requests_total", "logingest_http_request_duration_seconds",
-		"logingest_http_rate_limited_total", "logingest_auth_failures_total"} {
+	for _, name := range []string{
+		"logingest_http_requests_total", "logingest_http_request_duration_seconds",
+		"logingest_http_rate_limited_total", "logingest_auth_failures_total",
+	} {
 		require.Contains(t, body, name)
 	}
 	require.NotContains(t, body, "/random/12345", "raw paths never become label values")
@@ -229,5 +230,5 @@ func TestPathPrefixOutside(t *testing.T) {
 	requireError(t, do(t, e.h, http.MethodGet, "/health", "", nil), http.StatusNotFound, "not_found", "")
 	w := do(t, e.h, http.MethodGet, "/logs/health", "", nil)
 	require.Equal(t, http.StatusOK, w.Code)
-	require.True(t, strings.Contains(w.Body.String(), "healthy"))
+	require.Contains(t, w.Body.String(), "healthy")
 }

@@ -82,7 +82,7 @@ func (h *Handler) handleBatchIngest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if bs, ok := h.ing.(batchSizer); ok && len(logs) > bs.MaxBatchSize() {
-		h.writeError(w, r, &logingest.LimitError{Field: "logs", Limit: int64(bs.MaxBatchSize()), Unit: "events"})
+		h.writeError(w, r, &logingest.LimitError{Field: fieldLogs, Limit: int64(bs.MaxBatchSize()), Unit: "events"})
 		return
 	}
 	if err := h.chargeEvents(w, r, len(logs)); err != nil {
@@ -149,7 +149,7 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 		return nil, &mediaTypeError{msg: "Content-Encoding must be gzip or identity"}
 	}
 	limit := h.cfg.MaxBodyBytes
-	tooLarge := &logingest.LimitError{Field: "body", Limit: limit, Unit: "bytes", TooLarge: true}
+	tooLarge := &logingest.LimitError{Field: fieldBody, Limit: limit, Unit: "bytes", TooLarge: true}
 	if r.ContentLength > limit {
 		return nil, tooLarge
 	}
@@ -203,15 +203,14 @@ func readAtMost(r io.Reader, limit, sizeHint int64) ([]byte, error) {
 }
 
 func bodyReadError(err error, tooLarge *logingest.LimitError, gzipped bool) error {
-	var mbe *http.MaxBytesError
-	if errors.As(err, &mbe) {
+	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 		return tooLarge
 	}
 	reason := "could not be read"
 	if gzipped {
 		reason = "is not valid gzip"
 	}
-	return fmt.Errorf("read body: %w: %w", &logingest.ValidationError{Errors: []logingest.FieldError{{Field: "body", Reason: reason}}}, err)
+	return fmt.Errorf("read body: %w: %w", &logingest.ValidationError{Errors: []logingest.FieldError{{Field: fieldBody, Reason: reason}}}, err)
 }
 
 // checkJSON returns a *ValidationError saying where body stops being valid JSON, or nil.
@@ -224,8 +223,7 @@ func checkJSON(body []byte) error {
 	}
 	var v any
 	err := json.Unmarshal(body, &v)
-	var se *json.SyntaxError
-	if errors.As(err, &se) {
+	if se, ok := errors.AsType[*json.SyntaxError](err); ok {
 		line, col := position(body, se.Offset)
 		return bodyError(fmt.Sprintf("invalid JSON at line %d, column %d: %s", line, col, se.Error()))
 	}
@@ -233,7 +231,7 @@ func checkJSON(body []byte) error {
 }
 
 func bodyError(reason string) error {
-	return &logingest.ValidationError{Errors: []logingest.FieldError{{Field: "body", Reason: reason}}}
+	return &logingest.ValidationError{Errors: []logingest.FieldError{{Field: fieldBody, Reason: reason}}}
 }
 
 // position returns the 1-based line and column of the byte a *json.SyntaxError blames: the last one read,
@@ -256,13 +254,13 @@ func decodeEnvelope(body []byte) ([]json.RawMessage, error) {
 	}
 	if err := json.Unmarshal(body, &env); err != nil {
 		var ute *json.UnmarshalTypeError
-		if errors.As(err, &ute) && ute.Field == "logs" {
-			return nil, &logingest.ValidationError{Errors: []logingest.FieldError{{Field: "logs", Reason: "must be an array of events"}}}
+		if errors.As(err, &ute) && ute.Field == fieldLogs {
+			return nil, &logingest.ValidationError{Errors: []logingest.FieldError{{Field: fieldLogs, Reason: "must be an array of events"}}}
 		}
 		return nil, bodyError(`must be a JSON object with a "logs" array`)
 	}
 	if len(env.Logs) == 0 {
-		return nil, &logingest.ValidationError{Errors: []logingest.FieldError{{Field: "logs", Reason: "must contain at least one event"}}}
+		return nil, &logingest.ValidationError{Errors: []logingest.FieldError{{Field: fieldLogs, Reason: "must contain at least one event"}}}
 	}
 	return env.Logs, nil
 }
@@ -281,7 +279,7 @@ type wireEvent struct {
 func decodeEvent(raw []byte) (logingest.Event, []logingest.FieldError) {
 	trimmed := bytes.TrimLeft(raw, " \t\r\n")
 	if len(trimmed) == 0 || trimmed[0] != '{' {
-		return logingest.Event{}, []logingest.FieldError{{Field: "event", Reason: "must be a JSON object"}}
+		return logingest.Event{}, []logingest.FieldError{{Field: fieldEvent, Reason: "must be a JSON object"}}
 	}
 	var w wireEvent
 	var errs []logingest.FieldError
@@ -300,15 +298,14 @@ func decodeEvent(raw []byte) (logingest.Event, []logingest.FieldError) {
 }
 
 func decodeFieldError(err error) logingest.FieldError {
-	var ute *json.UnmarshalTypeError
-	if errors.As(err, &ute) {
+	if ute, ok := errors.AsType[*json.UnmarshalTypeError](err); ok {
 		field := strings.TrimPrefix(ute.Field, "Event.")
 		if field == "" {
-			field = "event"
+			field = fieldEvent
 		}
 		return logingest.FieldError{Field: field, Reason: fmt.Sprintf("must be %s, not %s", kindName(ute.Type), ute.Value)}
 	}
-	return logingest.FieldError{Field: "event", Reason: "could not be decoded"}
+	return logingest.FieldError{Field: fieldEvent, Reason: "could not be decoded"}
 }
 
 // kindName describes the JSON value a Go type accepts.

@@ -55,8 +55,16 @@ func TestIngestSingleRejected(t *testing.T) {
 		{"bad event_type", `{"event_id":"a","timestamp":"2025-08-27T09:00:00Z","event_type":"nope","event_name":"x"}`, "event_type"},
 		{"bad timestamp", `{"event_id":"a","timestamp":"yesterday","event_type":"error","event_name":"x"}`, "timestamp"},
 		{"timestamp not a string", `{"event_id":"a","timestamp":12,"event_type":"error","event_name":"x"}`, "timestamp"},
-		{"wrong type", `{"event_id":"a","timestamp":"2025-08-27T09:00:00Z","event_type":"error","event_name":"x","sequence_number":"one"}`, "sequence_number"},
-		{"properties not an object", `{"event_id":"a","timestamp":"2025-08-27T09:00:00Z","event_type":"error","event_name":"x","properties":[1]}`, "properties"},
+		{
+			"wrong type",
+			`{"event_id":"a","timestamp":"2025-08-27T09:00:00Z","event_type":"error","event_name":"x","sequence_number":"one"}`,
+			"sequence_number",
+		},
+		{
+			"properties not an object",
+			`{"event_id":"a","timestamp":"2025-08-27T09:00:00Z","event_type":"error","event_name":"x","properties":[1]}`,
+			"properties",
+		},
 		{"not an object", `[{"event_id":"a"}]`, "event"},
 		{"malformed JSON", `{"event_id":`, "body"},
 		{"empty body", ``, "body"},
@@ -116,7 +124,8 @@ func TestBatchIngestPartial(t *testing.T) {
 		{"event_id":"bad-time","timestamp":"27/08/2025","event_type":"behavioral","event_name":"x"},
 		"not an object",
 		{"event_id":"invalid","timestamp":"2025-08-27T09:00:00Z","event_type":"unknown","event_name":"x"},
-		{"event_id":"ok-2","timestamp":"2025-08-27T09:00:01Z","event_type":"error","event_name":"crash","properties":{"provider_name":"nfc_notifier"}}
+		{"event_id":"ok-2","timestamp":"2025-08-27T09:00:01Z","event_type":"error","event_name":"crash",
+		 "properties":{"provider_name":"nfc_notifier"}}
 	]}`
 	w := do(t, e.h, http.MethodPost, "/api/v1/batch-ingest", keyIngest, []byte(body))
 	require.Equal(t, http.StatusCreated, w.Code, w.Body.String())
@@ -184,6 +193,7 @@ func TestBatchIngestWholeRequestErrors(t *testing.T) {
 	t.Parallel()
 	valid := readFile(t, "batch-50.json")
 	bomb := gzipBytes(t, bytes.Repeat([]byte(" "), 8<<20)) // 8 MiB of spaces, a few KiB compressed
+	gz := map[string]string{"Content-Encoding": "gzip"}
 	tests := []struct {
 		name    string
 		body    []byte
@@ -205,11 +215,14 @@ func TestBatchIngestWholeRequestErrors(t *testing.T) {
 		{name: "too many events", body: manyEvents(101), status: 400, code: "limit_exceeded", field: "logs", wantLim: 100},
 		{name: "too large by Content-Length", body: valid, unread: true, status: 413, code: "too_large", field: "body", wantLim: 1024},
 		{name: "too large streamed", body: valid, noCL: true, status: 413, code: "too_large", field: "body", wantLim: 1024},
-		{name: "gzip bomb", body: bomb, header: map[string]string{"Content-Encoding": "gzip"}, status: 413, code: "too_large", field: "body", wantLim: 64 << 10, maxBody: 64 << 10},
-		{name: "bad gzip", body: []byte("definitely not gzip"), header: map[string]string{"Content-Encoding": "gzip"}, status: 400, code: "validation_failed", field: "body"},
-		{name: "truncated gzip", body: gzipBytes(t, valid)[:40], header: map[string]string{"Content-Encoding": "gzip"}, status: 400, code: "validation_failed", field: "body"},
+		{name: "gzip bomb", body: bomb, header: gz, status: 413, code: "too_large", field: "body", wantLim: 64 << 10, maxBody: 64 << 10},
+		{name: "bad gzip", body: []byte("definitely not gzip"), header: gz, status: 400, code: "validation_failed", field: "body"},
+		{name: "truncated gzip", body: gzipBytes(t, valid)[:40], header: gz, status: 400, code: "validation_failed", field: "body"},
 		{name: "unknown encoding", body: valid, header: map[string]string{"Content-Encoding": "br"}, status: 415, code: "unsupported_media_type"},
-		{name: "wrong content type", body: valid, header: map[string]string{"Content-Type": "text/plain"}, status: 415, code: "unsupported_media_type"},
+		{
+			name: "wrong content type", body: valid, header: map[string]string{"Content-Type": "text/plain"},
+			status: 415, code: "unsupported_media_type",
+		},
 		{name: "missing content type", body: valid, header: map[string]string{"Content-Type": ""}, status: 415, code: "unsupported_media_type"},
 	}
 	for _, tt := range tests {
@@ -333,7 +346,8 @@ func TestIngestSourceIsPrincipals(t *testing.T) {
 	}}
 	h, err := New(ing, &fakeReader{}, &Config{Authenticator: testAuth(), Logger: testLogger(nil)})
 	require.NoError(t, err)
-	body := []byte(`{"event_id":"x","timestamp":"2025-08-27T09:00:00Z","event_type":"error","event_name":"n","source":"someone-else","received_at":"garbage"}`)
+	body := []byte(`{"event_id":"x","timestamp":"2025-08-27T09:00:00Z","event_type":"error","event_name":"n",` +
+		`"source":"someone-else","received_at":"garbage"}`)
 	w := do(t, h, http.MethodPost, "/api/v1/ingest", keyOther, body)
 	require.Equal(t, http.StatusCreated, w.Code, w.Body.String())
 	require.Equal(t, "other", gotSource)

@@ -173,7 +173,9 @@ func (h *Handler) handleRotateKey(w http.ResponseWriter, r *http.Request) {
 	if req.Grace != "" {
 		var err error
 		if grace, err = time.ParseDuration(req.Grace); err != nil || grace < 0 {
-			h.writeError(w, r, &logingest.ValidationError{Errors: []logingest.FieldError{{Field: "grace", Reason: "must be a duration such as 24h, at least 0"}}})
+			h.writeError(w, r, &logingest.ValidationError{Errors: []logingest.FieldError{{
+				Field: "grace", Reason: "must be a duration such as 24h, at least 0",
+			}}})
 			return
 		}
 	}
@@ -192,7 +194,8 @@ func (h *Handler) handleRotateKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ov := h.view(old)
-	h.writeOK(w, r, http.StatusCreated, "key rotated; the new secret is shown only once", issuedKey{Key: h.view(key), Secret: secret, OldKey: &ov})
+	h.writeOK(w, r, http.StatusCreated, "key rotated; the new secret is shown only once",
+		issuedKey{Key: h.view(key), Secret: secret, OldKey: &ov})
 }
 
 // ownKey returns the key named by the path /api/v1/keys/{id}/action when it belongs to the caller's source.
@@ -220,9 +223,8 @@ func (h *Handler) decodeSmall(w http.ResponseWriter, r *http.Request, v any) err
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxKeyRequestBytes))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return &logingest.LimitError{Field: "body", Limit: maxKeyRequestBytes, Unit: "bytes", TooLarge: true}
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return &logingest.LimitError{Field: fieldBody, Limit: maxKeyRequestBytes, Unit: "bytes", TooLarge: true}
 		}
 		return bodyError("must be a JSON object with known fields: " + err.Error())
 	}

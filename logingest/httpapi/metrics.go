@@ -47,20 +47,24 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 			Help: "API requests refused by authentication or authorization, by reason (missing, invalid, forbidden, error).",
 		}, []string{"reason"}),
 	}
+	// One Register call per collector keeps its static type; when reg already holds an equal collector, that one
+	// is returned and used instead.
 	var errs []error
-	reg1 := func(c prometheus.Collector) prometheus.Collector {
-		got, err := promutil.Register(reg, c)
+	keep := func(err error) {
 		if err != nil {
 			errs = append(errs, err)
-			return c
 		}
-		return got
 	}
-	m.requests = reg1(m.requests).(*prometheus.CounterVec)
-	m.duration = reg1(m.duration).(*prometheus.HistogramVec)
-	m.rateLimited = reg1(m.rateLimited).(*prometheus.CounterVec)
-	m.authFailures = reg1(m.authFailures).(*prometheus.CounterVec)
-	if err := errors.Join(errs...); err != nil {
+	var err error
+	m.requests, err = promutil.Register(reg, m.requests)
+	keep(err)
+	m.duration, err = promutil.Register(reg, m.duration)
+	keep(err)
+	m.rateLimited, err = promutil.Register(reg, m.rateLimited)
+	keep(err)
+	m.authFailures, err = promutil.Register(reg, m.authFailures)
+	keep(err)
+	if err = errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	for _, r := range []string{authMissing, authInvalid, authForbidden, authError} {

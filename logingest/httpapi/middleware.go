@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"runtime/debug"
@@ -52,7 +53,7 @@ func saneRequestID(s string) bool {
 	if s == "" || len(s) > 128 {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
+	for i := range len(s) {
 		switch c := s[i]; {
 		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '-', c == '_', c == '.':
 		default:
@@ -283,9 +284,7 @@ func (h *Handler) routeMux(r *http.Request) (http.Handler, string) {
 		}
 		if c.status >= 300 && c.status < 400 {
 			// Path-cleaning redirect from ServeMux: pass it through.
-			for k, v := range c.header {
-				w.Header()[k] = v
-			}
+			maps.Copy(w.Header(), c.header)
 			w.WriteHeader(c.status)
 			return
 		}

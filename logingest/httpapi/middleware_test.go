@@ -47,7 +47,8 @@ func TestAuth(t *testing.T) {
 
 	// Scopes.
 	requireError(t, do(t, e.h, http.MethodPost, "/api/v1/ingest", keyRead, single), http.StatusForbidden, "forbidden", "")
-	requireError(t, do(t, e.h, http.MethodPost, "/api/v1/batch-ingest", keyRead, readFile(t, "batch-50.json")), http.StatusForbidden, "forbidden", "")
+	batch := readFile(t, "batch-50.json")
+	requireError(t, do(t, e.h, http.MethodPost, "/api/v1/batch-ingest", keyRead, batch), http.StatusForbidden, "forbidden", "")
 	for _, path := range []string{"/api/v1/logs/filter", "/api/v1/logs/recent", "/api/v1/metrics", "/api/v1/status"} {
 		requireError(t, do(t, e.h, http.MethodGet, path, keyIngest, nil), http.StatusForbidden, "forbidden", "")
 		require.Equal(t, http.StatusOK, do(t, e.h, http.MethodGet, path, keyRead, nil).Code, path)
@@ -363,7 +364,9 @@ func TestCORS(t *testing.T) {
 	})
 	t.Run("wildcard", func(t *testing.T) {
 		t.Parallel()
-		e := newEnv(t, &Config{CORS: CORS{AllowedOrigins: []string{"*"}, AllowedMethods: []string{"get", " "}, AllowedHeaders: []string{"x-custom"}}})
+		e := newEnv(t, &Config{CORS: CORS{
+			AllowedOrigins: []string{"*"}, AllowedMethods: []string{"get", " "}, AllowedHeaders: []string{"x-custom"},
+		}})
 		r := request(t, http.MethodOptions, "/api/v1/status", "", nil)
 		r.Header.Set("Origin", "https://anything.example")
 		r.Header.Set("Access-Control-Request-Method", "GET")

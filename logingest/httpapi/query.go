@@ -166,7 +166,8 @@ func (h *Handler) handleFilter(w http.ResponseWriter, r *http.Request) {
 		if f.After != "" && errors.Is(err, logingest.ErrInvalid) && !errors.As(err, &ve) {
 			// The parameters were checked above, so the store can only be refusing the cursor.
 			err = fmt.Errorf("%w: %w", &logingest.ValidationError{Errors: []logingest.FieldError{{
-				Field: "cursor", Reason: "is not a valid cursor for this query"}}}, err)
+				Field: "cursor", Reason: "is not a valid cursor for this query",
+			}}}, err)
 		}
 		h.writeError(w, r, storeError("query", err))
 		return

@@ -18,11 +18,16 @@ import (
 func seed(t *testing.T, e *env) {
 	t.Helper()
 	appBatch := `{"logs":[
-	 {"event_id":"e1","timestamp":"2025-08-27T09:00:00Z","event_type":"behavioral","event_name":"habit_completed","user_id":"u1","session_id":"s1","app_version":"2.0.1","priority":"normal","sequence_number":1},
-	 {"event_id":"e2","timestamp":"2025-08-27T09:01:00Z","event_type":"behavioral","event_name":"habit_skipped","user_id":"u2","session_id":"s2","app_version":"2.0.1","priority":"high","sequence_number":2},
-	 {"event_id":"e3","timestamp":"2025-08-27T09:02:00Z","event_type":"observability","event_name":"provider_state","user_id":"u1","session_id":"s1","app_version":"2.0.2","properties":{"provider_name":"nfc_notifier"},"sequence_number":3},
-	 {"event_id":"e4","timestamp":"2025-08-27T09:03:00Z","event_type":"error","event_name":"crash","user_id":"u3","session_id":"s3","app_version":"2.0.2","priority":"high","sequence_number":4},
-	 {"event_id":"e5","timestamp":"2025-08-27T09:04:00Z","event_type":"observability","event_name":"provider_state","user_id":"u2","session_id":"s2","app_version":"2.0.2","properties":{"provider_name":"deep_link_notifier"},"sequence_number":5}
+	 {"event_id":"e1","timestamp":"2025-08-27T09:00:00Z","event_type":"behavioral","event_name":"habit_completed",
+	  "user_id":"u1","session_id":"s1","app_version":"2.0.1","priority":"normal","sequence_number":1},
+	 {"event_id":"e2","timestamp":"2025-08-27T09:01:00Z","event_type":"behavioral","event_name":"habit_skipped",
+	  "user_id":"u2","session_id":"s2","app_version":"2.0.1","priority":"high","sequence_number":2},
+	 {"event_id":"e3","timestamp":"2025-08-27T09:02:00Z","event_type":"observability","event_name":"provider_state",
+	  "user_id":"u1","session_id":"s1","app_version":"2.0.2","properties":{"provider_name":"nfc_notifier"},"sequence_number":3},
+	 {"event_id":"e4","timestamp":"2025-08-27T09:03:00Z","event_type":"error","event_name":"crash",
+	  "user_id":"u3","session_id":"s3","app_version":"2.0.2","priority":"high","sequence_number":4},
+	 {"event_id":"e5","timestamp":"2025-08-27T09:04:00Z","event_type":"observability","event_name":"provider_state",
+	  "user_id":"u2","session_id":"s2","app_version":"2.0.2","properties":{"provider_name":"deep_link_notifier"},"sequence_number":5}
 	]}`
 	w := do(t, e.h, http.MethodPost, "/api/v1/batch-ingest", keyIngest, []byte(appBatch))
 	require.Equal(t, http.StatusCreated, w.Code, w.Body.String())

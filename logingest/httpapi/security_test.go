@@ -76,8 +76,11 @@ func TestScopeEnforcementEveryRoute(t *testing.T) {
 		logingest.ScopeRead:   e.mint(t, "app", logingest.ScopeRead),
 		logingest.ScopeAdmin:  e.admins["app"],
 	}
-	victim := e.mint(t, "app", logingest.ScopeIngest)
-	victimID := victim[:len("lk_")+12]
+	// The subtests run in parallel, so rotate and revoke each get their own key: revoking first must not make the
+	// admin's rotation fail.
+	keyID := func(secret string) string { return secret[:len("lk_")+12] }
+	rotateID := keyID(e.mint(t, "app", logingest.ScopeIngest))
+	revokeID := keyID(e.mint(t, "app", logingest.ScopeIngest))
 	routes := []struct {
 		method, path string
 		need         logingest.Scope
@@ -91,8 +94,8 @@ func TestScopeEnforcementEveryRoute(t *testing.T) {
 		{http.MethodGet, "/api/v1/status", logingest.ScopeRead, nil},
 		{http.MethodGet, "/api/v1/keys", logingest.ScopeAdmin, nil},
 		{http.MethodPost, "/api/v1/keys", logingest.ScopeAdmin, []byte(`{"name":"ci","scopes":["read"]}`)},
-		{http.MethodPost, "/api/v1/keys/" + victimID + "/rotate", logingest.ScopeAdmin, []byte(`{"grace":"1h"}`)},
-		{http.MethodPost, "/api/v1/keys/" + victimID + "/revoke", logingest.ScopeAdmin, nil},
+		{http.MethodPost, "/api/v1/keys/" + rotateID + "/rotate", logingest.ScopeAdmin, []byte(`{"grace":"1h"}`)},
+		{http.MethodPost, "/api/v1/keys/" + revokeID + "/revoke", logingest.ScopeAdmin, nil},
 	}
 	// Every API route of the mux is in the table.
 	for _, rt := range routes {
@@ -102,6 +105,7 @@ func TestScopeEnforcementEveryRoute(t *testing.T) {
 	for _, rt := range routes {
 		for scope, key := range keys {
 			t.Run(fmt.Sprintf("%s %s as %s", rt.method, rt.path, scope), func(t *testing.T) {
+				t.Parallel()
 				w := do(t, e.h, rt.method, rt.path, key, rt.body)
 				if scope.Has(rt.need) {
 					require.Less(t, w.Code, 300, "body: %s", w.Body)
@@ -226,7 +230,9 @@ func batchOf(prefix string, n int) []byte {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		fmt.Fprintf(&b, `{"event_id":"%s-%d","timestamp":"2025-08-27T09:00:00Z","event_type":"behavioral","event_name":"habit_completed"}`, prefix, i)
+		fmt.Fprintf(&b,
+			`{"event_id":"%s-%d","timestamp":"2025-08-27T09:00:00Z","event_type":"behavioral","event_name":"habit_completed"}`,
+			prefix, i)
 	}
 	b.WriteString(`]}`)
 	return b.Bytes()
@@ -264,15 +270,18 @@ func TestRateLimitGivesBackFailedRequests(t *testing.T) {
 	t.Parallel()
 	// Rejected single events (400) give back their event token: the bucket of 2 still takes 2 valid ones.
 	e := newEnv(t, &Config{RequestsPerMinute: -1, EventsPerMinute: 60, EventsBurst: 2})
+	event := func(id, eventType string) []byte {
+		return fmt.Appendf(nil, `{"event_id":%q,"timestamp":"2025-08-27T09:00:00Z","event_type":%q,"event_name":"n"}`, id, eventType)
+	}
 	for range 5 {
-		w := do(t, e.h, http.MethodPost, "/api/v1/ingest", keyIngest, []byte(`{"event_id":"x","timestamp":"2025-08-27T09:00:00Z","event_type":"nope","event_name":"n"}`))
+		w := do(t, e.h, http.MethodPost, "/api/v1/ingest", keyIngest, event("x", "nope"))
 		requireError(t, w, http.StatusBadRequest, "validation_failed", "")
 	}
 	for i := range 2 {
-		w := do(t, e.h, http.MethodPost, "/api/v1/ingest", keyIngest, []byte(fmt.Sprintf(`{"event_id":"ok-%d","timestamp":"2025-08-27T09:00:00Z","event_type":"behavioral","event_name":"n"}`, i)))
+		w := do(t, e.h, http.MethodPost, "/api/v1/ingest", keyIngest, event(fmt.Sprintf("ok-%d", i), "behavioral"))
 		require.Equal(t, http.StatusCreated, w.Code, w.Body)
 	}
-	w := do(t, e.h, http.MethodPost, "/api/v1/ingest", keyIngest, []byte(`{"event_id":"ok-3","timestamp":"2025-08-27T09:00:00Z","event_type":"behavioral","event_name":"n"}`))
+	w := do(t, e.h, http.MethodPost, "/api/v1/ingest", keyIngest, event("ok-3", "behavioral"))
 	requireError(t, w, http.StatusTooManyRequests, "rate_limited", "")
 
 	// 503s give back the request token, so a client retrying an overloaded server is not locked out.
