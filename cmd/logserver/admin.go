@@ -14,9 +14,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx" for the migrator
-	_ "modernc.org/sqlite"             // database/sql driver "sqlite" for migrating the embedded store
-
 	"github.com/prometheus/client_golang/prometheus"
+	_ "modernc.org/sqlite" // database/sql driver "sqlite" for migrating the embedded store
 
 	"github.com/change66/logserver/logingest"
 	"github.com/change66/logserver/logingest/store/pgstore"
@@ -26,11 +25,14 @@ import (
 // setupAuth builds the authenticator: keys from API_KEYS (ingest+read in the default source) and keys stored in
 // the database. When API_KEYS is unset and the database holds no key, it creates one and prints it once. The
 // KeyStoreAuthenticator is returned too (nil without a KeyStore): its Run flushes key usage.
-func setupAuth(ctx context.Context, cfg config, store backend, logger *slog.Logger, reg prometheus.Registerer, stdout io.Writer, baseURL string) (logingest.Authenticator, *logingest.KeyStoreAuthenticator, error) {
+func setupAuth(
+	ctx context.Context, cfg config, store backend, logger *slog.Logger, reg prometheus.Registerer, stdout io.Writer, baseURL string,
+) (logingest.Authenticator, *logingest.KeyStoreAuthenticator, error) {
 	var auths []logingest.Authenticator
 	if len(cfg.APIKeys) > 0 {
 		auths = append(auths, logingest.NewStaticKeys(cfg.APIKeys, logingest.ScopeIngest|logingest.ScopeRead, logingest.DefaultSource))
-		logger.Warn("keys from API_KEYS can ingest and read every event of the default source; prefer stored keys with scopes (logserver keys create)",
+		logger.Warn("keys from API_KEYS can ingest and read every event of the default source; "+
+			"prefer stored keys with scopes (logserver keys create)",
 			slog.Int("keys", len(cfg.APIKeys)))
 	}
 	ks, ok := store.(logingest.KeyStore)
@@ -49,7 +51,8 @@ func setupAuth(ctx context.Context, cfg config, store backend, logger *slog.Logg
 			return nil, nil, fmt.Errorf("list api keys: %w", err)
 		}
 		if len(keys) == 0 {
-			secret, key, err := logingest.GenerateAPIKey("first-start", logingest.DefaultSource, logingest.ScopeIngest|logingest.ScopeRead, time.Now())
+			secret, key, err := logingest.GenerateAPIKey("first-start", logingest.DefaultSource,
+				logingest.ScopeIngest|logingest.ScopeRead, time.Now())
 			if err != nil {
 				return nil, nil, err
 			}
@@ -237,7 +240,8 @@ func keysCmd(ctx context.Context, args []string, getenv func(string) string, std
 		if err := ks.CreateAPIKey(ctx, key); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "created key %s (%s, source %s, scopes %s); the secret is shown only once:\n%s\n", key.ID, key.Name, key.Source, key.Scopes, secret)
+		fmt.Fprintf(stdout, "created key %s (%s, source %s, scopes %s); the secret is shown only once:\n%s\n",
+			key.ID, key.Name, key.Source, key.Scopes, secret)
 		return nil
 	case "list":
 		keys, err := ks.ListAPIKeys(ctx)
@@ -269,7 +273,8 @@ func keysCmd(ctx context.Context, args []string, getenv func(string) string, std
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "rotated key %s: it stops working at %s at the latest\ncreated key %s (%s, source %s, scopes %s); the secret is shown only once:\n%s\n",
+		fmt.Fprintf(stdout, "rotated key %s: it stops working at %s at the latest\n"+
+			"created key %s (%s, source %s, scopes %s); the secret is shown only once:\n%s\n",
 			ids[0], now.Add(*grace).UTC().Format(time.RFC3339), key.ID, key.Name, key.Source, key.Scopes, secret)
 		return nil
 	}

@@ -48,6 +48,13 @@ type config struct {
 	IdleTimeout       time.Duration
 }
 
+// LOG_FORMAT values.
+const (
+	logFormatAuto = "auto" // text on a terminal, JSON otherwise
+	logFormatJSON = "json"
+	logFormatText = "text"
+)
+
 // envReader reads typed variables and collects one error per bad variable, each naming it.
 type envReader struct {
 	getenv func(string) string
@@ -115,7 +122,7 @@ func (r *envReader) bool(name string, def bool) bool {
 
 func (r *envReader) list(name string) []string {
 	var out []string
-	for _, p := range strings.Split(r.getenv(name), ",") {
+	for p := range strings.SplitSeq(r.getenv(name), ",") {
 		if p = strings.TrimSpace(p); p != "" {
 			out = append(out, p)
 		}
@@ -149,7 +156,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		WriteTimeout:       r.duration("INGEST_WRITE_TIMEOUT", 10*time.Second, time.Millisecond),
 		CORSOrigins:        r.list("CORS_ALLOWED_ORIGINS"),
 		TrustedProxyHeader: r.str("TRUSTED_PROXY_HEADER", ""),
-		LogFormat:          strings.ToLower(r.str("LOG_FORMAT", "auto")),
+		LogFormat:          strings.ToLower(r.str("LOG_FORMAT", logFormatAuto)),
 		ShutdownTimeout:    r.duration("SHUTDOWN_TIMEOUT", 30*time.Second, time.Second),
 		ReadHeaderTimeout:  r.duration("HTTP_READ_HEADER_TIMEOUT", 10*time.Second, 10*time.Millisecond),
 		ReadTimeout:        r.duration("HTTP_READ_TIMEOUT", 30*time.Second, time.Second),
@@ -163,7 +170,9 @@ func loadConfig(getenv func(string) string) (config, error) {
 		}
 	}
 	if c.EventsPerMinute > 0 && c.EventsBurst < c.MaxBatchSize {
-		r.errs = append(r.errs, fmt.Errorf("RATE_LIMIT_EVENTS_BURST (%d) must be at least MAX_BATCH_SIZE (%d), or a full batch could never pass", c.EventsBurst, c.MaxBatchSize))
+		r.errs = append(r.errs, fmt.Errorf(
+			"RATE_LIMIT_EVENTS_BURST (%d) must be at least MAX_BATCH_SIZE (%d), or a full batch could never pass",
+			c.EventsBurst, c.MaxBatchSize))
 	}
 	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
 		r.errs = append(r.errs, errors.New("REDIS_URL must be a redis:// or rediss:// URL"))
@@ -181,7 +190,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		r.errs = append(r.errs, fmt.Errorf("LOG_LEVEL must be debug, info, warn or error, got %q", lvl))
 	}
 	switch c.LogFormat {
-	case "auto", "json", "text":
+	case logFormatAuto, logFormatJSON, logFormatText:
 	default:
 		r.errs = append(r.errs, fmt.Errorf("LOG_FORMAT must be auto, json or text, got %q", c.LogFormat))
 	}
@@ -193,7 +202,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 // (the embedded SQLite store).
 func databaseURL(r *envReader) string {
 	if u := r.str("DATABASE_URL", ""); u != "" {
-		if _, err := url.Parse(u); err != nil || !(strings.HasPrefix(u, "postgres://") || strings.HasPrefix(u, "postgresql://")) {
+		if _, err := url.Parse(u); err != nil || (!strings.HasPrefix(u, "postgres://") && !strings.HasPrefix(u, "postgresql://")) {
 			r.errs = append(r.errs, errors.New("DATABASE_URL must be a postgres:// or postgresql:// URL"))
 			return ""
 		}

@@ -17,6 +17,12 @@ import (
 var version = "dev"
 
 func main() {
+	os.Exit(code())
+}
+
+// code runs logserver with the process's arguments, environment and signals, and returns its exit code. It is
+// separate from main so that its deferred calls run before os.Exit.
+func code() int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	getenv, err := envWithDotenv(os.LookupEnv, ".env")
@@ -25,8 +31,9 @@ func main() {
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "logserver:", err)
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
 
 // run dispatches to the subcommand named by args[0] (serve when absent). It returns when ctx ends (serve)

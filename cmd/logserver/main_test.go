@@ -56,7 +56,9 @@ func TestLoadConfigInvalidValuesNameTheVariable(t *testing.T) {
 		"DATABASE_URL":                   "mysql://x",
 	}))
 	require.Error(t, err)
-	for _, name := range []string{"PORT", "MAX_BATCH_SIZE", "RATE_LIMIT_REQUESTS_PER_MINUTE", "LOG_LEVEL", "SHUTDOWN_TIMEOUT", "AUTO_MIGRATE", "DATABASE_URL"} {
+	for _, name := range []string{
+		"PORT", "MAX_BATCH_SIZE", "RATE_LIMIT_REQUESTS_PER_MINUTE", "LOG_LEVEL", "SHUTDOWN_TIMEOUT", "AUTO_MIGRATE", "DATABASE_URL",
+	} {
 		require.Contains(t, err.Error(), name)
 	}
 }
@@ -151,34 +153,7 @@ type server struct {
 // startServer runs the real server command in-process on a free port and waits for its banner.
 func startServer(t *testing.T, env map[string]string) *server {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	out := newLineWriter()
-	s := &server{done: make(chan error, 1), stop: cancel}
-	env["PORT"] = "0"
-	env["HOST"] = "127.0.0.1"
-	go func() { s.done <- run(ctx, nil, envMap(env), out, io.Discard) }()
-	timeout := time.After(30 * time.Second)
-	for s.url == "" {
-		select {
-		case line := <-out.lines:
-			if m := keyRE.FindStringSubmatch(line); m != nil {
-				s.key = m[1]
-			}
-			if m := listenRE.FindStringSubmatch(line); m != nil {
-				s.url = m[1]
-			}
-		case err := <-s.done:
-			t.Fatalf("server exited before listening: %v", err)
-		case <-timeout:
-			cancel()
-			t.Fatal("server did not start within 30s")
-		}
-	}
-	t.Cleanup(func() {
-		cancel()
-		<-s.done
-	})
-	return s
+	return startServerLogs(t, env, io.Discard)
 }
 
 func (s *server) shutdown(t *testing.T) {
@@ -265,15 +240,19 @@ func TestShutdownLosesNothingAcknowledged(t *testing.T) {
 	)
 	// Shut down mid-stream: once enough events are acknowledged that requests are surely in flight.
 	enough := make(chan struct{})
-	for c := range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
+	const clients = 8
+	reqErrs := make(chan error, clients) // require only in the test goroutine
+	for c := range clients {
+		wg.Go(func() {
 			client := &http.Client{Timeout: 10 * time.Second}
 			for i := range 1000 {
 				id := fmt.Sprintf("c%d-e%d", c, i)
 				ev := fmt.Sprintf(`{"event_id":%q,"timestamp":"2025-08-27T09:00:00Z","event_type":"behavioral","event_name":"habit_completed"}`, id)
-				req, _ := http.NewRequest(http.MethodPost, s.url+"/api/v1/ingest", strings.NewReader(ev))
+				req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, s.url+"/api/v1/ingest", strings.NewReader(ev))
+				if err != nil {
+					reqErrs <- err
+					return
+				}
 				req.Header.Set("Content-Type", "application/json")
 				req.Header.Set("X-API-Key", "k")
 				resp, err := client.Do(req)
@@ -292,9 +271,13 @@ func TestShutdownLosesNothingAcknowledged(t *testing.T) {
 				}
 				mu.Unlock()
 			}
-		}()
+		})
 	}
-	<-enough
+	select {
+	case <-enough:
+	case err := <-reqErrs:
+		require.NoError(t, err)
+	}
 	s.shutdown(t)
 	wg.Wait()
 
@@ -348,7 +331,8 @@ func TestKeysAndEraseUserCommands(t *testing.T) {
 	t.Parallel()
 	env := envMap(map[string]string{"DATA_DIR": t.TempDir(), "LOG_LEVEL": "error"})
 	var out bytes.Buffer
-	require.NoError(t, run(t.Context(), []string{"keys", "create", "-name", "ci", "-scopes", "ingest,read", "-source", "habit-tracker-dev"}, env, &out, io.Discard))
+	create := []string{"keys", "create", "-name", "ci", "-scopes", "ingest,read", "-source", "habit-tracker-dev"}
+	require.NoError(t, run(t.Context(), create, env, &out, io.Discard))
 	m := regexp.MustCompile(`(?m)^(lk_[0-9a-f]{12}_\S+)$`).FindStringSubmatch(out.String())
 	require.NotNil(t, m, out.String())
 	secret := m[1]
@@ -381,7 +365,7 @@ func TestConfigExampleListsEveryVariable(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join("..", "..", "config.example.env"))
 	require.NoError(t, err)
 	documented := map[string]bool{}
-	for _, line := range strings.Split(string(data), "\n") {
+	for line := range strings.SplitSeq(string(data), "\n") {
 		if k, _, ok := strings.Cut(line, "="); ok && !strings.HasPrefix(line, "#") {
 			documented[strings.TrimSpace(k)] = true
 		}

@@ -43,7 +43,8 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// startServerLogs is startServer with the server's log output (stderr) going to stderr.
+// startServerLogs runs the real server command in-process on a free port and waits for its banner; the
+// server's log output goes to stderr.
 func startServerLogs(t *testing.T, env map[string]string, stderr io.Writer) *server {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -71,7 +72,10 @@ func startServerLogs(t *testing.T, env map[string]string, stderr io.Writer) *ser
 	}
 	t.Cleanup(func() {
 		cancel()
-		<-s.done
+		// Tests that care about the exit error check it through shutdown; here it is only reported.
+		if err := <-s.done; err != nil {
+			t.Logf("server exited: %v", err)
+		}
 	})
 	return s
 }
@@ -106,6 +110,9 @@ var badEvent = []byte(`{"event_id":"bad-1","timestamp":"2025-08-27T09:00:00Z","e
 func generateTraffic(t *testing.T, s *server, key string) {
 	t.Helper()
 	js := map[string]string{"Content-Type": "application/json", "X-API-Key": key}
+	textPlain := map[string]string{"Content-Type": "text/plain", "X-API-Key": key}
+	wrongKey := map[string]string{"Content-Type": "application/json", "X-API-Key": "not-" + key}
+	const okEvent = `{"event_id":"ok-1","timestamp":"2025-08-27T09:00:00Z","event_type":"behavioral","event_name":"habit_completed"}`
 	cases := []struct {
 		method, path string
 		hdr          map[string]string
@@ -115,11 +122,11 @@ func generateTraffic(t *testing.T, s *server, key string) {
 		{http.MethodPost, "/api/v1/batch-ingest", js, readTestdata(t, "batch-50.json"), http.StatusCreated},
 		{http.MethodPost, "/api/v1/ingest", js, readTestdata(t, "single.json"), http.StatusCreated}, // a duplicate
 		{http.MethodPost, "/api/v1/ingest", js, badEvent, http.StatusBadRequest},
-		{http.MethodPost, "/api/v1/batch-ingest", js, []byte(`{"logs":[` + string(badEvent) + `,{"event_id":"ok-1","timestamp":"2025-08-27T09:00:00Z","event_type":"behavioral","event_name":"habit_completed"}]}`), http.StatusCreated},
+		{http.MethodPost, "/api/v1/batch-ingest", js, []byte(`{"logs":[` + string(badEvent) + `,` + okEvent + `]}`), http.StatusCreated},
 		{http.MethodPost, "/api/v1/ingest", js, []byte(`{"event_id":`), http.StatusBadRequest},
-		{http.MethodPost, "/api/v1/ingest", map[string]string{"Content-Type": "text/plain", "X-API-Key": key}, []byte(`x`), http.StatusUnsupportedMediaType},
+		{http.MethodPost, "/api/v1/ingest", textPlain, []byte(`x`), http.StatusUnsupportedMediaType},
 		{http.MethodPost, "/api/v1/ingest", map[string]string{"Content-Type": "application/json"}, badEvent, http.StatusUnauthorized},
-		{http.MethodPost, "/api/v1/ingest", map[string]string{"Content-Type": "application/json", "X-API-Key": "not-" + key}, badEvent, http.StatusUnauthorized},
+		{http.MethodPost, "/api/v1/ingest", wrongKey, badEvent, http.StatusUnauthorized},
 		{http.MethodGet, "/api/v1/logs/" + secretUserID, js, nil, http.StatusNotFound},
 		{http.MethodGet, "/users/" + secretUserID + "/sessions/" + secretSessionID, js, nil, http.StatusNotFound},
 		{http.MethodGet, "/api/v1/logs/filter?user_id=" + secretUserID, js, nil, http.StatusOK},
@@ -159,8 +166,8 @@ func parseScrape(t *testing.T, text string) map[string]*dto.MetricFamily {
 func eventFields() []string {
 	var names []string
 	rt := reflect.TypeFor[logingest.Event]()
-	for i := range rt.NumField() {
-		name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+	for f := range rt.Fields() {
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 		names = append(names, name)
 	}
 	return names

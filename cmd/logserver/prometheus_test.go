@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -27,7 +28,7 @@ type promResult struct {
 	Status string `json:"status"`
 	Error  string `json:"error"`
 	Data   struct {
-		ResultType string `json:"resultType"`
+		ResultType string `json:"resultType"` //nolint:tagliatelle // format fixed by the Prometheus HTTP API
 		Result     []struct {
 			Metric map[string]string `json:"metric"`
 			Value  [2]any            `json:"value"`
@@ -52,7 +53,7 @@ func (r promResult) values() (vals []float64, desc string) {
 
 func freeLoopbackPort(t *testing.T) int {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	port := ln.Addr().(*net.TCPAddr).Port
 	require.NoError(t, ln.Close())
@@ -76,24 +77,24 @@ scrape_configs:
 	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freeLoopbackPort(t)))
 	logs := &syncBuffer{}
-	cmd := exec.Command(bin,
+	// When the test ends (t.Context is done just before the cleanups run), Prometheus gets an interrupt and, if it
+	// has not exited 10s later, is killed.
+	cmd := exec.CommandContext(t.Context(), bin,
 		"--config.file="+cfgPath,
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+addr,
 		"--log.level=warn",
 	)
+	cmd.Cancel = func() error { return cmd.Process.Signal(os.Interrupt) }
+	cmd.WaitDelay = 10 * time.Second
 	cmd.Stdout, cmd.Stderr = logs, logs
 	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	// exited is closed, not sent on, so that both the readiness loop and the cleanup can wait for it.
+	var waitErr error
+	exited := make(chan struct{})
+	go func() { waitErr = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
-		}
+		<-exited // an interrupted or killed Prometheus exits with an error; only its output matters here
 		if t.Failed() {
 			t.Logf("prometheus output:\n%s", logs.String())
 		}
@@ -115,8 +116,8 @@ scrape_configs:
 		require.Less(t, attempt, 300, "prometheus not ready")
 		require.True(t, time.Now().Before(deadline), "prometheus not ready within 30s:\n%s", logs.String())
 		select {
-		case err := <-exited:
-			t.Fatalf("prometheus exited: %v\n%s", err, logs.String())
+		case <-exited:
+			t.Fatalf("prometheus exited: %v\n%s", waitErr, logs.String())
 		case <-tick.C:
 		}
 	}
@@ -136,12 +137,12 @@ func promQuery(t *testing.T, base, expr string) promResult {
 	return r
 }
 
-// trafficLoop sends, every 250ms until stop is closed: a batch of new events, an invalid event, a request with
+// trafficLoop sends, every 250ms until ctx is done: a batch of new events, an invalid event, a request with
 // a wrong key, and a burst of requests on a second key that exceeds the rate limit.
-func trafficLoop(s *server, key, floodKey string, stop <-chan struct{}) {
+func trafficLoop(ctx context.Context, s *server, key, floodKey string) {
 	client := &http.Client{Timeout: 5 * time.Second}
 	post := func(method, path, k string, body string) {
-		req, err := http.NewRequest(method, s.url+path, strings.NewReader(body))
+		req, err := http.NewRequestWithContext(ctx, method, s.url+path, strings.NewReader(body))
 		if err != nil {
 			return
 		}
@@ -160,7 +161,8 @@ func trafficLoop(s *server, key, floodKey string, stop <-chan struct{}) {
 			if j > 0 {
 				b.WriteString(",")
 			}
-			fmt.Fprintf(&b, `{"event_id":"e2e-%d-%d","timestamp":"2025-08-27T09:00:00Z","event_type":"behavioral","event_name":"habit_completed"}`, i, j)
+			fmt.Fprintf(&b,
+				`{"event_id":"e2e-%d-%d","timestamp":"2025-08-27T09:00:00Z","event_type":"behavioral","event_name":"habit_completed"}`, i, j)
 		}
 		b.WriteString(`]}`)
 		post(http.MethodPost, "/api/v1/batch-ingest", key, b.String())
@@ -170,7 +172,7 @@ func trafficLoop(s *server, key, floodKey string, stop <-chan struct{}) {
 			post(http.MethodGet, "/api/v1/status", floodKey, "")
 		}
 		select {
-		case <-stop:
+		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
@@ -193,10 +195,9 @@ func TestPrometheusScrapesServerMetricsPanels(t *testing.T) {
 		"DATA_DIR": t.TempDir(), "API_KEYS": key + "," + floodKey, "LOG_LEVEL": "error",
 		"RATE_LIMIT_REQUESTS_PER_MINUTE": "1200", "RATE_LIMIT_BURST": "20",
 	})
-	stop := make(chan struct{})
 	var wg sync.WaitGroup
-	wg.Go(func() { trafficLoop(s, key, floodKey, stop) })
-	t.Cleanup(func() { close(stop); wg.Wait() }) // runs before the server's cleanup
+	wg.Go(func() { trafficLoop(t.Context(), s, key, floodKey) }) // stops when the test ends
+	t.Cleanup(wg.Wait)                                           // runs before the server's cleanup
 
 	u, err := url.Parse(s.url)
 	require.NoError(t, err)

@@ -156,7 +156,7 @@ func TestRedisLimitSharedByInstances(t *testing.T) {
 // traffic, still enforces the limits per process, and reports the fallback in its metrics.
 func TestRedisDownFallsBackToLocalLimits(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	deadAddr := ln.Addr().String()
 	require.NoError(t, ln.Close()) // nothing listens there now
@@ -171,7 +171,9 @@ func TestRedisDownFallsBackToLocalLimits(t *testing.T) {
 	code, _ := s.status(t, http.MethodPost, "/api/v1/ingest", "k", readTestdata(t, "single.json"))
 	require.Equal(t, http.StatusTooManyRequests, code, "the local fallback still limits")
 
-	resp, err := http.Get(s.url + "/metrics")
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, s.url+"/metrics", nil)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	text, err := io.ReadAll(resp.Body)
@@ -182,7 +184,9 @@ func TestRedisDownFallsBackToLocalLimits(t *testing.T) {
 
 func TestAuthFailuresLimitedPerClient(t *testing.T) {
 	t.Parallel()
-	s := startServer(t, map[string]string{"DATA_DIR": t.TempDir(), "API_KEYS": "right-key", "LOG_LEVEL": "error", "AUTH_FAILURES_PER_MINUTE": "3"})
+	s := startServer(t, map[string]string{
+		"DATA_DIR": t.TempDir(), "API_KEYS": "right-key", "LOG_LEVEL": "error", "AUTH_FAILURES_PER_MINUTE": "3",
+	})
 	for i := range 3 {
 		code, _ := s.status(t, http.MethodGet, "/api/v1/status", fmt.Sprint("guess-", i), nil)
 		require.Equal(t, http.StatusUnauthorized, code)
@@ -200,7 +204,7 @@ func TestSlowClientIsCutOff(t *testing.T) {
 	t.Parallel()
 	s := startServer(t, map[string]string{"DATA_DIR": t.TempDir(), "API_KEYS": "k", "LOG_LEVEL": "error", "HTTP_READ_HEADER_TIMEOUT": "300ms"})
 	addr := strings.TrimPrefix(s.url, "http://")
-	conn, err := net.Dial("tcp", addr)
+	conn, err := (&net.Dialer{}).DialContext(t.Context(), "tcp", addr)
 	require.NoError(t, err)
 	defer conn.Close()
 

@@ -39,14 +39,14 @@ type backend interface {
 // newLogger builds the process logger: tint on a terminal, JSON otherwise (LOG_FORMAT overrides).
 func newLogger(cfg config, w io.Writer) *slog.Logger {
 	format := cfg.LogFormat
-	if format == "auto" {
-		format = "json"
+	if format == logFormatAuto {
+		format = logFormatJSON
 		if f, ok := w.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
-			format = "text"
+			format = logFormatText
 		}
 	}
-	if format == "text" {
-		return slog.New(tint.NewHandler(w, &tint.Options{Level: cfg.LogLevel, TimeFormat: time.TimeOnly}))
+	if format == logFormatText {
+		return slog.New(tint.NewTextHandler(w, &tint.Options{Level: cfg.LogLevel, TimeFormat: time.TimeOnly}))
 	}
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: cfg.LogLevel}))
 }
@@ -113,7 +113,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("register process collector: %w", err)
 	}
 
-	ln, err := net.Listen("tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", net.JoinHostPort(cfg.Host, strconv.Itoa(cfg.Port)))
 	if err != nil {
 		return fmt.Errorf("listen on port %d (PORT): %w", cfg.Port, err)
 	}
