@@ -134,7 +134,9 @@ func TestSQLPanelsRunOnPostgreSQL(t *testing.T) {
 
 	raw, err := os.ReadFile(filepath.Join("..", "testdata", "batch-50.json"))
 	require.NoError(t, err)
-	var batch struct{ Logs []logingest.Event }
+	var batch struct {
+		Logs []logingest.Event `json:"logs"`
+	}
 	require.NoError(t, json.Unmarshal(raw, &batch))
 	require.Len(t, batch.Logs, 50)
 	ing, err := logingest.New(store, nil)
@@ -180,9 +182,13 @@ func TestExpandSQL(t *testing.T) {
 	t.Parallel()
 	from := time.Date(2025, 8, 27, 9, 0, 0, 0, time.UTC)
 	to := from.Add(time.Hour)
-	got, err := dashtest.ExpandSQL(`SELECT $__timeGroupAlias("timestamp", $__interval), 1 WHERE $__timeFilter("timestamp") AND x < $__timeTo()`, from, to, time.Minute)
+	got, err := dashtest.ExpandSQL(
+		`SELECT $__timeGroupAlias("timestamp", $__interval), 1 WHERE $__timeFilter("timestamp") AND x < $__timeTo()`,
+		from, to, time.Minute)
 	require.NoError(t, err)
-	require.Equal(t, `SELECT floor(extract(epoch from "timestamp")/60)*60 AS "time", 1 WHERE "timestamp" BETWEEN '2025-08-27T09:00:00Z' AND '2025-08-27T10:00:00Z' AND x < '2025-08-27T10:00:00Z'`, got)
+	require.Equal(t,
+		`SELECT floor(extract(epoch from "timestamp")/60)*60 AS "time", 1 WHERE "timestamp" BETWEEN '2025-08-27T09:00:00Z' AND '2025-08-27T10:00:00Z' AND x < '2025-08-27T10:00:00Z'`,
+		got)
 	_, err = dashtest.ExpandSQL(`SELECT $__unixEpochFilter(t)`, from, to, time.Minute)
 	require.Error(t, err, "an unknown macro must not reach the database unnoticed")
 }
@@ -207,7 +213,7 @@ func readmeSection(t *testing.T, readme, title string) string {
 // firstColumn returns the backticked name in the first cell of each table row, or of each "- `x`" bullet.
 func firstColumn(section string) []string {
 	var names []string
-	for _, line := range strings.Split(section, "\n") {
+	for line := range strings.SplitSeq(section, "\n") {
 		if !strings.HasPrefix(line, "| `") && !strings.HasPrefix(line, "- `") {
 			continue
 		}

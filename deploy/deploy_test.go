@@ -128,7 +128,7 @@ func TestCompose(t *testing.T) {
 			Image           string            `yaml:"image"`
 			Environment     map[string]string `yaml:"environment"`
 			Volumes         []string          `yaml:"volumes"`
-			StopGracePeriod string            `yaml:"stop_grace_period"`
+			StopGracePeriod string            `yaml:"stop_grace_period"` //nolint:tagliatelle // format fixed by Docker Compose
 			Ports           []string          `yaml:"ports"`
 		} `yaml:"services"`
 	}
@@ -171,12 +171,12 @@ func TestCompose(t *testing.T) {
 	// Prometheus scrapes the log-server service on its port, as job "logserver" (the dashboard selects it).
 	var prom struct {
 		ScrapeConfigs []struct {
-			JobName       string `yaml:"job_name"`
-			MetricsPath   string `yaml:"metrics_path"`
+			JobName       string `yaml:"job_name"`     //nolint:tagliatelle // format fixed by the Prometheus configuration file
+			MetricsPath   string `yaml:"metrics_path"` //nolint:tagliatelle // format fixed by the Prometheus configuration file
 			StaticConfigs []struct {
 				Targets []string `yaml:"targets"`
-			} `yaml:"static_configs"`
-		} `yaml:"scrape_configs"`
+			} `yaml:"static_configs"` //nolint:tagliatelle // format fixed by the Prometheus configuration file
+		} `yaml:"scrape_configs"` //nolint:tagliatelle // format fixed by the Prometheus configuration file
 	}
 	require.NoError(t, yaml.Unmarshal(readFile(t, "deploy/prometheus.yml"), &prom))
 	var found bool

@@ -21,6 +21,7 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/cog/variants"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	promds "github.com/grafana/grafana-foundation-sdk/go/prometheus"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql/parser"
 )
@@ -52,13 +53,13 @@ var registerOnce sync.Once
 
 // Load reads name from fsys and decodes it strictly with the Grafana Foundation SDK: unknown fields, wrong
 // types or missing required fields in the dashboard, its panels, their options and Prometheus targets fail.
-func Load(fsys fs.FS, name string) (*dashboard.Dashboard, error) {
+func Load(fsys fs.FS, name string) (*dashboard.Dashboard, error) { //nolint:staticcheck // SA1019: our dashboards are v1, not dashboardv2
 	registerOnce.Do(plugins.RegisterDefaultPlugins)
 	raw, err := fs.ReadFile(fsys, name)
 	if err != nil {
 		return nil, err
 	}
-	var d dashboard.Dashboard
+	var d dashboard.Dashboard //nolint:staticcheck // SA1019: our dashboards are v1, not dashboardv2
 	if err := strictErr(d.UnmarshalJSONStrict(raw)); err != nil {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
@@ -138,20 +139,20 @@ func strictErr(err error) error {
 // sqlTarget is every field a PostgreSQL target may carry; the SDK has no strict schema for PostgreSQL
 // targets, so Queries decodes them with DisallowUnknownFields into this struct.
 type sqlTarget struct {
-	RefID      string `json:"refId"`
+	RefID      string `json:"refId"` //nolint:tagliatelle // format fixed by Grafana's PostgreSQL datasource
 	Datasource struct {
 		Type string `json:"type"`
 		UID  string `json:"uid"`
 	} `json:"datasource"`
-	EditorMode string `json:"editorMode"`
+	EditorMode string `json:"editorMode"` //nolint:tagliatelle // format fixed by Grafana's PostgreSQL datasource
 	Format     string `json:"format"`
-	RawQuery   bool   `json:"rawQuery"`
-	RawSQL     string `json:"rawSql"`
+	RawQuery   bool   `json:"rawQuery"` //nolint:tagliatelle // format fixed by Grafana's PostgreSQL datasource
+	RawSQL     string `json:"rawSql"`   //nolint:tagliatelle // format fixed by Grafana's PostgreSQL datasource
 }
 
 // Queries returns the targets of every panel of d. It fails on a panel without a datasource or targets, a
 // target whose datasource differs from its panel's, and a target of any other datasource type.
-func Queries(d *dashboard.Dashboard) ([]Query, error) {
+func Queries(d *dashboard.Dashboard) ([]Query, error) { //nolint:staticcheck // SA1019: our dashboards are v1, not dashboardv2
 	uid := deref(d.Uid)
 	var out []Query
 	var errs []error
@@ -239,7 +240,7 @@ func MetricNames(expr string) ([]string, error) {
 		}
 		name := vs.Name
 		for _, m := range vs.LabelMatchers {
-			if m.Name == labels.MetricName && m.Type == labels.MatchEqual {
+			if m.Name == model.MetricNameLabel && m.Type == labels.MatchEqual {
 				name = m.Value
 			}
 		}
