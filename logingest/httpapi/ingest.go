@@ -36,12 +36,14 @@ func (h *Handler) handleIngest(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	if err := checkJSON(body); err != nil {
-		h.writeError(w, r, err)
-		return
-	}
 	ev, errs := decodeEvent(body)
 	if errs != nil {
+		// Only now tell a malformed body (whole-request error) from an invalid event: the decode above already
+		// validated the JSON, so the common path scans the body once.
+		if err := checkJSON(body); err != nil {
+			h.writeError(w, r, err)
+			return
+		}
 		h.writeError(w, r, &logingest.ValidationError{Errors: errs})
 		return
 	}
@@ -76,32 +78,20 @@ func (h *Handler) handleBatchIngest(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, err)
 		return
 	}
-	logs, err := decodeEnvelope(body)
+	b, err := decodeBatch(body)
 	if err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-	if bs, ok := h.ing.(batchSizer); ok && len(logs) > bs.MaxBatchSize() {
+	if bs, ok := h.ing.(batchSizer); ok && len(b.results) > bs.MaxBatchSize() {
 		h.writeError(w, r, &logingest.LimitError{Field: fieldLogs, Limit: int64(bs.MaxBatchSize()), Unit: "events"})
 		return
 	}
-	if err := h.chargeEvents(w, r, len(logs)); err != nil {
+	if err := h.chargeEvents(w, r, len(b.results)); err != nil {
 		h.writeError(w, r, err)
 		return
 	}
-
-	results := make([]logingest.Result, len(logs))
-	events := make([]logingest.Event, 0, len(logs))
-	positions := make([]int, 0, len(logs)) // positions[j] is the index in logs of events[j]
-	for i, raw := range logs {
-		ev, errs := decodeEvent(raw)
-		if errs != nil {
-			results[i] = logingest.Result{Index: i, EventID: ev.EventID, Status: logingest.StatusRejected, Errors: errs}
-			continue
-		}
-		events = append(events, ev)
-		positions = append(positions, i)
-	}
+	results, events, positions := b.results, b.events, b.positions
 	if len(events) > 0 {
 		p, _ := logingest.FromContext(r.Context())
 		res, err := h.ing.Ingest(r.Context(), sourceOf(p), events)
@@ -263,6 +253,77 @@ func decodeEnvelope(body []byte) ([]json.RawMessage, error) {
 		return nil, &logingest.ValidationError{Errors: []logingest.FieldError{{Field: fieldLogs, Reason: "must contain at least one event"}}}
 	}
 	return env.Logs, nil
+}
+
+// decodedBatch is a batch body split into the events to ingest and the ones rejected while decoding.
+type decodedBatch struct {
+	results   []logingest.Result // one per element of logs; rejected ones are filled in
+	events    []logingest.Event  // the elements that decoded
+	positions []int              // positions[j] is the index in logs of events[j]
+}
+
+// decodeBatch decodes a batch body. The fast path decodes the whole envelope into typed events with one
+// json.Unmarshal (one validating scan and one decoding scan of the body). When anything in the batch is off —
+// a malformed element, a null, a bad timestamp, a syntax error — it falls back to splitting the array and
+// decoding each element on its own, so one bad event is rejected alone with its field and reason. Both paths
+// give the same events and rejections.
+func decodeBatch(body []byte) (decodedBatch, error) {
+	if events, ok := decodeBatchFast(body); ok {
+		b := decodedBatch{
+			results:   make([]logingest.Result, len(events)),
+			events:    events,
+			positions: make([]int, len(events)),
+		}
+		for i := range b.positions {
+			b.positions[i] = i
+		}
+		return b, nil
+	}
+	logs, err := decodeEnvelope(body)
+	if err != nil {
+		return decodedBatch{}, err
+	}
+	b := decodedBatch{
+		results:   make([]logingest.Result, len(logs)),
+		events:    make([]logingest.Event, 0, len(logs)),
+		positions: make([]int, 0, len(logs)),
+	}
+	for i, raw := range logs {
+		ev, errs := decodeEvent(raw)
+		if errs != nil {
+			b.results[i] = logingest.Result{Index: i, EventID: ev.EventID, Status: logingest.StatusRejected, Errors: errs}
+			continue
+		}
+		b.events = append(b.events, ev)
+		b.positions = append(b.positions, i)
+	}
+	return b, nil
+}
+
+// decodeBatchFast decodes a well-formed batch in one json.Unmarshal; ok is false when any element needs the
+// per-element path (including an empty or missing logs array, so the slow path reports it).
+func decodeBatchFast(body []byte) (events []logingest.Event, ok bool) {
+	var env struct {
+		Logs []*wireEvent `json:"logs"`
+	}
+	if json.Unmarshal(body, &env) != nil || len(env.Logs) == 0 {
+		return nil, false
+	}
+	events = make([]logingest.Event, len(env.Logs))
+	for i, w := range env.Logs {
+		if w == nil { // null element: the per-element path rejects it as "must be a JSON object"
+			return nil, false
+		}
+		ts, fe := parseTimestamp(w.Timestamp)
+		if fe != nil {
+			return nil, false
+		}
+		events[i] = w.Event
+		events[i].Timestamp = ts
+		events[i].ReceivedAt = time.Time{}
+		events[i].Source = ""
+	}
+	return events, true
 }
 
 // wireEvent decodes an event as sent. Timestamp is parsed by hand to name the field in errors; the fields the
