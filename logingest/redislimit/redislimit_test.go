@@ -3,6 +3,7 @@ package redislimit_test
 import (
 	"bytes"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -133,7 +134,7 @@ func TestFallbackWhenRedisIsDown(t *testing.T) {
 	require.False(t, d.Allowed, "the local fallback still enforces the limit")
 	require.InDelta(t, 4, testutil.ToFloat64(l.FallbackCounter()), 0)
 	require.InDelta(t, 1, testutil.ToFloat64(l.FallbackGauge()), 0)
-	require.Equal(t, 1, bytes.Count([]byte(logs.String()), []byte("redis rate limiter unreachable")), "logged once, not per request")
+	require.Equal(t, 1, strings.Count(logs.String(), "redis rate limiter unreachable"), "logged once, not per request")
 	problems, err := testutil.GatherAndLint(reg)
 	require.NoError(t, err)
 	require.Empty(t, problems)

@@ -170,7 +170,11 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 		page.Events = append(page.Events, copyEvent(r.ev))
 	}
 	if n < len(rest) {
-		page.NextCursor = cursorOf(rest[n-1], f.SortBy).encode()
+		next, err := cursorOf(rest[n-1], f.SortBy).encode()
+		if err != nil {
+			return nil, err
+		}
+		page.NextCursor = next
 	}
 	return page, nil
 }
@@ -239,9 +243,12 @@ func compareCursors(a, b cursor) int {
 	return cmp.Compare(a.Seq, b.Seq)
 }
 
-func (c cursor) encode() string {
-	b, _ := json.Marshal(c) // cannot fail: plain strings and integers
-	return base64.RawURLEncoding.EncodeToString(b)
+func (c cursor) encode() (string, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return "", fmt.Errorf("encode cursor: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
 func decodeCursor(s string, field logingest.SortField) (cursor, error) {

@@ -14,7 +14,11 @@ import (
 )
 
 func TestConformance(t *testing.T) {
-	storetest.Run(t, func(t *testing.T) logingest.Store { return memstore.New() }, nil)
+	t.Parallel()
+	storetest.Run(t, func(t *testing.T) logingest.Store {
+		t.Helper()
+		return memstore.New()
+	}, nil)
 }
 
 func event(id string) logingest.Event {

@@ -13,6 +13,7 @@ import (
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, func(t *testing.T) logingest.Store {
+		t.Helper()
 		s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "conformance.db"),
 			&sqlite.Config{Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/change66/logserver/logingest"
@@ -138,7 +139,7 @@ func (s *Store) RecordKeyUsage(ctx context.Context, usage []logingest.KeyUsage) 
 	return nil
 }
 
-func scanKey(row interface{ Scan(...any) error }) (logingest.APIKey, error) {
+func scanKey(row interface{ Scan(dest ...any) error }) (logingest.APIKey, error) {
 	var (
 		k                      logingest.APIKey
 		scopes                 int64
@@ -148,6 +149,9 @@ func scanKey(row interface{ Scan(...any) error }) (logingest.APIKey, error) {
 	if err := row.Scan(&k.ID, &k.Name, &k.Hash, &k.Source, &scopes, &created, &expires, &revoked, &used, &k.UseCount,
 		&k.Limits.RequestsPerMinute, &k.Limits.RequestBurst, &k.Limits.EventsPerMinute, &k.Limits.EventsBurst); err != nil {
 		return logingest.APIKey{}, err
+	}
+	if scopes < 0 || scopes > math.MaxUint8 {
+		return logingest.APIKey{}, fmt.Errorf("api key %s: scopes %d out of range", k.ID, scopes)
 	}
 	k.Scopes = logingest.Scope(scopes)
 	var err error

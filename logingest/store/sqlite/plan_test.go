@@ -38,21 +38,27 @@ func TestQueryPlans(t *testing.T) {
 		col := sortColumns[f.SortBy]
 		q := "EXPLAIN QUERY PLAN SELECT " + selectColumns + " FROM analytics_logs" + where +
 			" ORDER BY " + col + " DESC, id DESC LIMIT 10"
-		rows, err := s.reader.QueryContext(t.Context(), q, args...)
-		require.NoError(t, err)
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			require.NoError(t, rows.Scan(&id, &parent, &unused, &detail))
-			plan = append(plan, detail)
-		}
-		require.NoError(t, rows.Err())
-		rows.Close()
-		joined := strings.Join(plan, "; ")
+		joined := strings.Join(queryPlan(t, s, q, args), "; ")
 		require.Contains(t, joined, "INDEX "+tc.wantIndex, "filter %+v", tc.f)
 		if tc.wantIndex != "analytics_logs_provider_name" {
 			require.NotContains(t, joined, "TEMP B-TREE", "filter %+v must not sort in a temp b-tree: %s", tc.f, joined)
 		}
 	}
+}
+
+// queryPlan returns the detail column of EXPLAIN QUERY PLAN q, one entry per step.
+func queryPlan(t *testing.T, s *Store, q string, args []any) []string {
+	t.Helper()
+	rows, err := s.reader.QueryContext(t.Context(), q, args...)
+	require.NoError(t, err)
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		require.NoError(t, rows.Scan(&id, &parent, &unused, &detail))
+		plan = append(plan, detail)
+	}
+	require.NoError(t, rows.Err())
+	return plan
 }

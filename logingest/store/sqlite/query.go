@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -64,7 +65,7 @@ func (s *Store) query(ctx context.Context, f logingest.Filter, col string, after
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Rollback() //nolint:errcheck // read-only; nothing to lose
+	defer tx.Rollback() // read-only; nothing to lose
 
 	page := &logingest.Page{Events: []logingest.Event{}, Total: -1}
 	if !f.SkipTotal {
@@ -86,6 +87,7 @@ func (s *Store) query(ctx context.Context, f logingest.Filter, col string, after
 		}
 		args = append(args, after.value(), after.ID)
 	}
+	//nolint:gosec // G202: where is built by filterWhere from fixed conditions with ? placeholders; col comes from sortColumns
 	q := "SELECT " + selectColumns + " FROM analytics_logs" + where +
 		fmt.Sprintf(" ORDER BY %s %s, id %s LIMIT ? OFFSET ?", col, dir, dir)
 	args = append(args, f.Limit+1, f.Offset)
@@ -124,7 +126,11 @@ func (s *Store) query(ctx context.Context, f logingest.Filter, col string, after
 	}
 	if len(page.Events) > f.Limit {
 		page.Events = page.Events[:f.Limit]
-		page.NextCursor = cursorOf(&page.Events[f.Limit-1], ids[f.Limit-1], f.SortBy).encode()
+		next, err := cursorOf(&page.Events[f.Limit-1], ids[f.Limit-1], f.SortBy).encode()
+		if err != nil {
+			return nil, err
+		}
+		page.NextCursor = next
 	}
 	return page, nil
 }
@@ -218,9 +224,12 @@ func (c cursor) value() any {
 	return c.Str
 }
 
-func (c cursor) encode() string {
-	b, _ := json.Marshal(c) // cannot fail: strings and integers only
-	return base64.RawURLEncoding.EncodeToString(b)
+func (c cursor) encode() (string, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return "", fmt.Errorf("encode cursor: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
 func decodeCursor(s string, field logingest.SortField) (cursor, error) {
@@ -268,13 +277,13 @@ func (s *Store) stats(ctx context.Context, q logingest.StatsQuery) (*logingest.S
 	hourAgo := formatTime(q.Now.Add(-time.Hour))
 	dayAgo := formatTime(q.Now.Add(-24 * time.Hour))
 	window := " FROM analytics_logs WHERE " + src + "received_at > ? AND received_at <= ?"
-	windowArgs := append(srcArgs[:len(srcArgs):len(srcArgs)], dayAgo, now)
+	windowArgs := slices.Concat(srcArgs, []any{dayAgo, now})
 
 	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return nil, err
 	}
-	defer tx.Rollback() //nolint:errcheck // read-only; nothing to lose
+	defer tx.Rollback() // read-only; nothing to lose
 
 	st := &logingest.Stats{}
 	totalQ := "SELECT count(*) FROM analytics_logs"
@@ -301,8 +310,9 @@ func (s *Store) stats(ctx context.Context, q logingest.StatsQuery) (*logingest.S
 
 // topValues counts col over window. col is one of two constants.
 func topValues(ctx context.Context, tx *sql.Tx, col, window string, args []any, n int) ([]logingest.ValueCount, error) {
+	//nolint:gosec // G202: col is "event_type" or "event_name" and window is built from constants; values are ? arguments
 	rows, err := tx.QueryContext(ctx, "SELECT "+col+", count(*) AS n"+window+
-		" GROUP BY "+col+" ORDER BY n DESC, "+col+" ASC LIMIT ?", append(args[:len(args):len(args)], n)...)
+		" GROUP BY "+col+" ORDER BY n DESC, "+col+" ASC LIMIT ?", append(slices.Clip(args), n)...)
 	if err != nil {
 		return nil, fmt.Errorf("top %s: %w", col, err)
 	}

@@ -289,8 +289,7 @@ func (s *Store) mapErr(ctx context.Context, err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("%w: %w", logingest.ErrNotFound, err)
 	}
-	var se *sqlitedrv.Error
-	if errors.As(err, &se) {
+	if se, ok := errors.AsType[*sqlitedrv.Error](err); ok {
 		switch se.Code() {
 		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
 			return fmt.Errorf("%w: %w", logingest.ErrInvalid, err)

@@ -65,7 +65,7 @@ func loadEvents(t testing.TB, source string) []logingest.Event {
 	return out
 }
 
-func loadBatch(t testing.TB, source string) []logingest.Event {
+func loadBatch(t testing.TB) []logingest.Event {
 	t.Helper()
 	data, err := os.ReadFile(filepath.Join(testdataDir, "batch-50.json"))
 	require.NoError(t, err)
@@ -74,7 +74,7 @@ func loadBatch(t testing.TB, source string) []logingest.Event {
 	}
 	require.NoError(t, json.Unmarshal(data, &body))
 	for i := range body.Logs {
-		body.Logs[i].Source = source
+		body.Logs[i].Source = "src"
 		body.Logs[i].ReceivedAt = time.Now().UTC()
 	}
 	require.Len(t, body.Logs, 50)
@@ -188,7 +188,7 @@ func TestReopenKeepsData(t *testing.T) {
 	t.Parallel()
 	s, b := setup(t)
 	ctx := t.Context()
-	batch := loadBatch(t, "src")
+	batch := loadBatch(t)
 	_, err := s.Append(ctx, batch)
 	require.NoError(t, err)
 	require.NoError(t, s.Ping(ctx))
@@ -213,7 +213,7 @@ func TestReopenKeepsData(t *testing.T) {
 func TestWALMode(t *testing.T) {
 	t.Parallel()
 	s, b := setup(t)
-	_, err := s.Append(t.Context(), loadBatch(t, "src"))
+	_, err := s.Append(t.Context(), loadBatch(t))
 	require.NoError(t, err)
 
 	// journal_mode=WAL is persistent: a plain connection to the file sees it.
@@ -285,7 +285,7 @@ func TestAppendCanceled(t *testing.T) {
 	s, _ := setup(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
-	_, err := s.Append(ctx, loadBatch(t, "src"))
+	_, err := s.Append(ctx, loadBatch(t))
 	require.ErrorIs(t, err, context.Canceled)
 
 	page, err := s.Query(t.Context(), logingest.Filter{})
@@ -296,13 +296,15 @@ func TestAppendCanceled(t *testing.T) {
 func TestAppendInCallDuplicate(t *testing.T) {
 	t.Parallel()
 	s, _ := setup(t)
-	batch := loadBatch(t, "src")[:3]
+	batch := loadBatch(t)[:3]
 	dup := batch[0]
 	dup.EventName = "changed"
 	st, err := s.Append(t.Context(), append(batch, dup))
 	require.NoError(t, err)
-	require.Equal(t, []logingest.AppendStatus{logingest.AppendInserted, logingest.AppendInserted,
-		logingest.AppendInserted, logingest.AppendDuplicate}, st)
+	require.Equal(t, []logingest.AppendStatus{
+		logingest.AppendInserted, logingest.AppendInserted,
+		logingest.AppendInserted, logingest.AppendDuplicate,
+	}, st)
 	page, err := s.Query(t.Context(), logingest.Filter{EventName: "changed"})
 	require.NoError(t, err)
 	require.Zero(t, page.Total, "the first copy is kept unchanged")
@@ -318,7 +320,7 @@ func TestAppendInCallDuplicate(t *testing.T) {
 func TestQueryBadCursor(t *testing.T) {
 	t.Parallel()
 	s, _ := setup(t)
-	_, err := s.Append(t.Context(), loadBatch(t, "src"))
+	_, err := s.Append(t.Context(), loadBatch(t))
 	require.NoError(t, err)
 	page, err := s.Query(t.Context(), logingest.Filter{Limit: 5})
 	require.NoError(t, err)
@@ -342,9 +344,11 @@ func TestStatsAndErase(t *testing.T) {
 	ctx := t.Context()
 	now := time.Date(2025, 8, 27, 12, 0, 0, 0, time.UTC)
 	mk := func(id, user, name string, age time.Duration) logingest.Event {
-		return logingest.Event{EventID: id, Source: "src", UserID: user, SessionID: "sess-" + user,
+		return logingest.Event{
+			EventID: id, Source: "src", UserID: user, SessionID: "sess-" + user,
 			EventType: logingest.EventTypeBehavioral, EventName: name, Timestamp: now.Add(-age),
-			ReceivedAt: now.Add(-age), Priority: logingest.PriorityNormal}
+			ReceivedAt: now.Add(-age), Priority: logingest.PriorityNormal,
+		}
 	}
 	_, err := s.Append(ctx, []logingest.Event{
 		mk("1", "u1", "a", 10*time.Minute),
@@ -356,9 +360,11 @@ func TestStatsAndErase(t *testing.T) {
 	require.NoError(t, err)
 	st, err := s.Stats(ctx, logingest.StatsQuery{Source: "src", Now: now, TopN: 1})
 	require.NoError(t, err)
-	require.Equal(t, &logingest.Stats{TotalEvents: 5, LastHour: 1, LastDay: 3, ActiveSessions: 2, ActiveUsers: 2,
+	require.Equal(t, &logingest.Stats{
+		TotalEvents: 5, LastHour: 1, LastDay: 3, ActiveSessions: 2, ActiveUsers: 2,
 		TopEventTypes: []logingest.ValueCount{{Value: "behavioral", Count: 3}},
-		TopEventNames: []logingest.ValueCount{{Value: "b", Count: 2}}}, st)
+		TopEventNames: []logingest.ValueCount{{Value: "b", Count: 2}},
+	}, st)
 
 	st, err = s.Stats(ctx, logingest.StatsQuery{Source: "nobody", Now: now})
 	require.NoError(t, err)
@@ -381,10 +387,14 @@ func TestAPIKeys(t *testing.T) {
 	s, _ := setup(t)
 	ctx := t.Context()
 	created := time.Date(2025, 1, 2, 3, 4, 5, 6, time.UTC)
-	k1 := logingest.APIKey{ID: "k1", Name: "app", Hash: logingest.HashKey("s1"), Source: "src",
-		Scopes: logingest.ScopeIngest | logingest.ScopeRead, CreatedAt: created.Add(time.Hour), ExpiresAt: created.Add(48 * time.Hour)}
-	k2 := logingest.APIKey{ID: "k2", Hash: logingest.HashKey("s2"), Source: "src", Scopes: logingest.ScopeAdmin,
-		CreatedAt: created, RevokedAt: created.Add(time.Minute)}
+	k1 := logingest.APIKey{
+		ID: "k1", Name: "app", Hash: logingest.HashKey("s1"), Source: "src",
+		Scopes: logingest.ScopeIngest | logingest.ScopeRead, CreatedAt: created.Add(time.Hour), ExpiresAt: created.Add(48 * time.Hour),
+	}
+	k2 := logingest.APIKey{
+		ID: "k2", Hash: logingest.HashKey("s2"), Source: "src", Scopes: logingest.ScopeAdmin,
+		CreatedAt: created, RevokedAt: created.Add(time.Minute),
+	}
 	require.NoError(t, s.CreateAPIKey(ctx, k1))
 	require.NoError(t, s.CreateAPIKey(ctx, k2))
 	require.ErrorIs(t, s.CreateAPIKey(ctx, logingest.APIKey{ID: "k1", Hash: "other", CreatedAt: created}), logingest.ErrInvalid)
@@ -415,7 +425,7 @@ func TestOpenConfig(t *testing.T) {
 	s, err := sqlite.Open(t.Context(), filepath.Join(dir, "raw.db"), &sqlite.Config{Synchronous: "full", SkipMigrate: true})
 	require.NoError(t, err)
 	defer s.Close()
-	_, err = s.Append(t.Context(), loadBatch(t, "src"))
+	_, err = s.Append(t.Context(), loadBatch(t))
 	require.ErrorContains(t, err, "no such table")
 }
 

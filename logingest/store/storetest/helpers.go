@@ -51,10 +51,12 @@ var sampleKinds = []sampleKind{
 		return fmt.Sprintf(`{"endpoint": "/habits", "method": "GET", "status_code": %d, "duration_ms": %d}`, []int{200, 500, 304}[i%3], 40+i)
 	}},
 	{logingest.EventTypeObservability, []string{"nfc_notifier_update", "auth_provider_update"}, func(i int) string {
-		return fmt.Sprintf(`{"provider_name": "%s", "old_state": "idle", "new_state": "ready"}`, []string{"habit_provider", "nfc_notifier", "auth_provider"}[i%3])
+		return fmt.Sprintf(`{"provider_name": "%s", "old_state": "idle", "new_state": "ready"}`,
+			[]string{"habit_provider", "nfc_notifier", "auth_provider"}[i%3])
 	}},
 	{logingest.EventTypeError, []string{"sync_failed", "unhandled_exception"}, func(i int) string {
-		return fmt.Sprintf(`{"error_type": "SocketException", "message": "Connection reset (attempt %d)", "fatal": %t, "stack_trace": "#0 main (package:app/main.dart:12)"}`, i, i%2 == 0)
+		return fmt.Sprintf(`{"error_type": "SocketException", "message": "Connection reset (attempt %d)", "fatal": %t, `+
+			`"stack_trace": "#0 main (package:app/main.dart:12)"}`, i, i%2 == 0)
 	}},
 	{logingest.EventTypePerformance, []string{"frame_time", "cold_start"}, func(i int) string {
 		return fmt.Sprintf(`{"metric": "frame_build", "value": %d.5, "unit": "ms"}`, 10+i%7)
@@ -257,7 +259,9 @@ func describe(f logingest.Filter) string {
 
 // expect returns the events of all (given in insertion order) that match keep, ordered by field and order with
 // ties broken by insertion order in the same direction: the order the contract requires of Query.
-func expect(all []logingest.Event, keep func(logingest.Event) bool, field logingest.SortField, order logingest.SortOrder) []logingest.Event {
+func expect(
+	all []logingest.Event, keep func(logingest.Event) bool, field logingest.SortField, order logingest.SortOrder,
+) []logingest.Event {
 	var out []logingest.Event
 	for _, e := range all {
 		if keep == nil || keep(e) {
@@ -332,7 +336,8 @@ func sameTime(o Options, name string, got, want time.Time) error {
 	}
 	d := got.Sub(want).Abs()
 	if o.TimePrecision == 0 && d != 0 || o.TimePrecision > 0 && d >= o.TimePrecision {
-		return fmt.Errorf("%s = %s, want %s (TimePrecision %s)", name, got.Format(time.RFC3339Nano), want.UTC().Format(time.RFC3339Nano), o.TimePrecision)
+		return fmt.Errorf("%s = %s, want %s (TimePrecision %s)",
+			name, got.Format(time.RFC3339Nano), want.UTC().Format(time.RFC3339Nano), o.TimePrecision)
 	}
 	return nil
 }
@@ -409,19 +414,40 @@ func canceled(ctx context.Context) context.Context {
 
 // wantCtxErr requires err to be non-nil and to wrap ctx's error.
 func wantCtxErr(ctx context.Context, what string, err error) error {
-	switch {
-	case err == nil:
-		return fmt.Errorf("%s with a done context returned a nil error, want one wrapping %v", what, ctx.Err())
-	case !errors.Is(err, ctx.Err()):
-		return fmt.Errorf("%s with a done context returned %q, want an error wrapping %v", what, err, ctx.Err())
+	return wantErr(what+" with a done context", err, ctx.Err(), ctxErrName(ctx))
+}
+
+// ctxErrName names the error of a done ctx as Go code, for messages: "context.Canceled" or
+// "context.DeadlineExceeded".
+func ctxErrName(ctx context.Context) string {
+	switch err := ctx.Err(); {
+	case errors.Is(err, context.Canceled):
+		return "context.Canceled"
+	case errors.Is(err, context.DeadlineExceeded):
+		return "context.DeadlineExceeded"
+	default:
+		return fmt.Sprint(err)
 	}
-	return nil
 }
 
 // wantInvalid requires err to match logingest.ErrInvalid.
 func wantInvalid(what string, err error) error {
-	if !errors.Is(err, logingest.ErrInvalid) {
-		return fmt.Errorf("%s returned error %v, want one matching logingest.ErrInvalid", what, err)
+	return wantErr(what, err, logingest.ErrInvalid, "logingest.ErrInvalid")
+}
+
+// wantNotFound requires err to match logingest.ErrNotFound.
+func wantNotFound(what string, err error) error {
+	return wantErr(what, err, logingest.ErrNotFound, "logingest.ErrNotFound")
+}
+
+// wantErr requires err to match target, which messages call name. The failure wraps a wrong err, so it can be
+// inspected; a nil err is reported as such.
+func wantErr(what string, err, target error, name string) error {
+	switch {
+	case err == nil:
+		return fmt.Errorf("%s returned a nil error, want one matching %s", what, name)
+	case !errors.Is(err, target):
+		return fmt.Errorf("%s returned error %w, want one matching %s", what, err, name)
 	}
 	return nil
 }

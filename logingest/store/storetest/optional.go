@@ -88,16 +88,20 @@ func userEraserChecks() []check {
 				if err != nil {
 					return err
 				}
-				if n, err := ue.DeleteUserEvents(ctx, "", "nobody"); n != 0 || err != nil {
-					return fmt.Errorf("DeleteUserEvents on an empty store = (%d, %v), want (0, nil)", n, err)
+				if n, err := ue.DeleteUserEvents(ctx, "", "nobody"); err != nil {
+					return fmt.Errorf("DeleteUserEvents on an empty store: %w; want (0, nil)", err)
+				} else if n != 0 {
+					return fmt.Errorf("DeleteUserEvents on an empty store = %d, want (0, nil)", n)
 				}
 				events := newEvents(o, 0, 10)
 				if err := appendInserted(ctx, s, events); err != nil {
 					return err
 				}
 				for _, c := range []struct{ source, user string }{{"", "nobody"}, {sourceStaging, u1}, {"", u1[:10]}} {
-					if n, err := ue.DeleteUserEvents(ctx, c.source, c.user); n != 0 || err != nil {
-						return fmt.Errorf("DeleteUserEvents(%q, %q) = (%d, %v), want (0, nil)", c.source, c.user, n, err)
+					if n, err := ue.DeleteUserEvents(ctx, c.source, c.user); err != nil {
+						return fmt.Errorf("DeleteUserEvents(%q, %q): %w; want (0, nil)", c.source, c.user, err)
+					} else if n != 0 {
+						return fmt.Errorf("DeleteUserEvents(%q, %q) = %d, want (0, nil)", c.source, c.user, n)
 					}
 				}
 				got, err := queryAll(ctx, s, allAsc)
@@ -139,7 +143,11 @@ func sameKey(o Options, got, want logingest.APIKey) error {
 	for _, t := range []struct {
 		name      string
 		got, want time.Time
-	}{{"ExpiresAt", got.ExpiresAt, want.ExpiresAt}, {"RevokedAt", got.RevokedAt, want.RevokedAt}, {"LastUsedAt", got.LastUsedAt, want.LastUsedAt}} {
+	}{
+		{"ExpiresAt", got.ExpiresAt, want.ExpiresAt},
+		{"RevokedAt", got.RevokedAt, want.RevokedAt},
+		{"LastUsedAt", got.LastUsedAt, want.LastUsedAt},
+	} {
 		switch {
 		case t.want.IsZero() && !t.got.IsZero():
 			errs = append(errs, fmt.Errorf("%s = %s, want the zero time", t.name, t.got))
@@ -202,7 +210,7 @@ func keyStoreChecks() []check {
 				}
 				for _, h := range []string{logingest.HashKey("unknown"), "", newKey(1, created).Hash[:10]} {
 					if _, err := ks.APIKeyByHash(ctx, h); !errors.Is(err, logingest.ErrNotFound) {
-						return fmt.Errorf("APIKeyByHash(%q) returned error %v, want one matching logingest.ErrNotFound", h, err)
+						return wantNotFound(fmt.Sprintf("APIKeyByHash(%q)", h), err)
 					}
 				}
 				return nil
@@ -225,7 +233,7 @@ func keyStoreChecks() []check {
 				sameHash.Hash = orig.Hash
 				for _, k := range []logingest.APIKey{sameID, sameHash} {
 					if err := ks.CreateAPIKey(ctx, k); !errors.Is(err, logingest.ErrInvalid) {
-						return fmt.Errorf("CreateAPIKey(ID %s, Hash %s) over an existing key returned error %v, want one matching logingest.ErrInvalid", k.ID, k.Hash, err)
+						return wantInvalid(fmt.Sprintf("CreateAPIKey(ID %s, Hash %s) over an existing key", k.ID, k.Hash), err)
 					}
 				}
 				list, err := ks.ListAPIKeys(ctx)
@@ -250,8 +258,11 @@ func keyStoreChecks() []check {
 					return err
 				}
 				list, err := ks.ListAPIKeys(ctx)
-				if err != nil || len(list) != 0 {
-					return fmt.Errorf("ListAPIKeys on an empty store = (%v, %v), want no keys and a nil error", list, err)
+				if err != nil {
+					return fmt.Errorf("ListAPIKeys on an empty store: %w; want no keys and a nil error", err)
+				}
+				if len(list) != 0 {
+					return fmt.Errorf("ListAPIKeys on an empty store = %v, want no keys", list)
 				}
 				var keys []logingest.APIKey
 				for i, h := range []int{5, 0, 3, 3, 1, 3} { // creation hours, with ties
@@ -311,7 +322,7 @@ func keyStoreChecks() []check {
 				}
 				for _, id := range []string{"key_99", "", "KEY_01", "key_0"} {
 					if _, err := ks.APIKeyByID(ctx, id); !errors.Is(err, logingest.ErrNotFound) {
-						return fmt.Errorf("APIKeyByID(%q) returned error %v, want one matching logingest.ErrNotFound", id, err)
+						return wantNotFound(fmt.Sprintf("APIKeyByID(%q)", id), err)
 					}
 				}
 				return nil
@@ -346,8 +357,8 @@ func keyStoreChecks() []check {
 						return fmt.Errorf("after revoking %s: %w", a.ID, err)
 					}
 				}
-				if err := ks.RevokeAPIKey(ctx, "key_99", first); !errors.Is(err, logingest.ErrNotFound) {
-					return fmt.Errorf("RevokeAPIKey of an unknown ID returned error %v, want one matching logingest.ErrNotFound", err)
+				if err := wantNotFound("RevokeAPIKey of an unknown ID", ks.RevokeAPIKey(ctx, "key_99", first)); err != nil {
+					return err
 				}
 				return nil
 			}),
@@ -389,8 +400,8 @@ func keyStoreChecks() []check {
 						return fmt.Errorf("after ExpireAPIKey(%s, %s): %w", st.id, st.at, err)
 					}
 				}
-				if err := ks.ExpireAPIKey(ctx, "key_99", created); !errors.Is(err, logingest.ErrNotFound) {
-					return fmt.Errorf("ExpireAPIKey of an unknown ID returned error %v, want one matching logingest.ErrNotFound", err)
+				if err := wantNotFound("ExpireAPIKey of an unknown ID", ks.ExpireAPIKey(ctx, "key_99", created)); err != nil {
+					return err
 				}
 				return nil
 			}),
@@ -412,8 +423,11 @@ func keyStoreChecks() []check {
 				batches := [][]logingest.KeyUsage{
 					{{ID: a.ID, Count: 5, LastUsedAt: t0}, {ID: "key_99", Count: 1, LastUsedAt: t0}},
 					{},
-					{{ID: a.ID, Count: 2, LastUsedAt: t0.Add(-time.Minute)}, {ID: b.ID, Count: 1000000, LastUsedAt: t0.Add(time.Second)},
-						{ID: b.ID, Count: 3, LastUsedAt: t0.Add(time.Minute)}},
+					{
+						{ID: a.ID, Count: 2, LastUsedAt: t0.Add(-time.Minute)},
+						{ID: b.ID, Count: 1000000, LastUsedAt: t0.Add(time.Second)},
+						{ID: b.ID, Count: 3, LastUsedAt: t0.Add(time.Minute)},
+					},
 				}
 				for i, batch := range batches {
 					if err := ks.RecordKeyUsage(ctx, batch); err != nil {

@@ -22,7 +22,8 @@ func queryChecks() []check {
 					return err
 				}
 				if len(p.Events) != 0 || p.Total != 0 || p.NextCursor != "" {
-					return fmt.Errorf("Query on an empty store = %d events, Total %d, NextCursor %q; want 0, 0, \"\"", len(p.Events), p.Total, p.NextCursor)
+					return fmt.Errorf("Query on an empty store = %d events, Total %d, NextCursor %q; want 0, 0, \"\"",
+						len(p.Events), p.Total, p.NextCursor)
 				}
 				return nil
 			}),
@@ -81,7 +82,8 @@ func queryChecks() []check {
 	for _, field := range logingest.SortFields() {
 		cs = append(cs,
 			newCheck("Query/Sort/"+string(field),
-				fmt.Sprintf("Query must order events by %s, ascending for ASC and descending for DESC, ties broken by insertion order in the same direction (strings compare in byte order)", field),
+				fmt.Sprintf("Query must order events by %s, ascending for ASC and descending for DESC, "+
+					"ties broken by insertion order in the same direction (strings compare in byte order)", field),
 				func(ctx context.Context, s logingest.Store, o Options) error {
 					events, err := appendSortData(ctx, s, o, field)
 					if err != nil {
@@ -100,7 +102,8 @@ func queryChecks() []check {
 					return nil
 				}),
 			newCheck("Query/Cursor/"+string(field),
-				fmt.Sprintf("Following NextCursor must visit every event exactly once in %s order, in both directions and across ties, the same pages as Offset paging", field),
+				fmt.Sprintf("Following NextCursor must visit every event exactly once in %s order, "+
+					"in both directions and across ties, the same pages as Offset paging", field),
 				func(ctx context.Context, s logingest.Store, o Options) error {
 					events, err := appendSortData(ctx, s, o, field)
 					if err != nil {
@@ -234,7 +237,10 @@ func queryChecks() []check {
 				if err := appendInserted(ctx, s, events); err != nil {
 					return err
 				}
-				f := logingest.Filter{AppVersion: "2.0.1+7", StartTime: o.at(5), EndTime: o.at(50), SortBy: logingest.SortEventName, SortOrder: logingest.SortAsc, Limit: 4}
+				f := logingest.Filter{
+					AppVersion: "2.0.1+7", StartTime: o.at(5), EndTime: o.at(50),
+					SortBy: logingest.SortEventName, SortOrder: logingest.SortAsc, Limit: 4,
+				}
 				want := expect(events, func(e logingest.Event) bool {
 					return e.AppVersion == f.AppVersion && !e.Timestamp.Before(f.StartTime) && e.Timestamp.Before(f.EndTime)
 				}, f.SortBy, f.SortOrder)
@@ -293,9 +299,12 @@ func queryChecks() []check {
 					{StartTime: o.at(6), EndTime: o.at(5)},
 				} {
 					_, err := s.Query(ctx, f)
-					var ve *logingest.ValidationError
-					if !errors.Is(err, logingest.ErrInvalid) || !errors.As(err, &ve) {
-						errs = append(errs, fmt.Errorf("Query(%s) returned error %v, want a *logingest.ValidationError matching logingest.ErrInvalid", describe(f), err))
+					const want = "want a *logingest.ValidationError matching logingest.ErrInvalid"
+					switch _, ok := errors.AsType[*logingest.ValidationError](err); {
+					case err == nil:
+						errs = append(errs, fmt.Errorf("Query(%s) returned a nil error, %s", describe(f), want))
+					case !ok || !errors.Is(err, logingest.ErrInvalid):
+						errs = append(errs, fmt.Errorf("Query(%s) returned error %w, %s", describe(f), err, want))
 					}
 				}
 				return errors.Join(errs...)
@@ -391,8 +400,12 @@ func filterChecks() []check {
 			"Query must return only events whose EventType equals Filter.EventType",
 			func(ctx context.Context, s logingest.Store, o Options) error {
 				return wantFiltered(ctx, s, o, newEvents(o, 0, 30),
-					filterCase{logingest.Filter{EventType: logingest.EventTypeError}, func(e logingest.Event) bool { return e.EventType == logingest.EventTypeError }},
-					filterCase{logingest.Filter{EventType: logingest.EventTypeBehavioral}, func(e logingest.Event) bool { return e.EventType == logingest.EventTypeBehavioral }})
+					filterCase{logingest.Filter{EventType: logingest.EventTypeError}, func(e logingest.Event) bool {
+						return e.EventType == logingest.EventTypeError
+					}},
+					filterCase{logingest.Filter{EventType: logingest.EventTypeBehavioral}, func(e logingest.Event) bool {
+						return e.EventType == logingest.EventTypeBehavioral
+					}})
 			}),
 
 		newCheck("Query/Filter/EventName",
@@ -443,8 +456,12 @@ func filterChecks() []check {
 			"Query must return only events whose Priority equals Filter.Priority",
 			func(ctx context.Context, s logingest.Store, o Options) error {
 				return wantFiltered(ctx, s, o, newEvents(o, 0, 30),
-					filterCase{logingest.Filter{Priority: logingest.PriorityHigh}, func(e logingest.Event) bool { return e.Priority == logingest.PriorityHigh }},
-					filterCase{logingest.Filter{Priority: logingest.PriorityNormal}, func(e logingest.Event) bool { return e.Priority == logingest.PriorityNormal }})
+					filterCase{logingest.Filter{Priority: logingest.PriorityHigh}, func(e logingest.Event) bool {
+						return e.Priority == logingest.PriorityHigh
+					}},
+					filterCase{logingest.Filter{Priority: logingest.PriorityNormal}, func(e logingest.Event) bool {
+						return e.Priority == logingest.PriorityNormal
+					}})
 			}),
 
 		newCheck("Query/Filter/ProviderName",
@@ -507,7 +524,9 @@ func filterChecks() []check {
 					filterCase{logingest.Filter{StartTime: start, EndTime: end}, in},
 					filterCase{logingest.Filter{StartTime: start}, func(e logingest.Event) bool { return !e.Timestamp.Before(start) }},
 					filterCase{logingest.Filter{EndTime: end}, func(e logingest.Event) bool { return e.Timestamp.Before(end) }},
-					filterCase{logingest.Filter{StartTime: o.at(20), EndTime: o.at(21)}, func(e logingest.Event) bool { return e.Timestamp.Equal(o.at(20)) }})
+					filterCase{logingest.Filter{StartTime: o.at(20), EndTime: o.at(21)}, func(e logingest.Event) bool {
+						return e.Timestamp.Equal(o.at(20))
+					}})
 			}),
 
 		newCheck("Query/Filter/Combined",
@@ -540,10 +559,12 @@ func filterChecks() []check {
 // Sort keys with ties. Strings order the same bytewise and under the usual linguistic collations (lowercase,
 // punctuation at the same positions), so any sane database ordering agrees with the suite's.
 var sortPools = map[logingest.SortField][]string{
-	logingest.SortEventType:  {"behavioral", "error", "performance", "telemetry"},
-	logingest.SortEventName:  {"app_opened", "habit_completed", "habit_skipped", "sync_finished"},
-	logingest.SortUserID:     {"", "15tnojhjy8qqhod18z8eovnozctl", "8qgdvpkhfud4llybnrqeggsn0ffr", "wrfjap1hsvewhm7r6qmgvjeqj7dg"},
-	logingest.SortSessionID:  {"1756288356532_ot2fph0y3xjq", "1756288359532_8qgdvpkhfud4", "1756288362532_15tnojhjy8qq", "1756288366532_wrfjap1hsvew"},
+	logingest.SortEventType: {"behavioral", "error", "performance", "telemetry"},
+	logingest.SortEventName: {"app_opened", "habit_completed", "habit_skipped", "sync_finished"},
+	logingest.SortUserID:    {"", "15tnojhjy8qqhod18z8eovnozctl", "8qgdvpkhfud4llybnrqeggsn0ffr", "wrfjap1hsvewhm7r6qmgvjeqj7dg"},
+	logingest.SortSessionID: {
+		"1756288356532_ot2fph0y3xjq", "1756288359532_8qgdvpkhfud4", "1756288362532_15tnojhjy8qq", "1756288366532_wrfjap1hsvew",
+	},
 	logingest.SortAppVersion: {"1.9.4+5", "2.0.0+6", "2.0.1+7", "2.1.0+8"},
 	logingest.SortPriority:   {"high", "normal"},
 }

@@ -149,8 +149,10 @@ func statsChecks() []check {
 				}
 				vc := func(v string, n int64) logingest.ValueCount { return logingest.ValueCount{Value: v, Count: n} }
 				types := []logingest.ValueCount{vc("behavioral", 5), vc("error", 2), vc("performance", 2), vc("telemetry", 2)}
-				names := []logingest.ValueCount{vc("habit_completed", 3), vc("sync_failed", 2), vc("sync_finished", 2),
-					vc("button_tap", 1), vc("cold_start", 1), vc("frame_time", 1), vc("habit_skipped", 1)}
+				names := []logingest.ValueCount{
+					vc("habit_completed", 3), vc("sync_failed", 2), vc("sync_finished", 2),
+					vc("button_tap", 1), vc("cold_start", 1), vc("frame_time", 1), vc("habit_skipped", 1),
+				}
 				for _, c := range []struct {
 					topN           int
 					nTypes, nNames int
@@ -191,14 +193,21 @@ func statsChecks() []check {
 					q    logingest.StatsQuery
 					want logingest.Stats
 				}{
-					{logingest.StatsQuery{Now: statsNow, Source: sourceProd}, logingest.Stats{TotalEvents: 4, LastHour: 4, LastDay: 4,
-						ActiveSessions: 4, ActiveUsers: 3, TopEventTypes: vc("behavioral", 4), TopEventNames: vc("habit_completed", 4)}},
-					{logingest.StatsQuery{Now: statsNow, Source: sourceStaging}, logingest.Stats{TotalEvents: 2, LastHour: 2, LastDay: 2,
-						ActiveSessions: 2, ActiveUsers: 2, TopEventTypes: vc("error", 2), TopEventNames: vc("sync_failed", 2)}},
+					{logingest.StatsQuery{Now: statsNow, Source: sourceProd}, logingest.Stats{
+						TotalEvents: 4, LastHour: 4, LastDay: 4,
+						ActiveSessions: 4, ActiveUsers: 3, TopEventTypes: vc("behavioral", 4), TopEventNames: vc("habit_completed", 4),
+					}},
+					{logingest.StatsQuery{Now: statsNow, Source: sourceStaging}, logingest.Stats{
+						TotalEvents: 2, LastHour: 2, LastDay: 2,
+						ActiveSessions: 2, ActiveUsers: 2, TopEventTypes: vc("error", 2), TopEventNames: vc("sync_failed", 2),
+					}},
 					{logingest.StatsQuery{Now: statsNow, Source: "habit-tracker-dev"}, logingest.Stats{
-						TopEventTypes: []logingest.ValueCount{}, TopEventNames: []logingest.ValueCount{}}},
-					{logingest.StatsQuery{Now: statsNow, TopN: 1}, logingest.Stats{TotalEvents: 6, LastHour: 6, LastDay: 6,
-						ActiveSessions: 6, ActiveUsers: 3, TopEventTypes: vc("behavioral", 4), TopEventNames: vc("habit_completed", 4)}},
+						TopEventTypes: []logingest.ValueCount{}, TopEventNames: []logingest.ValueCount{},
+					}},
+					{logingest.StatsQuery{Now: statsNow, TopN: 1}, logingest.Stats{
+						TotalEvents: 6, LastHour: 6, LastDay: 6,
+						ActiveSessions: 6, ActiveUsers: 3, TopEventTypes: vc("behavioral", 4), TopEventNames: vc("habit_completed", 4),
+					}},
 				} {
 					st, err := stats(ctx, s, c.q)
 					if err != nil {

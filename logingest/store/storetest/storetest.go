@@ -44,7 +44,8 @@ const checkTimeout = 2 * time.Minute
 
 // Run runs every check against stores made by newStore. newStore is called once per subtest and must return an
 // empty store that no other subtest sees; it registers any cleanup with t.Cleanup. Subtests run in parallel and
-// are named after the method they exercise, for example "Query/Cursor/timestamp".
+// are named after the method they exercise, for example "Query/Cursor/timestamp". Run returns when every check
+// has finished.
 //
 // Checks of an optional interface (logingest.UserEraser, logingest.KeyStore) are skipped, with the reason, when
 // the store does not implement it.
@@ -123,8 +124,7 @@ func (e *skipError) Error() string { return "skipped: " + e.reason }
 func skip(reason string) error { return &skipError{reason} }
 
 func skipped(err error) (string, bool) {
-	var s *skipError
-	if errors.As(err, &s) {
+	if s, ok := errors.AsType[*skipError](err); ok {
 		return s.reason, true
 	}
 	return "", false

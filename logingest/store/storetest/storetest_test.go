@@ -20,15 +20,27 @@ import (
 	"github.com/change66/logserver/logingest/store/memstore"
 )
 
+// Run's method groups are not parallel on purpose: Run returns only when every check is done, so a caller may
+// release what newStore uses with defer. The checks inside each group are parallel.
+
+//nolint:tparallel // Run's group subtests are sequential by design (see above); their checks call t.Parallel
 func TestRunMemstore(t *testing.T) {
 	t.Parallel()
-	Run(t, func(t *testing.T) logingest.Store { return memstore.New() }, nil)
+	Run(t, func(t *testing.T) logingest.Store {
+		t.Helper()
+		return memstore.New()
+	}, nil)
 }
 
 // A store that keeps only microseconds passes when it says so.
+//
+//nolint:tparallel // Run's group subtests are sequential by design (see above); their checks call t.Parallel
 func TestRunTimePrecision(t *testing.T) {
 	t.Parallel()
-	Run(t, func(t *testing.T) logingest.Store { return truncating(time.Microsecond) }, &Options{TimePrecision: time.Microsecond})
+	Run(t, func(t *testing.T) logingest.Store {
+		t.Helper()
+		return truncating(time.Microsecond)
+	}, &Options{TimePrecision: time.Microsecond})
 }
 
 // A store without the optional interfaces has their checks skipped, not failed.
@@ -167,8 +179,12 @@ func brokenStores() []brokenCase {
 							if st[i] == logingest.AppendDuplicate {
 								// Last write wins: drop the stored user's events and store this copy.
 								e := events[i]
-								m.DeleteUserEvents(ctx, e.Source, mustStored(m, e).UserID)
-								m.Append(ctx, []logingest.Event{e})
+								if _, err := m.DeleteUserEvents(ctx, e.Source, mustStored(m, e).UserID); err != nil {
+									return nil, err
+								}
+								if _, err := m.Append(ctx, []logingest.Event{e}); err != nil {
+									return nil, err
+								}
 							}
 						}
 						return st, err
@@ -208,7 +224,9 @@ func brokenStores() []brokenCase {
 			store: func() logingest.Store {
 				return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
 					if ctx.Err() != nil && len(events) > 1 {
-						m.Append(context.WithoutCancel(ctx), events[:1])
+						if _, err := m.Append(context.WithoutCancel(ctx), events[:1]); err != nil {
+							return nil, err
+						}
 					}
 					return m.Append(ctx, events)
 				}}
@@ -279,8 +297,12 @@ func brokenStores() []brokenCase {
 			store: func() logingest.Store {
 				return mapEvents(func(e *logingest.Event) {
 					var m any
-					json.Unmarshal(e.Properties, &m) // float64 loses 2^53+1
-					e.Properties, _ = json.Marshal(m)
+					if err := json.Unmarshal(e.Properties, &m); err != nil { // float64 loses 2^53+1
+						return
+					}
+					if b, err := json.Marshal(m); err == nil {
+						e.Properties = b
+					}
 				})
 			},
 			fails: []string{"Append/RoundTrip"},
@@ -726,7 +748,7 @@ func brokenStores() []brokenCase {
 		},
 	}
 	// A store that ignores one filter field fails that field's check.
-	for name, clear := range map[string]func(*logingest.Filter){
+	for name, clearField := range map[string]func(*logingest.Filter){
 		"EventType":    func(f *logingest.Filter) { f.EventType = "" },
 		"EventName":    func(f *logingest.Filter) { f.EventName = "" },
 		"UserID":       func(f *logingest.Filter) { f.UserID = "" },
@@ -739,7 +761,7 @@ func brokenStores() []brokenCase {
 	} {
 		cases = append(cases, brokenCase{
 			name:  "ignores the filter on " + name,
-			store: func() logingest.Store { return mapFilter(clear) },
+			store: func() logingest.Store { return mapFilter(clearField) },
 			fails: []string{"Query/Filter/" + name},
 		})
 	}
@@ -955,7 +977,10 @@ func compact(b json.RawMessage) json.RawMessage {
 	if json.Unmarshal(b, &m) != nil {
 		return b
 	}
-	out, _ := json.Marshal(m)
+	out, err := json.Marshal(m)
+	if err != nil {
+		return b
+	}
 	return out
 }
 
