@@ -13,6 +13,8 @@ import (
 // (sorted by key, so concurrent batches lock index entries in the same order and cannot deadlock) and returns
 // only the ones that were not stored yet; ins stores exactly those events, in slice order so that ids follow
 // insertion order. The result is the positions (1-based) of the inserted events; every other one is a duplicate.
+//
+//nolint:unqueryvet // every * is over the CTEs above, whose columns are the unnest's own column list (t(...))
 const appendSQL = `
 WITH input AS (
 	SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[],

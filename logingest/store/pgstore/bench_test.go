@@ -33,6 +33,7 @@ func benchStore(b *testing.B) *pgstore.Store {
 // benchBatches returns n batches of size events shaped like testdata/events.ndjson; 10% of the events of
 // each batch repeat an event sent before (a retry), or, for batches of one, every tenth batch is a retry.
 func benchBatches(b *testing.B, n, size int) [][]logingest.Event {
+	b.Helper()
 	templates := loadEvents(b)
 	var sent []logingest.Event
 	out := make([][]logingest.Event, n)
@@ -76,8 +77,10 @@ func BenchmarkAppend(b *testing.B) {
 // BenchmarkCopyCeiling writes the same rows with COPY (no dedup at all) into the same table and indexes:
 // the ceiling idempotent Append is measured against.
 func BenchmarkCopyCeiling(b *testing.B) {
-	cols := []string{"source", "event_id", "timestamp", "event_type", "event_name", "properties", "user_id",
-		"session_id", "app_version", "device_info", "sequence_number", "priority", "received_at"}
+	cols := []string{
+		"source", "event_id", "timestamp", "event_type", "event_name", "properties", "user_id",
+		"session_id", "app_version", "device_info", "sequence_number", "priority", "received_at",
+	}
 	nullable := func(s string) any {
 		if s == "" {
 			return nil
@@ -93,9 +96,11 @@ func BenchmarkCopyCeiling(b *testing.B) {
 			for i := range b.N {
 				rows := make([][]any, len(batches[i]))
 				for j, e := range batches[i] {
-					rows[j] = []any{e.Source, e.EventID, e.Timestamp, string(e.EventType), e.EventName, []byte(e.Properties),
+					rows[j] = []any{
+						e.Source, e.EventID, e.Timestamp, string(e.EventType), e.EventName, []byte(e.Properties),
 						nullable(e.UserID), nullable(e.SessionID), nullable(e.AppVersion), []byte(e.DeviceInfo),
-						e.SequenceNumber, string(e.Priority), e.ReceivedAt}
+						e.SequenceNumber, string(e.Priority), e.ReceivedAt,
+					}
 				}
 				if _, err := s.Pool().CopyFrom(ctx, pgx.Identifier{"analytics_logs"}, cols, pgx.CopyFromRows(rows)); err != nil {
 					b.Fatal(err)
@@ -163,15 +168,20 @@ func BenchmarkBigQueries(b *testing.B) {
 		}},
 		{"type+time", func(r *rand.Rand) logingest.Filter {
 			from := day.Add(-time.Duration(r.IntN(20*24)) * time.Hour)
-			return logingest.Filter{Source: "habit-tracker-prod", EventType: logingest.EventTypes()[r.IntN(5)],
-				StartTime: from, EndTime: from.Add(24 * time.Hour)}
+			return logingest.Filter{
+				Source: "habit-tracker-prod", EventType: logingest.EventTypes()[r.IntN(5)],
+				StartTime: from, EndTime: from.Add(24 * time.Hour),
+			}
 		}},
 		{"name+time", func(r *rand.Rand) logingest.Filter {
 			from := day.Add(-time.Duration(r.IntN(20*24)) * time.Hour)
-			return logingest.Filter{Source: "habit-tracker-prod", EventName: "sync_failed", StartTime: from, EndTime: from.Add(24 * time.Hour)}
+			return logingest.Filter{
+				Source: "habit-tracker-prod", EventName: "sync_failed", StartTime: from, EndTime: from.Add(24 * time.Hour),
+			}
 		}},
 		{"provider", func(r *rand.Rand) logingest.Filter {
-			return logingest.Filter{Source: "habit-tracker-prod", ProviderName: []string{"habit_provider", "nfc_notifier", "auth_provider"}[r.IntN(3)]}
+			providers := []string{"habit_provider", "nfc_notifier", "auth_provider"}
+			return logingest.Filter{Source: "habit-tracker-prod", ProviderName: providers[r.IntN(3)]}
 		}},
 		{"recent", func(r *rand.Rand) logingest.Filter {
 			return logingest.Filter{Source: "habit-tracker-prod", SortBy: logingest.SortReceivedAt}
@@ -222,6 +232,7 @@ func BenchmarkBigQueries(b *testing.B) {
 }
 
 func reportPercentiles(b *testing.B, d []time.Duration) {
+	b.Helper()
 	slices.Sort(d)
 	pct := func(p float64) float64 { return float64(d[int(p*float64(len(d)-1))].Microseconds()) / 1000 }
 	b.ReportMetric(pct(0.50), "p50_ms")
@@ -230,6 +241,7 @@ func reportPercentiles(b *testing.B, d []time.Duration) {
 
 // logPlan logs EXPLAIN ANALYZE of the page query pgstore runs for f (reconstructed with the same SQL shape).
 func logPlan(b *testing.B, s *pgstore.Store, f logingest.Filter) {
+	b.Helper()
 	sqlText, args := pgstore.PageSQLForTest(f)
 	rows, err := s.Pool().Query(context.Background(), "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) "+sqlText, args...)
 	require.NoError(b, err)

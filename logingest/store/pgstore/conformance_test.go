@@ -11,6 +11,7 @@ import (
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	storetest.Run(t, func(t *testing.T) logingest.Store {
+		t.Helper()
 		s, _ := setup(t, nil)
 		return s
 	}, &storetest.Options{TimePrecision: time.Microsecond})

@@ -3,6 +3,7 @@ package pgstore
 import (
 	"context"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -10,21 +11,38 @@ import (
 	"github.com/change66/logserver/logingest"
 )
 
-// CreateAPIKey implements logingest.KeyStore. A key with the same ID or Hash gives an error matching
-// logingest.ErrInvalid.
+// CreateAPIKey implements logingest.KeyStore. A key with the same ID or Hash, or a burst limit too large for its
+// INTEGER column, gives an error matching logingest.ErrInvalid.
 func (s *Store) CreateAPIKey(ctx context.Context, k logingest.APIKey) error {
 	if err := s.checkOpen(); err != nil {
 		return err
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO api_keys (id, name, hash, source, scopes, created_at, expires_at, revoked_at,
+	rBurst, err := int4("RequestBurst", k.Limits.RequestBurst)
+	if err != nil {
+		return fmt.Errorf("create api key: %w", err)
+	}
+	eBurst, err := int4("EventsBurst", k.Limits.EventsBurst)
+	if err != nil {
+		return fmt.Errorf("create api key: %w", err)
+	}
+	_, err = s.pool.Exec(ctx, `INSERT INTO api_keys (id, name, hash, source, scopes, created_at, expires_at, revoked_at,
 			requests_per_minute, request_burst, events_per_minute, events_burst)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		k.ID, k.Name, k.Hash, k.Source, int32(k.Scopes), k.CreatedAt, nullTime(k.ExpiresAt), nullTime(k.RevokedAt),
-		k.Limits.RequestsPerMinute, int32(k.Limits.RequestBurst), k.Limits.EventsPerMinute, int32(k.Limits.EventsBurst))
+		k.Limits.RequestsPerMinute, rBurst, k.Limits.EventsPerMinute, eBurst)
 	if err != nil {
 		return fmt.Errorf("create api key: %w", withCtx(ctx, mapErr(err)))
 	}
 	return nil
+}
+
+// int4 converts a key limit to the type of its INTEGER column. A value the column cannot hold is refused with an
+// error matching logingest.ErrInvalid rather than stored wrapped around.
+func int4(field string, v int) (int32, error) {
+	if v < math.MinInt32 || v > math.MaxInt32 {
+		return 0, fmt.Errorf("%w: %s %d does not fit in an INTEGER column", logingest.ErrInvalid, field, v)
+	}
+	return int32(v), nil
 }
 
 const keyColumns = `id, name, hash, source, scopes, created_at, expires_at, revoked_at, last_used_at, use_count,
@@ -134,6 +152,9 @@ func scanKey(r pgx.CollectableRow) (logingest.APIKey, error) {
 	if err := r.Scan(&k.ID, &k.Name, &k.Hash, &k.Source, &scopes, &k.CreatedAt, &expires, &revoked, &used, &k.UseCount,
 		&k.Limits.RequestsPerMinute, &rBurst, &k.Limits.EventsPerMinute, &eBurst); err != nil {
 		return k, err
+	}
+	if scopes < 0 || scopes > math.MaxUint8 {
+		return k, fmt.Errorf("api key %s: scopes %d out of range", k.ID, scopes)
 	}
 	k.Scopes = logingest.Scope(scopes)
 	k.Limits.RequestBurst, k.Limits.EventsBurst = int(rBurst), int(eBurst)

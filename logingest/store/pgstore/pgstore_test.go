@@ -4,9 +4,9 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"testing"
 	"time"
@@ -107,7 +107,7 @@ func TestMigrations_UpDownUp(t *testing.T) {
 	versions, err := m.ExistingVersions(t.Context())
 	require.NoError(t, err)
 	require.Equal(t, []int{1, 2, 3}, versions)
-	require.Equal(t, m.Latest(), len(versions))
+	require.Len(t, versions, m.Latest())
 	require.EqualValues(t, 3, tables())
 
 	// Open creates partitions: the way down must drop them along with the parent.
@@ -171,8 +171,10 @@ func TestAppend_RoundTripAndRetry(t *testing.T) {
 		"events received now must land in a premade partition")
 
 	want := events[2] // has user, session, provider_name
-	page, err := s.Query(t.Context(), logingest.Filter{Source: testSource, UserID: want.UserID, SessionID: want.SessionID,
-		EventName: want.EventName, StartTime: want.Timestamp, EndTime: want.Timestamp.Add(time.Microsecond)})
+	page, err := s.Query(t.Context(), logingest.Filter{
+		Source: testSource, UserID: want.UserID, SessionID: want.SessionID,
+		EventName: want.EventName, StartTime: want.Timestamp, EndTime: want.Timestamp.Add(time.Microsecond),
+	})
 	require.NoError(t, err)
 	require.Len(t, page.Events, 1)
 	got := page.Events[0]
@@ -192,8 +194,10 @@ func TestAppend_InCallDuplicateFirstWins(t *testing.T) {
 	second.EventName = "second_copy"
 	st, err := s.Append(t.Context(), []logingest.Event{events[0], events[1], second, events[2]})
 	require.NoError(t, err)
-	require.Equal(t, []logingest.AppendStatus{logingest.AppendInserted, logingest.AppendInserted,
-		logingest.AppendDuplicate, logingest.AppendInserted}, st)
+	require.Equal(t, []logingest.AppendStatus{
+		logingest.AppendInserted, logingest.AppendInserted,
+		logingest.AppendDuplicate, logingest.AppendInserted,
+	}, st)
 	page, err := s.Query(t.Context(), logingest.Filter{EventName: "second_copy"})
 	require.NoError(t, err)
 	require.Empty(t, page.Events)
@@ -312,8 +316,10 @@ func TestDropPartitionsBefore(t *testing.T) {
 	// Expired keys are gone with their events: a late retry is stored again; kept ones are still duplicates.
 	st, err := s.Append(t.Context(), events[:4])
 	require.NoError(t, err)
-	require.Equal(t, []logingest.AppendStatus{logingest.AppendInserted, logingest.AppendInserted,
-		logingest.AppendInserted, logingest.AppendDuplicate}, st)
+	require.Equal(t, []logingest.AppendStatus{
+		logingest.AppendInserted, logingest.AppendInserted,
+		logingest.AppendInserted, logingest.AppendDuplicate,
+	}, st)
 
 	parts, err := s.Partitions(t.Context())
 	require.NoError(t, err)
@@ -342,7 +348,7 @@ func TestDeleteUserEvents(t *testing.T) {
 	n, err = s.DeleteUserEvents(t.Context(), "", user)
 	require.NoError(t, err)
 	require.Zero(t, n)
-	require.EqualValues(t, 300-want, count(t, b.conn, "SELECT count(*) FROM analytics_logs"))
+	require.Equal(t, 300-want, count(t, b.conn, "SELECT count(*) FROM analytics_logs"))
 }
 
 func TestQuery_KeysetMatchesOffset(t *testing.T) {
@@ -415,13 +421,19 @@ func TestQuery_Filters(t *testing.T) {
 		f    logingest.Filter
 		keep func(e logingest.Event) bool
 	}{
-		{"type", logingest.Filter{EventType: logingest.EventTypeError}, func(e logingest.Event) bool { return e.EventType == logingest.EventTypeError }},
-		{"provider", logingest.Filter{ProviderName: "habit_provider"}, func(e logingest.Event) bool { return provider(e) == "habit_provider" }},
+		{"type", logingest.Filter{EventType: logingest.EventTypeError}, func(e logingest.Event) bool {
+			return e.EventType == logingest.EventTypeError
+		}},
+		{"provider", logingest.Filter{ProviderName: "habit_provider"}, func(e logingest.Event) bool {
+			return provider(e) == "habit_provider"
+		}},
 		{"app version", logingest.Filter{AppVersion: "2.0.1+7"}, func(e logingest.Event) bool { return e.AppVersion == "2.0.1+7" }},
 		{"time range", logingest.Filter{StartTime: mid, EndTime: mid.Add(time.Hour)}, func(e logingest.Event) bool {
 			return !e.Timestamp.Before(mid) && e.Timestamp.Before(mid.Add(time.Hour))
 		}},
-		{"priority", logingest.Filter{Priority: logingest.PriorityHigh}, func(e logingest.Event) bool { return e.Priority == logingest.PriorityHigh }},
+		{"priority", logingest.Filter{Priority: logingest.PriorityHigh}, func(e logingest.Event) bool {
+			return e.Priority == logingest.PriorityHigh
+		}},
 	} {
 		p, err := s.Query(t.Context(), tc.f)
 		require.NoError(t, err, tc.name)
@@ -488,16 +500,28 @@ func TestStats(t *testing.T) {
 func TestAPIKeys(t *testing.T) {
 	t.Parallel()
 	s, _ := setup(t, nil)
-	k1 := logingest.APIKey{ID: "k1", Name: "app", Hash: logingest.HashKey("secret1"), Source: testSource,
-		Scopes: logingest.ScopeIngest | logingest.ScopeRead, CreatedAt: now.Add(time.Hour)}
-	k2 := logingest.APIKey{ID: "k2", Name: "admin", Hash: logingest.HashKey("secret2"), Source: testSource,
-		Scopes: logingest.ScopeAdmin, CreatedAt: now, ExpiresAt: now.AddDate(1, 0, 0), RevokedAt: now.Add(time.Minute)}
+	k1 := logingest.APIKey{
+		ID: "k1", Name: "app", Hash: logingest.HashKey("secret1"), Source: testSource,
+		Scopes: logingest.ScopeIngest | logingest.ScopeRead, CreatedAt: now.Add(time.Hour),
+	}
+	k2 := logingest.APIKey{
+		ID: "k2", Name: "admin", Hash: logingest.HashKey("secret2"), Source: testSource,
+		Scopes: logingest.ScopeAdmin, CreatedAt: now, ExpiresAt: now.AddDate(1, 0, 0), RevokedAt: now.Add(time.Minute),
+	}
 	require.NoError(t, s.CreateAPIKey(t.Context(), k1))
 	require.NoError(t, s.CreateAPIKey(t.Context(), k2))
 	require.ErrorIs(t, s.CreateAPIKey(t.Context(), k1), logingest.ErrInvalid)
 	dupHash := k1
 	dupHash.ID = "k3"
 	require.ErrorIs(t, s.CreateAPIKey(t.Context(), dupHash), logingest.ErrInvalid)
+	// A burst the INTEGER column cannot hold is refused, not stored wrapped around.
+	for _, limits := range []logingest.KeyLimits{{RequestBurst: math.MaxInt32 + 1}, {EventsBurst: math.MinInt32 - 1}} {
+		big := k1
+		big.ID, big.Hash, big.Limits = "k4", logingest.HashKey("secret4"), limits
+		require.ErrorIs(t, s.CreateAPIKey(t.Context(), big), logingest.ErrInvalid)
+	}
+	_, err := s.APIKeyByID(t.Context(), "k4")
+	require.ErrorIs(t, err, logingest.ErrNotFound)
 
 	got, err := s.APIKeyByHash(t.Context(), k2.Hash)
 	require.NoError(t, err)
@@ -549,5 +573,5 @@ func TestConfigValidation(t *testing.T) {
 	require.Error(t, err)
 	_, err = pgstore.New(pool, &pgstore.Config{PartitionInterval: 6 * time.Hour})
 	require.NoError(t, err)
-	require.False(t, errors.Is(err, logingest.ErrInvalid))
+	require.NotErrorIs(t, err, logingest.ErrInvalid)
 }

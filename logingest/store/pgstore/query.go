@@ -17,28 +17,35 @@ import (
 
 type sortColumn struct{ expr, typ string }
 
+// SQL types of the sort columns, used to cast and parse cursor values.
+const (
+	typeTimestamptz = "timestamptz"
+	typeText        = "text"
+	typeInt8        = "int8"
+)
+
 // sortColumnFor is the whitelist of ORDER BY expressions and the SQL type of their cursor value. Nullable text
 // columns sort as "" so that keyset comparisons never meet NULL. f has been validated by Normalize.
 func sortColumnFor(f logingest.SortField) sortColumn {
 	switch f {
 	case logingest.SortReceivedAt:
-		return sortColumn{"received_at", "timestamptz"}
+		return sortColumn{"received_at", typeTimestamptz}
 	case logingest.SortEventType:
-		return sortColumn{"event_type", "text"}
+		return sortColumn{"event_type", typeText}
 	case logingest.SortEventName:
-		return sortColumn{"event_name", "text"}
+		return sortColumn{"event_name", typeText}
 	case logingest.SortUserID:
-		return sortColumn{"COALESCE(user_id, '')", "text"}
+		return sortColumn{"COALESCE(user_id, '')", typeText}
 	case logingest.SortSessionID:
-		return sortColumn{"COALESCE(session_id, '')", "text"}
+		return sortColumn{"COALESCE(session_id, '')", typeText}
 	case logingest.SortAppVersion:
-		return sortColumn{"COALESCE(app_version, '')", "text"}
+		return sortColumn{"COALESCE(app_version, '')", typeText}
 	case logingest.SortPriority:
-		return sortColumn{"priority", "text"}
+		return sortColumn{"priority", typeText}
 	case logingest.SortSequenceNumber:
-		return sortColumn{"sequence_number", "int8"}
+		return sortColumn{"sequence_number", typeInt8}
 	default:
-		return sortColumn{"timestamp", "timestamptz"}
+		return sortColumn{"timestamp", typeTimestamptz}
 	}
 }
 
@@ -54,9 +61,12 @@ type cursor struct {
 	ID    int64               `json:"i"`
 }
 
-func (c cursor) encode() string {
-	b, _ := json.Marshal(c)
-	return base64.RawURLEncoding.EncodeToString(b)
+func (c cursor) encode() (string, error) {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return "", fmt.Errorf("encode cursor: %w", err)
+	}
+	return base64.RawURLEncoding.EncodeToString(b), nil
 }
 
 func decodeCursor(s string, f logingest.Filter) (cursor, error) {
@@ -69,9 +79,14 @@ func decodeCursor(s string, f logingest.Filter) (cursor, error) {
 		err = errors.New("cursor was made for another sort order")
 	}
 	if err != nil {
-		return cursor{}, &logingest.ValidationError{Errors: []logingest.FieldError{{Field: "cursor", Reason: "malformed cursor: " + err.Error()}}}
+		return cursor{}, malformedCursor("malformed cursor: " + err.Error())
 	}
 	return c, nil
+}
+
+// malformedCursor is the validation error for a Filter.After the store cannot use.
+func malformedCursor(reason string) error {
+	return &logingest.ValidationError{Errors: []logingest.FieldError{{Field: "cursor", Reason: reason}}}
 }
 
 // whereClause builds the WHERE clause of f with positional placeholders only.
@@ -149,11 +164,14 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 	if err != nil {
 		return nil, fmt.Errorf("query: %w", withCtx(ctx, mapErr(err)))
 	}
-	var last cursor
+	var (
+		last cursor
+		more bool
+	)
 	for rows.Next() {
 		if len(page.Events) == f.Limit {
 			// The extra row only tells that another page exists.
-			page.NextCursor = last.encode()
+			more = true
 			continue
 		}
 		var (
@@ -176,7 +194,7 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 		if dev != nil {
 			e.DeviceInfo = json.RawMessage(dev)
 		}
-		if col.typ == "timestamptz" {
+		if col.typ == typeTimestamptz {
 			if f.SortBy == logingest.SortTimestamp {
 				sortValue = e.Timestamp.Format(time.RFC3339Nano)
 			} else {
@@ -189,6 +207,11 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("query: %w", withCtx(ctx, mapErr(err)))
+	}
+	if more {
+		if page.NextCursor, err = last.encode(); err != nil {
+			return nil, fmt.Errorf("query: %w", err)
+		}
 	}
 
 	if !f.SkipTotal {
@@ -213,15 +236,18 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 func (s *Store) estimate(ctx context.Context, where string, args []any) (int64, error) {
 	var plan []struct {
 		Plan struct {
-			Rows float64 `json:"Plan Rows"`
-		} `json:"Plan"`
+			Rows float64 `json:"Plan Rows"` //nolint:tagliatelle // format fixed by PostgreSQL EXPLAIN
+		} `json:"Plan"` //nolint:tagliatelle // format fixed by PostgreSQL EXPLAIN
 	}
 	var out []byte
 	if err := s.pool.QueryRow(ctx, "EXPLAIN (FORMAT JSON) SELECT 1 FROM analytics_logs"+where, args...).Scan(&out); err != nil {
 		return 0, fmt.Errorf("query: estimate count: %w", withCtx(ctx, mapErr(err)))
 	}
-	if err := json.Unmarshal(out, &plan); err != nil || len(plan) == 0 {
+	if err := json.Unmarshal(out, &plan); err != nil {
 		return 0, fmt.Errorf("query: estimate count: unexpected EXPLAIN output: %w", err)
+	}
+	if len(plan) == 0 {
+		return 0, errors.New("query: estimate count: unexpected EXPLAIN output: no plan")
 	}
 	return int64(plan[0].Plan.Rows), nil
 }
@@ -244,16 +270,16 @@ func buildPageSQL(f logingest.Filter) (pageSQL string, args []any, countWhere st
 		}
 		var v any = c.Value
 		switch col.typ {
-		case "timestamptz":
+		case typeTimestamptz:
 			t, err := time.Parse(time.RFC3339Nano, c.Value)
 			if err != nil {
-				return "", nil, "", nil, &logingest.ValidationError{Errors: []logingest.FieldError{{Field: "cursor", Reason: "malformed cursor value"}}}
+				return "", nil, "", nil, malformedCursor("malformed cursor value")
 			}
 			v = t
-		case "int8":
+		case typeInt8:
 			n, err := strconv.ParseInt(c.Value, 10, 64)
 			if err != nil {
-				return "", nil, "", nil, &logingest.ValidationError{Errors: []logingest.FieldError{{Field: "cursor", Reason: "malformed cursor value"}}}
+				return "", nil, "", nil, malformedCursor("malformed cursor value")
 			}
 			v = n
 		}
