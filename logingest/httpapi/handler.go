@@ -33,8 +33,8 @@
 // whenever the request itself is well-formed, even if every event was rejected, because resending the same
 // batch cannot succeed. Whole-request problems (malformed envelope, missing or empty "logs", too many events,
 // body too large, wrong Content-Type or Content-Encoding) store nothing and answer 400, 413 or 415.
-// Bodies may be gzip-compressed (Content-Encoding: gzip); Config.MaxBodyBytes bounds them before and after
-// decompression.
+// Bodies may be compressed (Content-Encoding: gzip or zstd); Config.MaxBodyBytes bounds them before and after
+// decompression, so a compression bomb costs at most that much memory.
 //
 // # Authentication and limits
 //

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/change66/logserver/logingest"
 )
 
@@ -130,35 +132,49 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 	if err != nil || mt != "application/json" {
 		return nil, &mediaTypeError{msg: "Content-Type must be application/json"}
 	}
-	var gzipped bool
-	switch enc := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding"))); enc {
+	encoding := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding")))
+	switch encoding {
 	case "", "identity":
+		encoding = ""
 	case "gzip", "x-gzip":
-		gzipped = true
+		encoding = "gzip"
+	case "zstd":
 	default:
-		return nil, &mediaTypeError{msg: "Content-Encoding must be gzip or identity"}
+		return nil, &mediaTypeError{msg: "Content-Encoding must be gzip, zstd or identity"}
 	}
 	limit := h.cfg.MaxBodyBytes
 	tooLarge := &logingest.LimitError{Field: fieldBody, Limit: limit, Unit: "bytes", TooLarge: true}
 	if r.ContentLength > limit {
 		return nil, tooLarge
 	}
+	// The wire body is capped by MaxBytesReader, the decompressed body by LimitReader (and readAtMost), so a
+	// compression bomb costs at most limit+1 bytes.
 	var src io.Reader = http.MaxBytesReader(w, r.Body, limit)
-	if gzipped {
+	switch encoding {
+	case "gzip":
 		zr, err := gzip.NewReader(src)
 		if err != nil {
-			return nil, bodyReadError(err, tooLarge, true)
+			return nil, bodyReadError(err, tooLarge, encoding)
 		}
 		defer func() { _ = zr.Close() }() // Close only reports errors Read already returned
 		src = io.LimitReader(zr, limit+1)
+	case "zstd":
+		// One synchronous decoder (no goroutines) whose window, hence its memory, is bounded by the body limit.
+		zr, err := zstd.NewReader(src, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
+			zstd.WithDecoderMaxWindow(uint64(max(limit, zstd.MinWindowSize))))
+		if err != nil {
+			return nil, bodyReadError(err, tooLarge, encoding)
+		}
+		defer zr.Close()
+		src = io.LimitReader(zr, limit+1)
 	}
 	sizeHint := int64(0)
-	if !gzipped && r.ContentLength > 0 {
+	if encoding == "" && r.ContentLength > 0 {
 		sizeHint = r.ContentLength
 	}
 	body, err := readAtMost(src, limit, sizeHint)
 	if err != nil {
-		return nil, bodyReadError(err, tooLarge, gzipped)
+		return nil, bodyReadError(err, tooLarge, encoding)
 	}
 	if int64(len(body)) > limit {
 		return nil, tooLarge
@@ -192,13 +208,17 @@ func readAtMost(r io.Reader, limit, sizeHint int64) ([]byte, error) {
 	}
 }
 
-func bodyReadError(err error, tooLarge *logingest.LimitError, gzipped bool) error {
+func bodyReadError(err error, tooLarge *logingest.LimitError, encoding string) error {
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 		return tooLarge
 	}
+	// A zstd frame that needs a window larger than the body limit would decompress to more than the limit.
+	if errors.Is(err, zstd.ErrWindowSizeExceeded) || errors.Is(err, zstd.ErrDecoderSizeExceeded) {
+		return tooLarge
+	}
 	reason := "could not be read"
-	if gzipped {
-		reason = "is not valid gzip"
+	if encoding != "" {
+		reason = "is not valid " + encoding
 	}
 	return fmt.Errorf("read body: %w: %w", &logingest.ValidationError{Errors: []logingest.FieldError{{Field: fieldBody, Reason: reason}}}, err)
 }

@@ -13,6 +13,8 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/change66/logserver/logingest"
 )
 
@@ -21,6 +23,27 @@ func gzipBytes(t *testing.T, b []byte) []byte {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	_, err := zw.Write(b)
+	require.NoError(t, err)
+	require.NoError(t, zw.Close())
+	return buf.Bytes()
+}
+
+func zstdBytes(t *testing.T, b []byte) []byte {
+	t.Helper()
+	zw, err := zstd.NewWriter(nil)
+	require.NoError(t, err)
+	defer func() { require.NoError(t, zw.Close()) }()
+	return zw.EncodeAll(b, nil)
+}
+
+// zstdStream compresses b as a stream with a small window, the shape a streaming bomb has: every window fits the
+// decoder's limit, only the total output does not.
+func zstdStream(t *testing.T, b []byte) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	zw, err := zstd.NewWriter(&buf, zstd.WithWindowSize(32<<10))
+	require.NoError(t, err)
+	_, err = zw.Write(b)
 	require.NoError(t, err)
 	require.NoError(t, zw.Close())
 	return buf.Bytes()
@@ -194,6 +217,9 @@ func TestBatchIngestWholeRequestErrors(t *testing.T) {
 	valid := readFile(t, "batch-50.json")
 	bomb := gzipBytes(t, bytes.Repeat([]byte(" "), 8<<20)) // 8 MiB of spaces, a few KiB compressed
 	gz := map[string]string{"Content-Encoding": "gzip"}
+	zst := map[string]string{"Content-Encoding": "zstd"}
+	zstdBomb := zstdBytes(t, bytes.Repeat([]byte(" "), 8<<20)) // one frame declaring an 8 MiB window
+	zstdStreamBomb := zstdStream(t, bytes.Repeat([]byte(" "), 8<<20))
 	tests := []struct {
 		name    string
 		body    []byte
@@ -218,6 +244,13 @@ func TestBatchIngestWholeRequestErrors(t *testing.T) {
 		{name: "gzip bomb", body: bomb, header: gz, status: 413, code: "too_large", field: "body", wantLim: 64 << 10, maxBody: 64 << 10},
 		{name: "bad gzip", body: []byte("definitely not gzip"), header: gz, status: 400, code: "validation_failed", field: "body"},
 		{name: "truncated gzip", body: gzipBytes(t, valid)[:40], header: gz, status: 400, code: "validation_failed", field: "body"},
+		{name: "zstd bomb", body: zstdBomb, header: zst, status: 413, code: "too_large", field: "body", wantLim: 64 << 10, maxBody: 64 << 10},
+		{
+			name: "zstd stream bomb", body: zstdStreamBomb, header: zst, noCL: true,
+			status: 413, code: "too_large", field: "body", wantLim: 64 << 10, maxBody: 64 << 10,
+		},
+		{name: "bad zstd", body: []byte("definitely not zstd"), header: zst, status: 400, code: "validation_failed", field: "body"},
+		{name: "truncated zstd", body: zstdBytes(t, valid)[:40], header: zst, status: 400, code: "validation_failed", field: "body"},
 		{name: "unknown encoding", body: valid, header: map[string]string{"Content-Encoding": "br"}, status: 415, code: "unsupported_media_type"},
 		{
 			name: "wrong content type", body: valid, header: map[string]string{"Content-Type": "text/plain"},
@@ -259,19 +292,27 @@ func TestBatchIngestWholeRequestErrors(t *testing.T) {
 	}
 }
 
-func TestIngestGzip(t *testing.T) {
+func TestIngestCompressed(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, nil)
-	for _, path := range []string{"/api/v1/batch-ingest", "/api/v1/ingest"} {
-		name := map[string]string{"/api/v1/batch-ingest": "batch-50.json", "/api/v1/ingest": "single.json"}[path]
-		r := request(t, http.MethodPost, path, keyIngest, gzipBytes(t, readFile(t, name)))
-		r.Header.Set("Content-Encoding", "gzip")
-		r.Header.Set("Content-Type", "application/json; charset=utf-8")
-		w := serve(e.h, r)
-		require.Equal(t, http.StatusCreated, w.Code, w.Body.String())
+	for _, enc := range []struct {
+		name     string
+		compress func(*testing.T, []byte) []byte
+	}{{"gzip", gzipBytes}, {"zstd", zstdBytes}} {
+		t.Run(enc.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t, nil)
+			for _, path := range []string{"/api/v1/batch-ingest", "/api/v1/ingest"} {
+				name := map[string]string{"/api/v1/batch-ingest": "batch-50.json", "/api/v1/ingest": "single.json"}[path]
+				r := request(t, http.MethodPost, path, keyIngest, enc.compress(t, readFile(t, name)))
+				r.Header.Set("Content-Encoding", enc.name)
+				r.Header.Set("Content-Type", "application/json; charset=utf-8")
+				w := serve(e.h, r)
+				require.Equal(t, http.StatusCreated, w.Code, w.Body.String())
+			}
+			// single.json is the first event of batch-50.json.
+			require.EqualValues(t, 50, countStored(t, e.store, "app"))
+		})
 	}
-	// single.json is the first event of batch-50.json.
-	require.EqualValues(t, 50, countStored(t, e.store, "app"))
 }
 
 // TestIngestErrorTable drives the Ingester's documented errors through a fake.
