@@ -136,9 +136,9 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 	switch encoding {
 	case "", "identity":
 		encoding = ""
-	case "gzip", "x-gzip":
-		encoding = "gzip"
-	case "zstd":
+	case encGzip, "x-gzip":
+		encoding = encGzip
+	case encZstd:
 	default:
 		return nil, &mediaTypeError{msg: "Content-Encoding must be gzip, zstd or identity"}
 	}
@@ -151,14 +151,14 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 	// compression bomb costs at most limit+1 bytes.
 	var src io.Reader = http.MaxBytesReader(w, r.Body, limit)
 	switch encoding {
-	case "gzip":
+	case encGzip:
 		zr, err := gzip.NewReader(src)
 		if err != nil {
 			return nil, bodyReadError(err, tooLarge, encoding)
 		}
 		defer func() { _ = zr.Close() }() // Close only reports errors Read already returned
 		src = io.LimitReader(zr, limit+1)
-	case "zstd":
+	case encZstd:
 		// One synchronous decoder (no goroutines) whose window, hence its memory, is bounded by the body limit.
 		zr, err := zstd.NewReader(src, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
 			zstd.WithDecoderMaxWindow(uint64(max(limit, zstd.MinWindowSize))))
@@ -274,6 +274,12 @@ func decodeEnvelope(body []byte) ([]json.RawMessage, error) {
 	}
 	return env.Logs, nil
 }
+
+// Content encodings accepted on ingest bodies.
+const (
+	encGzip = "gzip"
+	encZstd = "zstd"
+)
 
 // decodedBatch is a batch body split into the events to ingest and the ones rejected while decoding.
 type decodedBatch struct {
