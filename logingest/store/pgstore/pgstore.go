@@ -37,7 +37,8 @@ type Config struct {
 	// time. Defaults to 7.
 	PremakePartitions int
 	// CountEstimateThreshold bounds the exact count of Query: when more events match, Page.Total is an
-	// estimate and Page.TotalIsEstimate is true. Defaults to 10000.
+	// estimate and Page.TotalIsEstimate is true. Counting is bounded by it, so it bounds the cost of a page on a
+	// broad filter. Defaults to 2000.
 	CountEstimateThreshold int64
 	// AutoMigrate makes Open apply every pending migration before anything else. Defaults to false: the
 	// schema is managed with `logserver migrate`.
@@ -61,7 +62,7 @@ func (c *Config) withDefaults() Config {
 		out.PremakePartitions = 7
 	}
 	if out.CountEstimateThreshold == 0 {
-		out.CountEstimateThreshold = 10000
+		out.CountEstimateThreshold = 2000
 	}
 	if out.Now == nil {
 		out.Now = time.Now
