@@ -50,8 +50,8 @@ func GenerateAPIKey(name, source string, scopes Scope, now time.Time) (secret st
 // KeyAuthConfig configures a KeyStoreAuthenticator. The zero value is a reasonable default.
 type KeyAuthConfig struct {
 	// CacheTTL is how long a lookup result (found or not) is reused. It bounds how long a revoked or expired key
-	// keeps working on each server: every replica re-reads the key at most CacheTTL after caching it.
-	// Defaults to 1s.
+	// keeps working on each server: every replica re-reads the key at most CacheTTL after caching it. The
+	// default leaves room for a lookup's latency inside the one-second revocation promise. Defaults to 500ms.
 	CacheTTL time.Duration
 	// MaxEntries bounds the cache; when full it is emptied, so guessing keys cannot grow memory. Defaults to 10000.
 	MaxEntries int
@@ -108,7 +108,7 @@ func NewKeyStoreAuthenticator(ks KeyStore, cfg *KeyAuthConfig) (*KeyStoreAuthent
 		c = *cfg
 	}
 	if c.CacheTTL <= 0 {
-		c.CacheTTL = time.Second
+		c.CacheTTL = 500 * time.Millisecond
 	}
 	if c.MaxEntries <= 0 {
 		c.MaxEntries = 10000
