@@ -40,7 +40,7 @@ func TestLoadConfigDefaults(t *testing.T) {
 	require.InDelta(t, 1000.0, cfg.RateLimitPerMinute, 0)
 	require.Equal(t, 1000, cfg.MaxBatchSize)
 	require.Equal(t, 10, cfg.MaxRequestSizeMB)
-	require.Equal(t, 10, cfg.WorkerPoolSize)
+	require.Zero(t, cfg.WorkerPoolSize, "unset leaves the Ingester's default (GOMAXPROCS, at least 2)")
 	require.True(t, cfg.AutoMigrate)
 }
 
