@@ -283,36 +283,36 @@ func (ing *Ingester) writer() {
 	for first := range ing.queue {
 		batch := []*request{first}
 		n := len(first.events)
-		if ing.cfg.FlushDelay > 0 && timer == nil {
-			timer = time.NewTimer(ing.cfg.FlushDelay)
-		} else if timer != nil {
-			timer.Reset(ing.cfg.FlushDelay)
+		var timeout <-chan time.Time // nil (never ready) when FlushDelay is zero
+		if ing.cfg.FlushDelay > 0 {
+			if timer == nil {
+				timer = time.NewTimer(ing.cfg.FlushDelay)
+			} else {
+				timer.Reset(ing.cfg.FlushDelay)
+			}
+			timeout = timer.C
 		}
 	gather:
 		for n < ing.cfg.FlushSize {
+			var r *request
+			var ok bool
 			select {
-			case r, ok := <-ing.queue:
-				if !ok {
-					break gather
-				}
-				batch = append(batch, r)
-				n += len(r.events)
-				continue
+			case r, ok = <-ing.queue: // whatever is queued already joins without waiting
 			default:
-			}
-			if timer == nil {
-				break
-			}
-			select {
-			case r, ok := <-ing.queue:
-				if !ok {
+				if timeout == nil {
 					break gather
 				}
-				batch = append(batch, r)
-				n += len(r.events)
-			case <-timer.C:
+				select {
+				case r, ok = <-ing.queue:
+				case <-timeout:
+					break gather
+				}
+			}
+			if !ok {
 				break gather
 			}
+			batch = append(batch, r)
+			n += len(r.events)
 		}
 		if timer != nil {
 			timer.Stop()

@@ -693,3 +693,23 @@ func TestAppendConcurrencyLimitsWriters(t *testing.T) {
 		require.NoError(t, <-results)
 	}
 }
+
+// TestFlushDelayWaitsForFlushSize: with a FlushDelay the writer holds its first request until FlushSize events
+// are queued (or the delay ends), so three single-event requests share one store write.
+func TestFlushDelayWaitsForFlushSize(t *testing.T) {
+	t.Parallel()
+	g := newGate()
+	ing, _ := setup(t, g, &logingest.Config{Writers: 1, FlushSize: 3, FlushDelay: time.Hour})
+	errs := make(chan error, 3)
+	for _, id := range []string{"a", "b", "c"} {
+		go func() {
+			_, err := ing.Ingest(context.Background(), "", []logingest.Event{validEvent(id)})
+			errs <- err
+		}()
+	}
+	require.Equal(t, 3, <-g.entered, "one write carries all three requests")
+	g.release <- struct{}{}
+	for range 3 {
+		require.NoError(t, <-errs)
+	}
+}
