@@ -204,11 +204,7 @@ func keysCmd(ctx context.Context, args []string, getenv func(string) string, std
 		ids = append(ids, fs.Arg(0))
 		rest = fs.Args()[1:]
 	}
-	cfg, err := loadConfig(getenv)
-	if err != nil {
-		return fmt.Errorf("invalid configuration:\n%w", err)
-	}
-	store, _, err := openStore(ctx, cfg, newLogger(cfg, stderr), cfg.AutoMigrate)
+	store, err := openAdminStore(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
@@ -288,6 +284,16 @@ func fmtTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
+// openAdminStore opens the configured store for an admin command, migrating it when AUTO_MIGRATE is set.
+func openAdminStore(ctx context.Context, getenv func(string) string, stderr io.Writer) (backend, error) {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		return nil, fmt.Errorf("invalid configuration:\n%w", err)
+	}
+	store, _, err := openStore(ctx, cfg, newLogger(cfg, stderr), cfg.AutoMigrate)
+	return store, err
+}
+
 // eraseUserCmd runs "logserver erase-user -user-id ID [-source S]".
 func eraseUserCmd(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("erase-user", flag.ContinueOnError)
@@ -300,11 +306,7 @@ func eraseUserCmd(ctx context.Context, args []string, getenv func(string) string
 	if *userID == "" {
 		return errors.New("erase-user: -user-id is required")
 	}
-	cfg, err := loadConfig(getenv)
-	if err != nil {
-		return fmt.Errorf("invalid configuration:\n%w", err)
-	}
-	store, _, err := openStore(ctx, cfg, newLogger(cfg, stderr), cfg.AutoMigrate)
+	store, err := openAdminStore(ctx, getenv, stderr)
 	if err != nil {
 		return err
 	}
