@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -17,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/change66/logserver/internal/storequery"
 	"github.com/change66/logserver/logingest"
 )
 
@@ -120,13 +120,9 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 	if err != nil {
 		return nil, err
 	}
-	var after *cursor
-	if f.After != "" {
-		c, err := decodeCursor(f.After, f.SortBy)
-		if err != nil {
-			return nil, err
-		}
-		after = &c
+	after, err := storequery.After(f)
+	if err != nil {
+		return nil, err
 	}
 
 	s.mu.RLock()
@@ -143,7 +139,7 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 	}
 	desc := f.SortOrder == logingest.SortDesc
 	slices.SortFunc(matches, func(a, b *row) int {
-		c := compareCursors(cursorOf(a, f.SortBy), cursorOf(b, f.SortBy))
+		c := cursorOf(a, f.SortBy).Compare(cursorOf(b, f.SortBy))
 		if desc {
 			return -c
 		}
@@ -155,7 +151,7 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 	if after != nil {
 		rest = rest[:0:0]
 		for _, r := range matches {
-			c := compareCursors(cursorOf(r, f.SortBy), *after)
+			c := cursorOf(r, f.SortBy).Compare(*after)
 			if desc {
 				c = -c
 			}
@@ -170,13 +166,14 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 		page.Events = append(page.Events, copyEvent(r.ev))
 	}
 	if n < len(rest) {
-		next, err := cursorOf(rest[n-1], f.SortBy).encode()
-		if err != nil {
-			return nil, err
-		}
-		page.NextCursor = next
+		page.NextCursor = cursorOf(rest[n-1], f.SortBy).Encode()
 	}
 	return page, nil
+}
+
+// cursorOf is the position of r in the order by field; its insertion sequence breaks ties.
+func cursorOf(r *row, field logingest.SortField) storequery.Cursor {
+	return storequery.At(&r.ev, r.seq, field)
 }
 
 func matchFilter(r *row, f *logingest.Filter) bool {
@@ -195,76 +192,6 @@ func matchFilter(r *row, f *logingest.Filter) bool {
 		return false
 	}
 	return true
-}
-
-// cursor is the position of one row in one sort order: its sort key (Str for text fields, Num for times in Unix
-// nanoseconds and for sequence numbers) and its insertion sequence, which breaks ties.
-type cursor struct {
-	Field logingest.SortField `json:"f"`
-	Str   string              `json:"s,omitempty"`
-	Num   int64               `json:"n,omitempty"`
-	Seq   int64               `json:"q"`
-}
-
-func cursorOf(r *row, field logingest.SortField) cursor {
-	c := cursor{Field: field, Seq: r.seq}
-	e := &r.ev
-	switch field {
-	case logingest.SortTimestamp:
-		c.Num = e.Timestamp.UnixNano()
-	case logingest.SortReceivedAt:
-		c.Num = e.ReceivedAt.UnixNano()
-	case logingest.SortSequenceNumber:
-		c.Num = e.SequenceNumber
-	case logingest.SortEventType:
-		c.Str = string(e.EventType)
-	case logingest.SortEventName:
-		c.Str = e.EventName
-	case logingest.SortUserID:
-		c.Str = e.UserID
-	case logingest.SortSessionID:
-		c.Str = e.SessionID
-	case logingest.SortAppVersion:
-		c.Str = e.AppVersion
-	case logingest.SortPriority:
-		c.Str = string(e.Priority)
-	}
-	return c
-}
-
-// compareCursors orders positions ascending: by key, then by insertion sequence.
-func compareCursors(a, b cursor) int {
-	if c := cmp.Compare(a.Num, b.Num); c != 0 {
-		return c
-	}
-	if c := strings.Compare(a.Str, b.Str); c != 0 {
-		return c
-	}
-	return cmp.Compare(a.Seq, b.Seq)
-}
-
-func (c cursor) encode() (string, error) {
-	b, err := json.Marshal(c)
-	if err != nil {
-		return "", fmt.Errorf("encode cursor: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
-}
-
-func decodeCursor(s string, field logingest.SortField) (cursor, error) {
-	var c cursor
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err == nil {
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		err = dec.Decode(&c)
-	}
-	if err != nil || c.Field != field || c.Seq <= 0 {
-		return cursor{}, &logingest.ValidationError{Errors: []logingest.FieldError{
-			{Field: "cursor", Reason: "malformed, or taken from a query with another sort field"},
-		}}
-	}
-	return c, nil
 }
 
 // Stats implements logingest.Store.

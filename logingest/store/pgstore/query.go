@@ -2,22 +2,21 @@ package pgstore
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/change66/logserver/internal/storequery"
 	"github.com/change66/logserver/logingest"
 )
 
 type sortColumn struct{ expr, typ string }
 
-// SQL types of the sort columns, used to cast and parse cursor values.
+// SQL types of the sort columns, used to cast cursor values.
 const (
 	typeTimestamptz = "timestamptz"
 	typeText        = "text"
@@ -52,43 +51,6 @@ func sortColumnFor(f logingest.SortField) sortColumn {
 const selectColumns = `id, source, event_id, timestamp, event_type, event_name, properties, COALESCE(user_id, ''),
 	COALESCE(session_id, ''), COALESCE(app_version, ''), device_info, sequence_number, priority, received_at`
 
-// cursor is the decoded form of Page.NextCursor: the sort field and order it was made for, the sort value of
-// the last event of the page (as text) and that event's id.
-type cursor struct {
-	Sort  logingest.SortField `json:"s"`
-	Order logingest.SortOrder `json:"o"`
-	Value string              `json:"v"`
-	ID    int64               `json:"i"`
-}
-
-func (c cursor) encode() (string, error) {
-	b, err := json.Marshal(c)
-	if err != nil {
-		return "", fmt.Errorf("encode cursor: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
-}
-
-func decodeCursor(s string, f logingest.Filter) (cursor, error) {
-	var c cursor
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err == nil {
-		err = json.Unmarshal(b, &c)
-	}
-	if err == nil && (c.Sort != f.SortBy || c.Order != f.SortOrder) {
-		err = errors.New("cursor was made for another sort order")
-	}
-	if err != nil {
-		return cursor{}, malformedCursor("malformed cursor: " + err.Error())
-	}
-	return c, nil
-}
-
-// malformedCursor is the validation error for a Filter.After the store cannot use.
-func malformedCursor(reason string) error {
-	return &logingest.ValidationError{Errors: []logingest.FieldError{{Field: "cursor", Reason: reason}}}
-}
-
 // whereClause builds the WHERE clause of f with positional placeholders only.
 func whereClause(f logingest.Filter, args []any) (string, []any) {
 	var conds []string
@@ -96,26 +58,8 @@ func whereClause(f logingest.Filter, args []any) (string, []any) {
 		args = append(args, v)
 		conds = append(conds, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
 	}
-	if f.Source != "" {
-		add("source = ?", f.Source)
-	}
-	if f.EventType != "" {
-		add("event_type = ?", string(f.EventType))
-	}
-	if f.EventName != "" {
-		add("event_name = ?", f.EventName)
-	}
-	if f.UserID != "" {
-		add("user_id = ?", f.UserID)
-	}
-	if f.SessionID != "" {
-		add("session_id = ?", f.SessionID)
-	}
-	if f.AppVersion != "" {
-		add("app_version = ?", f.AppVersion)
-	}
-	if f.Priority != "" {
-		add("priority = ?", string(f.Priority))
+	for _, m := range storequery.Matches(f) {
+		add(m.Column+" = ?", m.Value)
 	}
 	if f.ProviderName != "" {
 		add("(properties ->> 'provider_name') = ?", f.ProviderName)
@@ -142,7 +86,6 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
-	col := sortColumnFor(f.SortBy)
 	pageSQL, args, countWhere, countArgs, err := buildPageSQL(f)
 	if err != nil {
 		return nil, err
@@ -165,7 +108,7 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 		return nil, fmt.Errorf("query: %w", withCtx(ctx, mapErr(err)))
 	}
 	var (
-		last cursor
+		last storequery.Cursor
 		more bool
 	)
 	for rows.Next() {
@@ -177,12 +120,11 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 		var (
 			e          logingest.Event
 			props, dev []byte
-			sortValue  string
 			typ, prio  string
 			id         int64
 		)
 		if err := rows.Scan(&id, &e.Source, &e.EventID, &e.Timestamp, &typ, &e.EventName, &props, &e.UserID,
-			&e.SessionID, &e.AppVersion, &dev, &e.SequenceNumber, &prio, &e.ReceivedAt, &sortValue); err != nil {
+			&e.SessionID, &e.AppVersion, &dev, &e.SequenceNumber, &prio, &e.ReceivedAt); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("query: scan: %w", err)
 		}
@@ -194,14 +136,8 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 		if dev != nil {
 			e.DeviceInfo = json.RawMessage(dev)
 		}
-		if col.typ == typeTimestamptz {
-			if f.SortBy == logingest.SortTimestamp {
-				sortValue = e.Timestamp.Format(time.RFC3339Nano)
-			} else {
-				sortValue = e.ReceivedAt.Format(time.RFC3339Nano)
-			}
-		}
-		last = cursor{Sort: f.SortBy, Order: f.SortOrder, Value: sortValue, ID: id}
+		last = storequery.At(&e, id, f.SortBy)
+		last.Order = f.SortOrder
 		page.Events = append(page.Events, e)
 	}
 	rows.Close()
@@ -209,9 +145,7 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 		return nil, fmt.Errorf("query: %w", withCtx(ctx, mapErr(err)))
 	}
 	if more {
-		if page.NextCursor, err = last.encode(); err != nil {
-			return nil, fmt.Errorf("query: %w", err)
-		}
+		page.NextCursor = last.Encode()
 	}
 
 	if !f.SkipTotal {
@@ -263,27 +197,12 @@ func buildPageSQL(f logingest.Filter) (pageSQL string, args []any, countWhere st
 
 	where, args := whereClause(f, nil)
 	countWhere, countArgs = where, append([]any(nil), args...)
-	if f.After != "" {
-		c, err := decodeCursor(f.After, f)
-		if err != nil {
-			return "", nil, "", nil, err
-		}
-		var v any = c.Value
-		switch col.typ {
-		case typeTimestamptz:
-			t, err := time.Parse(time.RFC3339Nano, c.Value)
-			if err != nil {
-				return "", nil, "", nil, malformedCursor("malformed cursor value")
-			}
-			v = t
-		case typeInt8:
-			n, err := strconv.ParseInt(c.Value, 10, 64)
-			if err != nil {
-				return "", nil, "", nil, malformedCursor("malformed cursor value")
-			}
-			v = n
-		}
-		args = append(args, v, c.ID)
+	after, err := storequery.After(f)
+	if err != nil {
+		return "", nil, "", nil, err
+	}
+	if after != nil {
+		args = append(args, after.Value, after.ID)
 		keyset := fmt.Sprintf("(%s, id) %s ($%d::%s, $%d::int8)", col.expr, cmp, len(args)-1, col.typ, len(args))
 		if where == "" {
 			where = " WHERE " + keyset
@@ -292,8 +211,8 @@ func buildPageSQL(f logingest.Filter) (pageSQL string, args []any, countWhere st
 		}
 	}
 	args = append(args, f.Limit+1, f.Offset)
-	pageSQL = fmt.Sprintf("SELECT %s, (%s)::text AS sort_value FROM analytics_logs%s ORDER BY %s %s, id %s LIMIT $%d OFFSET $%d",
-		selectColumns, col.expr, where, col.expr, dir, dir, len(args)-1, len(args))
+	pageSQL = fmt.Sprintf("SELECT %s FROM analytics_logs%s ORDER BY %s %s, id %s LIMIT $%d OFFSET $%d",
+		selectColumns, where, col.expr, dir, dir, len(args)-1, len(args))
 
 	return pageSQL, args, countWhere, countArgs, nil
 }

@@ -1,16 +1,15 @@
 package sqlite
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
-	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/change66/logserver/internal/storequery"
 	"github.com/change66/logserver/logingest"
 )
 
@@ -40,13 +39,9 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 		return nil, err
 	}
 	col := sortColumns[f.SortBy]
-	var after *cursor
-	if f.After != "" {
-		c, err := decodeCursor(f.After, f.SortBy)
-		if err != nil {
-			return nil, err
-		}
-		after = &c
+	after, err := storequery.After(f)
+	if err != nil {
+		return nil, err
 	}
 	if err := s.begin(ctx); err != nil {
 		return nil, fmt.Errorf("query: %w", err)
@@ -58,7 +53,7 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 	return page, nil
 }
 
-func (s *Store) query(ctx context.Context, f logingest.Filter, col string, after *cursor) (*logingest.Page, error) {
+func (s *Store) query(ctx context.Context, f logingest.Filter, col string, after *storequery.Cursor) (*logingest.Page, error) {
 	where, args := filterWhere(f)
 
 	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
@@ -85,7 +80,11 @@ func (s *Store) query(ctx context.Context, f logingest.Filter, col string, after
 		} else {
 			where += " AND " + clause
 		}
-		args = append(args, after.value(), after.ID)
+		v := after.Value
+		if t, ok := v.(time.Time); ok {
+			v = formatTime(t)
+		}
+		args = append(args, v, after.ID)
 	}
 	//nolint:gosec // G202: where is built by filterWhere from fixed conditions with ? placeholders; col comes from sortColumns
 	q := "SELECT " + selectColumns + " FROM analytics_logs" + where +
@@ -126,11 +125,7 @@ func (s *Store) query(ctx context.Context, f logingest.Filter, col string, after
 	}
 	if len(page.Events) > f.Limit {
 		page.Events = page.Events[:f.Limit]
-		next, err := cursorOf(&page.Events[f.Limit-1], ids[f.Limit-1], f.SortBy).encode()
-		if err != nil {
-			return nil, err
-		}
-		page.NextCursor = next
+		page.NextCursor = storequery.At(&page.Events[f.Limit-1], ids[f.Limit-1], f.SortBy).Encode()
 	}
 	return page, nil
 }
@@ -144,26 +139,8 @@ func filterWhere(f logingest.Filter) (string, []any) {
 		conds = append(conds, cond)
 		args = append(args, arg)
 	}
-	if f.Source != "" {
-		add("source = ?", f.Source)
-	}
-	if f.EventType != "" {
-		add("event_type = ?", string(f.EventType))
-	}
-	if f.EventName != "" {
-		add("event_name = ?", f.EventName)
-	}
-	if f.UserID != "" {
-		add("user_id = ?", f.UserID)
-	}
-	if f.SessionID != "" {
-		add("session_id = ?", f.SessionID)
-	}
-	if f.AppVersion != "" {
-		add("app_version = ?", f.AppVersion)
-	}
-	if f.Priority != "" {
-		add("priority = ?", string(f.Priority))
+	for _, m := range storequery.Matches(f) {
+		add(m.Column+" = ?", m.Value)
 	}
 	if f.ProviderName != "" {
 		// Exactly the indexed expression; json_extract yields SQL text only for JSON strings, so a number 5
@@ -180,75 +157,6 @@ func filterWhere(f logingest.Filter) (string, []any) {
 		return "", nil
 	}
 	return " WHERE " + strings.Join(conds, " AND "), args
-}
-
-// cursor is a position in one sort order: the sort key of an event (Str for text and time columns, Num for
-// sequence_number) and its row id, which breaks ties. It travels as base64url JSON.
-type cursor struct {
-	Field logingest.SortField `json:"f"`
-	Str   string              `json:"s,omitempty"`
-	Num   int64               `json:"n,omitempty"`
-	ID    int64               `json:"i"`
-}
-
-func cursorOf(e *logingest.Event, id int64, field logingest.SortField) cursor {
-	c := cursor{Field: field, ID: id}
-	switch field {
-	case logingest.SortTimestamp:
-		c.Str = formatTime(e.Timestamp)
-	case logingest.SortReceivedAt:
-		c.Str = formatTime(e.ReceivedAt)
-	case logingest.SortSequenceNumber:
-		c.Num = e.SequenceNumber
-	case logingest.SortEventType:
-		c.Str = string(e.EventType)
-	case logingest.SortEventName:
-		c.Str = e.EventName
-	case logingest.SortUserID:
-		c.Str = e.UserID
-	case logingest.SortSessionID:
-		c.Str = e.SessionID
-	case logingest.SortAppVersion:
-		c.Str = e.AppVersion
-	case logingest.SortPriority:
-		c.Str = string(e.Priority)
-	}
-	return c
-}
-
-// value is the sort key as a query argument.
-func (c cursor) value() any {
-	if c.Field == logingest.SortSequenceNumber {
-		return c.Num
-	}
-	return c.Str
-}
-
-func (c cursor) encode() (string, error) {
-	b, err := json.Marshal(c)
-	if err != nil {
-		return "", fmt.Errorf("encode cursor: %w", err)
-	}
-	return base64.RawURLEncoding.EncodeToString(b), nil
-}
-
-func decodeCursor(s string, field logingest.SortField) (cursor, error) {
-	var c cursor
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err == nil {
-		dec := json.NewDecoder(bytes.NewReader(b))
-		dec.DisallowUnknownFields()
-		err = dec.Decode(&c)
-	}
-	if err == nil && (c.Field == logingest.SortTimestamp || c.Field == logingest.SortReceivedAt) {
-		_, err = parseTime(c.Str)
-	}
-	if err != nil || c.Field != field || c.ID <= 0 {
-		return cursor{}, &logingest.ValidationError{Errors: []logingest.FieldError{
-			{Field: "cursor", Reason: "malformed, or taken from a query with another sort field"},
-		}}
-	}
-	return c, nil
 }
 
 // Stats implements logingest.Store. Every figure is read in one read transaction (one snapshot). A TopN of

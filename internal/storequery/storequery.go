@@ -1,0 +1,172 @@
+// Package storequery holds the parts of logingest.Store.Query that do not depend on the backend, shared by the
+// stores in logingest/store: the value an event sorts by, the keyset cursor that travels as Page.NextCursor, and
+// the exact-match conditions of a Filter. How a store turns them into SQL (placeholders, casts, time formats)
+// stays in the store.
+package storequery
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/base64"
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/change66/logserver/logingest"
+)
+
+// SortValue returns the value e sorts by for field: a time.Time in UTC for SortTimestamp and SortReceivedAt, an
+// int64 for SortSequenceNumber, and a string for every other field. An unknown field (which Filter.Normalize
+// rejects) gives "", so every event sorts equal.
+func SortValue(e *logingest.Event, field logingest.SortField) any {
+	switch field {
+	case logingest.SortTimestamp:
+		return e.Timestamp.UTC()
+	case logingest.SortReceivedAt:
+		return e.ReceivedAt.UTC()
+	case logingest.SortSequenceNumber:
+		return e.SequenceNumber
+	case logingest.SortEventType:
+		return string(e.EventType)
+	case logingest.SortEventName:
+		return e.EventName
+	case logingest.SortUserID:
+		return e.UserID
+	case logingest.SortSessionID:
+		return e.SessionID
+	case logingest.SortAppVersion:
+		return e.AppVersion
+	case logingest.SortPriority:
+		return string(e.Priority)
+	default:
+		return ""
+	}
+}
+
+// Cursor is a position in one sort order: the sort value of an event and the store's id of that event, which
+// breaks ties between equal values in insertion order. Its text form, made by Encode and read by After, is
+// base64url (unpadded) JSON.
+type Cursor struct {
+	// Field is the sort field the cursor was made for.
+	Field logingest.SortField
+	// Order, when set, ties the cursor to that sort order: After rejects it for the other one. Empty accepts
+	// either order.
+	Order logingest.SortOrder
+	// Value is SortValue of the event for Field.
+	Value any
+	// ID is the store's positive id of the event: a row id, or an insertion sequence number.
+	ID int64
+}
+
+// At returns the cursor pointing at e, whose store id is id, in the order by field. Order is left empty.
+func At(e *logingest.Event, id int64, field logingest.SortField) Cursor {
+	return Cursor{Field: field, Value: SortValue(e, field), ID: id}
+}
+
+// Compare orders two cursors of the same field ascending: by Value, then by ID. It returns -1, 0 or +1.
+func (c Cursor) Compare(o Cursor) int {
+	var r int
+	switch v := c.Value.(type) {
+	case time.Time:
+		w, _ := o.Value.(time.Time)
+		r = v.Compare(w)
+	case int64:
+		w, _ := o.Value.(int64)
+		r = cmp.Compare(v, w)
+	case string:
+		w, _ := o.Value.(string)
+		r = strings.Compare(v, w)
+	}
+	if r != 0 {
+		return r
+	}
+	return cmp.Compare(c.ID, o.ID)
+}
+
+// wire is the JSON form of a Cursor. Times travel in Str as fixed-width UTC text with nanoseconds.
+type wire struct {
+	Field logingest.SortField `json:"f"`
+	Order logingest.SortOrder `json:"o,omitempty"`
+	Str   string              `json:"s,omitempty"`
+	Num   int64               `json:"n,omitempty"`
+	ID    int64               `json:"i"`
+}
+
+const timeLayout = "2006-01-02T15:04:05.000000000Z"
+
+// Encode returns the text form of c, for Page.NextCursor.
+func (c Cursor) Encode() string {
+	w := wire{Field: c.Field, Order: c.Order, ID: c.ID}
+	switch v := c.Value.(type) {
+	case time.Time:
+		w.Str = v.UTC().Format(timeLayout)
+	case int64:
+		w.Num = v
+	case string:
+		w.Str = v
+	}
+	b, _ := json.Marshal(w) //nolint:errchkjson // wire holds only strings and integers, which Marshal always encodes
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// After decodes f.After, a cursor made by Encode, for the normalized filter f. It returns (nil, nil) when
+// f.After is empty, and a *logingest.ValidationError naming "cursor" (which matches logingest.ErrInvalid) when
+// f.After is malformed, was made for another sort field than f.SortBy, or records another order than
+// f.SortOrder.
+func After(f logingest.Filter) (*Cursor, error) {
+	if f.After == "" {
+		return nil, nil //nolint:nilnil // no cursor: the first page
+	}
+	var w wire
+	b, err := base64.RawURLEncoding.DecodeString(f.After)
+	if err == nil {
+		dec := json.NewDecoder(bytes.NewReader(b))
+		dec.DisallowUnknownFields()
+		err = dec.Decode(&w)
+	}
+	c := Cursor{Field: w.Field, Order: w.Order, ID: w.ID}
+	switch w.Field {
+	case logingest.SortTimestamp, logingest.SortReceivedAt:
+		if err == nil {
+			c.Value, err = time.Parse(timeLayout, w.Str)
+		}
+	case logingest.SortSequenceNumber:
+		c.Value = w.Num
+	default:
+		c.Value = w.Str
+	}
+	if err != nil || w.Field != f.SortBy || (w.Order != "" && w.Order != f.SortOrder) || w.ID <= 0 {
+		return nil, &logingest.ValidationError{Errors: []logingest.FieldError{
+			{Field: "cursor", Reason: "malformed, or taken from a query with another sort field or order"},
+		}}
+	}
+	return &c, nil
+}
+
+// Match is one exact-match condition of a Filter: Column must equal Value. Column is a constant column name
+// that both SQL schemas share, never user input.
+type Match struct {
+	Column string
+	Value  string
+}
+
+// Matches returns the exact-match conditions that f sets, in this fixed order: source, event_type, event_name,
+// user_id, session_id, app_version, priority. Filter.ProviderName and the time bounds are not included: each
+// store has its own expression or value format for them.
+func Matches(f logingest.Filter) []Match {
+	var out []Match
+	for _, m := range []Match{
+		{"source", f.Source},
+		{"event_type", string(f.EventType)},
+		{"event_name", f.EventName},
+		{"user_id", f.UserID},
+		{"session_id", f.SessionID},
+		{"app_version", f.AppVersion},
+		{"priority", string(f.Priority)},
+	} {
+		if m.Value != "" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
