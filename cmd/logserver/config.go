@@ -32,6 +32,7 @@ type config struct {
 	RedisKeyPrefix     string   // REDIS_KEY_PREFIX
 	MaxBatchSize       int      // MAX_BATCH_SIZE
 	MaxRequestSizeMB   int      // MAX_REQUEST_SIZE_MB
+	MaxInflightMB      int      // MAX_INFLIGHT_BODIES_MB (0: 16 × MAX_REQUEST_SIZE_MB)
 	WorkerPoolSize     int      // WORKER_POOL_SIZE
 	FlushDelay         time.Duration
 	QueueMaxEvents     int
@@ -150,6 +151,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		RedisKeyPrefix:     r.str("REDIS_KEY_PREFIX", "logingest:"),
 		MaxBatchSize:       r.int("MAX_BATCH_SIZE", 1000, 1, 100_000),
 		MaxRequestSizeMB:   r.int("MAX_REQUEST_SIZE_MB", 10, 1, 1024),
+		MaxInflightMB:      r.int("MAX_INFLIGHT_BODIES_MB", 0, 0, 1<<20),
 		WorkerPoolSize:     r.int("WORKER_POOL_SIZE", 0, 1, 1000), // 0: the library's default
 		FlushDelay:         r.duration("INGEST_FLUSH_DELAY", 0, 0),
 		QueueMaxEvents:     r.int("INGEST_QUEUE_MAX_EVENTS", 50000, 1, 10_000_000),

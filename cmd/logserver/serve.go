@@ -153,6 +153,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Gatherer:              reg,
 		Authenticator:         auth,
 		MaxBodyBytes:          int64(cfg.MaxRequestSizeMB) << 20,
+		MaxInflightBodyBytes:  int64(cfg.MaxInflightMB) << 20,
 		RequestsPerMinute:     cfg.RateLimitPerMinute,
 		Burst:                 cfg.RateLimitBurst,
 		EventsPerMinute:       cfg.EventsPerMinute,

@@ -37,8 +37,13 @@ type Config struct {
 	Now func() time.Time
 
 	// MaxBodyBytes bounds an ingest request body (MAX_REQUEST_SIZE_MB), both as sent on the wire and after
-	// gzip decompression; larger bodies are answered 413. Defaults to 10 MiB.
+	// gzip or zstd decompression; larger bodies are answered 413. Defaults to 10 MiB.
 	MaxBodyBytes int64
+	// MaxInflightBodyBytes bounds the memory of all ingest bodies being read or ingested at once, so memory
+	// stays bounded under any number of concurrent requests. Each request reserves its buffer as it grows;
+	// one that cannot reserve more is answered 503 with Retry-After at once (it is safe to retry). A negative
+	// value disables the bound. Defaults to 16 × MaxBodyBytes.
+	MaxInflightBodyBytes int64
 	// RequestsPerMinute is the sustained rate of /api/v1 requests allowed per API key (token bucket refilled
 	// continuously). A negative value disables rate limiting. Defaults to 1000.
 	RequestsPerMinute float64
@@ -122,6 +127,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.MaxBodyBytes == 0 {
 		out.MaxBodyBytes = defaultMaxBodyBytes
+	}
+	if out.MaxInflightBodyBytes == 0 {
+		out.MaxInflightBodyBytes = 16 * out.MaxBodyBytes
 	}
 	if out.RequestsPerMinute == 0 {
 		out.RequestsPerMinute = defaultRequestsPerMinute

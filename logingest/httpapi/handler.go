@@ -66,6 +66,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/change66/logserver/logingest"
 )
@@ -109,6 +110,8 @@ type Handler struct {
 	mux     *http.ServeMux
 	promh   http.Handler // nil without a Gatherer
 	started time.Time
+	// inflight is the MaxInflightBodyBytes budget; nil when unbounded.
+	inflight *semaphore.Weighted
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -145,6 +148,9 @@ func New(ing Ingester, store Reader, cfg *Config) (*Handler, error) {
 		h.limiter = NewLocalLimiter(&LocalLimiterConfig{Now: c.Now})
 	}
 	h.keys = c.Keys
+	if c.MaxInflightBodyBytes > 0 {
+		h.inflight = semaphore.NewWeighted(c.MaxInflightBodyBytes)
+	}
 	if c.Gatherer != nil {
 		h.promh = promhttp.HandlerFor(c.Gatherer, promhttp.HandlerOpts{
 			ErrorLog:      slog.NewLogLogger(c.Logger.Handler(), slog.LevelError),

@@ -33,7 +33,8 @@ type batchData struct {
 }
 
 func (h *Handler) handleIngest(w http.ResponseWriter, r *http.Request) {
-	body, err := h.readBody(w, r)
+	body, release, err := h.readBody(w, r)
+	defer release()
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -75,7 +76,8 @@ func (h *Handler) handleIngest(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) handleBatchIngest(w http.ResponseWriter, r *http.Request) {
-	body, err := h.readBody(w, r)
+	body, release, err := h.readBody(w, r)
+	defer release()
 	if err != nil {
 		h.writeError(w, r, err)
 		return
@@ -125,12 +127,31 @@ func (h *Handler) handleBatchIngest(w http.ResponseWriter, r *http.Request) {
 	h.writeOK(w, r, http.StatusCreated, msg, data)
 }
 
-// readBody checks the Content-Type and Content-Encoding of r and reads its body, decompressing gzip. Both the
-// wire body and the decompressed body are bounded by MaxBodyBytes; a gzip bomb never allocates more than that.
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+// readBody checks the Content-Type and Content-Encoding of r and reads its body, decompressing gzip or zstd. Both
+// the wire body and the decompressed body are bounded by MaxBodyBytes; a compression bomb never allocates more
+// than that. The body's buffer is reserved from the MaxInflightBodyBytes budget as it grows; the caller must
+// call release (always non-nil) once it no longer uses the body or anything decoded from it.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (body []byte, release func(), err error) {
+	var reserved int64
+	release = func() {
+		if reserved > 0 {
+			h.inflight.Release(reserved)
+			reserved = 0
+		}
+	}
+	reserve := func(n int64) bool {
+		if h.inflight == nil {
+			return true
+		}
+		if !h.inflight.TryAcquire(n) {
+			return false
+		}
+		reserved += n
+		return true
+	}
 	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || mt != "application/json" {
-		return nil, &mediaTypeError{msg: "Content-Type must be application/json"}
+		return nil, release, &mediaTypeError{msg: "Content-Type must be application/json"}
 	}
 	encoding := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding")))
 	switch encoding {
@@ -140,12 +161,12 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 		encoding = encGzip
 	case encZstd:
 	default:
-		return nil, &mediaTypeError{msg: "Content-Encoding must be gzip, zstd or identity"}
+		return nil, release, &mediaTypeError{msg: "Content-Encoding must be gzip, zstd or identity"}
 	}
 	limit := h.cfg.MaxBodyBytes
 	tooLarge := &logingest.LimitError{Field: fieldBody, Limit: limit, Unit: "bytes", TooLarge: true}
 	if r.ContentLength > limit {
-		return nil, tooLarge
+		return nil, release, tooLarge
 	}
 	// The wire body is capped by MaxBytesReader, the decompressed body by LimitReader (and readAtMost), so a
 	// compression bomb costs at most limit+1 bytes.
@@ -154,7 +175,7 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 	case encGzip:
 		zr, err := gzip.NewReader(src)
 		if err != nil {
-			return nil, bodyReadError(err, tooLarge, encoding)
+			return nil, release, bodyReadError(err, tooLarge, encoding)
 		}
 		defer func() { _ = zr.Close() }() // Close only reports errors Read already returned
 		src = io.LimitReader(zr, limit+1)
@@ -163,7 +184,7 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 		zr, err := zstd.NewReader(src, zstd.WithDecoderConcurrency(1), zstd.WithDecoderLowmem(true),
 			zstd.WithDecoderMaxWindow(uint64(max(limit, zstd.MinWindowSize))))
 		if err != nil {
-			return nil, bodyReadError(err, tooLarge, encoding)
+			return nil, release, bodyReadError(err, tooLarge, encoding)
 		}
 		defer zr.Close()
 		src = io.LimitReader(zr, limit+1)
@@ -172,28 +193,39 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) ([]byte, erro
 	if encoding == "" && r.ContentLength > 0 {
 		sizeHint = r.ContentLength
 	}
-	body, err := readAtMost(src, limit, sizeHint)
+	body, err = readAtMost(src, limit, sizeHint, reserve)
 	if err != nil {
-		return nil, bodyReadError(err, tooLarge, encoding)
+		return nil, release, bodyReadError(err, tooLarge, encoding)
 	}
 	if int64(len(body)) > limit {
-		return nil, tooLarge
+		return nil, release, tooLarge
 	}
-	return body, nil
+	return body, release, nil
 }
 
 // readAtMost reads r to EOF but never holds more than limit+1 bytes: the buffer grows by doubling, capped at
 // limit+1, so an over-limit body (or a gzip bomb) costs at most limit+1 bytes before it is refused. The caller
-// compares len with limit. sizeHint, when positive, sizes the first allocation.
-func readAtMost(r io.Reader, limit, sizeHint int64) ([]byte, error) {
+// compares len with limit. sizeHint, when positive, sizes the first allocation. reserve is asked for every
+// allocation's size before it is made; when it refuses, readAtMost returns an error matching
+// logingest.ErrOverloaded.
+func readAtMost(r io.Reader, limit, sizeHint int64, reserve func(int64) bool) ([]byte, error) {
 	ceiling := limit + 1
-	buf := make([]byte, 0, min(max(sizeHint, 512), ceiling))
+	// One byte past the hint lets a body of exactly Content-Length bytes reach EOF without growing the buffer.
+	size := min(max(sizeHint+1, 512), ceiling)
+	if !reserve(size) {
+		return nil, errBodyBudget
+	}
+	buf := make([]byte, 0, size)
 	for {
 		if len(buf) == cap(buf) {
 			if int64(len(buf)) >= ceiling {
 				return buf, nil
 			}
-			grown := make([]byte, len(buf), min(int64(cap(buf))*2, ceiling))
+			next := min(int64(cap(buf))*2, ceiling)
+			if !reserve(next - int64(cap(buf))) {
+				return nil, errBodyBudget
+			}
+			grown := make([]byte, len(buf), next)
 			copy(grown, buf)
 			buf = grown
 		}
@@ -208,7 +240,13 @@ func readAtMost(r io.Reader, limit, sizeHint int64) ([]byte, error) {
 	}
 }
 
+// errBodyBudget refuses a body that does not fit the MaxInflightBodyBytes budget: 503, retry later.
+var errBodyBudget = fmt.Errorf("ingest bodies in flight use the whole memory budget: %w", logingest.ErrOverloaded)
+
 func bodyReadError(err error, tooLarge *logingest.LimitError, encoding string) error {
+	if errors.Is(err, logingest.ErrOverloaded) {
+		return err
+	}
 	if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 		return tooLarge
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -427,7 +428,7 @@ func TestReadAtMostBoundsMemory(t *testing.T) {
 			if tt.size >= 0 {
 				src = io.LimitReader(zeros{}, int64(tt.size))
 			}
-			got, err := readAtMost(src, limit, tt.hint)
+			got, err := readAtMost(src, limit, tt.hint, func(int64) bool { return true })
 			require.NoError(t, err)
 			require.LessOrEqual(t, cap(got), limit+1)
 			if tt.size >= 0 && tt.size <= limit {
@@ -445,4 +446,53 @@ type zeros struct{}
 func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
+}
+
+// TestInflightBodyBudget: while bodies being ingested hold the MaxInflightBodyBytes budget, another request that
+// needs more is answered 503 with Retry-After at once instead of adding to memory; once they finish it passes.
+func TestInflightBodyBudget(t *testing.T) {
+	t.Parallel()
+	entered := make(chan struct{})
+	release := make(chan struct{})
+	fake := &fakeIngester{ingest: func(_ context.Context, _ string, events []logingest.Event) (*logingest.BatchResult, error) {
+		if events[0].EventID == "holder" {
+			close(entered)
+			<-release
+		}
+		return &logingest.BatchResult{
+			Results:  []logingest.Result{{EventID: events[0].EventID, Status: logingest.StatusAccepted}},
+			Accepted: 1,
+		}, nil
+	}}
+	h, err := New(fake, &fakeReader{}, &Config{
+		Authenticator: testAuth(), Logger: testLogger(nil), MaxBodyBytes: 8 << 10, MaxInflightBodyBytes: 6 << 10,
+	})
+	require.NoError(t, err)
+	event := func(id string, pad int) []byte {
+		return fmt.Appendf(nil, `{"event_id":%q,"timestamp":"2025-08-27T09:00:00Z","event_type":"behavioral",`+
+			`"event_name":"habit_completed","properties":{"pad":%q}}`, id, strings.Repeat("x", pad))
+	}
+
+	holder := make(chan *httptest.ResponseRecorder, 1)
+	go func() {
+		holder <- serve(h, request(t, http.MethodPost, "/api/v1/ingest", keyIngest, event("holder", 4<<10)))
+	}()
+	select {
+	case <-entered: // the holder's ~4 KiB body is reserved until its Ingest returns
+	case w := <-holder:
+		t.Fatalf("the holding request ended early: %d %s", w.Code, w.Body)
+	}
+
+	w := serve(h, request(t, http.MethodPost, "/api/v1/ingest", keyIngest, event("second", 3<<10)))
+	require.Equal(t, http.StatusServiceUnavailable, w.Code, w.Body.String())
+	require.NotEmpty(t, w.Header().Get("Retry-After"))
+	require.Equal(t, "overloaded", decode(t, w).Code)
+
+	small := serve(h, request(t, http.MethodPost, "/api/v1/ingest", keyIngest, event("small", 10)))
+	require.Equal(t, http.StatusCreated, small.Code, "a body that fits the rest of the budget still passes")
+
+	close(release)
+	require.Equal(t, http.StatusCreated, (<-holder).Code)
+	w = serve(h, request(t, http.MethodPost, "/api/v1/ingest", keyIngest, event("second", 3<<10)))
+	require.Equal(t, http.StatusCreated, w.Code, "the budget is given back when a request ends")
 }
