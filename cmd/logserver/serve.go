@@ -238,28 +238,35 @@ func displayAddr(a net.Addr) string {
 
 // maintainPartitions creates future partitions and applies retention every hour until ctx ends.
 func maintainPartitions(ctx context.Context, s *pgstore.Store, retentionDays int, logger *slog.Logger) {
+	// pgstore.Open has just created the partitions ahead; only retention is due now, both every hour after.
+	applyRetention(ctx, s, time.Now(), retentionDays, logger)
 	tick := time.NewTicker(time.Hour)
 	defer tick.Stop()
 	for {
-		now := time.Now()
-		if err := s.MaintainPartitions(ctx, now); err != nil && ctx.Err() == nil {
-			logger.Error("create partitions", slog.Any("error", err))
-		}
-		if retentionDays > 0 {
-			cutoff := now.AddDate(0, 0, -retentionDays)
-			dropped, err := s.DropPartitionsBefore(ctx, cutoff)
-			if err != nil && ctx.Err() == nil {
-				logger.Error("apply retention", slog.Any("error", err))
-			}
-			for _, p := range dropped {
-				logger.Info("dropped partition", slog.String("partition", p.Name), slog.Int("retention_days", retentionDays))
-			}
-		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		}
+		now := time.Now()
+		if err := s.MaintainPartitions(ctx, now); err != nil && ctx.Err() == nil {
+			logger.Error("create partitions", slog.Any("error", err))
+		}
+		applyRetention(ctx, s, now, retentionDays, logger)
+	}
+}
+
+// applyRetention drops the partitions of events received more than retentionDays before now (0 keeps all).
+func applyRetention(ctx context.Context, s *pgstore.Store, now time.Time, retentionDays int, logger *slog.Logger) {
+	if retentionDays <= 0 {
+		return
+	}
+	dropped, err := s.DropPartitionsBefore(ctx, now.AddDate(0, 0, -retentionDays))
+	if err != nil && ctx.Err() == nil {
+		logger.Error("apply retention", slog.Any("error", err))
+	}
+	for _, p := range dropped {
+		logger.Info("dropped partition", slog.String("partition", p.Name), slog.Int("retention_days", retentionDays))
 	}
 }
 
