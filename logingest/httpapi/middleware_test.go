@@ -414,3 +414,10 @@ func TestConfigNotMutated(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, Config{CORS: CORS{AllowedOrigins: []string{" https://a.example/ "}}}, *cfg)
 }
+
+// len reports how many buckets the limiter holds (for the memory-bound tests).
+func (l *LocalLimiter) len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.tats)
+}

@@ -172,12 +172,6 @@ func (l *LocalLimiter) makeRoom(now time.Time) {
 	}
 }
 
-func (l *LocalLimiter) len() int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return len(l.tats)
-}
-
 // setRateHeaders writes the RateLimit-* headers (IETF draft): Limit is the bucket capacity, Remaining the whole
 // tokens left, Reset the seconds until the bucket is full again; Retry-After when the request was refused.
 func setRateHeaders(hdr http.Header, r Rate, d RateDecision) {
