@@ -62,7 +62,7 @@ CREATE INDEX analytics_logs_provider ON analytics_logs ((properties ->> 'provide
 -- There is no index on source: sources are few (one per app and environment), so a source predicate
 -- selects most rows and is applied as a filter.
 
--- EVENT-ID DEDUP. A unique index on a partitioned table must contain the partition key, so
+-- EVENT-ID DEDUP (the keys became a hash of (source, event_id) in 004_hash_event_ids). A unique index on a partitioned table must contain the partition key, so
 -- UNIQUE (source, event_id) cannot be declared on analytics_logs, and (source, event_id, received_at) would
 -- not catch a retry, which carries a new received_at. analytics_event_ids is a plain table holding every
 -- stored key. pgstore's Append writes it and analytics_logs in ONE statement (data-modifying CTEs):

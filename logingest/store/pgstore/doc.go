@@ -15,10 +15,14 @@
 // # Writes
 //
 // Append sends a whole batch as one statement (one round trip): the columns travel as arrays and are expanded
-// with unnest. Data-modifying CTEs first insert the batch's keys into analytics_event_ids with ON CONFLICT DO
-// NOTHING, then insert into analytics_logs only the events whose key was new. The statement is atomic, and
-// concurrent Appends of the same key are serialised by the primary key of analytics_event_ids, so exactly
-// one of them reports AppendInserted.
+// with unnest. Each event's key in analytics_event_ids is a 16-byte hash of (source, event_id), computed in Go;
+// repeats within the batch are resolved in Go (the first occurrence wins). For batches of 32 or more, the
+// statement probes the key index per row, inserts the keys not found and the events they belong to; a
+// concurrent Append of the same key makes that insert fail on the primary key, and Append then runs the
+// second statement. Smaller batches, and that retry, insert the keys with ON CONFLICT DO NOTHING and the events
+// whose key came back. Either way the statement is atomic, and concurrent Appends of the same key are
+// serialised by the primary key of analytics_event_ids, so exactly one of them reports AppendInserted.
+// BenchmarkAppendVsCopy measures Append against COPY into the same table.
 //
 // # Partitions and retention
 //
@@ -31,7 +35,8 @@
 //
 // Event ids must be unique per source across all partitions, but PostgreSQL only enforces unique indexes that
 // include the partition key; hence the separate, unpartitioned analytics_event_ids table. See
-// migrations/postgres/001_create_analytics_logs.up.sql for the full rationale and the choice of indexes.
+// migrations/postgres/001_create_analytics_logs.up.sql for the full rationale and the choice of indexes, and
+// 004_hash_event_ids.up.sql for the hashed keys.
 //
 // # Totals
 //

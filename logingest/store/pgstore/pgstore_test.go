@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"slices"
 	"testing"
 	"time"
 
@@ -106,7 +107,7 @@ func TestMigrations_UpDownUp(t *testing.T) {
 	require.NoError(t, err)
 	versions, err := m.ExistingVersions(t.Context())
 	require.NoError(t, err)
-	require.Equal(t, []int{1, 2, 3}, versions)
+	require.Equal(t, []int{1, 2, 3, 4}, versions)
 	require.Len(t, versions, m.Latest())
 	require.EqualValues(t, 3, tables())
 
@@ -137,6 +138,63 @@ func TestMigrations_UpDownUp(t *testing.T) {
 	page, err := s.Query(t.Context(), logingest.Filter{Source: testSource})
 	require.NoError(t, err)
 	require.Len(t, page.Events, 10)
+}
+
+// TestMigration004_KeepsKeys checks that migration 004 turns the (source, event_id) keys of version 3 into the
+// hashed keys Append computes (so events stored before the upgrade are still recognised as duplicates), and
+// that its down migration rebuilds the text keys from the stored events.
+func TestMigration004_KeepsKeys(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.Schema(t)
+	pool, err := pgxpool.New(t.Context(), dsn)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	s, err := pgstore.New(pool, &pgstore.Config{Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }})
+	require.NoError(t, err)
+	m, release, err := s.Migrator(nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = release() })
+
+	_, err = m.Migrate(t.Context(), migrations.DirectionUp, &migrations.MigrateOpts{TargetVersion: 3})
+	require.NoError(t, err)
+	require.NoError(t, s.MaintainPartitions(t.Context(), now))
+	// Version 3's Append, reduced to what it wrote: the event and its text key.
+	events := loadEvents(t)[:20]
+	for _, e := range events {
+		_, err := pool.Exec(t.Context(), `INSERT INTO analytics_logs (source, event_id, timestamp, event_type, event_name,
+			received_at) VALUES ($1, $2, $3, $4, $5, $6)`, e.Source, e.EventID, e.Timestamp, e.EventType, e.EventName, e.ReceivedAt)
+		require.NoError(t, err)
+		_, err = pool.Exec(t.Context(), `INSERT INTO analytics_event_ids (source, event_id, received_at) VALUES ($1, $2, $3)`,
+			e.Source, e.EventID, e.ReceivedAt)
+		require.NoError(t, err)
+	}
+
+	_, err = m.Migrate(t.Context(), migrations.DirectionUp, nil)
+	require.NoError(t, err)
+	var n int64
+	require.NoError(t, pool.QueryRow(t.Context(), "SELECT count(*) FROM analytics_event_ids").Scan(&n))
+	require.EqualValues(t, 20, n)
+	// A retry of all 20 after the upgrade is 20 duplicates; one new event is stored.
+	batch := loadEvents(t)[:21]
+	st, err := s.Append(t.Context(), batch)
+	require.NoError(t, err)
+	for i := range 20 {
+		require.Equal(t, logingest.AppendDuplicate, st[i], "event %d was stored before the upgrade", i)
+	}
+	require.Equal(t, logingest.AppendInserted, st[20])
+
+	_, err = m.Migrate(t.Context(), migrations.DirectionDown, &migrations.MigrateOpts{TargetVersion: 3})
+	require.NoError(t, err)
+	rows, err := pool.Query(t.Context(), "SELECT event_id FROM analytics_event_ids WHERE source = $1 ORDER BY event_id", testSource)
+	require.NoError(t, err)
+	got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	want := make([]string, 0, len(batch))
+	for _, e := range batch {
+		want = append(want, e.EventID)
+	}
+	slices.Sort(want)
+	require.Equal(t, want, got)
 }
 
 func TestOpen_NotMigrated(t *testing.T) {
@@ -226,6 +284,79 @@ func TestAppend_DedupAcrossPartitions(t *testing.T) {
 	st, err = s.Append(t.Context(), []logingest.Event{other})
 	require.NoError(t, err)
 	require.Equal(t, []logingest.AppendStatus{logingest.AppendInserted}, st)
+}
+
+// TestAppend_RacingAppendOfTheSameEvent makes Append lose a race: another transaction has inserted the key of
+// one of the batch's events but not committed yet. Append waits for it; when it commits, that event is a
+// duplicate and the rest are stored, and when it rolls back, all are stored. Either way nothing fails and
+// nothing is stored twice. A batch of 5 takes the ON CONFLICT statement at once; a batch of 40 takes the
+// probing statement, fails on the key and falls back to ON CONFLICT.
+func TestAppend_RacingAppendOfTheSameEvent(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		size   int
+		commit bool
+	}{{5, true}, {5, false}, {40, true}, {40, false}} {
+		t.Run(fmt.Sprintf("batch=%d/other commits=%v", tc.size, tc.commit), func(t *testing.T) {
+			t.Parallel()
+			commit := tc.commit
+			s, b := setup(t, nil)
+			events := loadEvents(t)[:tc.size]
+			raced := events[2]
+
+			// The other writer, holding the key of events[2]. The key is computed in SQL as migration 004 does.
+			tx, err := b.conn.Begin(t.Context())
+			require.NoError(t, err)
+			_, err = tx.Exec(t.Context(), `INSERT INTO analytics_event_ids (key, received_at)
+				VALUES (encode(substring(sha256(convert_to($1::text, 'UTF8') || '\x00'::bytea || convert_to($2::text, 'UTF8'))
+					FROM 1 FOR 16), 'hex')::uuid, $3)`, raced.Source, raced.EventID, raced.ReceivedAt)
+			require.NoError(t, err)
+			var otherPID uint32
+			require.NoError(t, tx.QueryRow(t.Context(), "SELECT pg_backend_pid()").Scan(&otherPID))
+
+			type result struct {
+				st  []logingest.AppendStatus
+				err error
+			}
+			done := make(chan result, 1)
+			go func() {
+				st, err := s.Append(context.Background(), events)
+				done <- result{st, err}
+			}()
+
+			// Wait until Append is blocked on the other writer's key.
+			monitor, err := pgx.Connect(t.Context(), b.dsn)
+			require.NoError(t, err)
+			defer monitor.Close(context.Background())
+			require.Eventually(t, func() bool {
+				var waiting int
+				err := monitor.QueryRow(t.Context(),
+					"SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))", otherPID).Scan(&waiting)
+				return err == nil && waiting > 0
+			}, 10*time.Second, 5*time.Millisecond, "Append never waited for the other writer")
+
+			if commit {
+				require.NoError(t, tx.Commit(t.Context()))
+			} else {
+				require.NoError(t, tx.Rollback(t.Context()))
+			}
+			r := <-done
+			require.NoError(t, r.err)
+			for i, st := range r.st {
+				want := logingest.AppendInserted
+				if commit && i == 2 {
+					want = logingest.AppendDuplicate
+				}
+				require.Equal(t, want, st, "event %d", i)
+			}
+			wantRows := int64(tc.size)
+			if commit {
+				wantRows-- // the other writer stored only the key in this test
+			}
+			require.Equal(t, wantRows, count(t, b.conn, "SELECT count(*) FROM analytics_logs"))
+			require.EqualValues(t, tc.size, count(t, b.conn, "SELECT count(*) FROM analytics_event_ids"))
+		})
+	}
 }
 
 func TestAppend_CanceledContext(t *testing.T) {
