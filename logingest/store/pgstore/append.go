@@ -5,28 +5,37 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/change66/logserver/logingest"
 )
 
-// appendInput expands a batch, sent as one array per column, into rows; ord is each row's 1-based position
-// in the arrays. Every key occurs at most once (Append removes repeats within the batch before sending).
+// appendSQL stores a batch in one statement. The batch arrives as one array per column, with ord each row's
+// 1-based position; every key occurs at most once (Append resolves repeats within the batch). new_ids inserts
+// the keys (in key order, so concurrent batches take index locks in the same order and cannot deadlock) with
+// ON CONFLICT DO NOTHING, which waits for a concurrent writer of the same key and skips it if that one
+// commits, and returns the keys that were new; ins stores exactly their events, in batch order, so that ids
+// follow the order of the slice. The result is the positions of the inserted events.
 //
-//nolint:unqueryvet // the * is over the unnest's own column list (t(...))
-const appendInput = `
+//nolint:unqueryvet // every * is over the unnest's own column list (t(...)) or the CTEs built from it
+const appendSQL = `
 WITH input AS (
 	SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[],
 		$7::text[], $8::text[], $9::text[], $10::text[], $11::int8[], $12::text[], $13::timestamptz[], $14::uuid[])
 		WITH ORDINALITY AS t(source, event_id, ts, event_type, event_name, properties,
 			user_id, session_id, app_version, device_info, sequence_number, priority, received_at, key, ord)
-)`
-
-// appendInsertRows stores new_rows in analytics_logs in batch order, so ids follow the order of the slice.
-const appendInsertRows = `
-ins AS (
+), new_ids AS (
+	INSERT INTO analytics_event_ids AS e (key, received_at)
+	SELECT key, received_at FROM input ORDER BY key
+	ON CONFLICT DO NOTHING
+	RETURNING e.key
+), new_rows AS (
+	SELECT i.* FROM input i JOIN new_ids n ON n.key = i.key
+), ins AS (
 	INSERT INTO analytics_logs (source, event_id, timestamp, event_type, event_name, properties, user_id,
 		session_id, app_version, device_info, sequence_number, priority, received_at)
 	SELECT source, event_id, ts, event_type, event_name, properties::jsonb, NULLIF(user_id, ''),
@@ -35,44 +44,23 @@ ins AS (
 )
 SELECT ord FROM new_rows`
 
-// appendSQL is the fast path: one statement that keeps the rows whose key is not in analytics_event_ids yet,
-// inserts their keys (in key order, so concurrent batches take index locks in the same order and cannot
-// deadlock) and the events. A plain INSERT of the keys costs less than INSERT … ON CONFLICT, which writes and
-// then confirms a speculative tuple for every row. OFFSET 0 keeps the NOT EXISTS as a per-row probe of the
-// primary key: without it the planner may hash the whole key table when its statistics are stale or small.
-//
-// The probe sees the statement's snapshot, so a key that a concurrent Append is inserting or has just
-// committed makes the key INSERT fail with unique_violation; the statement then changes nothing and Append
-// runs appendConflictSQL instead.
-//
-//nolint:unqueryvet // every * is over the CTEs above, whose columns are the unnest's own column list
-const appendSQL = appendInput + `,
-new_rows AS (
-	SELECT * FROM input i WHERE NOT EXISTS (SELECT 1 FROM analytics_event_ids e WHERE e.key = i.key OFFSET 0)
-), new_ids AS (
-	INSERT INTO analytics_event_ids (key, received_at) SELECT key, received_at FROM new_rows ORDER BY key
-),` + appendInsertRows
+// keysSQL inserts the keys of a large batch that are not stored yet and returns them. A probe of the primary
+// key and a plain INSERT cost less than ON CONFLICT, which writes and then confirms a speculative tuple for
+// every row; OFFSET 0 keeps the NOT EXISTS a per-row probe (the planner could otherwise hash the whole key
+// table). The probe sees the statement's snapshot, so a key that a concurrent Append is inserting, or has
+// just committed, makes the INSERT fail with unique_violation; Append then rolls back and runs appendSQL.
+const keysSQL = `
+INSERT INTO analytics_event_ids (key, received_at)
+SELECT k, r FROM unnest($1::uuid[], $2::timestamptz[]) AS t(k, r)
+WHERE NOT EXISTS (SELECT 1 FROM analytics_event_ids e WHERE e.key = t.k OFFSET 0)
+ORDER BY k
+RETURNING key`
 
-// appendConflictSQL is the path for a batch that races another Append of the same keys: ON CONFLICT DO
-// NOTHING waits for the other transaction and skips the keys it stored, and RETURNING names the keys that
-// were new.
-//
-//nolint:unqueryvet // every * is over the CTEs above, whose columns are the unnest's own column list
-const appendConflictSQL = appendInput + `,
-new_ids AS (
-	INSERT INTO analytics_event_ids AS e (key, received_at)
-	SELECT key, received_at FROM input ORDER BY key
-	ON CONFLICT DO NOTHING
-	RETURNING e.key
-), new_rows AS (
-	SELECT i.* FROM input i JOIN new_ids n ON n.key = i.key
-),` + appendInsertRows
-
-// probeMinBatch is the smallest batch sent with appendSQL; smaller ones use appendConflictSQL. PostgreSQL
-// plans appendSQL anew for each small batch (its generic plan assumes ten index probes, which looks dearer
-// than planning), and planning costs more than the probe saves below a few dozen rows; appendConflictSQL gets
-// a cached generic plan at every size. Measured with BenchmarkAppendVsCopy.
-const probeMinBatch = 32
+// copyColumns are the columns of analytics_logs that the COPY path writes, in the order of copyRow.
+var copyColumns = []string{
+	"source", "event_id", "timestamp", "event_type", "event_name", "properties", "user_id",
+	"session_id", "app_version", "device_info", "sequence_number", "priority", "received_at",
+}
 
 // eventKey is the key of an event in analytics_event_ids: the first 16 bytes of
 // SHA-256(source || 0x00 || event_id). Migration 004 computes the same value in SQL; the design (and why a
@@ -88,10 +76,18 @@ func eventKey(source, eventID string) [16]byte {
 	return key
 }
 
-// Append implements logingest.Store. The whole batch is one SQL statement, hence one round trip and atomic
-// (a second statement only when a batch of probeMinBatch or more races a concurrent Append of the same event). Timestamps are stored with
-// microsecond precision. Empty UserID, SessionID and AppVersion are stored as NULL and read back as "". It
-// returns an error matching logingest.ErrClosed after Close.
+// Append implements logingest.Store. It takes one of two paths, chosen by the number of distinct keys in the
+// batch (BenchmarkAppendVsCopy measures both against COPY):
+//
+//   - Below Config.CopyMinBatch: appendSQL, one statement, one round trip.
+//   - From Config.CopyMinBatch: one transaction of keysSQL, then COPY of the events whose key was new. COPY
+//     writes rows in bulk (one WAL record per page, not per row) and the events travel once, but the
+//     transaction costs three more round trips, which only pay for themselves in large batches.
+//
+// Both are atomic, and concurrent Appends of the same key are serialised by the primary key of
+// analytics_event_ids, so exactly one of them reports AppendInserted. Timestamps are stored with microsecond precision.
+// Empty UserID, SessionID and AppVersion are stored as NULL and read back as "". It returns an error
+// matching logingest.ErrClosed after Close.
 func (s *Store) Append(ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
 	if len(events) == 0 {
 		return nil, nil
@@ -99,12 +95,8 @@ func (s *Store) Append(ctx context.Context, events []logingest.Event) ([]loginge
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
-	out := make([]logingest.AppendStatus, len(events))
-	for i := range out {
-		out[i] = logingest.AppendDuplicate
-	}
 	// A key repeated within the batch is a duplicate of its first occurrence; only first occurrences are sent.
-	// pos maps a sent row (ord-1) back to its index in events.
+	// pos[i] is the index in events of the i-th key sent.
 	keys := make([][16]byte, 0, len(events))
 	pos := make([]int, 0, len(events))
 	seen := make(map[[16]byte]struct{}, len(events))
@@ -117,53 +109,128 @@ func (s *Store) Append(ctx context.Context, events []logingest.Event) ([]loginge
 		keys = append(keys, k)
 		pos = append(pos, i)
 	}
-	args := appendArgs(events, pos, keys)
 
-	var inserted []int64
+	var inserted []int // indexes into pos
 	var err error
-	if len(pos) >= probeMinBatch {
-		inserted, err = s.appendRows(ctx, appendSQL, args)
+	useCopy := s.cfg.CopyMinBatch > 0 && len(pos) >= s.cfg.CopyMinBatch
+	if useCopy {
+		inserted, err = s.appendCopy(ctx, events, pos, keys)
 	}
-	if len(pos) < probeMinBatch || isKeyConflict(err) {
-		inserted, err = s.appendRows(ctx, appendConflictSQL, args)
+	if !useCopy || isKeyConflict(err) {
+		inserted, err = s.appendStatement(ctx, events, pos, keys)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("append: %w", withCtx(ctx, mapErr(err)))
 	}
-	for _, ord := range inserted {
-		if ord < 1 || int(ord) > len(pos) {
-			return nil, fmt.Errorf("append: the database returned position %d of a batch of %d", ord, len(pos))
-		}
-		out[pos[ord-1]] = logingest.AppendInserted
+	out := make([]logingest.AppendStatus, len(events))
+	for i := range out {
+		out[i] = logingest.AppendDuplicate
+	}
+	for _, i := range inserted {
+		out[pos[i]] = logingest.AppendInserted
 	}
 	return out, nil
 }
 
-// appendRows runs one of the append statements and returns the positions of the inserted rows.
-func (s *Store) appendRows(ctx context.Context, sql string, args []any) ([]int64, error) {
-	rows, err := s.pool.Query(ctx, sql, args...)
+// appendStatement stores the events at pos with appendSQL and returns the indexes into pos of those inserted.
+func (s *Store) appendStatement(ctx context.Context, events []logingest.Event, pos []int, keys [][16]byte) ([]int, error) {
+	rows, err := s.pool.Query(ctx, appendSQL, appendArgs(events, pos, keys)...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var inserted []int64
+	var inserted []int
 	for rows.Next() {
 		var ord int64
 		if err := rows.Scan(&ord); err != nil {
 			return nil, err
 		}
-		inserted = append(inserted, ord)
+		if ord < 1 || int(ord) > len(pos) {
+			return nil, fmt.Errorf("the database returned position %d of a batch of %d", ord, len(pos))
+		}
+		inserted = append(inserted, int(ord-1))
 	}
 	return inserted, rows.Err()
 }
 
-// isKeyConflict reports whether err is the unique violation of appendSQL racing another Append.
+// appendCopy stores the events at pos in one transaction: keysSQL, then COPY of the events whose key was new,
+// in batch order. It returns the indexes into pos of those inserted.
+func (s *Store) appendCopy(ctx context.Context, events []logingest.Event, pos []int, keys [][16]byte) ([]int, error) {
+	received := make([]time.Time, len(pos))
+	index := make(map[[16]byte]int, len(pos))
+	for i, p := range pos {
+		received[i] = events[p].ReceivedAt
+		index[keys[i]] = i
+	}
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+
+	rows, err := tx.Query(ctx, keysSQL, keys, received)
+	if err != nil {
+		return nil, err
+	}
+	var inserted []int
+	for rows.Next() {
+		var k [16]byte
+		if err := rows.Scan(&k); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		i, ok := index[k]
+		if !ok {
+			rows.Close()
+			return nil, errors.New("the database returned a key that is not in the batch")
+		}
+		inserted = append(inserted, i)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	slices.Sort(inserted) // batch order, so that ids follow the order of the slice
+
+	_, err = tx.CopyFrom(ctx, pgx.Identifier{"analytics_logs"}, copyColumns, pgx.CopyFromSlice(len(inserted),
+		func(j int) ([]any, error) { return copyRow(&events[pos[inserted[j]]]), nil }))
+	if err != nil {
+		return nil, err
+	}
+	return inserted, tx.Commit(ctx)
+}
+
+// copyRow is e as the values of copyColumns, with the same NULLs as appendSQL.
+func copyRow(e *logingest.Event) []any {
+	return []any{
+		e.Source, e.EventID, e.Timestamp, string(e.EventType), e.EventName, jsonValue(e.Properties),
+		nullIfEmpty(e.UserID), nullIfEmpty(e.SessionID), nullIfEmpty(e.AppVersion), jsonValue(e.DeviceInfo),
+		e.SequenceNumber, string(e.Priority), e.ReceivedAt,
+	}
+}
+
+func nullIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// jsonValue is nil (NULL) for an absent JSON value, else the raw JSON.
+func jsonValue(b []byte) any {
+	if len(b) == 0 || string(b) == "null" {
+		return nil
+	}
+	return b
+}
+
+// isKeyConflict reports whether err is keysSQL's unique violation when racing another Append.
 func isKeyConflict(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "analytics_event_ids_pkey"
 }
 
-// appendArgs returns the statement's arguments: one array per column, of the events at pos, in that order.
+// appendArgs returns appendSQL's arguments: one array per column, of the events at pos, in that order.
 func appendArgs(events []logingest.Event, pos []int, keys [][16]byte) []any {
 	n := len(pos)
 	var (

@@ -14,13 +14,13 @@
 //
 // # Writes
 //
-// Append sends a whole batch as one statement (one round trip): the columns travel as arrays and are expanded
-// with unnest. Each event's key in analytics_event_ids is a 16-byte hash of (source, event_id), computed in Go;
-// repeats within the batch are resolved in Go (the first occurrence wins). For batches of 32 or more, the
-// statement probes the key index per row, inserts the keys not found and the events they belong to; a
-// concurrent Append of the same key makes that insert fail on the primary key, and Append then runs the
-// second statement. Smaller batches, and that retry, insert the keys with ON CONFLICT DO NOTHING and the events
-// whose key came back. Either way the statement is atomic, and concurrent Appends of the same key are
+// Each event's key in analytics_event_ids is a 16-byte hash of (source, event_id), computed in Go; repeats
+// within a batch are resolved in Go (the first occurrence wins). A batch of fewer than 128 distinct keys is one
+// statement (one round trip): the columns travel as arrays, are expanded with unnest, and data-modifying CTEs
+// insert the keys with ON CONFLICT DO NOTHING and then the events whose key was new. A larger batch is one
+// transaction: a statement that probes the key index and inserts the new keys, then COPY of their events; if a
+// concurrent Append stores one of the keys first, that statement fails on the primary key, and the batch is
+// stored by the one-statement path instead. Both paths are atomic, and concurrent Appends of the same key are
 // serialised by the primary key of analytics_event_ids, so exactly one of them reports AppendInserted.
 // BenchmarkAppendVsCopy measures Append against COPY into the same table.
 //
