@@ -42,6 +42,13 @@ func setupSQLite(t *testing.T) *testBundle {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "mig.db")
 	dsn := "file:" + path + "?_pragma=busy_timeout(20000)&_pragma=journal_mode(WAL)"
+	// Switch the new file to WAL once, before any test opens handles concurrently: switching the journal mode
+	// takes an exclusive lock that SQLite does not wait for (busy_timeout does not apply), so several handles
+	// connecting at once to a fresh file could fail with SQLITE_BUSY. The mode is persistent.
+	db, err := sql.Open("sqlite", dsn)
+	require.NoError(t, err)
+	require.NoError(t, db.PingContext(t.Context()))
+	require.NoError(t, db.Close())
 	return &testBundle{dialect: migrations.DialectSQLite, open: func() *sql.DB {
 		db, err := sql.Open("sqlite", dsn)
 		require.NoError(t, err)
