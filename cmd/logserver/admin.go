@@ -236,9 +236,9 @@ func keysCmd(ctx context.Context, args []string, getenv func(string) string, std
 		if err := ks.CreateAPIKey(ctx, key); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "created key %s (%s, source %s, scopes %s); the secret is shown only once:\n%s\n",
+		_, err = fmt.Fprintf(stdout, "created key %s (%s, source %s, scopes %s); the secret is shown only once:\n%s\n",
 			key.ID, key.Name, key.Source, key.Scopes, secret)
-		return nil
+		return secretNotShown(key.ID, err)
 	case "list":
 		keys, err := ks.ListAPIKeys(ctx)
 		if err != nil {
@@ -269,12 +269,22 @@ func keysCmd(ctx context.Context, args []string, getenv func(string) string, std
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "rotated key %s: it stops working at %s at the latest\n"+
+		_, err = fmt.Fprintf(stdout, "rotated key %s: it stops working at %s at the latest\n"+
 			"created key %s (%s, source %s, scopes %s); the secret is shown only once:\n%s\n",
 			ids[0], now.Add(*grace).UTC().Format(time.RFC3339), key.ID, key.Name, key.Source, key.Scopes, secret)
-		return nil
+		return secretNotShown(key.ID, err)
 	}
 	return fmt.Errorf("unknown keys command %q (want create, list, revoke or rotate)", sub)
+}
+
+// secretNotShown turns a failed write of a new key's secret into an error that says the key exists but nobody
+// has its secret, and how to get rid of it. It returns nil when err is nil.
+func secretNotShown(id string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("key %s was created, but its secret could not be written (%w); "+
+		"nobody can use it: revoke it with `logserver keys revoke %s` and create another", id, err, id)
 }
 
 func fmtTime(t time.Time) string {
