@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -273,13 +274,20 @@ func TestShutdownLosesNothingAcknowledged(t *testing.T) {
 			}
 		})
 	}
+	clientsDone := make(chan struct{})
+	go func() { wg.Wait(); close(clientsDone) }()
 	select {
 	case <-enough:
 	case err := <-reqErrs:
 		require.NoError(t, err)
+	case <-clientsDone:
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		t.Fatalf("every client stopped (a request failed or was refused) after %d acknowledgements, before 300", n)
 	}
 	s.shutdown(t)
-	wg.Wait()
+	<-clientsDone
 
 	require.NotEmpty(t, acked)
 	store, err := sqlite.Open(t.Context(), filepath.Join(dir, "logingest.db"), nil)
@@ -343,11 +351,21 @@ func TestKeysAndEraseUserCommands(t *testing.T) {
 	require.NotContains(t, out.String(), secret[len("lk_")+13:], "list never shows secrets")
 	require.ErrorContains(t, run(t.Context(), []string{"keys", "create"}, env, &out, io.Discard), "-name is required")
 
+	// The secret is shown once: when it cannot be written, the command fails and says which key to revoke.
+	err := run(t.Context(), create, env, failingWriter{}, io.Discard)
+	require.ErrorContains(t, err, "could not be written")
+	require.Regexp(t, "logserver keys revoke lk_[0-9a-f]{12}", err.Error())
+
 	require.ErrorContains(t, run(t.Context(), []string{"erase-user"}, env, &out, io.Discard), "-user-id is required")
 	out.Reset()
 	require.NoError(t, run(t.Context(), []string{"erase-user", "-user-id", "nobody"}, env, &out, io.Discard))
 	require.Contains(t, out.String(), "deleted 0 events")
 }
+
+// failingWriter fails every write, like a closed stdout.
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("stdout is closed") }
 
 // TestConfigExampleListsEveryVariable keeps config.example.env and loadConfig in step: every variable the server
 // reads is documented there, and nothing documented there is ignored.
