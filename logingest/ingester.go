@@ -2,6 +2,7 @@ package logingest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -72,6 +73,7 @@ type request struct {
 	bytes    int64
 	enqueued time.Time
 	statuses []AppendStatus // set by the writer before done is closed
+	refused  []bool         // set by the writer before done is closed: events the store refused as invalid
 	err      error          // set by the writer before done is closed
 	done     chan struct{}
 }
@@ -197,6 +199,13 @@ func (ing *Ingester) Ingest(ctx context.Context, source string, events []Event) 
 	}
 	for j, st := range req.statuses {
 		r := &res.Results[validIdx[j]]
+		if req.refused != nil && req.refused[j] {
+			r.Status = StatusRejected
+			r.Errors = []FieldError{{Field: "event", Reason: "was refused by the store as invalid"}}
+			res.Rejected++
+			ing.countRejected(valid[j].EventType, r.Errors)
+			continue
+		}
 		if st == AppendDuplicate {
 			r.Status = StatusDuplicate
 			res.Duplicates++
@@ -336,12 +345,9 @@ func (ing *Ingester) flush(batch []*request, n int) {
 	ing.metrics.flushEvents.Observe(float64(n))
 
 	ctx, cancel := context.WithTimeout(context.Background(), ing.cfg.WriteTimeout)
-	statuses, err := ing.store.Append(ctx, events)
+	statuses, refused, err := ing.appendIsolating(ctx, events)
 	cancel()
 	ing.metrics.writeDuration.Observe(ing.cfg.Now().Sub(start).Seconds())
-	if err == nil && len(statuses) != len(events) {
-		err = fmt.Errorf("store returned %d statuses for %d events", len(statuses), len(events))
-	}
 	if err != nil {
 		ing.metrics.writeErrors.Inc()
 		ing.logger.Error("store write failed", slog.Int("events", n), slog.Int("requests", len(batch)), slog.Any("error", err))
@@ -354,6 +360,9 @@ func (ing *Ingester) flush(batch []*request, n int) {
 			r.err = err
 		} else {
 			r.statuses = statuses[off : off+len(r.events) : off+len(r.events)]
+			if refused != nil {
+				r.refused = refused[off : off+len(r.events) : off+len(r.events)]
+			}
 		}
 		off += len(r.events)
 		bytes += r.bytes
@@ -365,6 +374,47 @@ func (ing *Ingester) flush(batch []*request, n int) {
 	ing.mu.Unlock()
 	ing.metrics.queueEvents.Sub(float64(n))
 	ing.metrics.queueBytes.Sub(float64(bytes))
+}
+
+// appendIsolating appends events. When the store refuses the batch as invalid (an error matching ErrInvalid:
+// a value validation let through that the store cannot hold), it appends each half separately, recursively,
+// so that only the events the store refuses on their own are lost to it, never the rest of the batch (which
+// may hold other clients' requests). refused is nil when the store refused nothing; otherwise refused[i]
+// reports event i, whose status is then zero. Any other error is returned as is; events stored before it are
+// recognised as duplicates when the client retries.
+func (ing *Ingester) appendIsolating(ctx context.Context, events []Event) (statuses []AppendStatus, refused []bool, err error) {
+	statuses, err = ing.store.Append(ctx, events)
+	if err == nil && len(statuses) != len(events) {
+		return nil, nil, fmt.Errorf("store returned %d statuses for %d events", len(statuses), len(events))
+	}
+	if !errors.Is(err, ErrInvalid) {
+		return statuses, nil, err
+	}
+	if len(events) == 1 {
+		ing.logger.Warn("store refused an event as invalid", slog.String("event_id", events[0].EventID),
+			slog.String("source", events[0].Source), slog.Any("error", err))
+		return make([]AppendStatus, 1), []bool{true}, nil
+	}
+	mid := len(events) / 2
+	a, ra, err := ing.appendIsolating(ctx, events[:mid])
+	if err != nil {
+		return nil, nil, err
+	}
+	b, rb, err := ing.appendIsolating(ctx, events[mid:])
+	if err != nil {
+		return nil, nil, err
+	}
+	refused = make([]bool, 0, len(events))
+	refused = append(append(refused, orFalse(ra, mid)...), orFalse(rb, len(events)-mid)...)
+	return append(a, b...), refused, nil
+}
+
+// orFalse returns r, or n false values when r is nil.
+func orFalse(r []bool, n int) []bool {
+	if r == nil {
+		return make([]bool, n)
+	}
+	return r
 }
 
 // Close stops accepting events (Ingest returns ErrClosed), writes every event already queued, answers their

@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -229,6 +231,69 @@ func TestIngest(t *testing.T) {
 	})
 }
 
+// refusingStore refuses, as a real database would, any batch holding an event named "poison": the whole
+// Append fails with ErrInvalid and stores nothing.
+type refusingStore struct {
+	logingest.Store
+	calls atomic.Int64
+}
+
+func (s *refusingStore) Append(ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+	s.calls.Add(1)
+	for _, e := range events {
+		if e.EventName == "poison" {
+			return nil, fmt.Errorf("%w: cannot store event %s", logingest.ErrInvalid, e.EventID)
+		}
+	}
+	return s.Store.Append(ctx, events)
+}
+
+// TestStoreRefusalIsIsolated: an event that passes validation but that the store refuses as invalid is rejected
+// on its own; every other event of the batch, and of the other requests written with it, is stored.
+func TestStoreRefusalIsIsolated(t *testing.T) {
+	t.Parallel()
+	mem := memstore.New()
+	store := &refusingStore{Store: mem}
+	ing, b := setup(t, store, &logingest.Config{FlushDelay: 50 * time.Millisecond})
+
+	batch := make([]logingest.Event, 10)
+	for i := range batch {
+		batch[i] = validEvent(fmt.Sprintf("iso-%d", i))
+	}
+	batch[3].EventName, batch[8].EventName = "poison", "poison"
+	other := []logingest.Event{validEvent("other-0"), validEvent("other-1")}
+
+	var wg sync.WaitGroup
+	var otherRes *logingest.BatchResult
+	var otherErr error
+	wg.Go(func() { otherRes, otherErr = ing.Ingest(t.Context(), "", other) })
+	res, err := ing.Ingest(t.Context(), "", batch)
+	wg.Wait()
+
+	require.NoError(t, err)
+	require.NoError(t, otherErr)
+	for i, r := range res.Results {
+		if i == 3 || i == 8 {
+			require.Equal(t, logingest.StatusRejected, r.Status, "event %d", i)
+			require.Equal(t, []logingest.FieldError{{Field: "event", Reason: "was refused by the store as invalid"}}, r.Errors)
+			continue
+		}
+		require.Equal(t, logingest.StatusAccepted, r.Status, "event %d", i)
+	}
+	require.Equal(t, 8, res.Accepted)
+	require.Equal(t, 2, res.Rejected)
+	require.Equal(t, 2, otherRes.Accepted)
+	page, err := mem.Query(t.Context(), logingest.Filter{Limit: 100})
+	require.NoError(t, err)
+	require.Len(t, page.Events, 10)
+	require.Greater(t, store.calls.Load(), int64(2), "the refused batch was split")
+	require.NoError(t, testutil.GatherAndCompare(b.reg, strings.NewReader(`
+# HELP logingest_validation_errors_total Validation failures of rejected events, by field.
+# TYPE logingest_validation_errors_total counter
+logingest_validation_errors_total{field="event"} 2
+`), "logingest_validation_errors_total"))
+}
+
 func TestValidation(t *testing.T) {
 	t.Parallel()
 	long := func(n int) string { return strings.Repeat("x", n) }
@@ -261,6 +326,28 @@ func TestValidation(t *testing.T) {
 		}, "timestamp", "more than 24h0m0s in the future"},
 		{"BadPriority", func(e *logingest.Event) { e.Priority = "urgent" }, "priority", "must be one of normal, high"},
 		{"BadEventType", func(e *logingest.Event) { e.EventType = "" }, "event_type", "is required"},
+		// PostgreSQL can store none of these; one such event must not fail the batch it is stored with.
+		{"EventIDNUL", func(e *logingest.Event) { e.EventID = "a\x00b" }, "event_id", "must not contain the NUL character (U+0000)"},
+		{"EventNameNUL", func(e *logingest.Event) { e.EventName = "a\x00" }, "event_name", "must not contain the NUL character (U+0000)"},
+		{"UserIDNUL", func(e *logingest.Event) { e.UserID = "\x00" }, "user_id", "must not contain the NUL character (U+0000)"},
+		{"PropertiesNULEscape", func(e *logingest.Event) {
+			e.Properties = json.RawMessage(`{"a":"x\u0000"}`)
+		}, "properties", `must not contain \u0000 (NUL)`},
+		{"PropertiesNULEscapeInKey", func(e *logingest.Event) {
+			e.Properties = json.RawMessage(`{"\u0000":1}`)
+		}, "properties", `must not contain \u0000 (NUL)`},
+		{"DeviceInfoNULEscape", func(e *logingest.Event) {
+			e.DeviceInfo = json.RawMessage(`{"a":{"b":["\u0000"]}}`)
+		}, "device_info", `must not contain \u0000 (NUL)`},
+		{"PropertiesLoneHighSurrogate", func(e *logingest.Event) {
+			e.Properties = json.RawMessage(`{"a":"\ud83d"}`)
+		}, "properties", "must not contain an unpaired UTF-16 surrogate escape"},
+		{"PropertiesHighSurrogateThenNonSurrogate", func(e *logingest.Event) {
+			e.Properties = json.RawMessage(`{"a":"\ud83d\u0041"}`)
+		}, "properties", "must not contain an unpaired UTF-16 surrogate escape"},
+		{"PropertiesLoneLowSurrogate", func(e *logingest.Event) {
+			e.Properties = json.RawMessage(`{"a":"\uDE00"}`)
+		}, "properties", "must not contain an unpaired UTF-16 surrogate escape"},
 	}
 	ing, _ := setup(t, nil, nil)
 	for _, tt := range tests {
@@ -283,6 +370,16 @@ func TestValidation(t *testing.T) {
 		e.Properties = deep(10)
 		e.Timestamp = testNow.Add(24 * time.Hour)
 		e.Priority = logingest.PriorityHigh
+		res, err := ing.Ingest(t.Context(), "", []logingest.Event{e})
+		require.NoError(t, err)
+		require.Equal(t, logingest.StatusAccepted, res.Results[0].Status, "%v", res.Results[0].Errors)
+	})
+
+	t.Run("EscapesPostgreSQLStoresAreAccepted", func(t *testing.T) {
+		t.Parallel()
+		e := validEvent("escapes")
+		// An escaped backslash before u0000, a surrogate pair (upper and lower case hex), other escapes.
+		e.Properties = json.RawMessage(`{"a":"\\u0000","b":"\ud83d\ude00 \uD83D\uDE00","c":"\u00e9\"\\\n","\ud83d\ude00":[1]}`)
 		res, err := ing.Ingest(t.Context(), "", []logingest.Event{e})
 		require.NoError(t, err)
 		require.Equal(t, logingest.StatusAccepted, res.Results[0].Status, "%v", res.Results[0].Errors)

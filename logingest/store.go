@@ -21,7 +21,10 @@ type Store interface {
 	// The events have been validated by the Ingester: Properties and DeviceInfo are JSON objects, Timestamp and
 	// ReceivedAt are set. Append must not modify or retain the slice. An empty slice returns (nil or empty, nil)
 	// without touching the backend. If ctx is done before the write commits, Append returns an error wrapping
-	// ctx.Err() and stores nothing.
+	// ctx.Err() and stores nothing. When the backend cannot hold a value of an event that passed validation,
+	// Append returns an error matching ErrInvalid (and stores nothing); the Ingester then retries the events in
+	// smaller groups, so that only the events refused on their own are rejected. Any other error means the
+	// write may be retried as it is.
 	Append(ctx context.Context, events []Event) ([]AppendStatus, error)
 
 	// Query returns one page of the events that match every non-zero field of f, ordered by f.SortBy and

@@ -122,7 +122,12 @@ func tagReason(fe validator.FieldError) string {
 	return "failed " + fe.Tag() + " check"
 }
 
+// checkLen checks that s is valid UTF-8 without NUL (which no PostgreSQL text can hold) and at most maxChars
+// characters long.
 func checkLen(errs []FieldError, field, s string, maxChars int) []FieldError {
+	if strings.IndexByte(s, 0) >= 0 {
+		return append(errs, FieldError{Field: field, Reason: "must not contain the NUL character (U+0000)"})
+	}
 	if len(s) <= maxChars { // bytes ≥ characters: the common case needs no rune count
 		if !utf8.ValidString(s) {
 			return append(errs, FieldError{Field: field, Reason: "must be valid UTF-8"})
@@ -142,9 +147,9 @@ func (ev *eventValidator) checkObject(errs []FieldError, field string, raw json.
 	if len(raw) > ev.limits.MaxObjectBytes {
 		return append(errs, FieldError{Field: field, Reason: fmt.Sprintf("is %d bytes, limit is %d", len(raw), ev.limits.MaxObjectBytes)})
 	}
-	depth, ok := objectDepth(raw)
-	if !ok {
-		return append(errs, FieldError{Field: field, Reason: "must be a JSON object"})
+	depth, problem := objectShape(raw)
+	if problem != "" {
+		return append(errs, FieldError{Field: field, Reason: problem})
 	}
 	if depth > ev.limits.MaxObjectDepth {
 		return append(errs, FieldError{
@@ -155,14 +160,17 @@ func (ev *eventValidator) checkObject(errs []FieldError, field string, raw json.
 	return errs
 }
 
-// objectDepth reports the maximum nesting depth of raw and whether raw is a single valid JSON object.
-func objectDepth(raw json.RawMessage) (int, bool) {
+// objectShape returns the maximum nesting depth of raw and, when raw cannot be stored, why. raw must be a
+// single valid JSON object whose strings contain neither the escape \u0000 nor an unpaired UTF-16 surrogate
+// escape: both are valid JSON, but PostgreSQL's jsonb rejects them, which would fail the whole batch the
+// event is stored with. (Raw control characters cannot occur: valid JSON escapes them.)
+func objectShape(raw json.RawMessage) (int, string) {
 	i := 0
 	for i < len(raw) && isSpace(raw[i]) {
 		i++
 	}
 	if i == len(raw) || raw[i] != '{' || !json.Valid(raw) {
-		return 0, false
+		return 0, "must be a JSON object"
 	}
 	depth, maxDepth, inString := 0, 0, false
 	for ; i < len(raw); i++ {
@@ -170,7 +178,26 @@ func objectDepth(raw json.RawMessage) (int, bool) {
 		if inString {
 			switch c {
 			case '\\':
-				i++
+				if raw[i+1] != 'u' { // json.Valid: an escape is complete
+					i++
+					continue
+				}
+				switch u := hex4(raw[i+2 : i+6]); {
+				case u == 0:
+					return 0, `must not contain \u0000 (NUL)`
+				case u >= 0xD800 && u <= 0xDBFF: // a high surrogate must be followed by a low one
+					if i+11 >= len(raw) || raw[i+6] != '\\' || raw[i+7] != 'u' {
+						return 0, unpairedSurrogate
+					}
+					if lo := hex4(raw[i+8 : i+12]); lo < 0xDC00 || lo > 0xDFFF {
+						return 0, unpairedSurrogate
+					}
+					i += 11
+				case u >= 0xDC00 && u <= 0xDFFF:
+					return 0, unpairedSurrogate
+				default:
+					i += 5
+				}
 			case '"':
 				inString = false
 			}
@@ -188,7 +215,26 @@ func objectDepth(raw json.RawMessage) (int, bool) {
 			depth--
 		}
 	}
-	return maxDepth, true
+	return maxDepth, ""
+}
+
+const unpairedSurrogate = "must not contain an unpaired UTF-16 surrogate escape"
+
+// hex4 decodes four hexadecimal digits (already validated by json.Valid).
+func hex4(b []byte) int {
+	n := 0
+	for _, c := range b {
+		n <<= 4
+		switch {
+		case c >= '0' && c <= '9':
+			n |= int(c - '0')
+		case c >= 'a' && c <= 'f':
+			n |= int(c-'a') + 10
+		default:
+			n |= int(c-'A') + 10
+		}
+	}
+	return n
 }
 
 func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }

@@ -242,7 +242,10 @@ func mapErr(err error) error {
 	}
 	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
 		switch pgErr.Code {
-		case "23505": // unique_violation
+		case "23505", // unique_violation
+			"22021", // character_not_in_repertoire: NUL in text
+			"22P02", // invalid_text_representation: for example an unpaired surrogate in jsonb
+			"22P05": // untranslatable_character: \u0000 in jsonb
 			return fmt.Errorf("%w: %w", logingest.ErrInvalid, err)
 		case "57P01", "57P02", "57P03", "53300": // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections
 			return fmt.Errorf("%w: %w", logingest.ErrUnavailable, err)

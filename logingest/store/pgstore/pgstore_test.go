@@ -399,6 +399,43 @@ func TestAppend_PathsStoreTheSame(t *testing.T) {
 	}
 }
 
+// TestIngest_ValuesPostgresRejects sends, in one batch through the Ingester, good events and events that
+// PostgreSQL cannot store (NUL in text, \u0000 or an unpaired surrogate in jsonb). Validation rejects exactly the
+// bad ones, so the good ones are stored; and Append alone, given such an event, fails with ErrInvalid (a
+// client error, not a retryable outage).
+func TestIngest_ValuesPostgresRejects(t *testing.T) {
+	t.Parallel()
+	s, b := setup(t, nil)
+	ing, err := logingest.New(s, &logingest.Config{Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ing.Close(context.Background()) })
+
+	events := loadEvents(t)[:6]
+	events[1].EventName = "habit\x00completed"
+	events[3].Properties = json.RawMessage(`{"note":"\u0000"}`)
+	events[4].DeviceInfo = json.RawMessage(`{"model":"\ud83d"}`)
+	events[5].Properties = json.RawMessage(`{"note":"\\u0000 \ud83d\ude00"}`) // storable
+	res, err := ing.Ingest(t.Context(), testSource, events)
+	require.NoError(t, err)
+	want := []logingest.Status{
+		logingest.StatusAccepted, logingest.StatusRejected, logingest.StatusAccepted,
+		logingest.StatusRejected, logingest.StatusRejected, logingest.StatusAccepted,
+	}
+	for i, r := range res.Results {
+		require.Equal(t, want[i], r.Status, "event %d: %v", i, r.Errors)
+	}
+	require.EqualValues(t, 3, count(t, b.conn, "SELECT count(*) FROM analytics_logs"))
+
+	for _, bad := range []int{1, 3, 4} {
+		for _, size := range []int{1, 200} { // both Append paths
+			batch := loadEvents(t)[:size]
+			batch[0] = events[bad]
+			_, err := s.Append(t.Context(), batch)
+			require.ErrorIs(t, err, logingest.ErrInvalid, "event %d in a batch of %d", bad, size)
+		}
+	}
+}
+
 func TestAppend_CanceledContext(t *testing.T) {
 	t.Parallel()
 	s, b := setup(t, nil)
