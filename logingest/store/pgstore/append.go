@@ -97,15 +97,16 @@ func (s *Store) Append(ctx context.Context, events []logingest.Event) ([]loginge
 	}
 	// A key repeated within the batch is a duplicate of its first occurrence; only first occurrences are sent.
 	// pos[i] is the index in events of the i-th key sent.
+	// index maps a key to its position in keys and pos.
 	keys := make([][16]byte, 0, len(events))
 	pos := make([]int, 0, len(events))
-	seen := make(map[[16]byte]struct{}, len(events))
+	index := make(map[[16]byte]int, len(events))
 	for i := range events {
 		k := eventKey(events[i].Source, events[i].EventID)
-		if _, dup := seen[k]; dup {
+		if _, dup := index[k]; dup {
 			continue
 		}
-		seen[k] = struct{}{}
+		index[k] = len(keys)
 		keys = append(keys, k)
 		pos = append(pos, i)
 	}
@@ -114,7 +115,7 @@ func (s *Store) Append(ctx context.Context, events []logingest.Event) ([]loginge
 	var err error
 	useCopy := s.cfg.CopyMinBatch > 0 && len(pos) >= s.cfg.CopyMinBatch
 	if useCopy {
-		inserted, err = s.appendCopy(ctx, events, pos, keys)
+		inserted, err = s.appendCopy(ctx, events, pos, keys, index)
 	}
 	if !useCopy || isKeyConflict(err) {
 		inserted, err = s.appendStatement(ctx, events, pos, keys)
@@ -154,13 +155,14 @@ func (s *Store) appendStatement(ctx context.Context, events []logingest.Event, p
 }
 
 // appendCopy stores the events at pos in one transaction: keysSQL, then COPY of the events whose key was new,
-// in batch order. It returns the indexes into pos of those inserted.
-func (s *Store) appendCopy(ctx context.Context, events []logingest.Event, pos []int, keys [][16]byte) ([]int, error) {
+// in batch order. index maps each key to its position in keys and pos. It returns the indexes into pos of
+// those inserted.
+func (s *Store) appendCopy(ctx context.Context, events []logingest.Event, pos []int, keys [][16]byte,
+	index map[[16]byte]int,
+) ([]int, error) {
 	received := make([]time.Time, len(pos))
-	index := make(map[[16]byte]int, len(pos))
 	for i, p := range pos {
 		received[i] = events[p].ReceivedAt
-		index[keys[i]] = i
 	}
 	tx, err := s.pool.Begin(ctx)
 	if err != nil {
@@ -218,11 +220,14 @@ func nullIfEmpty(s string) any {
 
 // jsonValue is nil (NULL) for an absent JSON value, else the raw JSON.
 func jsonValue(b []byte) any {
-	if len(b) == 0 || string(b) == "null" {
+	if absentJSON(b) {
 		return nil
 	}
 	return b
 }
+
+// absentJSON reports whether b is an absent JSON value (empty or null), which is stored as NULL.
+func absentJSON(b []byte) bool { return len(b) == 0 || string(b) == "null" }
 
 // isKeyConflict reports whether err is keysSQL's unique violation when racing another Append.
 func isKeyConflict(err error) bool {
@@ -272,7 +277,7 @@ func appendArgs(events []logingest.Event, pos []int, keys [][16]byte) []any {
 
 // rawJSON returns nil for an absent JSON value, so it is stored as NULL.
 func rawJSON(b []byte) *string {
-	if len(b) == 0 || string(b) == "null" {
+	if absentJSON(b) {
 		return nil
 	}
 	s := string(b)
