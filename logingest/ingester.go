@@ -383,38 +383,51 @@ func (ing *Ingester) flush(batch []*request, n int) {
 // reports event i, whose status is then zero. Any other error is returned as is; events stored before it are
 // recognised as duplicates when the client retries.
 func (ing *Ingester) appendIsolating(ctx context.Context, events []Event) (statuses []AppendStatus, refused []bool, err error) {
-	statuses, err = ing.store.Append(ctx, events)
-	if err == nil && len(statuses) != len(events) {
-		return nil, nil, fmt.Errorf("store returned %d statuses for %d events", len(statuses), len(events))
-	}
+	statuses, err = ing.appendChecked(ctx, events)
 	if !errors.Is(err, ErrInvalid) {
 		return statuses, nil, err
 	}
-	if len(events) == 1 {
-		ing.logger.Warn("store refused an event as invalid", slog.String("event_id", events[0].EventID),
-			slog.String("source", events[0].Source), slog.Any("error", err))
-		return make([]AppendStatus, 1), []bool{true}, nil
-	}
-	mid := len(events) / 2
-	a, ra, err := ing.appendIsolating(ctx, events[:mid])
-	if err != nil {
+	statuses, refused = make([]AppendStatus, len(events)), make([]bool, len(events))
+	if err := ing.isolate(ctx, events, statuses, refused, err); err != nil {
 		return nil, nil, err
 	}
-	b, rb, err := ing.appendIsolating(ctx, events[mid:])
-	if err != nil {
-		return nil, nil, err
-	}
-	refused = make([]bool, 0, len(events))
-	refused = append(append(refused, orFalse(ra, mid)...), orFalse(rb, len(events)-mid)...)
-	return append(a, b...), refused, nil
+	return statuses, refused, nil
 }
 
-// orFalse returns r, or n false values when r is nil.
-func orFalse(r []bool, n int) []bool {
-	if r == nil {
-		return make([]bool, n)
+// isolate fills statuses and refused for events, a batch the store refused with cause (matching ErrInvalid),
+// by appending its halves separately, down to single events.
+func (ing *Ingester) isolate(ctx context.Context, events []Event, statuses []AppendStatus, refused []bool, cause error) error {
+	if len(events) == 1 {
+		ing.logger.Warn("store refused an event as invalid", slog.String("event_id", events[0].EventID),
+			slog.String("source", events[0].Source), slog.Any("error", cause))
+		refused[0] = true
+		return nil
 	}
-	return r
+	mid := len(events) / 2
+	for _, half := range [][2]int{{0, mid}, {mid, len(events)}} {
+		lo, hi := half[0], half[1]
+		st, err := ing.appendChecked(ctx, events[lo:hi])
+		switch {
+		case err == nil:
+			copy(statuses[lo:hi], st)
+		case errors.Is(err, ErrInvalid):
+			if err := ing.isolate(ctx, events[lo:hi], statuses[lo:hi], refused[lo:hi], err); err != nil {
+				return err
+			}
+		default:
+			return err
+		}
+	}
+	return nil
+}
+
+// appendChecked is store.Append, with an error when the store breaks its contract of one status per event.
+func (ing *Ingester) appendChecked(ctx context.Context, events []Event) ([]AppendStatus, error) {
+	statuses, err := ing.store.Append(ctx, events)
+	if err == nil && len(statuses) != len(events) {
+		return nil, fmt.Errorf("store returned %d statuses for %d events", len(statuses), len(events))
+	}
+	return statuses, err
 }
 
 // Close stops accepting events (Ingest returns ErrClosed), writes every event already queued, answers their

@@ -85,9 +85,9 @@ func eventKey(source, eventID string) [16]byte {
 //     transaction costs three more round trips, which only pay for themselves in large batches.
 //
 // Both are atomic, and concurrent Appends of the same key are serialised by the primary key of
-// analytics_event_ids, so exactly one of them reports AppendInserted. Timestamps are stored with microsecond precision.
-// Empty UserID, SessionID and AppVersion are stored as NULL and read back as "". It returns an error
-// matching logingest.ErrClosed after Close.
+// analytics_event_ids, so exactly one of them reports AppendInserted. Timestamps are stored with microsecond
+// precision. Empty UserID, SessionID and AppVersion are stored as NULL and read back as "". It returns an
+// error matching logingest.ErrClosed after Close.
 func (s *Store) Append(ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
 	if len(events) == 0 {
 		return nil, nil
@@ -96,8 +96,7 @@ func (s *Store) Append(ctx context.Context, events []logingest.Event) ([]loginge
 		return nil, err
 	}
 	// A key repeated within the batch is a duplicate of its first occurrence; only first occurrences are sent.
-	// pos[i] is the index in events of the i-th key sent.
-	// index maps a key to its position in keys and pos.
+	// pos[i] is the index in events of the i-th key sent; index maps a key to its position in keys and pos.
 	keys := make([][16]byte, 0, len(events))
 	pos := make([]int, 0, len(events))
 	index := make(map[[16]byte]int, len(events))

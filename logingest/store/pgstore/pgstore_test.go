@@ -84,17 +84,23 @@ func count(t testing.TB, conn *pgx.Conn, query string, args ...any) int64 {
 	return n
 }
 
-func TestMigrations_UpDownUp(t *testing.T) {
-	t.Parallel()
-	dsn := pgtest.Schema(t)
-	pool, err := pgxpool.New(t.Context(), dsn)
+// unmigrated returns a Store on a fresh, empty schema (no migration applied), its pool and its migrator.
+func unmigrated(t *testing.T) (*pgstore.Store, *pgxpool.Pool, *migrations.Migrator) {
+	t.Helper()
+	pool, err := pgxpool.New(t.Context(), pgtest.Schema(t))
 	require.NoError(t, err)
 	t.Cleanup(pool.Close)
-	s, err := pgstore.New(pool, &pgstore.Config{Logger: slog.New(slog.DiscardHandler)})
+	s, err := pgstore.New(pool, &pgstore.Config{Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }})
 	require.NoError(t, err)
 	m, release, err := s.Migrator(nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = release() })
+	return s, pool, m
+}
+
+func TestMigrations_UpDownUp(t *testing.T) {
+	t.Parallel()
+	s, pool, m := unmigrated(t)
 
 	tables := func() int64 {
 		var n int64
@@ -103,7 +109,7 @@ func TestMigrations_UpDownUp(t *testing.T) {
 		return n
 	}
 
-	_, err = m.Migrate(t.Context(), migrations.DirectionUp, nil)
+	_, err := m.Migrate(t.Context(), migrations.DirectionUp, nil)
 	require.NoError(t, err)
 	versions, err := m.ExistingVersions(t.Context())
 	require.NoError(t, err)
@@ -145,17 +151,9 @@ func TestMigrations_UpDownUp(t *testing.T) {
 // that its down migration rebuilds the text keys from the stored events.
 func TestMigration004_KeepsKeys(t *testing.T) {
 	t.Parallel()
-	dsn := pgtest.Schema(t)
-	pool, err := pgxpool.New(t.Context(), dsn)
-	require.NoError(t, err)
-	t.Cleanup(pool.Close)
-	s, err := pgstore.New(pool, &pgstore.Config{Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return now }})
-	require.NoError(t, err)
-	m, release, err := s.Migrator(nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = release() })
+	s, pool, m := unmigrated(t)
 
-	_, err = m.Migrate(t.Context(), migrations.DirectionUp, &migrations.MigrateOpts{TargetVersion: 3})
+	_, err := m.Migrate(t.Context(), migrations.DirectionUp, &migrations.MigrateOpts{TargetVersion: 3})
 	require.NoError(t, err)
 	require.NoError(t, s.MaintainPartitions(t.Context(), now))
 	// Version 3's Append, reduced to what it wrote: the event and its text key.
