@@ -119,6 +119,8 @@ type Filter struct {
 	// StartTime and EndTime bound Timestamp: StartTime inclusive, EndTime exclusive. Zero means unbounded.
 	StartTime time.Time
 	EndTime   time.Time
+	// Search is free text: see SearchTerms. Empty means no search.
+	Search string
 
 	// SortBy defaults to SortTimestamp; SortOrder defaults to SortDesc.
 	SortBy    SortField
@@ -170,6 +172,9 @@ func (f Filter) Normalize() (Filter, error) {
 	}
 	if !f.StartTime.IsZero() && !f.EndTime.IsZero() && !f.StartTime.Before(f.EndTime) {
 		errs = append(errs, FieldError{"end_time", "must be after start_time"})
+	}
+	if _, err := SearchTerms(f.Search); err != nil {
+		errs = append(errs, FieldError{"search", err.Error()})
 	}
 	if errs != nil {
 		return f, &ValidationError{Errors: errs}

@@ -113,8 +113,11 @@ func TestMigrations_UpDownUp(t *testing.T) {
 	require.NoError(t, err)
 	versions, err := m.ExistingVersions(t.Context())
 	require.NoError(t, err)
-	require.Equal(t, []int{1, 2, 3, 4}, versions)
-	require.Len(t, versions, m.Latest())
+	want := make([]int, m.Latest())
+	for i := range want {
+		want[i] = i + 1
+	}
+	require.Equal(t, want, versions)
 	require.EqualValues(t, 3, tables())
 
 	// Open creates partitions: the way down must drop them along with the parent.
@@ -482,7 +485,7 @@ func TestMaintainPartitions_MovesRowsOutOfDefault(t *testing.T) {
 	require.Len(t, page.Events, 1)
 	require.Equal(t, e.EventID, page.Events[0].EventID)
 	// The moved partition got the partitioned indexes.
-	require.EqualValues(t, 6, count(t, b.conn, "SELECT count(*) FROM pg_indexes WHERE tablename = $1", name))
+	require.EqualValues(t, 7, count(t, b.conn, "SELECT count(*) FROM pg_indexes WHERE tablename = $1", name))
 }
 
 func TestDropPartitionsBefore(t *testing.T) {
