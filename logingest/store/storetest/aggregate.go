@@ -25,13 +25,13 @@ func searchChecks() []check {
 					events = append(events, e)
 				}
 				ios := `{"platform": "ios"}`
-				add("sync_failed", "", `{"message": "Timeout after 30s"}`, ios)                 // 0
+				add("sync_failed", "", `{"message": "Timeout after 30s"}`, ios)                   // 0
 				add("habit_completed", "WrFJAp1hSvEwhM7r6QMgvJEQj7dg", `{"habit_id": "h1"}`, ios) // 1
-				add("note_saved", "", `{"note": "100% done"}`, ios)                              // 2
-				add("note_saved", "", `{"note": "100 percent"}`, ios)                            // 3
-				add("file_opened", "", `{"path": "a_b"}`, ios)                                   // 4
-				add("file_opened", "", `{"path": "axb"}`, ios)                                   // 5
-				add("screen_view", "", `{"screen": "home"}`, `{"platform": "android"}`)          // 6
+				add("note_saved", "", `{"note": "100% done"}`, ios)                               // 2
+				add("note_saved", "", `{"note": "100 percent"}`, ios)                             // 3
+				add("file_opened", "", `{"path": "a_b"}`, ios)                                    // 4
+				add("file_opened", "", `{"path": "axb"}`, ios)                                    // 5
+				add("screen_view", "", `{"screen": "home"}`, `{"platform": "android"}`)           // 6
 				staging := newEvent(o, len(events))
 				staging.Source, staging.EventName = sourceStaging, "sync_failed"
 				events = append(events, staging)
