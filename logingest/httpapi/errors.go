@@ -54,6 +54,7 @@ func classify(err error) problem {
 		ve *logingest.ValidationError
 		le *logingest.LimitError
 		me *mediaTypeError
+		se *slowBodyError
 	)
 	switch {
 	case errors.As(err, &le) && le.TooLarge:
@@ -67,6 +68,13 @@ func classify(err error) problem {
 			status: http.StatusBadRequest, code: "limit_exceeded", message: le.Error(),
 			errors: []logingest.FieldError{{Field: le.Field, Reason: fmt.Sprintf("exceeds limit of %d %s", le.Limit, le.Unit)}},
 			limit:  le.Limit,
+		}
+	case errors.As(err, &se):
+		return problem{
+			status: http.StatusRequestTimeout, code: "body_too_slow", message: se.Error(),
+			errors: []logingest.FieldError{{Field: fieldBody, Reason: fmt.Sprintf(
+				"must arrive at %d bytes/s at least and within %s", se.minRate, se.timeout)}},
+			limit: se.minRate,
 		}
 	case errors.As(err, &ve):
 		return problem{
