@@ -283,7 +283,8 @@ type pacedBody struct {
 	timeout time.Duration
 	n       int64
 	off     bool // deadlines unsupported or disabled
-	set     bool // a deadline was set and must be cleared by done
+	set     bool // a deadline was set
+	eof     bool // the body was read to its end
 }
 
 func (h *Handler) pace(w http.ResponseWriter, body io.ReadCloser) *pacedBody {
@@ -308,6 +309,9 @@ func (p *pacedBody) Read(b []byte) (int, error) {
 	}
 	n, err := p.r.Read(b)
 	p.n += int64(n)
+	if errors.Is(err, io.EOF) {
+		p.eof = true
+	}
 	if err != nil && p.set && errors.Is(err, os.ErrDeadlineExceeded) {
 		return n, &slowBodyError{minRate: p.minRate, timeout: p.timeout}
 	}
@@ -332,10 +336,12 @@ func (p *pacedBody) deadline() time.Time {
 	return dl
 }
 
-// done clears the read deadline once the body is read: the server's background read, which waits for the next
-// request while this one is answered, would otherwise hit it and cancel the request's context.
+// done clears the read deadline once the body is read to its end: the server's background read, which waits for
+// the next request while this one is answered, would otherwise hit it and cancel the request's context. A body
+// left unread (refused, too slow) keeps its deadline, so the server's attempt to drain it before answering
+// cannot wait longer than the pace allows.
 func (p *pacedBody) done() {
-	if p.set {
+	if p.set && p.eof {
 		_ = p.rc.SetReadDeadline(time.Time{})
 	}
 }

@@ -141,6 +141,9 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	if p.retry {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
 	}
+	if p.status == http.StatusRequestTimeout {
+		w.Header().Set("Connection", "close") // the rest of the body is not worth waiting for
+	}
 	if p.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="logingest"`)
 	}
