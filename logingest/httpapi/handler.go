@@ -56,6 +56,8 @@ type Handler struct {
 	started time.Time
 	// inflight is the MaxInflightBodyBytes budget; nil when unbounded.
 	inflight *semaphore.Weighted
+	// clients is the MaxInflightBodyBytesPerClient cap; nil when unbounded.
+	clients *clientBudgets
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -95,6 +97,7 @@ func New(ing Ingester, store Reader, cfg *Config) (*Handler, error) {
 	if c.MaxInflightBodyBytes > 0 {
 		h.inflight = semaphore.NewWeighted(c.MaxInflightBodyBytes)
 	}
+	h.clients = newClientBudgets(c.MaxInflightBodyBytesPerClient)
 	if c.Gatherer != nil {
 		h.promh = promhttp.HandlerFor(c.Gatherer, promhttp.HandlerOpts{
 			ErrorLog:      slog.NewLogLogger(c.Logger.Handler(), slog.LevelError),
