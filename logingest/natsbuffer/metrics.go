@@ -28,8 +28,13 @@ func newPublishMetrics(reg prometheus.Registerer) (*publishMetrics, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.events, err = register(reg, m.events)
-	return m, err
+	if m.events, err = register(reg, m.events); err != nil {
+		return nil, err
+	}
+	for _, st := range []string{"accepted", "duplicate"} { // every series exists from the start
+		m.events.WithLabelValues(st)
+	}
+	return m, nil
 }
 
 type writeMetrics struct {
@@ -77,8 +82,16 @@ func newWriteMetrics(reg prometheus.Registerer) (*writeMetrics, error) {
 	if m.writeErrors, err = register(reg, m.writeErrors); err != nil {
 		return nil, err
 	}
-	m.batchEvents, err = register(reg, m.batchEvents)
-	return m, err
+	if m.batchEvents, err = register(reg, m.batchEvents); err != nil {
+		return nil, err
+	}
+	for _, st := range []string{"inserted", "duplicate", "dead_letter"} { // every series exists from the start
+		m.events.WithLabelValues(st)
+	}
+	for _, r := range []string{"invalid", "undecodable"} {
+		m.deadLetters.WithLabelValues(r)
+	}
+	return m, nil
 }
 
 // register registers c, reusing an identical collector already registered (two writers in one process share
