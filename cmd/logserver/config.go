@@ -40,6 +40,8 @@ type config struct {
 	CORSOrigins        []string // CORS_ALLOWED_ORIGINS
 	TrustedProxyHeader string   // TRUSTED_PROXY_HEADER
 
+	Buffer bufferConfig // INGEST_BUFFER and INGEST_BUFFER_*
+
 	LogLevel          slog.Level // LOG_LEVEL
 	LogFormat         string     // LOG_FORMAT: auto, json, text
 	ShutdownTimeout   time.Duration
@@ -197,6 +199,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		r.errs = append(r.errs, fmt.Errorf("LOG_FORMAT must be auto, json or text, got %q", c.LogFormat))
 	}
 	c.DatabaseURL = databaseURL(r)
+	c.Buffer = loadBufferConfig(r)
 	return c, errors.Join(r.errs...)
 }
 
