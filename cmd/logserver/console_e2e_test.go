@@ -132,7 +132,7 @@ func absPath(t *testing.T, p string) string {
 }
 
 // ingestSpread ingests testdata/events.ndjson with its timestamps (three hours of a morning in 2025) stretched
-// over the last 21 hours, so the default 24-hour dashboard shows a day of activity.
+// over the 22 hours to half an hour ago, so the default 24-hour dashboard shows a day of activity.
 func ingestSpread(t *testing.T, baseURL, key string) {
 	t.Helper()
 	f, err := os.Open(filepath.Join("..", "..", "testdata", "events.ndjson"))
@@ -154,7 +154,7 @@ func ingestSpread(t *testing.T, baseURL, key string) {
 		return ts
 	}
 	first := parse(events[0])
-	start := time.Now().Add(-21 * time.Hour)
+	start := time.Now().Add(-22 * time.Hour)
 	for _, ev := range events {
 		ev["timestamp"] = start.Add(parse(ev).Sub(first) * 7).UTC().Format(time.RFC3339Nano)
 	}

@@ -184,7 +184,7 @@ function draw(ctx, data) {
 function drawTimeline(data) {
   const box = $('#c-timeline');
   if (!data.timeline) {
-    box.replaceChildren();
+    charts.bars(box, undefined);
     $('#timeline-range').textContent = '';
     return;
   }

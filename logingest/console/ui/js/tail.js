@@ -15,6 +15,7 @@ let retryTimer = null;
 let lastId = '';
 let filterKey = null;
 let seen = new Set();
+let newest = 0; // the latest receive time shown, in ms
 let count = 0;
 let mode = 'stream'; // 'stream', or 'poll' once the server answered 404
 
@@ -51,6 +52,7 @@ export function show(ctx) {
     filterKey = key;
     lastId = '';
     seen = new Set();
+    newest = 0;
     count = 0;
     $('#tail-list').replaceChildren();
     $('#tail-count').textContent = '';
@@ -161,15 +163,24 @@ async function poll(ctx, signal) {
     const data = await ctx.api.get('/logs/filter', {
       ...ctx.state.filters, sort_by: 'received_at', sort_order: 'desc', page_size: 100,
     }, { signal });
-    for (const ev of (data.logs || []).reverse()) add(ctx, ev, true);
+    for (const ev of (data.logs || []).reverse()) {
+      // Only what arrived after the newest event shown: older matches would land above newer ones.
+      if (receivedAt(ev) >= newest) add(ctx, ev, true);
+    }
     await new Promise((resolve) => { retryTimer = setTimeout(resolve, POLL_MS); });
   }
+}
+
+function receivedAt(ev) {
+  const t = Date.parse(ev.created_at || ev.received_at || '');
+  return Number.isNaN(t) ? 0 : t;
 }
 
 function add(ctx, ev, fresh) {
   const key = ev.id ?? ev.event_id;
   if (seen.has(key)) return;
   seen.add(key);
+  newest = Math.max(newest, receivedAt(ev));
   count++;
   const li = h('li', {
     class: fresh ? 'tail-row new' : 'tail-row', tabindex: 0,
