@@ -52,6 +52,7 @@ func e2eTools(t *testing.T) (node, browser string) {
 // TestConsoleE2E runs the web console in a real headless Chromium against the real server on SQLite: sign-in,
 // dashboard charts, filters, search, event detail, live tail and export (logingest/console/e2e/console.e2e.mjs).
 func TestConsoleE2E(t *testing.T) {
+	t.Parallel()
 	node, browser := e2eTools(t)
 	runConsoleE2E(t, node, browser, "sqlite", map[string]string{"DATA_DIR": t.TempDir()})
 }

@@ -172,8 +172,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hdr := w.Header()
 	setSecurityHeaders(hdr)
 	if r.URL.Path == "" {
-		// Mounted with StripPrefix and requested without the trailing slash: relative asset URLs need it.
-		http.Redirect(w, r, requestBase(r)+"/", http.StatusMovedPermanently)
+		// Mounted with StripPrefix and requested without the trailing slash, which the relative asset URLs need.
+		// The Location is relative ("./ui/" for "/ui"), so it can only ever lead to the same origin.
+		hdr.Set("Location", "./"+lastSegment(r.RequestURI)+"/")
+		w.WriteHeader(http.StatusMovedPermanently)
 		return
 	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -208,15 +210,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, _ = w.Write(body) // a failed write means the client went away
 }
 
-// requestBase returns the path the client asked for, before any StripPrefix, so a redirect lands under it.
-func requestBase(r *http.Request) string {
-	if r.RequestURI != "" {
-		p, _, _ := strings.Cut(r.RequestURI, "?")
-		if strings.HasPrefix(p, "/") {
-			return strings.TrimRight(p, "/")
-		}
-	}
-	return ""
+// lastSegment returns the last path segment of a request URI, as sent (escaped).
+func lastSegment(requestURI string) string {
+	p, _, _ := strings.Cut(requestURI, "?")
+	p = strings.TrimRight(p, "/")
+	return p[strings.LastIndexByte(p, '/')+1:]
 }
 
 func setSecurityHeaders(hdr http.Header) {
@@ -245,7 +243,8 @@ func acceptsGzip(header string) bool {
 		name, params, _ := strings.Cut(strings.TrimSpace(t), ";")
 		if strings.EqualFold(strings.TrimSpace(name), "gzip") {
 			q := strings.ReplaceAll(params, " ", "")
-			return !(strings.HasPrefix(q, "q=0") && strings.Trim(q[len("q="):], "0.") == "")
+			refused := strings.HasPrefix(q, "q=0") && strings.Trim(q[len("q="):], "0.") == ""
+			return !refused
 		}
 	}
 	return false

@@ -45,7 +45,10 @@ func TestServesThePageWithStrictHeaders(t *testing.T) {
 	require.Equal(t, "text/html; charset=utf-8", resp.Header.Get("Content-Type"))
 	csp := resp.Header.Get("Content-Security-Policy")
 	require.Equal(t, console.ContentSecurityPolicy, csp)
-	for _, want := range []string{"default-src 'none'", "script-src 'self'", "style-src 'self'", "connect-src 'self'", "frame-ancestors 'none'", "require-trusted-types-for 'script'"} {
+	for _, want := range []string{
+		"default-src 'none'", "script-src 'self'", "style-src 'self'", "connect-src 'self'", "frame-ancestors 'none'",
+		"require-trusted-types-for 'script'",
+	} {
 		require.Contains(t, csp, want)
 	}
 	require.NotContains(t, csp, "unsafe")
@@ -117,7 +120,14 @@ func TestMountedUnderAPrefix(t *testing.T) {
 	mux.Handle("/console", http.StripPrefix("/console", h))
 	resp := get(t, mux, http.MethodGet, "/console", nil)
 	require.Equal(t, http.StatusMovedPermanently, resp.StatusCode)
-	require.Equal(t, "/console/", resp.Header.Get("Location"))
+	require.Equal(t, "./console/", resp.Header.Get("Location"), "relative: the same origin whatever the path")
+
+	// What StripPrefix hands over for a hostile request line: the redirect still stays on this origin.
+	req := httptest.NewRequestWithContext(t.Context(), http.MethodGet, "/", nil)
+	req.URL.Path, req.RequestURI = "", "//evil.example/console"
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	require.Equal(t, "./console/", rec.Header().Get("Location"))
 	resp = get(t, mux, http.MethodGet, "/console/js/api.js", nil)
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 }
