@@ -181,6 +181,9 @@ function draw(ctx, data) {
   charts.bars($('#c-platforms'), data.platforms, { classFor: () => 'c-platform', label: 'Platforms' });
 }
 
+const shortFmt = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+const fmtShort = (iso) => shortFmt.format(new Date(iso));
+
 function drawTimeline(data) {
   const box = $('#c-timeline');
   if (!data.timeline) {
@@ -189,7 +192,6 @@ function drawTimeline(data) {
     return;
   }
   const rg = data.range || {};
-  $('#timeline-range').textContent = rg.from && rg.to
-    ? `${new Date(rg.from).toLocaleString()} – ${new Date(rg.to).toLocaleString()}` : '';
+  $('#timeline-range').textContent = rg.from && rg.to ? `${fmtShort(rg.from)} – ${fmtShort(rg.to)}` : '';
   charts.timeline(box, data.timeline, rg.bucket_seconds || 3600);
 }
