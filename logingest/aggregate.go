@@ -20,7 +20,8 @@ type DashboardQuery struct {
 	// ignored). StartTime and EndTime bound Timestamp, as in Query.
 	Filter Filter
 	// From and To bound the range, on ReceivedAt (when events arrived, like Stats): [From, To). Normalize
-	// widens them to whole buckets (see DashboardBucket). Zero To means Now; zero From means To-24h.
+	// widens them to whole buckets (see DashboardBucket). Zero To means Now; zero From means the 24 hours
+	// before To once To is rounded up to the hour.
 	From, To time.Time
 	// Now is the reference time of the totals (last hour, last day, today).
 	Now time.Time
@@ -66,7 +67,8 @@ func (q DashboardQuery) Normalize() (DashboardQuery, time.Duration, error) {
 	if q.To.IsZero() {
 		q.To = q.Now
 	}
-	if q.From.IsZero() {
+	defaultFrom := q.From.IsZero()
+	if defaultFrom {
 		q.From = q.To.Add(-24 * time.Hour)
 	}
 	if q.TopN == 0 {
@@ -92,11 +94,14 @@ func (q DashboardQuery) Normalize() (DashboardQuery, time.Duration, error) {
 		return q, 0, &ValidationError{Errors: errs}
 	}
 	b := DashboardBucket(q.From, q.To)
-	q.From = q.From.UTC().Truncate(b)
-	if t := q.To.UTC().Truncate(b); t.Equal(q.To) {
+	q.From, q.To = q.From.UTC().Truncate(b), q.To.UTC()
+	if t := q.To.Truncate(b); t.Equal(q.To) {
 		q.To = t
 	} else {
 		q.To = t.Add(b)
+	}
+	if defaultFrom {
+		q.From = q.To.Add(-24 * time.Hour) // exactly 24 buckets of an hour, the last one holding To
 	}
 	return q, b, nil
 }

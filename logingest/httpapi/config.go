@@ -89,6 +89,8 @@ type Config struct {
 
 	// CORS configures cross-origin access. Defaults to the zero CORS: no CORS headers are sent.
 	CORS CORS
+	// Stream configures the live tail, GET /api/v1/logs/stream. The zero value works.
+	Stream StreamConfig
 
 	// Ready is an extra readiness check run by GET /readiness after the store Ping, for example a check that
 	// the server is not draining. A non-nil error makes /readiness answer 503. Defaults to nil (no extra check).
@@ -186,6 +188,7 @@ func (c *Config) withDefaults() Config {
 		out.AuthFailuresPerMinute = defaultAuthFailures
 	}
 	out.CORS = out.CORS.withDefaults()
+	out.Stream = out.Stream.withDefaults()
 	out.PathPrefix = strings.TrimSuffix(out.PathPrefix, "/")
 	return out
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -58,6 +59,8 @@ type Handler struct {
 	inflight *semaphore.Weighted
 	// clients is the MaxInflightBodyBytesPerClient cap; nil when unbounded.
 	clients *clientBudgets
+	// streams counts the open live tails (Config.Stream.MaxStreams).
+	streams atomic.Int64
 }
 
 var _ http.Handler = (*Handler)(nil)
@@ -115,6 +118,11 @@ func (h *Handler) routes() {
 	h.mux.Handle("GET /api/v1/logs/recent", h.api(logingest.ScopeRead, h.handleRecent))
 	h.mux.Handle("GET /api/v1/metrics", h.api(logingest.ScopeRead, h.handleStats))
 	h.mux.Handle("GET /api/v1/status", h.api(logingest.ScopeRead, h.handleStatus))
+	h.mux.Handle("GET /api/v1/logs/export", h.api(logingest.ScopeRead, h.handleExport))
+	h.mux.Handle("GET /api/v1/logs/stream", h.api(logingest.ScopeRead, h.handleStream))
+	if _, ok := h.store.(logingest.Aggregator); ok {
+		h.mux.Handle("GET /api/v1/dashboard", h.api(logingest.ScopeRead, h.handleDashboard))
+	}
 	if h.keys != nil {
 		h.mux.Handle("GET /api/v1/keys", h.api(logingest.ScopeAdmin, h.handleListKeys))
 		h.mux.Handle("POST /api/v1/keys", h.api(logingest.ScopeAdmin, h.handleCreateKey))
