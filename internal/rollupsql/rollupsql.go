@@ -180,15 +180,17 @@ func (d *Dialect) total(ctx context.Context, q Querier, f logingest.Filter) (int
 // (a, now].
 func (d *Dialect) active(ctx context.Context, q Querier, source, kind string, a, now time.Time) (int64, error) {
 	b := &builder{d: d}
-	src := ""
+	// With a source, (source, kind, id) is the key: ids are distinct, and the count is an index-only range
+	// scan of (source, kind, seen).
+	src, count := "", "count(DISTINCT id)"
 	if source != "" {
-		src = " AND source = " + b.arg(source)
+		src, count = " AND source = "+b.arg(source), "count(*)"
 	}
 	k := b.arg(kind)
 	lo, hi := b.time(a), b.time(now)
 	var n int64
 	var future bool
-	err := queryRow(ctx, q, `SELECT (SELECT count(DISTINCT id) FROM analytics_last_seen WHERE kind = `+k+src+
+	err := queryRow(ctx, q, `SELECT (SELECT `+count+` FROM analytics_last_seen WHERE kind = `+k+src+
 		` AND seen > `+lo+` AND seen <= `+hi+`), EXISTS (SELECT 1 FROM analytics_last_seen WHERE kind = `+k+src+
 		` AND seen > `+hi+`)`, b.args, &n, &future)
 	if err != nil || !future {

@@ -207,10 +207,7 @@ func topLevel(obj json.RawMessage, key string) json.RawMessage {
 // SearchDocument is the text Filter.Search matches in the reference implementation (memstore): the fields
 // listed at logingest.SearchTerms, joined by spaces, JSON as stored.
 func SearchDocument(e *logingest.Event) string {
-	return strings.Join([]string{
-		e.EventID, string(e.EventType), e.EventName, e.UserID, e.SessionID, e.AppVersion,
-		string(e.Properties), string(e.DeviceInfo),
-	}, " ")
+	return strings.Join([]string{e.EventName, e.UserID, e.SessionID, string(e.Properties)}, " ")
 }
 
 // SearchMatches reports whether e matches every term (as returned by logingest.SearchTerms), case-insensitively.

@@ -92,7 +92,7 @@ func testSearch(t *testing.T, e *env) {
 		"habit_comp":       {"c1"},
 		"morning RUN":      {"c1"},
 		"nfc_NOTIFIER":     {"c5"},
-		"api_call android": {"c2"},
+		"api_call 120":     {"c2"},
 		"nothing-here":     {},
 	} {
 		w := do(t, e.h, http.MethodGet, "/api/v1/logs/filter?sort_by=timestamp&sort_order=asc&search="+strings.ReplaceAll(search, " ", "+"), keyRead, nil)

@@ -44,7 +44,9 @@ CREATE TABLE analytics_last_seen (
     seen   TEXT NOT NULL,  -- the latest received_at
     PRIMARY KEY (source, kind, id)
 ) STRICT, WITHOUT ROWID;
-CREATE INDEX analytics_last_seen_seen ON analytics_last_seen (kind, seen, source);
+-- "Active in a window": an index-only range scan per source; (kind, seen) first would serve every source
+-- at once but not one source without a filter.
+CREATE INDEX analytics_last_seen_seen ON analytics_last_seen (source, kind, seen);
 
 CREATE TRIGGER analytics_logs_rollup_insert AFTER INSERT ON analytics_logs BEGIN
     INSERT INTO analytics_rollup_minute VALUES (NEW.source, substr(NEW.received_at, 1, 16) || ':00.000000000Z',

@@ -53,8 +53,7 @@ const selectColumns = `id, source, event_id, timestamp, event_type, event_name, 
 	COALESCE(session_id, ''), COALESCE(app_version, ''), device_info, sequence_number, priority, received_at`
 
 // searchDoc is the indexed search document of migration 008_search.
-const searchDoc = `analytics_search_doc(event_id, event_type, event_name, user_id, session_id, app_version, properties,
-	device_info)`
+const searchDoc = `analytics_search_doc(event_name, user_id, session_id, properties)`
 
 // likeEscaper escapes the LIKE wildcards and the escape character (backslash, PostgreSQL's default).
 var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)

@@ -15,7 +15,7 @@ import (
 func searchChecks() []check {
 	return []check{
 		newCheck("Query/Search",
-			"Filter.Search must match events whose search document (event_id, event_type, event_name, user_id, session_id, app_version, properties, device_info) contains every term as a case-insensitive substring, LIKE wildcards taken literally, within the other filters",
+			"Filter.Search must match events whose search document (event_name, user_id, session_id, properties) contains every term as a case-insensitive substring, LIKE wildcards taken literally, within the other filters",
 			func(ctx context.Context, s logingest.Store, o Options) error {
 				var events []logingest.Event
 				add := func(name, user, props, device string) {
@@ -31,7 +31,7 @@ func searchChecks() []check {
 				add("note_saved", "", `{"note": "100 percent"}`, ios)                             // 3
 				add("file_opened", "", `{"path": "a_b"}`, ios)                                    // 4
 				add("file_opened", "", `{"path": "axb"}`, ios)                                    // 5
-				add("screen_view", "", `{"screen": "home"}`, `{"platform": "android"}`)           // 6
+				add("screen_view", "", `{"screen": "home_android"}`, `{"platform": "android"}`)   // 6
 				staging := newEvent(o, len(events))
 				staging.Source, staging.EventName = sourceStaging, "sync_failed"
 				events = append(events, staging)
@@ -49,6 +49,7 @@ func searchChecks() []check {
 					{"100%", []int{2}},
 					{"a_b", []int{4}},
 					{"ANDROID", []int{6}},
+					{"IOS", nil}, // device_info is not searched
 					{"sync habit", nil},
 					{"xyzzy", nil},
 				} {
