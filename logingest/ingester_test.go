@@ -26,10 +26,10 @@ var testNow = time.Date(2025, 8, 27, 12, 0, 0, 0, time.UTC)
 // fakeStore is a Store with func fields; nil funcs fall through to an embedded memstore.
 type fakeStore struct {
 	*memstore.Store
-	AppendFunc func(ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error)
+	AppendFunc func(ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error)
 }
 
-func (f *fakeStore) Append(ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+func (f *fakeStore) Append(ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 	if f.AppendFunc != nil {
 		return f.AppendFunc(ctx, events)
 	}
@@ -49,7 +49,7 @@ func newGate() *gate {
 	return &gate{Store: memstore.New(), entered: make(chan int, 100), release: make(chan struct{})}
 }
 
-func (g *gate) Append(ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+func (g *gate) Append(ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 	g.mu.Lock()
 	g.sizes = append(g.sizes, len(events))
 	g.mu.Unlock()
@@ -99,7 +99,7 @@ func validEvent(id string) logingest.Event {
 		SessionID:      "session-1",
 		AppVersion:     "2.0.1+7",
 		DeviceInfo:     json.RawMessage(`{"platform":"ios"}`),
-		SequenceNumber: 1,
+		SequenceNumber: logingest.Int64(1),
 	}
 }
 
@@ -238,7 +238,7 @@ type refusingStore struct {
 	calls atomic.Int64
 }
 
-func (s *refusingStore) Append(ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+func (s *refusingStore) Append(ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 	s.calls.Add(1)
 	for _, e := range events {
 		if e.EventName == "poison" {
@@ -542,7 +542,7 @@ func TestBackpressure(t *testing.T) {
 	t.Run("StoreErrorIsUnavailable", func(t *testing.T) {
 		t.Parallel()
 		boom := errors.New("connection refused")
-		fs := &fakeStore{Store: memstore.New(), AppendFunc: func(context.Context, []logingest.Event) ([]logingest.AppendStatus, error) {
+		fs := &fakeStore{Store: memstore.New(), AppendFunc: func(context.Context, []logingest.Event) ([]logingest.AppendResult, error) {
 			return nil, boom
 		}}
 		ing, _ := setup(t, fs, nil)
@@ -553,7 +553,7 @@ func TestBackpressure(t *testing.T) {
 
 	t.Run("WriteTimeoutIsUnavailable", func(t *testing.T) {
 		t.Parallel()
-		fs := &fakeStore{Store: memstore.New(), AppendFunc: func(ctx context.Context, _ []logingest.Event) ([]logingest.AppendStatus, error) {
+		fs := &fakeStore{Store: memstore.New(), AppendFunc: func(ctx context.Context, _ []logingest.Event) ([]logingest.AppendResult, error) {
 			<-ctx.Done()
 			return nil, ctx.Err()
 		}}
@@ -565,7 +565,7 @@ func TestBackpressure(t *testing.T) {
 
 	t.Run("WrongStatusCountIsUnavailable", func(t *testing.T) {
 		t.Parallel()
-		fs := &fakeStore{Store: memstore.New(), AppendFunc: func(context.Context, []logingest.Event) ([]logingest.AppendStatus, error) {
+		fs := &fakeStore{Store: memstore.New(), AppendFunc: func(context.Context, []logingest.Event) ([]logingest.AppendResult, error) {
 			return nil, nil
 		}}
 		ing, _ := setup(t, fs, nil)

@@ -288,7 +288,7 @@ func TestFilterPassesSourceAndDefaults(t *testing.T) {
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 	require.Equal(t, logingest.DefaultSource, got.Source)
 	require.Equal(t, logingest.DefaultQueryLimit, got.Limit)
-	require.Equal(t, logingest.SortTimestamp, got.SortBy)
+	require.Equal(t, logingest.SortReceivedAt, got.SortBy, "the default is created_at DESC")
 	require.Equal(t, logingest.SortDesc, got.SortOrder)
 	data := decodeData[filterData](t, w)
 	require.EqualValues(t, -1, data.TotalPages)

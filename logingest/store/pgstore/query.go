@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -27,6 +28,10 @@ const (
 // columns sort as "" so that keyset comparisons never meet NULL. f has been validated by Normalize.
 func sortColumnFor(f logingest.SortField) sortColumn {
 	switch f {
+	case logingest.SortID:
+		return sortColumn{"id", typeInt8}
+	case logingest.SortEventID:
+		return sortColumn{"event_id", typeText}
 	case logingest.SortReceivedAt:
 		return sortColumn{"received_at", typeTimestamptz}
 	case logingest.SortEventType:
@@ -42,14 +47,16 @@ func sortColumnFor(f logingest.SortField) sortColumn {
 	case logingest.SortPriority:
 		return sortColumn{"priority", typeText}
 	case logingest.SortSequenceNumber:
-		return sortColumn{"sequence_number", typeInt8}
+		// A NULL sorts as storequery.NullSequenceNumber, so that keyset comparisons never meet NULL.
+		return sortColumn{"COALESCE(sequence_number, '-9223372036854775808'::int8)", typeInt8}
 	default:
 		return sortColumn{"timestamp", typeTimestamptz}
 	}
 }
 
 const selectColumns = `id, source, event_id, timestamp, event_type, event_name, properties, COALESCE(user_id, ''),
-	COALESCE(session_id, ''), COALESCE(app_version, ''), device_info, sequence_number, priority, received_at`
+	COALESCE(session_id, ''), COALESCE(app_version, ''), device_info, sequence_number, priority, received_at,
+	processed_at, original_timestamp`
 
 // whereClause builds the WHERE clause of f with positional placeholders only.
 func whereClause(f logingest.Filter, args []any) (string, []any) {
@@ -122,11 +129,20 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 			props, dev []byte
 			typ, prio  string
 			id         int64
+			processed  *time.Time
+			original   *time.Time
 		)
 		if err := rows.Scan(&id, &e.Source, &e.EventID, &e.Timestamp, &typ, &e.EventName, &props, &e.UserID,
-			&e.SessionID, &e.AppVersion, &dev, &e.SequenceNumber, &prio, &e.ReceivedAt); err != nil {
+			&e.SessionID, &e.AppVersion, &dev, &e.SequenceNumber, &prio, &e.ReceivedAt, &processed, &original); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("query: scan: %w", err)
+		}
+		e.ID = id
+		if processed != nil {
+			e.ProcessedAt = processed.UTC()
+		}
+		if original != nil {
+			e.OriginalTimestamp = original.UTC()
 		}
 		e.EventType, e.Priority = logingest.EventType(typ), logingest.Priority(prio)
 		e.Timestamp, e.ReceivedAt = e.Timestamp.UTC(), e.ReceivedAt.UTC()
