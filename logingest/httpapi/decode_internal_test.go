@@ -3,8 +3,11 @@ package httpapi
 import (
 	"os"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/change66/logserver/logingest"
 )
 
 // TestDecodeBatchFastMatchesPerElement: the one-Unmarshal fast path must produce exactly the events the
@@ -14,7 +17,7 @@ func TestDecodeBatchFastMatchesPerElement(t *testing.T) {
 	body, err := os.ReadFile("../../testdata/batch-50.json")
 	require.NoError(t, err)
 
-	fast, ok := decodeBatchFast(body)
+	fast, _, ok := decodeBatchFast(body)
 	require.True(t, ok)
 	logs, err := decodeEnvelope(body)
 	require.NoError(t, err)
@@ -34,8 +37,9 @@ func TestDecodeBatchFastMatchesPerElement(t *testing.T) {
 		`{"logs":[{"event_id":"a","timestamp":"yesterday"}]}`,
 		`{"logs":[{"event_id":"a","sequence_number":"one"}]}`,
 		`{"logs":[{"event_id":"a"}`,
+		`{"logs":[{"event_id":"a","sent_at":"yesterday"}]}`,
 	} {
-		_, ok := decodeBatchFast([]byte(body))
+		_, _, ok := decodeBatchFast([]byte(body))
 		require.False(t, ok, body)
 	}
 
@@ -46,4 +50,38 @@ func TestDecodeBatchFastMatchesPerElement(t *testing.T) {
 	require.Equal(t, []int{0}, b.positions)
 	require.Equal(t, "b", b.results[1].EventID)
 	require.NotEmpty(t, b.results[1].Errors)
+}
+
+// TestDecodeBatchSentAt: the envelope's sent_at goes to every event without its own, on both decode paths; a bad
+// one is a 400 naming sent_at.
+func TestDecodeBatchSentAt(t *testing.T) {
+	t.Parallel()
+	env := time.Date(2025, 8, 27, 12, 0, 0, 0, time.UTC)
+	own := time.Date(2025, 8, 27, 11, 0, 0, 0, time.UTC)
+	for name, body := range map[string]string{
+		"fast": `{"sent_at":"2025-08-27T12:00:00Z","logs":[{"event_id":"a","timestamp":"2025-08-27T09:00:00Z"},` +
+			`{"event_id":"b","timestamp":"2025-08-27T09:00:00Z","sent_at":"2025-08-27T13:00:00+02:00"}]}`,
+		"per element": `{"sent_at":"2025-08-27T12:00:00Z","logs":[{"event_id":"a","timestamp":"2025-08-27T09:00:00Z"},` +
+			`{"event_id":"b","timestamp":"2025-08-27T09:00:00Z","sent_at":"2025-08-27T13:00:00+02:00"},{"event_id":"c","timestamp":5}]}`,
+	} {
+		b, err := decodeBatch([]byte(body))
+		require.NoError(t, err, name)
+		require.True(t, env.Equal(b.events[0].SentAt), name)
+		require.True(t, own.Equal(b.events[1].SentAt), "%s: an event's own sent_at wins", name)
+	}
+	_, err := decodeBatch([]byte(`{"sent_at":"noon","logs":[{"event_id":"a","timestamp":"2025-08-27T09:00:00Z"}]}`))
+	var verr *logingest.ValidationError
+	require.ErrorAs(t, err, &verr)
+	require.Equal(t, "sent_at", verr.Errors[0].Field)
+
+	ev, errs := decodeEvent([]byte(`{"event_id":"a","timestamp":"2025-08-27T09:00:00Z","sent_at":5}`))
+	require.Equal(t, "a", ev.EventID)
+	require.Len(t, errs, 1)
+	require.Equal(t, "sent_at", errs[0].Field)
+	// Server-stamped fields in any form are ignored, never a reason to reject the event.
+	ev, errs = decodeEvent([]byte(`{"event_id":"a","timestamp":"2025-08-27T09:00:00Z","id":"x","created_at":1,` +
+		`"processed_at":true,"original_timestamp":[],"received_at":{}}`))
+	require.Nil(t, errs)
+	require.Zero(t, ev.ID)
+	require.True(t, ev.ProcessedAt.IsZero())
 }

@@ -20,9 +20,11 @@ const statusClientClosed = 499
 // Names of request parts in FieldError.Field (and LimitError.Field) that are not Event fields: the raw request
 // body, the batch envelope's "logs" array, and one element of it that cannot be decoded as an event.
 const (
-	fieldBody  = "body"
-	fieldLogs  = "logs"
-	fieldEvent = "event"
+	fieldBody = "body"
+	fieldLogs = "logs"
+	// fieldSentAt is the device clock at sending, on an event or on the batch envelope.
+	fieldSentAt = "sent_at"
+	fieldEvent  = "event"
 )
 
 // Errors raised by the HTTP layer itself; the table in classify maps them like the logingest sentinels.

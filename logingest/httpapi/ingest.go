@@ -294,23 +294,48 @@ func position(body []byte, offset int64) (line, col int) {
 
 // decodeEnvelope returns the elements of a {"logs":[...]} body, undecoded, so each event can fail on its own.
 func decodeEnvelope(body []byte) ([]json.RawMessage, error) {
+	logs, _, err := decodeEnvelopeSentAt(body)
+	return logs, err
+}
+
+// decodeEnvelopeSentAt is decodeEnvelope that also returns the envelope's sent_at (raw; zero when absent).
+func decodeEnvelopeSentAt(body []byte) ([]json.RawMessage, json.RawMessage, error) {
 	if err := checkJSON(body); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var env struct {
-		Logs []json.RawMessage `json:"logs"`
+		Logs   []json.RawMessage `json:"logs"`
+		SentAt json.RawMessage   `json:"sent_at"`
 	}
 	if err := json.Unmarshal(body, &env); err != nil {
 		var ute *json.UnmarshalTypeError
 		if errors.As(err, &ute) && ute.Field == fieldLogs {
-			return nil, &logingest.ValidationError{Errors: []logingest.FieldError{{Field: fieldLogs, Reason: "must be an array of events"}}}
+			return nil, nil, &logingest.ValidationError{Errors: []logingest.FieldError{{Field: fieldLogs, Reason: "must be an array of events"}}}
 		}
-		return nil, bodyError(`must be a JSON object with a "logs" array`)
+		return nil, nil, bodyError(`must be a JSON object with a "logs" array`)
 	}
 	if len(env.Logs) == 0 {
-		return nil, &logingest.ValidationError{Errors: []logingest.FieldError{{Field: fieldLogs, Reason: "must contain at least one event"}}}
+		return nil, nil, &logingest.ValidationError{Errors: []logingest.FieldError{{Field: fieldLogs, Reason: "must contain at least one event"}}}
 	}
-	return env.Logs, nil
+	return env.Logs, env.SentAt, nil
+}
+
+// applySentAt parses the envelope's sent_at and gives it to every event that carries none of its own (the
+// Ingester then corrects their timestamps for the device's clock skew; see logingest.CorrectSkew).
+func applySentAt(raw json.RawMessage, events []logingest.Event) error {
+	sentAt, fe := parseTime(raw, fieldSentAt)
+	if fe != nil {
+		return &logingest.ValidationError{Errors: []logingest.FieldError{*fe}}
+	}
+	if sentAt.IsZero() {
+		return nil
+	}
+	for i := range events {
+		if events[i].SentAt.IsZero() {
+			events[i].SentAt = sentAt
+		}
+	}
+	return nil
 }
 
 // Content encodings accepted on ingest bodies.
@@ -332,7 +357,10 @@ type decodedBatch struct {
 // decoding each element on its own, so one bad event is rejected alone with its field and reason. Both paths
 // give the same events and rejections.
 func decodeBatch(body []byte) (decodedBatch, error) {
-	if events, ok := decodeBatchFast(body); ok {
+	if events, sentAt, ok := decodeBatchFast(body); ok {
+		if err := applySentAt(sentAt, events); err != nil {
+			return decodedBatch{}, err
+		}
 		b := decodedBatch{
 			results:   make([]logingest.Result, len(events)),
 			events:    events,
@@ -343,7 +371,7 @@ func decodeBatch(body []byte) (decodedBatch, error) {
 		}
 		return b, nil
 	}
-	logs, err := decodeEnvelope(body)
+	logs, sentAt, err := decodeEnvelopeSentAt(body)
 	if err != nil {
 		return decodedBatch{}, err
 	}
@@ -361,42 +389,57 @@ func decodeBatch(body []byte) (decodedBatch, error) {
 		b.events = append(b.events, ev)
 		b.positions = append(b.positions, i)
 	}
+	if err := applySentAt(sentAt, b.events); err != nil {
+		return decodedBatch{}, err
+	}
 	return b, nil
 }
 
 // decodeBatchFast decodes a well-formed batch in one json.Unmarshal; ok is false when any element needs the
 // per-element path (including an empty or missing logs array, so the slow path reports it).
-func decodeBatchFast(body []byte) (events []logingest.Event, ok bool) {
+func decodeBatchFast(body []byte) (events []logingest.Event, sentAt json.RawMessage, ok bool) {
 	var env struct {
-		Logs []*wireEvent `json:"logs"`
+		Logs   []*wireEvent    `json:"logs"`
+		SentAt json.RawMessage `json:"sent_at"`
 	}
 	if json.Unmarshal(body, &env) != nil || len(env.Logs) == 0 {
-		return nil, false
+		return nil, nil, false
 	}
 	events = make([]logingest.Event, len(env.Logs))
 	for i, w := range env.Logs {
 		if w == nil { // null element: the per-element path rejects it as "must be a JSON object"
-			return nil, false
+			return nil, nil, false
 		}
 		ts, fe := parseTimestamp(w.Timestamp)
 		if fe != nil {
-			return nil, false
+			return nil, nil, false
+		}
+		sent, fe := parseTime(w.SentAt, fieldSentAt)
+		if fe != nil {
+			return nil, nil, false
 		}
 		events[i] = w.Event
 		events[i].Timestamp = ts
+		events[i].SentAt = sent
 		events[i].ReceivedAt = time.Time{}
 		events[i].Source = ""
 	}
-	return events, true
+	return events, env.SentAt, true
 }
 
 // wireEvent decodes an event as sent. Timestamp is parsed by hand to name the field in errors; the fields the
 // server stamps are accepted in any form and ignored (the Ingester overwrites them).
 type wireEvent struct {
 	logingest.Event
-	Timestamp  json.RawMessage `json:"timestamp"`
-	ReceivedAt json.RawMessage `json:"received_at"`
-	Source     json.RawMessage `json:"source"`
+	Timestamp json.RawMessage `json:"timestamp"`
+	SentAt    json.RawMessage `json:"sent_at"`
+	// Server-stamped fields, ignored.
+	ReceivedAt        json.RawMessage `json:"received_at"`
+	Source            json.RawMessage `json:"source"`
+	ID                json.RawMessage `json:"id"`
+	CreatedAt         json.RawMessage `json:"created_at"`
+	ProcessedAt       json.RawMessage `json:"processed_at"`
+	OriginalTimestamp json.RawMessage `json:"original_timestamp"`
 }
 
 // decodeEvent decodes one event object. A non-nil error list means the event is rejected; the returned Event
@@ -415,8 +458,13 @@ func decodeEvent(raw []byte) (logingest.Event, []logingest.FieldError) {
 	if fe != nil {
 		errs = append(errs, *fe)
 	}
+	sent, fe := parseTime(w.SentAt, fieldSentAt)
+	if fe != nil {
+		errs = append(errs, *fe)
+	}
 	ev := w.Event
 	ev.Timestamp = ts
+	ev.SentAt = sent
 	ev.ReceivedAt = time.Time{}
 	ev.Source = ""
 	return ev, errs
@@ -458,12 +506,17 @@ func kindName(t reflect.Type) string {
 // parseTimestamp parses an RFC 3339 timestamp. Absent and null give the zero time, which validation reports as
 // missing.
 func parseTimestamp(raw json.RawMessage) (time.Time, *logingest.FieldError) {
+	return parseTime(raw, "timestamp")
+}
+
+// parseTime is parseTimestamp for the time field named field.
+func parseTime(raw json.RawMessage, field string) (time.Time, *logingest.FieldError) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return time.Time{}, nil
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return time.Time{}, &logingest.FieldError{Field: "timestamp", Reason: "must be a string holding an RFC 3339 time"}
+		return time.Time{}, &logingest.FieldError{Field: field, Reason: "must be a string holding an RFC 3339 time"}
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
@@ -472,7 +525,7 @@ func parseTimestamp(raw json.RawMessage) (time.Time, *logingest.FieldError) {
 		if errors.As(err, &pe) && pe.Message != "" {
 			reason += " (" + strings.TrimPrefix(pe.Message, ": ") + ")"
 		}
-		return time.Time{}, &logingest.FieldError{Field: "timestamp", Reason: reason}
+		return time.Time{}, &logingest.FieldError{Field: field, Reason: reason}
 	}
 	return t, nil
 }
