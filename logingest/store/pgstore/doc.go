@@ -40,7 +40,22 @@
 //
 // # Totals
 //
-// Query counts matching events exactly, but stops counting after Config.CountEstimateThreshold rows: when more
-// rows match, Page.Total is the planner's estimate (EXPLAIN), raised to at least the threshold plus one,
-// and Page.TotalIsEstimate is true. Counting is thus bounded in cost whatever the filter.
+// The web viewer computes its pages from Page.Total, so Query keeps it exact wherever that is affordable:
+//
+//  1. It counts up to Config.CountEstimateThreshold matches (default 10,000) in the page's round trip.
+//  2. Above that, it estimates the matches from a TABLESAMPLE SYSTEM of Config.CountSamplePercent (1 %) of the
+//     blocks, which costs about 1 % of a scan and, unlike the planner's estimate, does not depend on
+//     statistics: right after a bulk ingest of 500,000 events the planner estimated 1,468 (the issue saw
+//     totals of 2,001 and 2,626 for 100,000 and 500,000 events).
+//  3. When the sample finds at most Config.CountExactMax (2,000,000) matches, it counts them exactly in a
+//     read-only transaction whose statement_timeout is Config.CountTimeBudget (1 s); 500,000 matches count in
+//     about 150 ms.
+//  4. Only when the sample finds more, or the count outlasts the budget, is Page.Total the sample's estimate
+//     (at least the threshold plus one) with Page.TotalIsEstimate true.
+//
+// Measured error of the 1 % sample on 500,000 events in one partition (30 samples per filter): relative
+// standard deviation 7–11 % and worst case 22 % for 12,500 to 500,000 matches. The error shrinks with the number
+// of blocks sampled (about 1/sqrt(blocks)), so at the 2,000,000 matches where estimates begin it is about half
+// that. Filters that match rows clustered in few blocks (one user's events) vary more, but they match far fewer
+// rows and are counted exactly.
 package pgstore

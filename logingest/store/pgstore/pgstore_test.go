@@ -678,25 +678,74 @@ func TestQuery_Filters(t *testing.T) {
 	require.ErrorIs(t, err, logingest.ErrInvalid, "a cursor of another sort order is rejected")
 }
 
-func TestQuery_TotalEstimate(t *testing.T) {
+// TestQuery_Totals: above CountEstimateThreshold the total stays exact (the case the viewer pages by: a fresh
+// ingest with no statistics yet) unless the sample finds more than CountExactMax matches or counting outlasts
+// CountTimeBudget; only then is it an estimate, from a sample of the blocks, never below the threshold.
+func TestQuery_Totals(t *testing.T) {
 	t.Parallel()
-	s, b := setup(t, &pgstore.Config{CountEstimateThreshold: 50})
-	_, err := s.Append(t.Context(), loadEvents(t))
-	require.NoError(t, err)
-	_, err = b.conn.Exec(t.Context(), "ANALYZE analytics_logs")
-	require.NoError(t, err)
+	const n = 30000
+	bulk := func(t *testing.T, b *testBundle) {
+		t.Helper()
+		// Generated in SQL, fast; no ANALYZE, like a fresh ingest.
+		_, err := b.conn.Exec(t.Context(), `INSERT INTO analytics_logs (source, event_id, timestamp, event_type,
+			event_name, received_at, sequence_number)
+			SELECT 'default', 'e' || g, $1::timestamptz - g * interval '1 second',
+				(ARRAY['behavioral','telemetry','observability','error','performance'])[1 + g % 5], 'name_' || (g % 40),
+				$1::timestamptz + g * interval '1 millisecond', g
+			FROM generate_series(1, $2::int) g`, now, n)
+		require.NoError(t, err)
+	}
+	errorsOnly := logingest.Filter{EventType: logingest.EventTypeError}
 
-	p, err := s.Query(t.Context(), logingest.Filter{})
-	require.NoError(t, err)
-	require.True(t, p.TotalIsEstimate)
-	require.Greater(t, p.Total, int64(50))
-	p, err = s.Query(t.Context(), logingest.Filter{EventName: "habit_completed", EventType: logingest.EventTypeBehavioral})
-	require.NoError(t, err)
-	require.False(t, p.TotalIsEstimate)
-	require.LessOrEqual(t, p.Total, int64(50))
-	p, err = s.Query(t.Context(), logingest.Filter{SkipTotal: true})
-	require.NoError(t, err)
-	require.EqualValues(t, -1, p.Total)
+	t.Run("exact above the threshold", func(t *testing.T) {
+		t.Parallel()
+		s, b := setup(t, &pgstore.Config{CountEstimateThreshold: 50})
+		bulk(t, b)
+		for f, want := range map[*logingest.Filter]int64{{}: n, &errorsOnly: n / 5, {EventName: "name_7", Limit: 5}: n / 40} {
+			p, err := s.Query(t.Context(), *f)
+			require.NoError(t, err)
+			require.False(t, p.TotalIsEstimate, "%+v", *f)
+			require.Equal(t, want, p.Total, "%+v", *f)
+		}
+		p, err := s.Query(t.Context(), logingest.Filter{SkipTotal: true})
+		require.NoError(t, err)
+		require.EqualValues(t, -1, p.Total)
+	})
+
+	t.Run("estimate above CountExactMax", func(t *testing.T) {
+		t.Parallel()
+		// A large sample, so the bound below holds with a wide margin (about 6 standard deviations).
+		s, b := setup(t, &pgstore.Config{CountEstimateThreshold: 50, CountExactMax: -1, CountSamplePercent: 30})
+		bulk(t, b)
+		for f, want := range map[*logingest.Filter]int64{{}: n, &errorsOnly: n / 5} {
+			p, err := s.Query(t.Context(), *f)
+			require.NoError(t, err)
+			require.True(t, p.TotalIsEstimate, "%+v", *f)
+			require.InEpsilon(t, want, p.Total, 0.35, "%+v: estimate %d for %d", *f, p.Total, want)
+		}
+		// Below the threshold the count stays exact.
+		p, err := s.Query(t.Context(), logingest.Filter{EventName: "name_7", StartTime: now.Add(-100 * time.Second)})
+		require.NoError(t, err)
+		require.False(t, p.TotalIsEstimate)
+		require.EqualValues(t, 3, p.Total) // events 7, 47 and 87 are in the last 100 s
+	})
+
+	t.Run("estimate when the budget runs out", func(t *testing.T) {
+		t.Parallel()
+		s, b := setup(t, &pgstore.Config{CountEstimateThreshold: 50, CountTimeBudget: time.Millisecond})
+		bulk(t, b)
+		// 120,000 rows: counting them takes far more than 1 ms.
+		for range 2 {
+			_, err := b.conn.Exec(t.Context(), `INSERT INTO analytics_logs (source, event_id, timestamp, event_type,
+				event_name, received_at) SELECT source, event_id, timestamp, event_type, event_name, received_at
+				FROM analytics_logs`)
+			require.NoError(t, err)
+		}
+		p, err := s.Query(t.Context(), logingest.Filter{})
+		require.NoError(t, err)
+		require.True(t, p.TotalIsEstimate)
+		require.Greater(t, p.Total, int64(50))
+	})
 }
 
 func TestStats(t *testing.T) {
