@@ -213,6 +213,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if ps, ok := store.(*pgstore.Store); ok {
 		mctx, mcancel := context.WithCancel(context.Background())
 		g.Add(func() error { maintainPartitions(mctx, ps, cfg.Retention, logger); return nil }, func(error) { mcancel() })
+		if ps.OriginalImportPending() { // migration 001 found the original server's tables
+			ictx, icancel := context.WithCancel(context.Background())
+			idone := make(chan struct{})
+			g.Add(func() error {
+				defer close(idone)
+				importOriginal(ictx, ps, logger, reg)
+				<-ictx.Done() // done importing: keep serving
+				return nil
+			}, func(error) { icancel(); <-idone })
+		}
 	}
 
 	runErr := g.Run()

@@ -131,6 +131,19 @@ func (s *Store) Append(ctx context.Context, events []logingest.Event) ([]loginge
 		pos = append(pos, i)
 	}
 
+	if s.origSchema.Load() != nil {
+		// While the original's events are imported, import the original's copies of these first, so that
+		// a retry of an event the original stored is a duplicate with the original's id.
+		var ids []string
+		for _, p := range pos {
+			if events[p].Source == s.cfg.OriginalSource {
+				ids = append(ids, events[p].EventID)
+			}
+		}
+		if err := s.importOriginalCopies(ctx, ids); err != nil {
+			return nil, fmt.Errorf("append: import the original's copies: %w", withCtx(ctx, mapErr(err)))
+		}
+	}
 	var inserted []insertedKey
 	var err error
 	useCopy := s.cfg.CopyMinBatch > 0 && len(pos) >= s.cfg.CopyMinBatch

@@ -62,6 +62,10 @@ type Config struct {
 	AutoMigrate bool
 	// Now is the clock Open uses to maintain partitions. Defaults to time.Now.
 	Now func() time.Time
+	// OriginalSource is the source given to the events imported from the original server's database (see
+	// ImportOriginal). The original had no sources; its keys are the ones API_KEYS configures, whose events are
+	// in logingest.DefaultSource. Defaults to logingest.DefaultSource.
+	OriginalSource string
 }
 
 func (c *Config) withDefaults() Config {
@@ -77,6 +81,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.PremakePartitions == 0 {
 		out.PremakePartitions = 7
+	}
+	if out.OriginalSource == "" {
+		out.OriginalSource = logingest.DefaultSource
 	}
 	if out.CountEstimateThreshold == 0 {
 		out.CountEstimateThreshold = 10000
@@ -127,6 +134,9 @@ type Store struct {
 	cfg      Config
 	logger   *slog.Logger
 	closed   atomic.Bool
+	// origSchema is the quoted schema of the original server's tables while their events are being imported
+	// (see ImportOriginal), else nil.
+	origSchema atomic.Pointer[string]
 }
 
 // New returns a Store that uses pool, whose search_path must reach the migrated tables. New does no I/O: it
@@ -189,6 +199,9 @@ func (s *Store) open(ctx context.Context) error {
 			return fmt.Errorf("schema is not migrated (run `logserver migrate up` or set AutoMigrate): %w", err)
 		}
 		return err
+	}
+	if err := s.checkOriginal(ctx); err != nil {
+		return fmt.Errorf("check for the original server's events: %w", mapErr(err))
 	}
 	return nil
 }
