@@ -64,6 +64,36 @@ func appendChecks() []check {
 				return appendInserted(ctx, s, newEvents(o, 0, 7))
 			}),
 
+		newCheck("Append/IDs",
+			"Append must give every inserted event a positive ID, increasing in slice order and from call to call, and Query must return each event with the ID Append reported, unchanged by later Appends",
+			func(ctx context.Context, s logingest.Store, o Options) error {
+				var all []logingest.Event
+				var last int64
+				for call, n := range []int{3, 1, 4} {
+					events := newEvents(o, len(all), n)
+					ids, err := appendIDs(ctx, s, events)
+					if err != nil {
+						return fmt.Errorf("call %d: %w", call+1, err)
+					}
+					if ids[0] <= last {
+						return fmt.Errorf("call %d: first ID %d, want more than %d, the last ID of the previous call", call+1, ids[0], last)
+					}
+					last = ids[len(ids)-1]
+					for i := range events {
+						events[i].ID = ids[i]
+					}
+					all = append(all, events...)
+					got, err := queryAll(ctx, s, logingest.Filter{SortBy: logingest.SortID, SortOrder: logingest.SortAsc})
+					if err != nil {
+						return err
+					}
+					if err := wantEvents(o, fmt.Sprintf("Query by id after call %d", call+1), got, all); err != nil {
+						return err
+					}
+				}
+				return nil
+			}),
+
 		newCheck("Append/DuplicateInOneCall",
 			"Append must report an event whose (Source, EventID) appeared earlier in the same call as AppendDuplicate, and keep the first copy",
 			func(ctx context.Context, s logingest.Store, o Options) error {
