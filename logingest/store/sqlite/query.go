@@ -101,7 +101,10 @@ func (s *Store) query(ctx context.Context, f logingest.Filter, col string, after
 		return nil, fmt.Errorf("select: %w", err)
 	}
 	defer rows.Close()
-	var ids []int64
+	var (
+		ids        []int64
+		unreadable [][]logingest.FieldError // per row: stored values that could not be read
+	)
 	for rows.Next() {
 		var (
 			e                logingest.Event
@@ -120,22 +123,16 @@ func (s *Store) query(ctx context.Context, f logingest.Filter, col string, after
 		if seq.Valid {
 			e.SequenceNumber = logingest.Int64(seq.Int64)
 		}
-		if e.ProcessedAt, err = parseNullTime(processed); err != nil {
-			return nil, err
-		}
-		if e.OriginalTimestamp, err = parseNullTime(orig); err != nil {
-			return nil, err
-		}
-		if e.Timestamp, err = parseTime(ts); err != nil {
-			return nil, err
-		}
-		if e.ReceivedAt, err = parseTime(recv); err != nil {
-			return nil, err
-		}
+		var bad []logingest.FieldError
+		e.Timestamp, bad = readTime(ts, "timestamp", bad)
+		e.ReceivedAt, bad = readTime(recv, "received_at", bad)
+		e.ProcessedAt, bad = readNullTime(processed, "processed_at", bad)
+		e.OriginalTimestamp, bad = readNullTime(orig, "original_timestamp", bad)
 		e.EventType, e.Priority = logingest.EventType(evType), logingest.Priority(priority)
 		e.Properties, e.DeviceInfo = json.RawMessage(props), json.RawMessage(device)
 		page.Events = append(page.Events, e)
 		ids = append(ids, id)
+		unreadable = append(unreadable, bad)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("select: %w", err)
@@ -144,6 +141,7 @@ func (s *Store) query(ctx context.Context, f logingest.Filter, col string, after
 		page.Events = page.Events[:f.Limit]
 		page.NextCursor = storequery.At(&page.Events[f.Limit-1], ids[f.Limit-1], f.SortBy).Encode()
 	}
+	s.sanitize(ctx, page.Events, ids, unreadable) // after the cursor, which must hold the stored values
 	return page, nil
 }
 
