@@ -38,6 +38,20 @@
 // migrations/postgres/001_create_analytics_logs.up.sql for the full rationale and the choice of indexes, and
 // 004_hash_event_ids.up.sql for the hashed keys.
 //
+// # IDs
+//
+// analytics_logs.id comes from one sequence (analytics_logs_id_seq) shared by every partition. Append draws the
+// ids itself, in batch order (nextval in the statement, or in the key insert of the COPY path, which then copies
+// the rows with their ids), and stores each id with its key in analytics_event_ids, so a duplicate reports the
+// stored copy's id from the same index probe that found it.
+//
+// # Moving from the original server
+//
+// Migration 001 recognises the original server's analytics_logs (no source column) and moves its tables into
+// the schema <schema>_original instead of failing; ImportOriginal then copies its events in resumable batches,
+// keeping ids and created_at, while Append imports the original's copies of the events it is given first, so
+// that retries of original events stay duplicates throughout. See ImportOriginal.
+//
 // # Totals
 //
 // The web viewer computes its pages from Page.Total, so Query keeps it exact wherever that is affordable:
