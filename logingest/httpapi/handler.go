@@ -379,23 +379,34 @@ func sourceOf(p logingest.Principal) string {
 	return p.Source
 }
 
-// envelope is the body of every successful API answer.
+// envelope is the body of every successful API answer, as the original server wrote it
+// ({success, message, data}) plus the request ID.
 type envelope struct {
 	Success   bool   `json:"success"`
-	Message   string `json:"message,omitempty"`
-	Data      any    `json:"data,omitempty"`
+	Message   string `json:"message"`
+	Data      any    `json:"data"`
 	RequestID string `json:"request_id,omitempty"`
+	// Count and Limit accompany GET /api/v1/logs/recent, whose data is the bare array the original sent.
+	Count *int `json:"count,omitempty"`
+	Limit int  `json:"limit,omitempty"`
 }
 
 func (h *Handler) writeOK(w http.ResponseWriter, r *http.Request, status int, msg string, data any) {
-	writeJSON(w, status, envelope{Success: true, Message: msg, Data: data, RequestID: requestIDFrom(r.Context())})
+	h.writeEnvelope(w, r, status, envelope{Message: msg, Data: data})
+}
+
+// writeEnvelope fills in Success and RequestID and writes env.
+func (h *Handler) writeEnvelope(w http.ResponseWriter, r *http.Request, status int, env envelope) {
+	env.Success = true
+	env.RequestID = requestIDFrom(r.Context())
+	writeJSON(w, status, env)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	body, err := json.Marshal(v)
 	if err != nil {
 		// Only our own response types are marshalled; they always encode.
-		body = []byte(`{"success":false,"error":"internal error","code":"internal"}`)
+		body = []byte(`{"success":false,"error":"internal","message":"internal error","code":"internal","retryable":true}`)
 		status = http.StatusInternalServerError
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
