@@ -190,7 +190,7 @@ func TestWebViewer_LogObject(t *testing.T) {
 			requireKeys(t, lo, "source", "received_at", "original_timestamp")
 			require.Equal(t, lo["created_at"], lo["received_at"], "created_at is the receive time")
 			if lo["event_id"] == "bare-1" {
-				for _, f := range []string{"user_id", "session_id", "app_version", "properties", "device_info", "processed_at"} {
+				for _, f := range []string{"user_id", "session_id", "app_version", "processed_at"} {
 					require.Nil(t, lo[f], "%s: absent must be null, not %v", f, lo[f])
 				}
 			}
