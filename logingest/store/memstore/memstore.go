@@ -207,8 +207,11 @@ func (s *Store) Stats(ctx context.Context, q logingest.StatsQuery) (*logingest.S
 	}
 	st := &logingest.Stats{}
 	hourAgo, dayAgo := q.Now.Add(-time.Hour), q.Now.Add(-24*time.Hour)
+	sessionsSince := q.Now.Add(-logingest.ActiveSessionWindow)
 	sessions, users := map[string]bool{}, map[string]bool{}
 	types, names := map[string]int64{}, map[string]int64{}
+	var errorsLastHour, durations int64
+	var durationSum float64
 	for i := range s.rows {
 		e := &s.rows[i].ev
 		if q.Source != "" && e.Source != q.Source {
@@ -221,8 +224,15 @@ func (s *Store) Stats(ctx context.Context, q logingest.StatsQuery) (*logingest.S
 		st.LastDay++
 		if e.ReceivedAt.After(hourAgo) {
 			st.LastHour++
+			if e.EventType == logingest.EventTypeError {
+				errorsLastHour++
+			}
+			if ms, ok := storequery.DurationMs(e.Properties); ok {
+				durations++
+				durationSum += ms
+			}
 		}
-		if e.SessionID != "" {
+		if e.SessionID != "" && e.ReceivedAt.After(sessionsSince) {
 			sessions[e.SessionID] = true
 		}
 		if e.UserID != "" {
@@ -232,6 +242,12 @@ func (s *Store) Stats(ctx context.Context, q logingest.StatsQuery) (*logingest.S
 		names[e.EventName]++
 	}
 	st.ActiveSessions, st.ActiveUsers = int64(len(sessions)), int64(len(users))
+	if durations > 0 {
+		st.AverageLatencyMs = durationSum / float64(durations)
+	}
+	if st.LastHour > 0 {
+		st.ErrorRatePercent = 100 * float64(errorsLastHour) / float64(st.LastHour)
+	}
 	st.TopEventTypes, st.TopEventNames = top(types, topN), top(names, topN)
 	return st, nil
 }
