@@ -222,6 +222,32 @@ func TestWebViewer_MetricsCards(t *testing.T) {
 	for _, tc := range data["top_event_names"].([]any) {
 		requireKeys(t, obj(t, tc, "top_event_names[]"), "event_name", "count")
 	}
+	// batch-50.json holds 5 error events among 50 received in the last hour, and performance events whose
+	// properties carry duration_ms: neither card may be the original's constant 0.
+	var batch struct {
+		Logs []struct {
+			EventType  string `json:"event_type"`
+			Properties struct {
+				DurationMs *float64 `json:"duration_ms"`
+			} `json:"properties"`
+		} `json:"logs"`
+	}
+	require.NoError(t, json.Unmarshal(readFile(t, "batch-50.json"), &batch))
+	var errs, n int
+	var sum float64
+	for _, l := range batch.Logs {
+		if l.EventType == "error" {
+			errs++
+		}
+		if d := l.Properties.DurationMs; d != nil {
+			sum += *d
+			n++
+		}
+	}
+	require.Positive(t, errs)
+	require.Positive(t, n)
+	require.InDelta(t, 100*float64(errs)/float64(len(batch.Logs)), data["error_rate_percent"], 1e-9)
+	require.InDelta(t, sum/float64(n), data["average_latency_ms"], 1e-6)
 }
 
 // TestWebViewer_FilterPages: the viewer computes its pages from total_count.

@@ -142,8 +142,8 @@ func toMetrics(st *logingest.Stats) metricsData {
 		TotalLogs:        st.TotalEvents,
 		LogsLastHour:     st.LastHour,
 		LogsLastDay:      st.LastDay,
-		AverageLatencyMs: averageLatencyMs(st),
-		ErrorRatePercent: errorRatePercent(st),
+		AverageLatencyMs: st.AverageLatencyMs,
+		ErrorRatePercent: st.ErrorRatePercent,
 		ActiveSessions:   st.ActiveSessions,
 		ActiveUsers:      st.ActiveUsers,
 		TopEventTypes:    make([]eventTypeCount, 0, len(st.TopEventTypes)),
@@ -157,10 +157,6 @@ func toMetrics(st *logingest.Stats) metricsData {
 	}
 	return m
 }
-
-func averageLatencyMs(*logingest.Stats) float64 { return 0 }
-
-func errorRatePercent(*logingest.Stats) float64 { return 0 }
 
 // statusData is the data of a GET /api/v1/status answer: the original's {service, database, metrics} plus
 // an overall status and the server time.
