@@ -25,8 +25,8 @@ type config struct {
 	DBMinConns int
 	// DBMaxConnLifetime is DB_MAX_LIFETIME_MINUTES (0: pgxpool's default of one hour).
 	DBMaxConnLifetime time.Duration
-	AutoMigrate bool   // AUTO_MIGRATE
-	Retention   int    // RETENTION_DAYS (0 keeps events forever)
+	AutoMigrate       bool // AUTO_MIGRATE
+	Retention         int  // RETENTION_DAYS (0 keeps events forever)
 
 	APIKeys            []string // API_KEYS
 	RateLimitPerMinute float64  // RATE_LIMIT_REQUESTS_PER_MINUTE
@@ -185,10 +185,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		WriteTimeoutHTTP:   r.duration("HTTP_WRITE_TIMEOUT", 60*time.Second, time.Second),
 		IdleTimeout:        r.duration("HTTP_IDLE_TIMEOUT", 120*time.Second, time.Second),
 	}
-	c.DBMinConns = r.int("DB_MAX_IDLE_CONNECTIONS", 0, 0, 1000)
-	if c.DBMinConns > c.DBMaxConns {
-		c.DBMinConns = c.DBMaxConns
-	}
+	c.DBMinConns = min(r.int("DB_MAX_IDLE_CONNECTIONS", 0, 0, 1000), c.DBMaxConns)
 	c.DBMaxConnLifetime = time.Duration(r.int("DB_MAX_LIFETIME_MINUTES", 0, 0, 100_000)) * time.Minute
 	c.EnableMetrics = r.bool("ENABLE_METRICS", true)
 	c.MetricsPath = opsPath(r, "METRICS_PATH", "/metrics")
@@ -326,7 +323,9 @@ func ignoredVariables(getenv func(string) string) []notice {
 	var out []notice
 	if v := strings.TrimSpace(getenv("ENABLE_API_KEY_ROTATION")); v != "" {
 		if b, err := strconv.ParseBool(v); err != nil || b {
-			out = append(out, notice{Variable: "ENABLE_API_KEY_ROTATION", Message: "configuration variable ignored", Reason: apiKeyRotationReason})
+			out = append(out, notice{
+				Variable: "ENABLE_API_KEY_ROTATION", Message: "configuration variable ignored", Reason: apiKeyRotationReason,
+			})
 		}
 	}
 	for _, v := range reasons {

@@ -27,6 +27,11 @@ func originalEnv(t *testing.T) map[string]string {
 	}
 }
 
+// ignoredNames are the original's variables logingest reports as ignored.
+var ignoredNames = []string{
+	"GIN_MODE", "ENVIRONMENT", "BATCH_TIMEOUT_SECONDS", "ENABLE_API_KEY_ROTATION", "API_KEY_ROTATION_INTERVAL_HOURS",
+}
+
 // TestOriginalConfigEveryVariableWorksOrIsReported loads the original's .env: every variable is either read
 // or reported as ignored with a reason, and the ones that map onto ours do.
 func TestOriginalConfigEveryVariableWorksOrIsReported(t *testing.T) {
@@ -41,9 +46,7 @@ func TestOriginalConfigEveryVariableWorksOrIsReported(t *testing.T) {
 		require.NotEmpty(t, n.Reason, n.Variable)
 		ignored[n.Variable] = n.Reason
 	}
-	require.ElementsMatch(t, []string{
-		"GIN_MODE", "ENVIRONMENT", "BATCH_TIMEOUT_SECONDS", "ENABLE_API_KEY_ROTATION", "API_KEY_ROTATION_INTERVAL_HOURS",
-	}, keys(ignored))
+	require.ElementsMatch(t, ignoredNames, keys(ignored))
 	require.Contains(t, ignored["ENABLE_API_KEY_ROTATION"], "logserver keys rotate")
 	for name := range env {
 		require.True(t, read[name], "%s is never read", name)
@@ -77,8 +80,15 @@ func TestOriginalConfigCORSNames(t *testing.T) {
 		origins []string
 		notice  string
 	}{
-		{"ALLOWED_ORIGINS alone", map[string]string{"ENABLE_CORS": "true", "ALLOWED_ORIGINS": "https://viewer.example"}, []string{"https://viewer.example"}, ""},
-		{"both lists merge", map[string]string{"CORS_ALLOWED_ORIGINS": "https://a.example", "ALLOWED_ORIGINS": "https://b.example,https://a.example"}, []string{"https://a.example", "https://b.example"}, ""},
+		{
+			"ALLOWED_ORIGINS alone", map[string]string{"ENABLE_CORS": "true", "ALLOWED_ORIGINS": "https://viewer.example"},
+			[]string{"https://viewer.example"}, "",
+		},
+		{
+			"both lists merge",
+			map[string]string{"CORS_ALLOWED_ORIGINS": "https://a.example", "ALLOWED_ORIGINS": "https://b.example,https://a.example"},
+			[]string{"https://a.example", "https://b.example"}, "",
+		},
 		{"ENABLE_CORS=false wins", map[string]string{"ENABLE_CORS": "false", "ALLOWED_ORIGINS": "*"}, nil, "ALLOWED_ORIGINS"},
 		{"ENABLE_CORS=true without origins", map[string]string{"ENABLE_CORS": "true"}, nil, "ENABLE_CORS"},
 		{"nothing set", map[string]string{}, nil, ""},
@@ -161,7 +171,7 @@ func TestOriginalEnvServes(t *testing.T) {
 	s.shutdown(t)
 
 	out := logs.String()
-	for _, name := range []string{"GIN_MODE", "ENVIRONMENT", "BATCH_TIMEOUT_SECONDS", "ENABLE_API_KEY_ROTATION", "API_KEY_ROTATION_INTERVAL_HOURS"} {
+	for _, name := range ignoredNames {
 		require.Equal(t, 1, strings.Count(out, `"variable":"`+name+`"`), "%s reported once:\n%s", name, out)
 	}
 	require.Equal(t, 0, strings.Count(out, `"variable":"ALLOWED_ORIGINS"`))

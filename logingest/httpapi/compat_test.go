@@ -118,7 +118,8 @@ func TestFlutterApp_AdminScreenReadsStatus(t *testing.T) {
 func TestFlutterApp_ErrorBody(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
-	w := do(t, e.h, http.MethodPost, "/api/v1/ingest", keyIngest, []byte(`{"event_id":"e1","timestamp":"2025-08-27T09:00:00Z","event_type":"nope","event_name":"x"}`))
+	bad := `{"event_id":"e1","timestamp":"2025-08-27T09:00:00Z","event_type":"nope","event_name":"x"}`
+	w := do(t, e.h, http.MethodPost, "/api/v1/ingest", keyIngest, []byte(bad))
 	require.Equal(t, http.StatusBadRequest, w.Code)
 	m := jsonBody(t, w)
 	requireKeys(t, m, "error", "message", "details")
@@ -271,7 +272,8 @@ func TestWebViewer_AppVersionWithPlus(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, nil)
 	for i, v := range []string{"2.0.0+6", "2.0.0+6", "2.0.1+7", "2.0.0"} {
-		body := fmt.Sprintf(`{"event_id":"v%d","timestamp":"2025-08-27T09:00:00Z","event_type":"telemetry","event_name":"tick","app_version":%q}`, i, v)
+		body := fmt.Sprintf(`{"event_id":"v%d","timestamp":"2025-08-27T09:00:00Z","event_type":"telemetry",`+
+			`"event_name":"tick","app_version":%q}`, i, v)
 		require.Equal(t, http.StatusCreated, do(t, e.h, http.MethodPost, "/api/v1/ingest", keyIngest, []byte(body)).Code)
 	}
 	for _, q := range []string{"app_version=2.0.0+6", "app_version=2.0.0%2B6", "app_version=2.0.0%206"} {

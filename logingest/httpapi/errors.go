@@ -63,14 +63,14 @@ var paramCodes = map[string]string{
 	"priority":   wireInvalidPriority,
 }
 
-// storeFailure marks an error returned by the Reader, so a 5xx it causes is answered with database_error.
-type storeFailure struct {
+// readerError marks an error returned by the Reader, so a 5xx it causes is answered with database_error.
+type readerError struct {
 	op  string
 	err error
 }
 
-func (e *storeFailure) Error() string { return e.op + ": " + e.err.Error() }
-func (e *storeFailure) Unwrap() error { return e.err }
+func (e *readerError) Error() string { return e.op + ": " + e.err.Error() }
+func (e *readerError) Unwrap() error { return e.err }
 
 // problem is how one error is answered: the status, the original's machine code (wire), our finer code, and a
 // message safe to send.
@@ -99,7 +99,7 @@ func wireCode(err error, p problem) string {
 	var (
 		le *logingest.LimitError
 		ve *logingest.ValidationError
-		sf *storeFailure
+		sf *readerError
 	)
 	switch {
 	case errors.As(err, &le) && !le.TooLarge && le.Field == fieldLogs:

@@ -89,7 +89,8 @@ func (h *Handler) handleHealth(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) probeQuery(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
-	if _, err := h.store.Query(ctx, logingest.Filter{Limit: 1, SkipTotal: true, SortBy: logingest.SortReceivedAt, SortOrder: logingest.SortDesc}); err != nil {
+	f := logingest.Filter{Limit: 1, SkipTotal: true, SortBy: logingest.SortReceivedAt, SortOrder: logingest.SortDesc}
+	if _, err := h.store.Query(ctx, f); err != nil {
 		return fmt.Errorf("probe query: %w", err)
 	}
 	return nil

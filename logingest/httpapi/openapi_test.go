@@ -84,6 +84,7 @@ type checker struct {
 }
 
 func newChecker(t *testing.T) *checker {
+	t.Helper()
 	return &checker{t: t, spec: loadSpec(t), seen: map[string][]int{}}
 }
 
@@ -128,7 +129,9 @@ func (c *checker) run(h http.Handler, ex exchange) *httptest.ResponseRecorder {
 	h.ServeHTTP(w, newReq())
 	require.Equal(t, ex.status, w.Code, "%s: %s", ex.name, w.Body)
 	if ex.code != "" {
-		var e struct{ Error string }
+		var e struct {
+			Error string `json:"error"`
+		}
 		require.NoError(t, json.Unmarshal(w.Body.Bytes(), &e), ex.name)
 		require.Equal(t, ex.code, e.Error, "%s: %s", ex.name, w.Body)
 	}
@@ -267,9 +270,12 @@ func TestOpenAPIContract(t *testing.T) {
 }
 
 func runContract(t *testing.T, c *checker, e *contractEnv) {
+	t.Helper()
 	single := readFile(t, "single.json")
 	batch := readFile(t, "batch-50.json")
-	var b struct{ Logs []json.RawMessage }
+	var b struct {
+		Logs []json.RawMessage `json:"logs"`
+	}
 	require.NoError(t, json.Unmarshal(batch, &b))
 	oneBad := fmt.Appendf(nil, `{"logs":[%s,{"event_id":"bad-1","timestamp":"yesterday","event_type":"nope","event_name":""}]}`, b.Logs[0])
 	tooMany := fmt.Appendf(nil, `{"logs":[%s]}`, strings.TrimSuffix(strings.Repeat(`{"event_id":"x"},`, 101), ","))
@@ -281,31 +287,81 @@ func runContract(t *testing.T, c *checker, e *contractEnv) {
 		{name: "ingest again", method: "POST", target: "/api/v1/ingest", key: e.full, body: single, status: 201},
 		{name: "batch", method: "POST", target: "/api/v1/batch-ingest", key: e.ingest, body: batch, status: 201},
 		{name: "batch with a rejected event", method: "POST", target: "/api/v1/batch-ingest", key: e.ingest, body: oneBad, status: 201},
-		{name: "ingest invalid JSON", method: "POST", target: "/api/v1/ingest", key: e.ingest, body: []byte(`{"event_id":`), status: 400, code: "invalid_json", badRequest: true},
-		{name: "ingest invalid event", method: "POST", target: "/api/v1/ingest", key: e.ingest, body: []byte(`{"event_id":"e","timestamp":"2025-08-27T09:00:00Z","event_type":"nope","event_name":"n"}`), status: 400, code: "validation_error", badRequest: true},
-		{name: "empty batch", method: "POST", target: "/api/v1/batch-ingest", key: e.ingest, body: []byte(`{"logs":[]}`), status: 400, code: "empty_batch", badRequest: true},
-		{name: "batch too large", method: "POST", target: "/api/v1/batch-ingest", key: e.ingest, body: tooMany, status: 400, code: "batch_too_large"},
+		{
+			name: "ingest invalid JSON", method: "POST", target: "/api/v1/ingest", key: e.ingest, body: []byte(`{"event_id":`),
+			status: 400, code: "invalid_json", badRequest: true,
+		},
+		{
+			name: "ingest invalid event", method: "POST", target: "/api/v1/ingest", key: e.ingest,
+			body: []byte(`{"event_id":"e","timestamp":"2025-08-27T09:00:00Z","event_type":"nope","event_name":"n"}`), status: 400,
+			code: "validation_error", badRequest: true,
+		},
+		{
+			name: "empty batch", method: "POST", target: "/api/v1/batch-ingest", key: e.ingest, body: []byte(`{"logs":[]}`),
+			status: 400, code: "empty_batch", badRequest: true,
+		},
+		{
+			name: "batch too large", method: "POST", target: "/api/v1/batch-ingest", key: e.ingest, body: tooMany, status: 400,
+			code: "batch_too_large",
+		},
 		{name: "body too large", method: "POST", target: "/api/v1/batch-ingest", key: e.ingest, body: huge, status: 413, code: "too_large"},
-		{name: "wrong content type", method: "POST", target: "/api/v1/ingest", key: e.ingest, body: single, header: map[string]string{"Content-Type": "text/plain"}, status: 415, code: "unsupported_media_type", badRequest: true},
+		{
+			name: "wrong content type", method: "POST", target: "/api/v1/ingest", key: e.ingest, body: single,
+			header: map[string]string{"Content-Type": "text/plain"}, status: 415, code: "unsupported_media_type",
+			badRequest: true,
+		},
 		{name: "no key", method: "POST", target: "/api/v1/ingest", body: single, status: 401, code: "unauthorized"},
 		{name: "wrong key", method: "GET", target: "/api/v1/logs/recent", key: "lk_nope", status: 401, code: "unauthorized"},
 		{name: "ingest key reads", method: "GET", target: "/api/v1/metrics", key: e.ingest, status: 403, code: "forbidden"},
 		{name: "filter", method: "GET", target: "/api/v1/logs/filter?page=1&page_size=10", key: e.full, status: 200},
-		{name: "filter every parameter", method: "GET", target: "/api/v1/logs/filter?event_type=behavioral&event_name=habit_completed&user_id=u&session_id=s&app_version=2.0.0+6&priority=normal&provider_name=p&start_time=2025-01-01T00:00:00Z&end_time=2026-01-01T00:00:00Z&search=x&sort_by=event_name&sort_order=asc&page=2&page_size=5", key: e.full, status: 200},
-		{name: "filter bad event_type", method: "GET", target: "/api/v1/logs/filter?event_type=nope", key: e.full, status: 400, code: "invalid_event_type", badRequest: true},
-		{name: "filter bad start_time", method: "GET", target: "/api/v1/logs/filter?start_time=yesterday", key: e.full, status: 400, code: "invalid_start_time", badRequest: true},
-		{name: "filter bad end_time", method: "GET", target: "/api/v1/logs/filter?end_time=2020", key: e.full, status: 400, code: "invalid_end_time", badRequest: true},
-		{name: "filter bad priority", method: "GET", target: "/api/v1/logs/filter?priority=urgent", key: e.full, status: 400, code: "invalid_priority", badRequest: true},
-		{name: "filter bad page_size", method: "GET", target: "/api/v1/logs/filter?page_size=5000", key: e.full, status: 400, code: "validation_error", badRequest: true},
+		{
+			name: "filter every parameter", method: "GET",
+			target: "/api/v1/logs/filter?event_type=behavioral&event_name=habit_completed&user_id=u&session_id=s" +
+				"&app_version=2.0.0+6&priority=normal&provider_name=p&start_time=2025-01-01T00:00:00Z" +
+				"&end_time=2026-01-01T00:00:00Z&search=x&sort_by=event_name&sort_order=asc&page=2&page_size=5",
+			key: e.full, status: 200,
+		},
+		{
+			name: "filter bad event_type", method: "GET", target: "/api/v1/logs/filter?event_type=nope", key: e.full, status: 400,
+			code: "invalid_event_type", badRequest: true,
+		},
+		{
+			name: "filter bad start_time", method: "GET", target: "/api/v1/logs/filter?start_time=yesterday", key: e.full,
+			status: 400, code: "invalid_start_time", badRequest: true,
+		},
+		{
+			name: "filter bad end_time", method: "GET", target: "/api/v1/logs/filter?end_time=2020", key: e.full, status: 400,
+			code: "invalid_end_time", badRequest: true,
+		},
+		{
+			name: "filter bad priority", method: "GET", target: "/api/v1/logs/filter?priority=urgent", key: e.full, status: 400,
+			code: "invalid_priority", badRequest: true,
+		},
+		{
+			name: "filter bad page_size", method: "GET", target: "/api/v1/logs/filter?page_size=5000", key: e.full, status: 400,
+			code: "validation_error", badRequest: true,
+		},
 		{name: "recent", method: "GET", target: "/api/v1/logs/recent?limit=5", key: e.full, status: 200},
-		{name: "recent bad limit", method: "GET", target: "/api/v1/logs/recent?limit=0", key: e.full, status: 400, code: "validation_error", badRequest: true},
+		{
+			name: "recent bad limit", method: "GET", target: "/api/v1/logs/recent?limit=0", key: e.full, status: 400,
+			code: "validation_error", badRequest: true,
+		},
 		{name: "metrics", method: "GET", target: "/api/v1/metrics", key: e.full, status: 200},
 		{name: "status", method: "GET", target: "/api/v1/status", key: e.full, status: 200},
 		{name: "openapi", method: "GET", target: "/api/v1/openapi.json", status: 200},
 		{name: "list keys", method: "GET", target: "/api/v1/keys", key: e.admin, status: 200},
-		{name: "create key bad", method: "POST", target: "/api/v1/keys", key: e.admin, body: []byte(`{"name":"","scopes":[]}`), status: 400, code: "validation_error", badRequest: true},
-		{name: "revoke unknown key", method: "POST", target: "/api/v1/keys/lk_000000000000/revoke", key: e.admin, status: 404, code: "not_found"},
-		{name: "rotate unknown key", method: "POST", target: "/api/v1/keys/lk_000000000000/rotate", key: e.admin, status: 404, code: "not_found"},
+		{
+			name: "create key bad", method: "POST", target: "/api/v1/keys", key: e.admin, body: []byte(`{"name":"","scopes":[]}`),
+			status: 400, code: "validation_error", badRequest: true,
+		},
+		{
+			name: "revoke unknown key", method: "POST", target: "/api/v1/keys/lk_000000000000/revoke", key: e.admin, status: 404,
+			code: "not_found",
+		},
+		{
+			name: "rotate unknown key", method: "POST", target: "/api/v1/keys/lk_000000000000/rotate", key: e.admin, status: 404,
+			code: "not_found",
+		},
 		{name: "health", method: "GET", target: "/health", status: 200},
 		{name: "readiness", method: "GET", target: "/readiness", status: 200},
 		{name: "liveness", method: "GET", target: "/liveness", status: 200},
@@ -318,22 +374,41 @@ func runContract(t *testing.T, c *checker, e *contractEnv) {
 	}
 
 	// Paging by cursor, with the cursor the first page gave.
-	w := c.run(h, exchange{name: "filter page 1", method: "GET", target: "/api/v1/logs/filter?page_size=20&sort_by=timestamp", key: e.full, status: 200})
-	var page struct{ Data filterData }
+	const pageQuery = "/api/v1/logs/filter?page_size=20&sort_by=timestamp"
+	w := c.run(h, exchange{name: "filter page 1", method: "GET", target: pageQuery, key: e.full, status: 200})
+	var page struct {
+		Data filterData `json:"data"`
+	}
 	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &page))
 	require.NotEmpty(t, page.Data.NextCursor)
-	c.run(h, exchange{name: "filter by cursor", method: "GET", target: "/api/v1/logs/filter?page_size=20&sort_by=timestamp&cursor=" + page.Data.NextCursor, key: e.full, status: 200})
-	c.run(h, exchange{name: "filter bad cursor", method: "GET", target: "/api/v1/logs/filter?cursor=garbage", key: e.full, status: 400, code: "validation_error"})
+	next := pageQuery + "&cursor=" + page.Data.NextCursor
+	c.run(h, exchange{name: "filter by cursor", method: "GET", target: next, key: e.full, status: 200})
+	c.run(h, exchange{
+		name: "filter bad cursor", method: "GET", target: "/api/v1/logs/filter?cursor=garbage", key: e.full,
+		status: 400, code: "validation_error",
+	})
 
 	// Key management: create, rotate, revoke the created key.
-	w = c.run(h, exchange{name: "create key", method: "POST", target: "/api/v1/keys", key: e.admin, body: []byte(`{"name":"ci","scopes":["ingest"],"expires_in":"720h","limits":{"requests_per_minute":60}}`), status: 201})
-	var created struct{ Data issuedKey }
+	w = c.run(h, exchange{
+		name: "create key", method: "POST", target: "/api/v1/keys", key: e.admin, status: 201,
+		body: []byte(`{"name":"ci","scopes":["ingest"],"expires_in":"720h","limits":{"requests_per_minute":60}}`),
+	})
+	var created struct {
+		Data issuedKey `json:"data"`
+	}
 	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &created))
-	w = c.run(h, exchange{name: "rotate key", method: "POST", target: "/api/v1/keys/" + created.Data.Key.ID + "/rotate", key: e.admin, body: []byte(`{"grace":"1h"}`), status: 201})
-	var rotated struct{ Data issuedKey }
+	rotate := "/api/v1/keys/" + created.Data.Key.ID + "/rotate"
+	w = c.run(h, exchange{name: "rotate key", method: "POST", target: rotate, key: e.admin, body: []byte(`{"grace":"1h"}`), status: 201})
+	var rotated struct {
+		Data issuedKey `json:"data"`
+	}
 	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &rotated))
-	c.run(h, exchange{name: "rotate bad grace", method: "POST", target: "/api/v1/keys/" + created.Data.Key.ID + "/rotate", key: e.admin, body: []byte(`{"grace":"soon"}`), status: 400, code: "validation_error"})
-	c.run(h, exchange{name: "revoke key", method: "POST", target: "/api/v1/keys/" + rotated.Data.Key.ID + "/revoke", key: e.admin, status: 200})
+	c.run(h, exchange{
+		name: "rotate bad grace", method: "POST", target: rotate, key: e.admin, body: []byte(`{"grace":"soon"}`),
+		status: 400, code: "validation_error",
+	})
+	revoke := "/api/v1/keys/" + rotated.Data.Key.ID + "/revoke"
+	c.run(h, exchange{name: "revoke key", method: "POST", target: revoke, key: e.admin, status: 200})
 }
 
 // runErrorContract drives the answers that need a failing dependency or a tight limit: 429 with its headers,
@@ -345,7 +420,9 @@ func runErrorContract(t *testing.T, c *checker) {
 	limited := newEnv(t, &Config{RequestsPerMinute: 1, Burst: 1})
 	ev := readFile(t, "single.json")
 	c.run(limited.h, exchange{name: "first request", method: "POST", target: "/api/v1/ingest", key: keyIngest, body: ev, status: 201})
-	w := c.run(limited.h, exchange{name: "rate limited", method: "POST", target: "/api/v1/ingest", key: keyIngest, body: ev, status: 429, code: "rate_limited"})
+	w := c.run(limited.h, exchange{
+		name: "rate limited", method: "POST", target: "/api/v1/ingest", key: keyIngest, body: ev, status: 429, code: "rate_limited",
+	})
 	require.NotEmpty(t, w.Header().Get("Retry-After"))
 	require.Equal(t, "1", w.Header().Get("RateLimit-Limit"))
 
@@ -372,14 +449,20 @@ func runErrorContract(t *testing.T, c *checker) {
 		}
 		c.run(h, exchange{name: tt.name + " status", method: "GET", target: "/api/v1/status", key: keyRead, status: 200})
 		c.run(h, exchange{name: tt.name + " health", method: "GET", target: "/health", status: 200})
-		w := c.run(h, exchange{name: "overloaded ingest", method: "POST", target: "/api/v1/ingest", key: keyIngest, body: ev, status: 503, code: "overloaded"})
+		w := c.run(h, exchange{
+			name: "overloaded ingest", method: "POST", target: "/api/v1/ingest", key: keyIngest, body: ev, status: 503, code: "overloaded",
+		})
 		require.Equal(t, "5", w.Header().Get("Retry-After"))
-		c.run(h, exchange{name: "overloaded batch", method: "POST", target: "/api/v1/batch-ingest", key: keyIngest, body: readFile(t, "batch-50.json"), status: 503, code: "overloaded"})
+		c.run(h, exchange{
+			name: "overloaded batch", method: "POST", target: "/api/v1/batch-ingest", key: keyIngest,
+			body: readFile(t, "batch-50.json"), status: 503, code: "overloaded",
+		})
 		c.run(h, exchange{name: "prometheus without gatherer", method: "GET", target: "/metrics", status: 404, code: "not_found"})
 	}
 
 	down := &fakeReader{ping: func(context.Context) error { return logingest.ErrUnavailable }}
-	h, err := New(&fakeIngester{}, down, &Config{Authenticator: testAuth(), Logger: testLogger(nil), Ready: func(context.Context) error { return errors.New("draining") }})
+	draining := func(context.Context) error { return errors.New("draining") }
+	h, err := New(&fakeIngester{}, down, &Config{Authenticator: testAuth(), Logger: testLogger(nil), Ready: draining})
 	require.NoError(t, err)
 	c.run(h, exchange{name: "unhealthy", method: "GET", target: "/health", status: 503})
 	c.run(h, exchange{name: "not ready", method: "GET", target: "/readiness", status: 503})

@@ -268,5 +268,5 @@ func (h *Handler) handleStatus(w http.ResponseWriter, r *http.Request) {
 // storeError adds context to a store failure. Stores report transient failures as logingest.ErrUnavailable,
 // which classify answers 503 with Retry-After; anything unrecognised is a 500.
 func storeError(op string, err error) error {
-	return &storeFailure{op: op, err: err}
+	return &readerError{op: op, err: err}
 }

@@ -199,7 +199,10 @@ func TestRecent(t *testing.T) {
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 	got := decodeData[[]logObject](t, w)
 	require.Equal(t, []string{"r2", "r1"}, ids(got))
-	var meta struct{ Count, Limit int }
+	var meta struct {
+		Count int `json:"count"`
+		Limit int `json:"limit"`
+	}
 	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &meta))
 	require.Equal(t, 2, meta.Count)
 	require.Equal(t, 2, meta.Limit)
@@ -225,7 +228,9 @@ func TestStats(t *testing.T) {
 	require.EqualValues(t, 5, got.LogsLastDay)
 	require.EqualValues(t, 3, got.ActiveUsers)
 	require.EqualValues(t, 3, got.ActiveSessions)
-	require.Equal(t, []eventTypeCount{{EventType: "behavioral", Count: 2}, {EventType: "observability", Count: 2}, {EventType: "error", Count: 1}},
+	require.Equal(t, []eventTypeCount{
+		{EventType: "behavioral", Count: 2}, {EventType: "observability", Count: 2}, {EventType: "error", Count: 1},
+	},
 		got.TopEventTypes, "ties ordered by value")
 }
 

@@ -83,14 +83,6 @@ func optString(s string) *string {
 	return &s
 }
 
-func optTime(t time.Time) *time.Time {
-	if t.IsZero() {
-		return nil
-	}
-	u := t.UTC()
-	return &u
-}
-
 var jsonNull = json.RawMessage("null")
 
 func jsonOrNull(m json.RawMessage) json.RawMessage {
