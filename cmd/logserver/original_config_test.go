@@ -81,13 +81,16 @@ func TestOriginalConfigCORSNames(t *testing.T) {
 		notice  string
 	}{
 		{
-			"ALLOWED_ORIGINS alone", map[string]string{"ENABLE_CORS": "true", "ALLOWED_ORIGINS": "https://viewer.example"},
-			[]string{"https://viewer.example"}, "",
+			"ALLOWED_ORIGINS alone",
+			map[string]string{"ENABLE_CORS": "true", "ALLOWED_ORIGINS": "https://viewer.example"},
+			[]string{"https://viewer.example"},
+			"",
 		},
 		{
 			"both lists merge",
 			map[string]string{"CORS_ALLOWED_ORIGINS": "https://a.example", "ALLOWED_ORIGINS": "https://b.example,https://a.example"},
-			[]string{"https://a.example", "https://b.example"}, "",
+			[]string{"https://a.example", "https://b.example"},
+			"",
 		},
 		{"ENABLE_CORS=false wins", map[string]string{"ENABLE_CORS": "false", "ALLOWED_ORIGINS": "*"}, nil, "ALLOWED_ORIGINS"},
 		{"ENABLE_CORS=true without origins", map[string]string{"ENABLE_CORS": "true"}, nil, "ENABLE_CORS"},
