@@ -343,6 +343,10 @@ func runContract(t *testing.T, c *checker, e *contractEnv) {
 		},
 		{name: "recent", method: "GET", target: "/api/v1/logs/recent?limit=5", key: e.full, status: 200},
 		{
+			name: "recent with a request ID", method: "GET", target: "/api/v1/logs/recent", key: e.full, status: 200,
+			header: map[string]string{"X-Request-ID": "viewer-42"},
+		},
+		{
 			name: "recent bad limit", method: "GET", target: "/api/v1/logs/recent?limit=0", key: e.full, status: 400,
 			code: "validation_error", badRequest: true,
 		},
