@@ -123,7 +123,7 @@ func parseFilter(q url.Values, source string) (logingest.Filter, int, error) {
 		return f, page, fmt.Errorf("normalize filter: %w", err)
 	}
 	if err := errs.err(); err != nil {
-		return f, page, fmt.Errorf("%w: %w", errQueryParams, err)
+		return f, page, err
 	}
 	return nf, page, nil
 }
@@ -142,7 +142,7 @@ func (h *Handler) handleFilter(w http.ResponseWriter, r *http.Request) {
 	p, _ := logingest.FromContext(r.Context())
 	f, page, err := parseFilter(q, sourceOf(p))
 	if err != nil {
-		h.writeError(w, r, err)
+		h.writeError(w, r, paramError(err))
 		return
 	}
 	res, err := h.store.Query(r.Context(), f)
@@ -174,6 +174,12 @@ func (h *Handler) handleFilter(w http.ResponseWriter, r *http.Request) {
 	h.writeOK(w, r, http.StatusOK, fmt.Sprintf("%d logs on this page", len(data.Logs)), data)
 }
 
+// paramError marks err, a problem with query parameters, so that the error body carries the original's
+// invalid_<parameter> code (see wireCode).
+func paramError(err error) error {
+	return fmt.Errorf("%w: %w", errQueryParams, err)
+}
+
 // appVersionParam returns the app_version parameter with every space read as "+". Flutter versions carry a
 // "+build" suffix (2.0.0+6) that clients, the original's own examples among them, write unencoded, and an
 // unencoded "+" in a query string decodes to a space. An app version never contains a space, so a space in the
@@ -191,7 +197,7 @@ func (h *Handler) handleRecent(w http.ResponseWriter, r *http.Request) {
 	var errs paramErrors
 	limit := intParam(q, "limit", logingest.DefaultQueryLimit, 1, logingest.MaxQueryLimit, &errs)
 	if err := errs.err(); err != nil {
-		h.writeError(w, r, fmt.Errorf("%w: %w", errQueryParams, err))
+		h.writeError(w, r, paramError(err))
 		return
 	}
 	p, _ := logingest.FromContext(r.Context())
