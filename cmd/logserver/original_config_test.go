@@ -188,3 +188,13 @@ func TestEnableMetricsFalse(t *testing.T) {
 	code, _ = send(t, s, http.MethodGet, "/health", nil, nil)
 	require.Equal(t, http.StatusOK, code)
 }
+
+func TestWithPoolParam(t *testing.T) {
+	t.Parallel()
+	u := "postgres://u@h/db?sslmode=disable"
+	require.Equal(t, u+"&pool_min_conns=10", withPoolParam(u, "pool_min_conns", true, "10"))
+	require.Equal(t, u, withPoolParam(u, "pool_min_conns", false, "10"), "off leaves the URL alone")
+	own := u + "&pool_max_conn_lifetime=5m"
+	require.Equal(t, own, withPoolParam(own, "pool_max_conn_lifetime", true, "1h0m0s"), "the URL's own setting wins")
+	require.Equal(t, "postgres://h/db?pool_min_conns=2", withPoolParam("postgres://h/db", "pool_min_conns", true, "2"))
+}
