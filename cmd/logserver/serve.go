@@ -211,8 +211,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 
+	var root http.Handler = handler
+	if cfg.ConsoleEnabled {
+		if root, err = withConsole(handler); err != nil {
+			_ = ing.Close(context.Background())
+			return err
+		}
+	}
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           root,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeoutHTTP,
@@ -221,6 +228,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	fmt.Fprintf(stdout, "logserver %s listening on %s (store: %s)\n", version, baseURL, desc)
+	if cfg.ConsoleEnabled {
+		fmt.Fprintf(stdout, "web console: %s%s (sign in with an API key that has the read scope)\n", baseURL, consolePath)
+	}
 
 	var g oklog.Group
 	g.Add(func() error { // the HTTP server
