@@ -214,7 +214,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	var root http.Handler = handler
 	if cfg.ConsoleEnabled {
 		if root, err = withConsole(handler); err != nil {
-			_ = ing.Close(context.Background())
+			_ = closeIng(context.Background())
 			return err
 		}
 	}
