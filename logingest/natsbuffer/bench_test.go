@@ -11,7 +11,17 @@ import (
 // BenchmarkPublish measures Publisher.Ingest of batches of 100 events from 16 goroutines on one nats-server
 // (file storage, replicas 1): the buffer's ingest ceiling on this machine, without HTTP and the database.
 func BenchmarkPublish(b *testing.B) {
-	pub, _ := setupBuffer(b, nil)
+	benchmarkPublish(b, 1)
+}
+
+// BenchmarkPublishR3 is BenchmarkPublish on a three-node cluster with stream replicas 3: each acknowledgement
+// waits for a majority of the replicas.
+func BenchmarkPublishR3(b *testing.B) {
+	benchmarkPublish(b, 3)
+}
+
+func benchmarkPublish(b *testing.B, nodes int) {
+	pub, _ := setupCluster(b, nodes, &Config{Replicas: nodes})
 	var batchNo atomic.Int64
 	b.SetParallelism(8)
 	b.ResetTimer()

@@ -31,7 +31,13 @@ type testBundle struct {
 
 func setupBuffer(t testing.TB, cfg *Config) (*Publisher, *testBundle) {
 	t.Helper()
-	cluster := natstest.Start(t, 1)
+	return setupCluster(t, 1, cfg)
+}
+
+// setupCluster is setupBuffer on a cluster of n nodes.
+func setupCluster(t testing.TB, n int, cfg *Config) (*Publisher, *testBundle) {
+	t.Helper()
+	cluster := natstest.Start(t, n)
 	nc, err := nats.Connect(cluster.URLs())
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
