@@ -57,7 +57,11 @@ func TestIngestSingle(t *testing.T) {
 	w := do(t, e.h, http.MethodPost, "/api/v1/ingest", keyIngest, body)
 	require.Equal(t, http.StatusCreated, w.Code, w.Body.String())
 	got := decodeData[ingestData](t, w)
-	require.Equal(t, ingestData{EventID: "6d499ffd-8dc6-36eb-00ed-9039f9ba492d", Status: logingest.StatusAccepted}, got)
+	stored, err := e.store.Query(t.Context(), logingest.Filter{Source: "app", Limit: 1})
+	require.NoError(t, err)
+	require.Len(t, stored.Events, 1)
+	require.Positive(t, stored.Events[0].ID)
+	require.Equal(t, ingestData{EventID: "6d499ffd-8dc6-36eb-00ed-9039f9ba492d", ID: stored.Events[0].ID, Status: logingest.StatusAccepted}, got)
 	require.EqualValues(t, 1, countStored(t, e.store, "app"))
 
 	// A retry is a success too, and stores nothing new.
