@@ -238,14 +238,14 @@ func (s *hostileServer) peak(t *testing.T) int64 {
 	return s.procStatus(t, "VmHWM")
 }
 
-// answer is what a request got back.
-type answer struct {
+// hostileAnswer is what a request got back.
+type hostileAnswer struct {
 	status int
 	body   map[string]any
 	err    error
 }
 
-func (a answer) String() string {
+func (a hostileAnswer) String() string {
 	if a.err != nil {
 		return "error: " + a.err.Error()
 	}
@@ -253,7 +253,7 @@ func (a answer) String() string {
 }
 
 // post sends a batch from client (an X-Real-IP) and returns the answer. encoding is the Content-Encoding.
-func (s *hostileServer) post(t *testing.T, key, client string, body []byte, encoding string) answer {
+func (s *hostileServer) post(t *testing.T, key, client string, body []byte, encoding string) hostileAnswer {
 	t.Helper()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, s.url+"/api/v1/batch-ingest", bytes.NewReader(body))
 	require.NoError(t, err)
@@ -266,10 +266,10 @@ func (s *hostileServer) post(t *testing.T, key, client string, body []byte, enco
 	client15 := &http.Client{Timeout: 15 * time.Second} // the app's longest client timeout
 	resp, err := client15.Do(req)
 	if err != nil {
-		return answer{err: err}
+		return hostileAnswer{err: err}
 	}
 	defer resp.Body.Close()
-	a := answer{status: resp.StatusCode}
+	a := hostileAnswer{status: resp.StatusCode}
 	a.err = json.NewDecoder(resp.Body).Decode(&a.body)
 	return a
 }
@@ -288,7 +288,7 @@ func (s *hostileServer) get(t *testing.T, key, path string) int {
 }
 
 // requireLimitAnswer checks a 4xx answer that names field and, when limit is not 0, the limit.
-func requireLimitAnswer(t *testing.T, a answer, status int, field string, limit float64) {
+func requireLimitAnswer(t *testing.T, a hostileAnswer, status int, field string, limit float64) {
 	t.Helper()
 	require.NoError(t, a.err)
 	require.Equal(t, status, a.status, "answer %v", a.body)
@@ -402,7 +402,7 @@ func attackGzipBomb(t *testing.T, s *hostileServer) string {
 func attackPlainBomb(k int) func(t *testing.T, s *hostileServer) string {
 	return func(t *testing.T, s *hostileServer) string {
 		body := emptyEvents(10<<20 - 16)
-		answers := make([]answer, k)
+		answers := make([]hostileAnswer, k)
 		var wg sync.WaitGroup
 		for i := range k {
 			wg.Go(func() { answers[i] = s.post(t, attackerKey, fmt.Sprintf("203.0.113.%d", 1+i), body, "") })
@@ -439,7 +439,7 @@ func attackStalledUploads(t *testing.T, s *hostileServer) string {
 		var body map[string]any
 		require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
 		resp.Body.Close()
-		requireLimitAnswer(t, answer{status: resp.StatusCode, body: body}, http.StatusRequestTimeout, "body", 16<<10)
+		requireLimitAnswer(t, hostileAnswer{status: resp.StatusCode, body: body}, http.StatusRequestTimeout, "body", 16<<10)
 		statuses[resp.StatusCode]++
 	}
 	return fmt.Sprintf("16 uploads declaring 10 MiB, 1 byte sent: %v", statuses)
