@@ -48,9 +48,12 @@
 // logingest.Principal.Limits. Failed authentications are limited per client IP (Config.AuthFailuresPerMinute);
 // once a client is over that limit, every request from it gets 429 until it recovers, valid key or not, so the
 // answer never tells a guessed key from a wrong one. A refused request gets 429 with Retry-After and
-// RateLimit-* headers. A request refused after it was charged gives back what it took: the event tokens
-// whenever the whole request fails, and its request token too when the failure is a 429 or 5xx (a retry is
-// expected). A request that fails with another 4xx keeps its request token, because the ingest key ships in the
-// app and anyone may hold it: malformed requests must not be free. Config.RateLimiter decides where the buckets
+// RateLimit-* headers. A request refused after it was charged gives back its event tokens whenever none of its
+// events was stored. It gets its request token back only when the failure was not its doing: a 503 because the
+// server is overloaded or a dependency is unavailable (a retry is expected). Every failure the client caused
+// keeps the request token — any 4xx (malformed or invalid input, a limit, its own rate limit), a 503 for its own
+// share of the body budget, and a 500 — because the ingest key ships in the app and anyone may hold it: failing
+// requests must not be free. Request tokens given back are themselves limited per key to the key's request
+// rate, so no failure can be farmed into more than twice the rate. Config.RateLimiter decides where the buckets
 // live (in memory by default; shared by replicas with a Redis implementation).
 package httpapi
