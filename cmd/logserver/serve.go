@@ -139,7 +139,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	var (
 		ingester   httpapi.Ingester
 		reader     httpapi.Reader = store
-		closeIng   = func(context.Context) error { return nil }
+		closeIng                  = func(context.Context) error { return nil }
 		runWriters func(context.Context) error
 	)
 	if cfg.Buffer.URL != "" {
