@@ -7,8 +7,8 @@
 //
 // # Routes
 //
-//	POST /api/v1/ingest        one event                              201, 400, 401, 403, 413, 415, 429, 503
-//	POST /api/v1/batch-ingest  {"logs":[...]}                         201, 400, 401, 403, 413, 415, 429, 503
+//	POST /api/v1/ingest        one event                              201, 400, 401, 403, 408, 413, 415, 429, 503
+//	POST /api/v1/batch-ingest  {"logs":[...]}                         201, 400, 401, 403, 408, 413, 415, 429, 503
 //	GET  /api/v1/logs/filter   filter, sort and page events           200, 400, 401, 403, 429, 503
 //	GET  /api/v1/logs/recent   newest received events (?limit=)       200, 400, 401, 403, 429, 503
 //	GET  /api/v1/metrics       Stats of the caller's source           200, 401, 403, 429, 503
@@ -35,6 +35,17 @@
 // body too large, wrong Content-Type or Content-Encoding) store nothing and answer 400, 413 or 415.
 // Bodies may be compressed (Content-Encoding: gzip or zstd); Config.MaxBodyBytes bounds them before and after
 // decompression, so a compression bomb costs at most that much memory.
+//
+// # Memory under hostile input
+//
+// The ingest key ships in the app, so every bound holds against a client that sends anything:
+//   - a body is read as its bytes arrive, into chunks reserved from Config.MaxInflightBodyBytes before they are
+//     allocated (never from the declared Content-Length); one client holds at most
+//     Config.MaxInflightBodyBytesPerClient; a body slower than Config.MinBodyBytesPerSecond is answered 408;
+//   - a batch's "logs" array is split without decoding and refused at element MaxBatchSize+1 (400 naming
+//     "logs" and the limit), so millions of tiny elements cost one scan; an element over Config.MaxEventBytes
+//     is rejected alone without being decoded; what decoding allocates is reserved from the same budget
+//     (estimated before, measured after) and the body's share is given back once decoded.
 //
 // # Authentication and limits
 //
