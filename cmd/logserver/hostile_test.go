@@ -436,7 +436,7 @@ func attackPlainBomb(k int) func(t *testing.T, s *hostileServer) string {
 	}
 }
 
-// attackStalledUploads opens sixteen connections that each declare a 10 MiB body and send one byte, keeps
+// attackStalledUploads opens sixteen connections that each declare a (just under) 10 MiB body and send one byte, keeps
 // them while the neighbours send, then checks that the slow-body deadline answers them 408.
 func attackStalledUploads(t *testing.T, s *hostileServer) string {
 	addr := strings.TrimPrefix(s.url, "http://")
@@ -447,7 +447,7 @@ func attackStalledUploads(t *testing.T, s *hostileServer) string {
 		t.Cleanup(func() { _ = c.Close() })
 		_, err = fmt.Fprintf(c, "POST /api/v1/batch-ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"+
 			"X-Real-IP: 203.0.113.%d\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{",
-			attackerKey, 1+i, 10<<20)
+			attackerKey, 1+i, 10<<20-1) // with its +1, sixteen of these filled the old 160 MiB budget exactly
 		require.NoError(t, err)
 		conns[i] = c
 	}
