@@ -55,13 +55,13 @@ func e2eTools(t *testing.T) (node, browser string) {
 // PostgreSQL: sign-in, dashboard charts, filters, search, event detail, live tail and export
 // (logingest/console/e2e/console.e2e.mjs). The two stores run one after the other, so the browser's timing
 // checks do not compete with each other for CPU.
-func TestConsoleE2E(t *testing.T) {
+func TestConsoleE2E(t *testing.T) { //nolint:tparallel // the subtests are sequential on purpose (see above)
 	t.Parallel()
 	node, browser := e2eTools(t)
-	t.Run("sqlite", func(t *testing.T) {
+	t.Run("sqlite", func(t *testing.T) { //nolint:paralleltest // sequential on purpose
 		runConsoleE2E(t, node, browser, "sqlite", map[string]string{"DATA_DIR": t.TempDir()})
 	})
-	t.Run("postgres", func(t *testing.T) {
+	t.Run("postgres", func(t *testing.T) { //nolint:paralleltest // sequential on purpose
 		runConsoleE2E(t, node, browser, "postgres", map[string]string{"DATA_DIR": t.TempDir(), "DATABASE_URL": pgtest.Schema(t)})
 	})
 }
