@@ -90,6 +90,8 @@ function watch(page) {
   page.on('request', (r) => requested.push(r.url()));
 }
 const shot = (page, name, opts = {}) => page.screenshot({ path: path.join(shots, `${label}-${name}.png`), ...opts });
+// clean hides a lingering toast before a screenshot meant for the documentation.
+const clean = (page) => page.evaluate(() => { document.getElementById('toast').hidden = true; });
 
 try {
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
@@ -255,7 +257,11 @@ try {
 
   // --- sorting and keyset pagination -----------------------------------------------------------------------------
   await page.goto(base + '/ui/#/explorer?page_size=25');
+  if (await page.getAttribute('#filters-toggle', 'aria-expanded') === 'true') await page.click('#filters-toggle');
+  await page.locator('#filter-more').waitFor({ state: 'hidden' });
   await page.waitForFunction(() => document.querySelectorAll('#ex-rows tr.row').length === 25);
+  await clean(page);
+  await shot(page, '04b-explorer');
   await page.click('#ex-table th[data-sort="event_name"] button');
   await page.waitForURL(/sort_by=event_name&sort_order=asc/);
   await page.locator('#ex-table th[data-sort="event_name"][aria-sort="ascending"]').waitFor();
@@ -343,7 +349,11 @@ try {
   await page.goto(base + '/ui/#/dashboard?range=24h');
   await page.waitForFunction(() => document.querySelector('#updated').textContent !== '');
   await shot(page, '09-dashboard-dark', { fullPage: true });
+
   await page.emulateMedia({ colorScheme: 'light' });
+  await page.waitForFunction(() => document.querySelector('#updated').textContent !== '');
+  await clean(page);
+  await shot(page, '10-dashboard', { fullPage: true });
 
   // --- sign out --------------------------------------------------------------------------------------------------
   await page.click('#signout');
