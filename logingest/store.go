@@ -31,7 +31,9 @@ type Store interface {
 	// f.SortOrder, ties broken by insertion order (in the same direction). Implementations call f.Normalize
 	// first and return its error (which matches ErrInvalid) unchanged. A malformed f.After returns an error
 	// matching ErrInvalid. Timestamps are returned in UTC; JSON objects are returned semantically equal to
-	// what was appended (key order and spacing may differ). The caller owns the returned Page.
+	// what was appended (key order and spacing may differ). A stored value that cannot be served (a row
+	// written past validation) never fails Query: the event is returned as SanitizeStored makes it, and the
+	// change is logged with LogSanitized. The caller owns the returned Page.
 	Query(ctx context.Context, f Filter) (*Page, error)
 
 	// Stats summarises the events of q.Source (all sources when empty) relative to q.Now.

@@ -41,6 +41,8 @@ type config struct {
 	TrustedProxyHeader string   // TRUSTED_PROXY_HEADER
 	ConsoleEnabled     bool     // CONSOLE_ENABLED: the web console at /ui/
 
+	Buffer bufferConfig // INGEST_BUFFER and INGEST_BUFFER_*
+
 	LogLevel          slog.Level // LOG_LEVEL
 	LogFormat         string     // LOG_FORMAT: auto, json, text
 	ShutdownTimeout   time.Duration
@@ -199,6 +201,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		r.errs = append(r.errs, fmt.Errorf("LOG_FORMAT must be auto, json or text, got %q", c.LogFormat))
 	}
 	c.DatabaseURL = databaseURL(r)
+	c.Buffer = loadBufferConfig(r)
 	return c, errors.Join(r.errs...)
 }
 

@@ -92,14 +92,12 @@ type wire struct {
 	ID    int64               `json:"i"`
 }
 
-const timeLayout = "2006-01-02T15:04:05.000000000Z"
-
 // Encode returns the text form of c, for Page.NextCursor.
 func (c Cursor) Encode() string {
 	w := wire{Field: c.Field, Order: c.Order, ID: c.ID}
 	switch v := c.Value.(type) {
 	case time.Time:
-		w.Str = v.UTC().Format(timeLayout)
+		w.Str = FormatTime(v)
 	case int64:
 		w.Num = v
 	case string:
@@ -128,7 +126,7 @@ func After(f logingest.Filter) (*Cursor, error) {
 	switch w.Field {
 	case logingest.SortTimestamp, logingest.SortReceivedAt:
 		if err == nil {
-			c.Value, err = time.Parse(timeLayout, w.Str)
+			c.Value, err = ParseTime(w.Str)
 		}
 	case logingest.SortSequenceNumber:
 		c.Value = w.Num

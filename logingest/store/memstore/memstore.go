@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -163,7 +164,10 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 	rest = rest[min(f.Offset, len(rest)):]
 	n := min(f.Limit, len(rest))
 	for _, r := range rest[:n] {
-		page.Events = append(page.Events, copyEvent(r.ev))
+		ev := copyEvent(r.ev)
+		// An event appended without the Ingester's validation may hold values JSON cannot carry.
+		logingest.LogSanitized(ctx, slog.Default(), &ev, r.seq, logingest.SanitizeStored(&ev))
+		page.Events = append(page.Events, ev)
 	}
 	if n < len(rest) {
 		page.NextCursor = cursorOf(rest[n-1], f.SortBy).Encode()

@@ -97,7 +97,10 @@ func (s *Store) query(ctx context.Context, f logingest.Filter, col string, after
 		return nil, fmt.Errorf("select: %w", err)
 	}
 	defer rows.Close()
-	var ids []int64
+	var (
+		ids        []int64
+		unreadable [][]logingest.FieldError // per row: stored values that could not be read
+	)
 	for rows.Next() {
 		var (
 			e                logingest.Event
@@ -110,16 +113,14 @@ func (s *Store) query(ctx context.Context, f logingest.Filter, col string, after
 			&e.SessionID, &e.AppVersion, &device, &e.SequenceNumber, &priority, &recv); err != nil {
 			return nil, fmt.Errorf("scan: %w", err)
 		}
-		if e.Timestamp, err = parseTime(ts); err != nil {
-			return nil, err
-		}
-		if e.ReceivedAt, err = parseTime(recv); err != nil {
-			return nil, err
-		}
+		var bad []logingest.FieldError
+		e.Timestamp, bad = readTime(ts, "timestamp", bad)
+		e.ReceivedAt, bad = readTime(recv, "received_at", bad)
 		e.EventType, e.Priority = logingest.EventType(evType), logingest.Priority(priority)
 		e.Properties, e.DeviceInfo = json.RawMessage(props), json.RawMessage(device)
 		page.Events = append(page.Events, e)
 		ids = append(ids, id)
+		unreadable = append(unreadable, bad)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("select: %w", err)
@@ -128,6 +129,7 @@ func (s *Store) query(ctx context.Context, f logingest.Filter, col string, after
 		page.Events = page.Events[:f.Limit]
 		page.NextCursor = storequery.At(&page.Events[f.Limit-1], ids[f.Limit-1], f.SortBy).Encode()
 	}
+	s.sanitize(ctx, page.Events, ids, unreadable) // after the cursor, which must hold the stored values
 	return page, nil
 }
 
