@@ -365,7 +365,8 @@ try {
   await shot(page, '07-dashboard-phone-dark', { fullPage: true });
   await a11y(page, 'dashboard, phone, dark');
   await page.goto(base + '/ui/#/explorer');
-  await page.waitForFunction(() => document.querySelectorAll('#ex-rows tr.row').length > 0);
+  const all = await count({});
+  await page.waitForFunction((n) => document.querySelector('#ex-count').textContent.replace(/\D/g, '') === String(n), all);
   assert.ok(await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth) <= 1, 'explorer fits a phone');
   await shot(page, '08-explorer-phone-dark');
   await a11y(page, 'explorer, phone, dark');
