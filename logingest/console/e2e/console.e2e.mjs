@@ -299,6 +299,10 @@ try {
     document.querySelector('#ex-page').textContent === 'Page 2', page1);
   await page.click('#ex-prev');
   await page.waitForFunction((p1) => document.querySelector('#ex-rows tr.row')?.getAttribute('aria-label') === p1, page1);
+  await page.click('#ex-table th[data-sort="event_name"] button'); // again: descending
+  await page.waitForURL(/sort_by=event_name&sort_order=desc/);
+  await page.locator('#ex-table th[data-sort="event_name"][aria-sort="descending"]').waitFor();
+  assert.equal(await page.inputValue('#ex-sort'), 'event_name:desc', 'the sort list shows the header\'s order');
   passed('sorting by a column and keyset pagination (next / previous)');
 
   // --- live tail -----------------------------------------------------------------------------------------------
