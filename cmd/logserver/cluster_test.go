@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/url"
 	"sync"
@@ -60,9 +61,7 @@ func startConsumer(t *testing.T, env map[string]string) *consumer {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &consumer{stop: cancel, done: make(chan error, 1)}
 	e := map[string]string{"PORT": "0", "HOST": "127.0.0.1"}
-	for k, v := range env {
-		e[k] = v
-	}
+	maps.Copy(e, env)
 	go func() { c.done <- run(ctx, []string{"consume"}, envMap(e), io.Discard, io.Discard) }()
 	t.Cleanup(func() {
 		cancel()
@@ -264,11 +263,7 @@ func TestBufferClusterSurvivesFailures(t *testing.T) {
 }
 
 func copyEnv(m map[string]string) map[string]string {
-	out := make(map[string]string, len(m))
-	for k, v := range m {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(m)
 }
 
 func pgxCount(t *testing.T, dsn string, n *int64) error {
