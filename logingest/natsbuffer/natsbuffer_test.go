@@ -74,7 +74,7 @@ type flakyStore struct {
 	appends atomic.Int64
 }
 
-func (s *flakyStore) Append(ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+func (s *flakyStore) Append(ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 	s.appends.Add(1)
 	if s.down.Load() {
 		return nil, errors.New("database is down")

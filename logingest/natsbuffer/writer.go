@@ -249,7 +249,9 @@ func isolate(
 		if len(st) != len(events) {
 			return fmt.Errorf("store returned %d statuses for %d events", len(st), len(events))
 		}
-		copy(statuses, st)
+		for i, r := range st {
+			statuses[i] = r.Status
+		}
 		return nil
 	case !errors.Is(err, logingest.ErrInvalid):
 		return err
