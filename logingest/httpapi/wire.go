@@ -36,7 +36,7 @@ type logObject struct {
 // toLogObject maps a stored event to its wire form.
 func toLogObject(ev *logingest.Event) logObject {
 	return logObject{
-		ID:                eventID(ev),
+		ID:                ev.ID,
 		EventID:           ev.EventID,
 		Timestamp:         ev.Timestamp.UTC(),
 		EventType:         ev.EventType,
@@ -46,13 +46,13 @@ func toLogObject(ev *logingest.Event) logObject {
 		SessionID:         optString(ev.SessionID),
 		AppVersion:        optString(ev.AppVersion),
 		DeviceInfo:        jsonOrNull(ev.DeviceInfo),
-		SequenceNumber:    sequenceNumber(ev),
+		SequenceNumber:    ev.SequenceNumber,
 		Priority:          ev.Priority,
 		CreatedAt:         ev.ReceivedAt.UTC(),
-		ProcessedAt:       processedAt(ev),
+		ProcessedAt:       optTime(ev.ProcessedAt),
 		Source:            ev.Source,
 		ReceivedAt:        ev.ReceivedAt.UTC(),
-		OriginalTimestamp: originalTimestamp(ev),
+		OriginalTimestamp: optTime(ev.OriginalTimestamp),
 	}
 }
 
@@ -64,17 +64,14 @@ func toLogObjects(evs []logingest.Event) []logObject {
 	return out
 }
 
-// eventID, sequenceNumber, processedAt and originalTimestamp read the store-assigned fields of the data model.
-func eventID(*logingest.Event) int64 { return 0 }
-
-func sequenceNumber(ev *logingest.Event) *int64 {
-	n := ev.SequenceNumber
-	return &n
+// optTime returns nil for the zero time (absent: JSON null) and t in UTC otherwise.
+func optTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	t = t.UTC()
+	return &t
 }
-
-func processedAt(*logingest.Event) *time.Time { return nil }
-
-func originalTimestamp(*logingest.Event) *time.Time { return nil }
 
 func optString(s string) *string {
 	if s == "" {
