@@ -181,8 +181,8 @@ func testExport(t *testing.T, e *env) {
 	require.NoError(t, err)
 	require.Len(t, recs, 2)
 	require.Equal(t, exportColumns, recs[0])
-	require.Equal(t, "c4", recs[1][0])
-	require.True(t, strings.HasPrefix(recs[1][11], `{`), "properties as JSON: %q", recs[1][11])
+	require.Equal(t, "c4", recs[1][1])
+	require.True(t, strings.HasPrefix(recs[1][12], `{`), "properties as JSON: %q", recs[1][12])
 
 	w = do(t, e.h, http.MethodGet, "/api/v1/logs/export?format=xml", keyRead, nil)
 	requireError(t, w, http.StatusBadRequest, "validation_failed", "format")

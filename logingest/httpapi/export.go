@@ -19,7 +19,7 @@ const exportWriteTimeout = 60 * time.Second
 
 // exportColumns are the CSV columns, in order; properties and device_info are JSON text.
 var exportColumns = []string{
-	"event_id", "timestamp", "received_at", "event_type", "event_name", "user_id", "session_id", "app_version",
+	"id", "event_id", "timestamp", "received_at", "event_type", "event_name", "user_id", "session_id", "app_version",
 	"priority", "sequence_number", "source", "properties", "device_info",
 }
 
@@ -126,7 +126,7 @@ func (h *Handler) handleExport(w http.ResponseWriter, r *http.Request) {
 }
 
 func writeNDJSON(w *bufio.Writer, e *logingest.Event) error {
-	b, err := json.Marshal(e)
+	b, err := json.Marshal(toLogObject(e))
 	if err != nil {
 		return err
 	}
@@ -136,14 +136,18 @@ func writeNDJSON(w *bufio.Writer, e *logingest.Event) error {
 	return w.WriteByte('\n')
 }
 
-// csvRecord is e as exportColumns. Free-text cells that a spreadsheet would run as a formula (starting with
+// csvRecord is e as exportColumns (sequence_number empty when absent). Free-text cells that a spreadsheet would run as a formula (starting with
 // = + - @, tab or carriage return) are prefixed with an apostrophe: the ingest key is public, so an event can
 // carry anything.
 func csvRecord(e *logingest.Event) []string {
+	seq := "" // absent
+	if e.SequenceNumber != nil {
+		seq = strconv.FormatInt(*e.SequenceNumber, 10)
+	}
 	return []string{
-		csvText(e.EventID), e.Timestamp.UTC().Format(time.RFC3339Nano), e.ReceivedAt.UTC().Format(time.RFC3339Nano),
+		strconv.FormatInt(e.ID, 10), csvText(e.EventID), e.Timestamp.UTC().Format(time.RFC3339Nano), e.ReceivedAt.UTC().Format(time.RFC3339Nano),
 		csvText(string(e.EventType)), csvText(e.EventName), csvText(e.UserID), csvText(e.SessionID),
-		csvText(e.AppVersion), csvText(string(e.Priority)), strconv.FormatInt(e.SequenceNumber, 10),
+		csvText(e.AppVersion), csvText(string(e.Priority)), seq,
 		csvText(e.Source), csvText(string(e.Properties)), csvText(string(e.DeviceInfo)),
 	}
 }

@@ -155,7 +155,7 @@ func (s *streamer) take(e *logingest.Event) []byte {
 	if r.After(s.last) {
 		s.last = r
 	}
-	data, err := json.Marshal(e)
+	data, err := json.Marshal(toLogObject(e))
 	if err != nil {
 		return nil
 	}

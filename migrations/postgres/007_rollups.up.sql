@@ -5,7 +5,7 @@
 -- (truncated to the minute / hour, UTC), and per combination of the dimensions the dashboard shows:
 -- event_type, priority, event_name, app_version ('' when absent) and platform (device_info.platform when it
 -- is a string, cut to 64 characters; '' otherwise). Beside the count n they keep dur_count and dur_sum, the
--- number and sum of the numeric properties.duration_ms values (magnitude <= 1e12, as analytics_duration_ms).
+-- number and sum of the numeric properties.duration_ms values between 0 and 1e12 (analytics_duration_ms).
 -- A day of realistic traffic has ~200 combinations, so a day is ~200 rows per hour bucket, whatever the volume.
 --
 -- analytics_last_seen holds, per source, the last received_at of every user id (kind 'u') and session id
@@ -22,7 +22,7 @@
 CREATE FUNCTION analytics_duration_ms(p jsonb) RETURNS float8
 LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
     SELECT CASE WHEN jsonb_typeof(p -> 'duration_ms') = 'number'
-        AND abs((p ->> 'duration_ms')::numeric) <= 1e12 THEN (p ->> 'duration_ms')::float8 END
+        AND (p ->> 'duration_ms')::numeric BETWEEN 0 AND 1e12 THEN (p ->> 'duration_ms')::float8 END
 $$;
 
 CREATE FUNCTION analytics_platform(d jsonb) RETURNS text

@@ -3,7 +3,7 @@
 --   analytics_rollup_minute / analytics_rollup_hour: per source, bucket of received_at (the minute / hour
 --   start, in the store's fixed-width UTC text form), event_type, priority, event_name, app_version and
 --   platform (device_info.platform when it is a string, cut to 64 characters; '' otherwise): the count n and
---   the number and sum of the numeric properties.duration_ms values of magnitude <= 1e12.
+--   the number and sum of the numeric properties.duration_ms values between 0 and 1e12.
 --   analytics_last_seen: per source, the latest received_at of every user id (kind 'u') and session id ('s').
 -- Row triggers keep them in step inside Append's transaction (SQLite has a single writer, so the per-row
 -- upserts never wait on each other); erasure (DELETE) subtracts.
@@ -55,9 +55,9 @@ CREATE TRIGGER analytics_logs_rollup_insert AFTER INSERT ON analytics_logs BEGIN
             THEN substr(json_extract(NEW.device_info, '$.platform'), 1, 64) ELSE '' END,
         1,
         CASE WHEN json_type(NEW.properties, '$.duration_ms') IN ('integer', 'real')
-            AND abs(json_extract(NEW.properties, '$.duration_ms')) <= 1e12 THEN 1 ELSE 0 END,
+            AND json_extract(NEW.properties, '$.duration_ms') BETWEEN 0 AND 1e12 THEN 1 ELSE 0 END,
         CASE WHEN json_type(NEW.properties, '$.duration_ms') IN ('integer', 'real')
-            AND abs(json_extract(NEW.properties, '$.duration_ms')) <= 1e12
+            AND json_extract(NEW.properties, '$.duration_ms') BETWEEN 0 AND 1e12
             THEN json_extract(NEW.properties, '$.duration_ms') ELSE 0.0 END)
     ON CONFLICT DO UPDATE SET n = n + 1, dur_count = dur_count + excluded.dur_count,
         dur_sum = dur_sum + excluded.dur_sum;
@@ -67,9 +67,9 @@ CREATE TRIGGER analytics_logs_rollup_insert AFTER INSERT ON analytics_logs BEGIN
             THEN substr(json_extract(NEW.device_info, '$.platform'), 1, 64) ELSE '' END,
         1,
         CASE WHEN json_type(NEW.properties, '$.duration_ms') IN ('integer', 'real')
-            AND abs(json_extract(NEW.properties, '$.duration_ms')) <= 1e12 THEN 1 ELSE 0 END,
+            AND json_extract(NEW.properties, '$.duration_ms') BETWEEN 0 AND 1e12 THEN 1 ELSE 0 END,
         CASE WHEN json_type(NEW.properties, '$.duration_ms') IN ('integer', 'real')
-            AND abs(json_extract(NEW.properties, '$.duration_ms')) <= 1e12
+            AND json_extract(NEW.properties, '$.duration_ms') BETWEEN 0 AND 1e12
             THEN json_extract(NEW.properties, '$.duration_ms') ELSE 0.0 END)
     ON CONFLICT DO UPDATE SET n = n + 1, dur_count = dur_count + excluded.dur_count,
         dur_sum = dur_sum + excluded.dur_sum;
@@ -83,9 +83,9 @@ END;
 CREATE TRIGGER analytics_logs_rollup_delete AFTER DELETE ON analytics_logs BEGIN
     UPDATE analytics_rollup_minute SET n = n - 1,
         dur_count = dur_count - (CASE WHEN json_type(OLD.properties, '$.duration_ms') IN ('integer', 'real')
-            AND abs(json_extract(OLD.properties, '$.duration_ms')) <= 1e12 THEN 1 ELSE 0 END),
+            AND json_extract(OLD.properties, '$.duration_ms') BETWEEN 0 AND 1e12 THEN 1 ELSE 0 END),
         dur_sum = dur_sum - CASE WHEN json_type(OLD.properties, '$.duration_ms') IN ('integer', 'real')
-            AND abs(json_extract(OLD.properties, '$.duration_ms')) <= 1e12
+            AND json_extract(OLD.properties, '$.duration_ms') BETWEEN 0 AND 1e12
             THEN json_extract(OLD.properties, '$.duration_ms') ELSE 0.0 END
     WHERE source = OLD.source AND bucket = substr(OLD.received_at, 1, 16) || ':00.000000000Z'
         AND event_type = OLD.event_type AND priority = OLD.priority AND event_name = OLD.event_name
@@ -93,9 +93,9 @@ CREATE TRIGGER analytics_logs_rollup_delete AFTER DELETE ON analytics_logs BEGIN
             THEN substr(json_extract(OLD.device_info, '$.platform'), 1, 64) ELSE '' END;
     UPDATE analytics_rollup_hour SET n = n - 1,
         dur_count = dur_count - (CASE WHEN json_type(OLD.properties, '$.duration_ms') IN ('integer', 'real')
-            AND abs(json_extract(OLD.properties, '$.duration_ms')) <= 1e12 THEN 1 ELSE 0 END),
+            AND json_extract(OLD.properties, '$.duration_ms') BETWEEN 0 AND 1e12 THEN 1 ELSE 0 END),
         dur_sum = dur_sum - CASE WHEN json_type(OLD.properties, '$.duration_ms') IN ('integer', 'real')
-            AND abs(json_extract(OLD.properties, '$.duration_ms')) <= 1e12
+            AND json_extract(OLD.properties, '$.duration_ms') BETWEEN 0 AND 1e12
             THEN json_extract(OLD.properties, '$.duration_ms') ELSE 0.0 END
     WHERE source = OLD.source AND bucket = substr(OLD.received_at, 1, 13) || ':00:00.000000000Z'
         AND event_type = OLD.event_type AND priority = OLD.priority AND event_name = OLD.event_name
@@ -111,8 +111,8 @@ INSERT INTO analytics_rollup_minute
 SELECT source, substr(received_at, 1, 16) || ':00.000000000Z', event_type, priority, event_name, app_version,
     CASE WHEN json_type(device_info, '$.platform') = 'text' THEN substr(json_extract(device_info, '$.platform'), 1, 64) ELSE '' END,
     count(*),
-    sum(CASE WHEN json_type(properties, '$.duration_ms') IN ('integer', 'real') AND abs(json_extract(properties, '$.duration_ms')) <= 1e12 THEN 1 ELSE 0 END),
-    total(CASE WHEN json_type(properties, '$.duration_ms') IN ('integer', 'real') AND abs(json_extract(properties, '$.duration_ms')) <= 1e12
+    sum(CASE WHEN json_type(properties, '$.duration_ms') IN ('integer', 'real') AND json_extract(properties, '$.duration_ms') BETWEEN 0 AND 1e12 THEN 1 ELSE 0 END),
+    total(CASE WHEN json_type(properties, '$.duration_ms') IN ('integer', 'real') AND json_extract(properties, '$.duration_ms') BETWEEN 0 AND 1e12
         THEN json_extract(properties, '$.duration_ms') END)
 FROM analytics_logs GROUP BY 1, 2, 3, 4, 5, 6, 7;
 INSERT INTO analytics_rollup_hour
