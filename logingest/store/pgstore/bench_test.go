@@ -342,6 +342,29 @@ func BenchmarkBigConsole(b *testing.B) {
 	_, err := s.Pool().Exec(ctx, "VACUUM ANALYZE analytics_logs")
 	require.NoError(b, err)
 	b.Logf("generated %d events in %v (rollups and search index maintained)", rowsWanted, time.Since(start).Round(time.Second))
+	// The pre-rollup Stats (direct aggregates over the day's events), for a ratio in the same run.
+	b.Run("metrics/direct-baseline", func(b *testing.B) {
+		d := make([]time.Duration, 0, b.N)
+		for range b.N {
+			t0 := time.Now()
+			args := []any{consolebench.Source, nowT.Add(-24 * time.Hour), nowT, nowT.Add(-time.Hour)}
+			for _, q := range []string{
+				`SELECT count(*) FROM analytics_logs WHERE source = $1 AND $2::timestamptz < $3 AND $4::timestamptz IS NOT NULL`,
+				`SELECT count(*) FILTER (WHERE received_at > $4), count(*), count(DISTINCT session_id), count(DISTINCT user_id)
+				FROM analytics_logs WHERE source = $1 AND received_at > $2 AND received_at <= $3`,
+				`SELECT event_type, count(*) AS n FROM analytics_logs WHERE source = $1 AND received_at > $2 AND received_at <= $3
+				AND $4::timestamptz IS NOT NULL GROUP BY event_type ORDER BY n DESC LIMIT 10`,
+				`SELECT event_name, count(*) AS n FROM analytics_logs WHERE source = $1 AND received_at > $2 AND received_at <= $3
+				AND $4::timestamptz IS NOT NULL GROUP BY event_name ORDER BY n DESC LIMIT 10`,
+			} {
+				if _, err := s.Pool().Exec(ctx, q, args...); err != nil {
+					b.Fatal(err)
+				}
+			}
+			d = append(d, time.Since(t0))
+		}
+		consolebench.Percentiles(b, d)
+	})
 	consolebench.Run(b, s, rowsWanted, nowT)
 }
 
