@@ -122,6 +122,12 @@ func Run(b *testing.B, s logingest.Store, rows int, now time.Time) {
 				return err
 			})
 		})
+		b.Run(c.name+"/page-only", func(b *testing.B) { // without Page.Total (SkipTotal)
+			timed(b, func(r *rand.Rand) error {
+				_, err := s.Query(ctx, logingest.Filter{Source: Source, Search: c.term(r), SkipTotal: true})
+				return err
+			})
+		})
 	}
 	// Export about a million rows: every event, or one event type (a fifth) of larger data sets.
 	filter, want := "", rows

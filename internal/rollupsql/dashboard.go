@@ -144,7 +144,7 @@ func (d *Dialect) rollupDashboard(ctx context.Context, q Querier, dq logingest.D
 			" GROUP BY event_type, priority, event_name, app_version, platform", b.args)
 }
 
-// directActive counts active sessions and users of f directly, over at most MaxDirectRows events each.
+// directActive counts active sessions and users of f directly, over at most MaxDirectActiveRows events each.
 func (d *Dialect) directActive(ctx context.Context, q Querier, f logingest.Filter, now time.Time, out *logingest.Dashboard) error {
 	for _, c := range []struct {
 		col, name string
@@ -163,11 +163,11 @@ func (d *Dialect) directActive(ctx context.Context, q Querier, f logingest.Filte
 		var scanned int64
 		err := queryRow(ctx, q, "SELECT count(DISTINCT NULLIF(x, '')), count(*) FROM (SELECT "+c.col+
 			" AS x FROM analytics_logs WHERE "+w+"received_at > "+b.time(c.since)+" AND received_at <= "+b.time(now)+
-			" ORDER BY received_at DESC LIMIT "+itoa(MaxDirectRows)+") s", b.args, c.dst, &scanned)
+			" ORDER BY received_at DESC LIMIT "+itoa(MaxDirectActiveRows)+") s", b.args, c.dst, &scanned)
 		if err != nil {
 			return fmt.Errorf("%s: %w", c.name, err)
 		}
-		if scanned >= MaxDirectRows {
+		if scanned >= MaxDirectActiveRows {
 			out.Estimated = append(out.Estimated, c.name)
 		}
 	}
@@ -175,7 +175,8 @@ func (d *Dialect) directActive(ctx context.Context, q Querier, f logingest.Filte
 }
 
 // directDashboard answers a filter the rollups cannot: every figure from the events, over at most
-// MaxDirectRows events per window.
+// MaxDirectRows events per window. The bound has no ORDER BY, so that the planner may start from the most
+// selective index (a user's or a session's events) instead of walking the window in time order.
 func (d *Dialect) directDashboard(ctx context.Context, q Querier, dq logingest.DashboardQuery, out *logingest.Dashboard) error {
 	f, now, t := dq.Filter, dq.Now, &out.Totals
 	where := func(b *builder) string {
@@ -213,7 +214,7 @@ func (d *Dialect) directDashboard(ctx context.Context, q Querier, dq logingest.D
 		count(DISTINCT CASE WHEN received_at > `+s+` THEN NULLIF(session_id, '') END),
 		count(DISTINCT NULLIF(user_id, ''))
 		FROM (SELECT received_at, event_type, `+d.RawDuration+` AS dur, session_id, user_id FROM analytics_logs
-			WHERE `+w+`received_at > `+dayAgo+` AND received_at <= `+nowArg+` ORDER BY received_at DESC LIMIT `+
+			WHERE `+w+`received_at > `+dayAgo+` AND received_at <= `+nowArg+` LIMIT `+
 		itoa(MaxDirectRows)+`) s`, b.args,
 		&t.LogsLastDay, &t.LogsLastHour, &errs, &durCount, &durSum, &t.LogsToday, &t.ActiveSessions, &t.ActiveUsers)
 	if err != nil {
@@ -228,7 +229,7 @@ func (d *Dialect) directDashboard(ctx context.Context, q Querier, dq logingest.D
 	w = where(b)
 	sub := "(SELECT " + d.RawMinute + " AS bucket, event_type, priority, event_name, " + d.RawAppVersion +
 		" AS app_version, " + d.RawPlatform + " AS platform FROM analytics_logs WHERE " + w + "received_at >= " +
-		b.time(dq.From) + " AND received_at < " + b.time(dq.To) + " ORDER BY received_at DESC LIMIT " +
+		b.time(dq.From) + " AND received_at < " + b.time(dq.To) + " LIMIT " +
 		itoa(MaxDirectRows) + ") s"
 	err = queryRow(ctx, q, "SELECT count(*) FROM "+sub, b.args, &capped)
 	if err != nil {

@@ -27,6 +27,11 @@ import (
 // MaxDirectRows bounds the events a direct (non-rollup) query aggregates per window.
 const MaxDirectRows = 200_000
 
+// MaxDirectActiveRows bounds the events read to count distinct users and sessions when the filter has a
+// rollup dimension (analytics_last_seen has no dimensions): the newest ones; the figures are labelled
+// estimated when the bound cuts.
+const MaxDirectActiveRows = 20_000
+
 // Rows is the subset of pgx.Rows and *sql.Rows that rollupsql uses.
 type Rows interface {
 	Next() bool
