@@ -59,8 +59,9 @@ func DashboardBucket(from, to time.Time) time.Duration {
 	return best
 }
 
-// Normalize applies defaults to a copy of q, validates it and returns it with the timeline bucket width: From and To are widened to multiples of the
-// bucket width (in UTC, counted from the zero time.Time, so day and shorter buckets start at whole UTC hours and days), and Filter is normalized. The error is a
+// Normalize applies defaults to a copy of q, validates it and returns it with the timeline bucket width:
+// From and To are widened to multiples of the bucket width (in UTC, counted from the zero time.Time, so day
+// and shorter buckets start at whole UTC hours and days), and Filter is normalized. The error is a
 // *ValidationError naming each bad field by its API parameter name.
 func (q DashboardQuery) Normalize() (DashboardQuery, time.Duration, error) {
 	q.Now = q.Now.UTC()

@@ -68,6 +68,7 @@ func timed(b *testing.B, fn func(r *rand.Rand) error) {
 // Run runs the read benchmarks over s, which holds rows events of Source received in the day before now,
 // generated like the stores' bulk loaders: users "user_<n>" (n < 50000), event names from a fixed list.
 func Run(b *testing.B, s logingest.Store, rows int, now time.Time) {
+	b.Helper()
 	ctx := context.Background()
 	ag, _ := s.(logingest.Aggregator)
 	b.Run("metrics", func(b *testing.B) {
@@ -161,6 +162,7 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 // exportBench exports every event of Source through the real handler, reporting rows/s and the peak heap
 // in use (sampled every 5 ms) above the heap before the export.
 func exportBench(b *testing.B, s logingest.Store, rows int, query string) {
+	b.Helper()
 	ing, err := logingest.New(s, &logingest.Config{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
@@ -218,5 +220,5 @@ func exportBench(b *testing.B, s logingest.Store, rows int, query string) {
 	close(stop)
 	wg.Wait()
 	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "rows/s")
-	b.ReportMetric(float64(int64(peak.Load())-int64(before.HeapInuse))/(1<<20), "peak_heap_MiB")
+	b.ReportMetric((float64(peak.Load())-float64(before.HeapInuse))/(1<<20), "peak_heap_MiB")
 }

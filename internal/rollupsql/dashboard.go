@@ -63,7 +63,7 @@ func (d *Dialect) scanRange(ctx context.Context, q Querier, dq logingest.Dashboa
 			rows.Close()
 			return fmt.Errorf("timeline: %w", err)
 		}
-		p.Start = dq.From.Add(t.Sub(dq.From) / out.Bucket * out.Bucket)
+		p.Start = dq.From.Add(time.Duration(int64(t.Sub(dq.From)/out.Bucket)) * out.Bucket)
 		points = append(points, p)
 	}
 	rows.Close()
@@ -137,7 +137,7 @@ func (d *Dialect) rollupDashboard(ctx context.Context, q Querier, dq logingest.D
 	}
 	b := &builder{d: d}
 	conds := append(b.rollupConds(f), "bucket >= "+b.time(dq.From), "bucket < "+b.time(dq.To))
-	where := " FROM " + table + " WHERE " + strings.Join(conds, " AND ")
+	where := " FROM " + table + " WHERE " + strings.Join(conds, and)
 	return d.scanRange(ctx, q, dq, out,
 		"SELECT "+d.BucketText+", CAST(sum(n) AS BIGINT), CAST(sum(CASE WHEN event_type = 'error' THEN n ELSE 0 END) AS BIGINT)"+where+" GROUP BY bucket",
 		"SELECT event_type, priority, event_name, app_version, platform, CAST(sum(n) AS BIGINT)"+where+
@@ -158,7 +158,7 @@ func (d *Dialect) directActive(ctx context.Context, q Querier, f logingest.Filte
 		w, args := d.Where(f, nil)
 		b.args = args
 		if w != "" {
-			w += " AND "
+			w += and
 		}
 		var scanned int64
 		err := queryRow(ctx, q, "SELECT count(DISTINCT NULLIF(x, '')), count(*) FROM (SELECT "+c.col+
@@ -183,7 +183,7 @@ func (d *Dialect) directDashboard(ctx context.Context, q Querier, dq logingest.D
 		w, args := d.Where(f, b.args)
 		b.args = args
 		if w != "" {
-			w += " AND "
+			w += and
 		}
 		return w
 	}

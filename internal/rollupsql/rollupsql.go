@@ -89,6 +89,9 @@ func (b *builder) rollupConds(f logingest.Filter) []string {
 	return conds
 }
 
+// and joins conditions.
+const and = " AND "
+
 const rollupCols = "bucket, event_type, priority, event_name, app_version, platform, n, dur_count, dur_sum"
 
 // union returns a subquery (with columns rollupCols) over the parts of a window, for f (which RollupFilter
@@ -104,7 +107,7 @@ func (b *builder) union(parts []storequery.RollupPart, f logingest.Filter) strin
 				table = "analytics_rollup_hour"
 			}
 			conds = append(conds, "bucket >= "+b.time(p.From), "bucket < "+b.time(p.To))
-			sels = append(sels, "SELECT "+rollupCols+" FROM "+table+" WHERE "+strings.Join(conds, " AND "))
+			sels = append(sels, "SELECT "+rollupCols+" FROM "+table+" WHERE "+strings.Join(conds, and))
 		default:
 			lo, hi := " > ", " < "
 			if p.FromIncl {
@@ -117,7 +120,7 @@ func (b *builder) union(parts []storequery.RollupPart, f logingest.Filter) strin
 			sels = append(sels, "SELECT "+b.d.RawMinute+" AS bucket, event_type, priority, event_name, "+
 				b.d.RawAppVersion+" AS app_version, "+b.d.RawPlatform+" AS platform, 1 AS n, CASE WHEN "+
 				b.d.RawDuration+" IS NULL THEN 0 ELSE 1 END AS dur_count, coalesce("+b.d.RawDuration+
-				", 0) AS dur_sum FROM analytics_logs WHERE "+strings.Join(conds, " AND "))
+				", 0) AS dur_sum FROM analytics_logs WHERE "+strings.Join(conds, and))
 		}
 	}
 	if len(sels) == 0 {
@@ -146,7 +149,8 @@ func (d *Dialect) windowSums(ctx context.Context, q Querier, f logingest.Filter,
 	b := &builder{d: d}
 	u := b.union(storequery.RollupParts(a, bEnd), f)
 	var s windowSums
-	err := queryRow(ctx, q, `SELECT CAST(coalesce(sum(n), 0) AS BIGINT), CAST(coalesce(sum(CASE WHEN event_type = 'error' THEN n ELSE 0 END), 0) AS BIGINT),
+	err := queryRow(ctx, q, `SELECT CAST(coalesce(sum(n), 0) AS BIGINT),
+		CAST(coalesce(sum(CASE WHEN event_type = 'error' THEN n ELSE 0 END), 0) AS BIGINT),
 		CAST(coalesce(sum(dur_count), 0) AS BIGINT), coalesce(sum(dur_sum), 0) FROM `+u, b.args, &s.n, &s.errors, &s.durCount, &s.durSum)
 	return s, err
 }
@@ -174,7 +178,7 @@ func (d *Dialect) total(ctx context.Context, q Querier, f logingest.Filter) (int
 	b := &builder{d: d}
 	where := ""
 	if conds := b.rollupConds(f); len(conds) > 0 {
-		where = " WHERE " + strings.Join(conds, " AND ")
+		where = " WHERE " + strings.Join(conds, and)
 	}
 	var n int64
 	err := queryRow(ctx, q, "SELECT CAST(coalesce(sum(n), 0) AS BIGINT) FROM analytics_rollup_hour"+where, b.args, &n)
@@ -211,7 +215,7 @@ func (d *Dialect) active(ctx context.Context, q Querier, source, kind string, a,
 	where, args := d.Where(logingest.Filter{Source: source}, nil)
 	b.args = args
 	if where != "" {
-		where += " AND "
+		where += and
 	}
 	err = queryRow(ctx, q, "SELECT count(DISTINCT NULLIF("+col+", '')) FROM analytics_logs WHERE "+where+
 		"received_at > "+b.time(a)+" AND received_at <= "+b.time(now), b.args, &n)

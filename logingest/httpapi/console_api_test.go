@@ -29,12 +29,14 @@ func consoleBackends() map[string]func(t *testing.T) logingest.Store {
 	return map[string]func(t *testing.T) logingest.Store{
 		"memstore": func(*testing.T) logingest.Store { return memstore.New() },
 		"sqlite": func(t *testing.T) logingest.Store {
+			t.Helper()
 			s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "logingest.db"), nil)
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = s.Close() })
 			return s
 		},
 		"postgres": func(t *testing.T) logingest.Store {
+			t.Helper()
 			s, err := pgstore.Open(context.Background(), pgtest.Schema(t),
 				&pgstore.Config{AutoMigrate: true, Logger: slog.New(slog.DiscardHandler)})
 			require.NoError(t, err)
@@ -71,6 +73,7 @@ func seedConsole(t *testing.T, e *env) {
 	require.Equal(t, http.StatusCreated, w.Code, w.Body.String())
 }
 
+//nolint:paralleltest // the subtests of each backend share one env and run in order
 func TestConsoleAPI(t *testing.T) {
 	t.Parallel()
 	for name, open := range consoleBackends() {
@@ -79,6 +82,7 @@ func TestConsoleAPI(t *testing.T) {
 			e := newEnvStore(t, open(t), &Config{Stream: StreamConfig{PollInterval: 20 * time.Millisecond, Heartbeat: 50 * time.Millisecond}})
 			seedConsole(t, e)
 			e.clock.Advance(time.Minute)
+			// The subtests share e and run in order: each builds on what the previous ones stored.
 			t.Run("Search", func(t *testing.T) { testSearch(t, e) })
 			t.Run("Dashboard", func(t *testing.T) { testDashboard(t, e) })
 			t.Run("Export", func(t *testing.T) { testExport(t, e) })
@@ -88,14 +92,16 @@ func TestConsoleAPI(t *testing.T) {
 }
 
 func testSearch(t *testing.T, e *env) {
+	t.Helper()
 	for search, want := range map[string][]string{
-		"habit_comp":       {"c1"},
-		"morning RUN":      {"c1"},
-		"nfc_NOTIFIER":     {"c5"},
-		"api_call 120":     {"c2"},
-		"nothing-here":     {},
+		"habit_comp":   {"c1"},
+		"morning RUN":  {"c1"},
+		"nfc_NOTIFIER": {"c5"},
+		"api_call 120": {"c2"},
+		"nothing-here": {},
 	} {
-		w := do(t, e.h, http.MethodGet, "/api/v1/logs/filter?sort_by=timestamp&sort_order=asc&search="+strings.ReplaceAll(search, " ", "+"), keyRead, nil)
+		target := "/api/v1/logs/filter?sort_by=timestamp&sort_order=asc&search=" + strings.ReplaceAll(search, " ", "+")
+		w := do(t, e.h, http.MethodGet, target, keyRead, nil)
 		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 		got := decodeData[filterData](t, w)
 		require.Equal(t, want, ids(got.Logs), "search %q (only the caller's source)", search)
@@ -106,6 +112,7 @@ func testSearch(t *testing.T, e *env) {
 }
 
 func testDashboard(t *testing.T, e *env) {
+	t.Helper()
 	w := do(t, e.h, http.MethodGet, "/api/v1/dashboard", keyRead, nil)
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 	d := decodeData[dashboardData](t, w)
@@ -120,8 +127,12 @@ func testDashboard(t *testing.T, e *env) {
 	}, d.Totals)
 	last := d.Timeline[23]
 	require.Equal(t, timelinePoint{Start: now.Truncate(time.Hour), Count: 5, Errors: 1}, last)
-	require.Equal(t, []logingest.ValueCount{{Value: "telemetry", Count: 2}, {Value: "behavioral", Count: 1},
-		{Value: "error", Count: 1}, {Value: "observability", Count: 1}}, d.EventTypes)
+	require.Equal(t, []logingest.ValueCount{
+		{Value: "telemetry", Count: 2},
+		{Value: "behavioral", Count: 1},
+		{Value: "error", Count: 1},
+		{Value: "observability", Count: 1},
+	}, d.EventTypes)
 	require.Equal(t, []logingest.ValueCount{{Value: "android", Count: 2}, {Value: "ios", Count: 2}, {Value: "", Count: 1}}, d.Platforms)
 	require.True(t, d.Exact)
 	require.Empty(t, d.Estimated)
@@ -161,6 +172,7 @@ func testDashboard(t *testing.T, e *env) {
 }
 
 func testExport(t *testing.T, e *env) {
+	t.Helper()
 	w := do(t, e.h, http.MethodGet, "/api/v1/logs/export?sort_by=timestamp&sort_order=asc", keyRead, nil)
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 	require.Equal(t, "application/x-ndjson", w.Header().Get("Content-Type"))
@@ -260,6 +272,7 @@ func ingestOne(t *testing.T, e *env, id, typ string) {
 }
 
 func testStream(t *testing.T, e *env) {
+	t.Helper()
 	srv := httptest.NewServer(e.h)
 	t.Cleanup(srv.Close)
 

@@ -17,6 +17,12 @@ import (
 // is dropped, however long the whole export takes.
 const exportWriteTimeout = 60 * time.Second
 
+// Export formats.
+const (
+	formatNDJSON = "ndjson"
+	formatCSV    = "csv"
+)
+
 // exportColumns are the CSV columns, in order; properties and device_info are JSON text.
 var exportColumns = []string{
 	"id", "event_id", "timestamp", "received_at", "event_type", "event_name", "user_id", "session_id", "app_version",
@@ -38,8 +44,8 @@ func (h *Handler) handleExport(w http.ResponseWriter, r *http.Request) {
 	var errs paramErrors
 	switch format {
 	case "":
-		format = "ndjson"
-	case "ndjson", "csv":
+		format = formatNDJSON
+	case formatNDJSON, formatCSV:
 	default:
 		errs.add("format", "must be ndjson or csv")
 	}
@@ -68,7 +74,7 @@ func (h *Handler) handleExport(w http.ResponseWriter, r *http.Request) {
 	}
 	name := fmt.Sprintf("logs-%s-%s.%s", safeFileName(f.Source), h.cfg.Now().UTC().Format("20060102T150405Z"), format)
 	hdr := w.Header()
-	if format == "csv" {
+	if format == formatCSV {
 		hdr.Set("Content-Type", "text/csv; charset=utf-8")
 	} else {
 		hdr.Set("Content-Type", "application/x-ndjson")
@@ -80,7 +86,7 @@ func (h *Handler) handleExport(w http.ResponseWriter, r *http.Request) {
 	rc := http.NewResponseController(w)
 	bw := bufio.NewWriterSize(w, 64<<10)
 	var cw *csv.Writer
-	if format == "csv" {
+	if format == formatCSV {
 		cw = csv.NewWriter(bw)
 		_ = cw.Write(exportColumns)
 	}
@@ -136,9 +142,9 @@ func writeNDJSON(w *bufio.Writer, e *logingest.Event) error {
 	return w.WriteByte('\n')
 }
 
-// csvRecord is e as exportColumns (sequence_number empty when absent). Free-text cells that a spreadsheet would run as a formula (starting with
-// = + - @, tab or carriage return) are prefixed with an apostrophe: the ingest key is public, so an event can
-// carry anything.
+// csvRecord is e as exportColumns (sequence_number empty when absent). Free-text cells that a spreadsheet
+// would run as a formula (starting with = + - @, tab or carriage return) are prefixed with an apostrophe: the
+// ingest key is public, so an event can carry anything.
 func csvRecord(e *logingest.Event) []string {
 	seq := "" // absent
 	if e.SequenceNumber != nil {

@@ -169,6 +169,8 @@ func (s *streamer) take(e *logingest.Event) []byte {
 // with an id that resumes the stream after it as Last-Event-ID (header, or the last_event_id parameter).
 // Without one, the stream starts with events received from now on. Comments are sent as heartbeats; a client
 // that falls Buffer events behind is sent ": dropped …" and disconnected.
+//
+//nolint:gocognit // one flow: parse, admit, first poll, then the poller/writer pair; splitting it scatters the shutdown order
 func (h *Handler) handleStream(w http.ResponseWriter, r *http.Request) {
 	q, err := query(r)
 	if err != nil {
@@ -198,11 +200,11 @@ func (h *Handler) handleStream(w http.ResponseWriter, r *http.Request) {
 		st.from, st.skipping = pos, true
 	}
 	st.last = st.from.ReceivedAt
-	if max := int64(h.cfg.Stream.MaxStreams); max > 0 {
-		if n := h.streams.Add(1); n > max {
+	if limit := int64(h.cfg.Stream.MaxStreams); limit > 0 {
+		if n := h.streams.Add(1); n > limit {
 			h.streams.Add(-1)
 			w.Header().Set("Retry-After", "5")
-			h.writeError(w, r, fmt.Errorf("%d live streams: %w", max, logingest.ErrOverloaded))
+			h.writeError(w, r, fmt.Errorf("%d live streams: %w", limit, logingest.ErrOverloaded))
 			return
 		}
 		defer h.streams.Add(-1)

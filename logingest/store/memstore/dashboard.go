@@ -64,7 +64,7 @@ func (s *Store) Dashboard(ctx context.Context, q logingest.DashboardQuery) (*log
 		if e.ReceivedAt.Before(q.From) || !e.ReceivedAt.Before(q.To) {
 			continue
 		}
-		start := q.From.Add(e.ReceivedAt.Sub(q.From) / bucket * bucket)
+		start := q.From.Add(time.Duration(int64(e.ReceivedAt.Sub(q.From)/bucket)) * bucket)
 		p := points[start]
 		if p == nil {
 			p = &logingest.TimelinePoint{Start: start}

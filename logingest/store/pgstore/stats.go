@@ -32,7 +32,7 @@ var dialect = &rollupsql.Dialect{
 type querier struct{ tx pgx.Tx }
 
 func (q querier) Query(ctx context.Context, sql string, args ...any) (rollupsql.Rows, error) {
-	return q.tx.Query(ctx, sql, args...)
+	return q.tx.Query(ctx, sql, args...) //nolint:sqlclosecheck // the caller (rollupsql) closes the rows
 }
 
 // readOnly runs fn in a read-only REPEATABLE READ transaction, so that every figure comes from one snapshot.

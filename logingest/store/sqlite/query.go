@@ -230,7 +230,7 @@ func (s *Store) readOnly(ctx context.Context, fn func(rollupsql.Querier) error) 
 	if err != nil {
 		return err
 	}
-	defer tx.Rollback() //nolint:errcheck // read-only; nothing to lose
+	defer func() { _ = tx.Rollback() }() // read-only; nothing to lose
 	return fn(querier{tx})
 }
 
@@ -238,7 +238,7 @@ func (s *Store) readOnly(ctx context.Context, fn func(rollupsql.Querier) error) 
 type querier struct{ tx *sql.Tx }
 
 func (q querier) Query(ctx context.Context, query string, args ...any) (rollupsql.Rows, error) {
-	rows, err := q.tx.QueryContext(ctx, query, args...)
+	rows, err := q.tx.QueryContext(ctx, query, args...) //nolint:rowserrcheck // the caller (rollupsql) closes the rows and checks Err
 	if err != nil {
 		return nil, err
 	}

@@ -73,7 +73,7 @@ func searchChecks() []check {
 				for _, bad := range []string{"ab", "sync ab"} {
 					_, err := s.Query(ctx, logingest.Filter{Search: bad})
 					if !errors.Is(err, logingest.ErrInvalid) {
-						return fmt.Errorf("Query(Search %q): error %v, want one matching ErrInvalid", bad, err)
+						return fmt.Errorf("Query(Search %q): error %w, want one matching ErrInvalid", bad, err)
 					}
 				}
 				return nil
@@ -138,42 +138,60 @@ func aggregatorChecks() []check {
 					q    logingest.DashboardQuery
 					want logingest.Dashboard
 				}{
-					{"no filter", logingest.DashboardQuery{Filter: logingest.Filter{Source: sourceProd}, From: from, To: statsNow, Now: statsNow},
+					{
+						"no filter",
+						logingest.DashboardQuery{Filter: logingest.Filter{Source: sourceProd}, From: from, To: statsNow, Now: statsNow},
 						logingest.Dashboard{
 							From: from, To: statsNow, Bucket: time.Hour,
-							Totals: logingest.DashboardTotals{TotalLogs: 4, LogsLastHour: 1, LogsLastDay: 3, LogsToday: 3,
-								AverageLatencyMs: 100, ActiveSessions: 1, ActiveUsers: 2},
+							Totals: logingest.DashboardTotals{
+								TotalLogs: 4, LogsLastHour: 1, LogsLastDay: 3, LogsToday: 3,
+								AverageLatencyMs: 100, ActiveSessions: 1, ActiveUsers: 2,
+							},
 							Timeline:   timeline(time.Hour, from, 24, map[int][2]int64{23: {1, 0}, 22: {1, 1}, 19: {1, 1}}),
 							EventTypes: vc("error", 2, "behavioral", 1), Priorities: vc("high", 2, "normal", 1),
 							TopEventNames: vc("sync_failed", 2, "habit_completed", 1), AppVersions: vc("2.0.1+7", 2, "2.0.0+6", 1),
 							Platforms: vc("android", 2, "ios", 1), Exact: true, Estimated: []string{},
-						}},
-					{"event_type", logingest.DashboardQuery{Filter: logingest.Filter{Source: sourceProd, EventType: er}, Now: statsNow},
+						},
+					},
+					{
+						"event_type",
+						logingest.DashboardQuery{Filter: logingest.Filter{Source: sourceProd, EventType: er}, Now: statsNow},
 						logingest.Dashboard{
 							From: from, To: statsNow, Bucket: time.Hour,
 							Totals:     logingest.DashboardTotals{TotalLogs: 2, LogsLastDay: 2, LogsToday: 2, ActiveUsers: 2},
 							Timeline:   timeline(time.Hour, from, 24, map[int][2]int64{22: {1, 1}, 19: {1, 1}}),
 							EventTypes: vc("error", 2), Priorities: vc("high", 2), TopEventNames: vc("sync_failed", 2),
 							AppVersions: vc("2.0.0+6", 1, "2.0.1+7", 1), Platforms: vc("android", 2), Exact: true, Estimated: []string{},
-						}},
-					{"user_id", logingest.DashboardQuery{Filter: logingest.Filter{Source: sourceProd, UserID: "u1"}, Now: statsNow, TopN: 1},
+						},
+					},
+					{
+						"user_id",
+						logingest.DashboardQuery{Filter: logingest.Filter{Source: sourceProd, UserID: "u1"}, Now: statsNow, TopN: 1},
 						logingest.Dashboard{
 							From: from, To: statsNow, Bucket: time.Hour,
-							Totals: logingest.DashboardTotals{TotalLogs: 2, LogsLastHour: 1, LogsLastDay: 2, LogsToday: 2,
-								AverageLatencyMs: 100, ActiveSessions: 1, ActiveUsers: 1},
+							Totals: logingest.DashboardTotals{
+								TotalLogs: 2, LogsLastHour: 1, LogsLastDay: 2, LogsToday: 2,
+								AverageLatencyMs: 100, ActiveSessions: 1, ActiveUsers: 1,
+							},
 							Timeline:   timeline(time.Hour, from, 24, map[int][2]int64{23: {1, 0}, 19: {1, 1}}),
 							EventTypes: vc("behavioral", 1), Priorities: vc("high", 1), TopEventNames: vc("habit_completed", 1),
 							AppVersions: vc("2.0.1+7", 2), Platforms: vc("android", 1), Exact: true, Estimated: []string{},
-						}},
-					{"last hour", logingest.DashboardQuery{Filter: logingest.Filter{Source: sourceProd}, From: statsNow.Add(-time.Hour), Now: statsNow},
+						},
+					},
+					{
+						"last hour",
+						logingest.DashboardQuery{Filter: logingest.Filter{Source: sourceProd}, From: statsNow.Add(-time.Hour), Now: statsNow},
 						logingest.Dashboard{
 							From: statsNow.Add(-time.Hour), To: statsNow, Bucket: 2 * time.Minute,
-							Totals: logingest.DashboardTotals{TotalLogs: 4, LogsLastHour: 1, LogsLastDay: 3, LogsToday: 3,
-								AverageLatencyMs: 100, ActiveSessions: 1, ActiveUsers: 2},
+							Totals: logingest.DashboardTotals{
+								TotalLogs: 4, LogsLastHour: 1, LogsLastDay: 3, LogsToday: 3,
+								AverageLatencyMs: 100, ActiveSessions: 1, ActiveUsers: 2,
+							},
 							Timeline:   timeline(2*time.Minute, statsNow.Add(-time.Hour), 30, map[int][2]int64{20: {1, 0}}),
 							EventTypes: vc("behavioral", 1), Priorities: vc("normal", 1), TopEventNames: vc("habit_completed", 1),
 							AppVersions: vc("2.0.1+7", 1), Platforms: vc("ios", 1), Exact: true, Estimated: []string{},
-						}},
+						},
+					},
 				} {
 					got, err := ag.Dashboard(ctx, c.q)
 					if err != nil {
@@ -187,8 +205,9 @@ func aggregatorChecks() []check {
 						return fmt.Errorf("Dashboard(%s):\n got  %+v\n want %+v", c.name, *got, c.want)
 					}
 				}
-				if _, err := ag.Dashboard(ctx, logingest.DashboardQuery{From: statsNow, To: statsNow.Add(-time.Hour), Now: statsNow}); !errors.Is(err, logingest.ErrInvalid) {
-					return fmt.Errorf("Dashboard(To before From): error %v, want one matching ErrInvalid", err)
+				bad := logingest.DashboardQuery{From: statsNow, To: statsNow.Add(-time.Hour), Now: statsNow}
+				if _, err := ag.Dashboard(ctx, bad); !errors.Is(err, logingest.ErrInvalid) {
+					return fmt.Errorf("Dashboard(To before From): error %w, want one matching ErrInvalid", err)
 				}
 				return nil
 			}),

@@ -145,7 +145,7 @@ func statsChecks() []check {
 				add(e, `{"duration_ms": 1e13}`, 3*time.Minute)          // above MaxDurationMs: ignored
 				add(b, `{"timing": {"duration_ms": 5}}`, 3*time.Minute) // not top-level: ignored
 				add(b, `{}`, 3*time.Minute)
-				add(b, `{"duration_ms": -5}`, 3*time.Minute) // negative: ignored
+				add(b, `{"duration_ms": -5}`, 3*time.Minute)  // negative: ignored
 				add(b, `{"duration_ms": 7000}`, time.Hour)    // outside the hour
 				add(e, `{"duration_ms": 7000}`, 2*time.Hour)  // outside the hour
 				add(e, `{"duration_ms": 7000}`, -time.Minute) // after Now
