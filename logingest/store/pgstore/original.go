@@ -51,7 +51,7 @@ const originalInsertCTEs = `src AS (
 		NULLIF(b.session_id, '') AS session_id, NULLIF(b.app_version, '') AS app_version,
 		b.device_info::jsonb AS device_info, b.sequence_number::int8 AS sequence_number,
 		COALESCE(NULLIF(b.priority, ''), 'normal') AS priority, COALESCE(b.created_at, b.timestamp, now()) AS created_at,
-		b.processed_at,
+		COALESCE(b.created_at, b.timestamp, now()) AS received_at, b.processed_at,
 		encode(substring(sha256(convert_to(%[2]s::text, 'UTF8') || '\x00'::bytea || convert_to(b.event_id, 'UTF8'))
 			FROM 1 FOR 16), 'hex')::uuid AS key
 	FROM batch b WHERE b.event_id IS NOT NULL
@@ -64,7 +64,7 @@ const originalInsertCTEs = `src AS (
 	INSERT INTO analytics_logs (id, source, event_id, timestamp, event_type, event_name, properties, user_id,
 		session_id, app_version, device_info, sequence_number, priority, received_at, created_at, processed_at)
 	SELECT s.id, %[2]s::text, s.event_id, s.ts, s.event_type, s.event_name, s.properties, s.user_id, s.session_id,
-		s.app_version, s.device_info, s.sequence_number, s.priority, s.created_at, s.created_at, s.processed_at
+		s.app_version, s.device_info, s.sequence_number, s.priority, s.received_at, s.created_at, s.processed_at
 	FROM src s JOIN new_keys k ON k.key = s.key
 	ORDER BY s.id
 	RETURNING 1
