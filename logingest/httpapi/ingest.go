@@ -13,8 +13,11 @@ import (
 
 // ingestData is the data of a POST /api/v1/ingest answer.
 type ingestData struct {
-	EventID string           `json:"event_id"`
-	Status  logingest.Status `json:"status"`
+	EventID string `json:"event_id"`
+	// ID is the stored row's id (the original server's data.id): a retry gets its first delivery's. Absent when
+	// the transport does not know it yet (an ingest buffer acknowledges before the store writes).
+	ID     int64            `json:"id,omitempty"`
+	Status logingest.Status `json:"status"`
 }
 
 // batchData is the data of a POST /api/v1/batch-ingest answer.
@@ -75,9 +78,9 @@ func (h *Handler) handleIngest(w http.ResponseWriter, r *http.Request) {
 	out := res.Results[0]
 	switch out.Status {
 	case logingest.StatusAccepted:
-		h.writeOK(w, r, http.StatusCreated, "event accepted", ingestData{EventID: out.EventID, Status: out.Status})
+		h.writeOK(w, r, http.StatusCreated, "event accepted", ingestData{EventID: out.EventID, ID: out.ID, Status: out.Status})
 	case logingest.StatusDuplicate:
-		h.writeOK(w, r, http.StatusCreated, "event already stored", ingestData{EventID: out.EventID, Status: out.Status})
+		h.writeOK(w, r, http.StatusCreated, "event already stored", ingestData{EventID: out.EventID, ID: out.ID, Status: out.Status})
 	default:
 		h.writeError(w, r, &logingest.ValidationError{Errors: out.Errors})
 	}

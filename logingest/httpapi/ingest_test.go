@@ -57,13 +57,15 @@ func TestIngestSingle(t *testing.T) {
 	w := do(t, e.h, http.MethodPost, "/api/v1/ingest", keyIngest, body)
 	require.Equal(t, http.StatusCreated, w.Code, w.Body.String())
 	got := decodeData[ingestData](t, w)
-	require.Equal(t, ingestData{EventID: "6d499ffd-8dc6-36eb-00ed-9039f9ba492d", Status: logingest.StatusAccepted}, got)
+	require.Positive(t, got.ID, "data.id is the stored row's id")
+	require.Equal(t, ingestData{EventID: "6d499ffd-8dc6-36eb-00ed-9039f9ba492d", ID: got.ID, Status: logingest.StatusAccepted}, got)
 	require.EqualValues(t, 1, countStored(t, e.store, "app"))
 
-	// A retry is a success too, and stores nothing new.
+	// A retry is a success too, stores nothing new, and gets the id of its first delivery.
 	w = do(t, e.h, http.MethodPost, "/api/v1/ingest", keyIngest, body)
 	require.Equal(t, http.StatusCreated, w.Code, w.Body.String())
 	require.Equal(t, logingest.StatusDuplicate, decodeData[ingestData](t, w).Status)
+	require.Equal(t, got.ID, decodeData[ingestData](t, w).ID)
 	require.EqualValues(t, 1, countStored(t, e.store, "app"))
 }
 
