@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Moving from the original server.
@@ -156,6 +157,13 @@ func (s *Store) importOriginalCopies(ctx context.Context, ids []string) error {
 		return nil
 	}
 	_, err := s.pool.Exec(ctx, fmt.Sprintf(originalByEventIDSQL, *schema, "$2"), ids, s.cfg.OriginalSource)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
+		// An operator dropped the original's tables: nothing is left to import, and ingest must go on.
+		s.origSchema.Store(nil)
+		s.logger.WarnContext(ctx, "the original server's tables are gone; stopped importing their events", slog.String("schema", *schema))
+		return nil
+	}
 	return err
 }
 

@@ -171,3 +171,32 @@ func TestImportOriginal_None(t *testing.T) {
 	_, err := s.ImportOriginal(t.Context(), nil)
 	require.ErrorIs(t, err, pgstore.ErrNoOriginal)
 }
+
+// TestImportOriginal_TablesDropped: an operator who drops the original's tables before the import ends does not
+// break ingest.
+func TestImportOriginal_TablesDropped(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.Schema(t)
+	conn, err := pgx.Connect(t.Context(), dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	_, err = conn.Exec(t.Context(), pgtest.OriginalSchemaSQL)
+	require.NoError(t, err)
+	_, err = conn.Exec(t.Context(), pgtest.OriginalEventsSQL, now.Add(-time.Hour), 10)
+	require.NoError(t, err)
+	s, err := pgstore.Open(t.Context(), dsn, &pgstore.Config{AutoMigrate: true, Logger: slog.New(slog.DiscardHandler),
+		Now: func() time.Time { return now }})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	require.True(t, s.OriginalImportPending())
+
+	var schema string
+	require.NoError(t, conn.QueryRow(t.Context(), "SELECT current_schema() || '_original'").Scan(&schema))
+	_, err = conn.Exec(t.Context(), "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+	require.NoError(t, err)
+	res, err := s.Append(t.Context(), []logingest.Event{{EventID: "orig-3", Timestamp: now, EventType: logingest.EventTypeError,
+		EventName: "after drop", Source: logingest.DefaultSource, ReceivedAt: now, Priority: logingest.PriorityNormal}})
+	require.NoError(t, err)
+	require.Equal(t, logingest.AppendInserted, res[0].Status)
+	require.False(t, s.OriginalImportPending())
+}
