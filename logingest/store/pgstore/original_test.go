@@ -184,8 +184,10 @@ func TestImportOriginal_TablesDropped(t *testing.T) {
 	require.NoError(t, err)
 	_, err = conn.Exec(t.Context(), pgtest.OriginalEventsSQL, now.Add(-time.Hour), 10)
 	require.NoError(t, err)
-	s, err := pgstore.Open(t.Context(), dsn, &pgstore.Config{AutoMigrate: true, Logger: slog.New(slog.DiscardHandler),
-		Now: func() time.Time { return now }})
+	s, err := pgstore.Open(t.Context(), dsn, &pgstore.Config{
+		AutoMigrate: true, Logger: slog.New(slog.DiscardHandler),
+		Now: func() time.Time { return now },
+	})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
 	require.True(t, s.OriginalImportPending())
@@ -194,8 +196,10 @@ func TestImportOriginal_TablesDropped(t *testing.T) {
 	require.NoError(t, conn.QueryRow(t.Context(), "SELECT current_schema() || '_original'").Scan(&schema))
 	_, err = conn.Exec(t.Context(), "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
 	require.NoError(t, err)
-	res, err := s.Append(t.Context(), []logingest.Event{{EventID: "orig-3", Timestamp: now, EventType: logingest.EventTypeError,
-		EventName: "after drop", Source: logingest.DefaultSource, ReceivedAt: now, Priority: logingest.PriorityNormal}})
+	res, err := s.Append(t.Context(), []logingest.Event{{
+		EventID: "orig-3", Timestamp: now, EventType: logingest.EventTypeError,
+		EventName: "after drop", Source: logingest.DefaultSource, ReceivedAt: now, Priority: logingest.PriorityNormal,
+	}})
 	require.NoError(t, err)
 	require.Equal(t, logingest.AppendInserted, res[0].Status)
 	require.False(t, s.OriginalImportPending())
