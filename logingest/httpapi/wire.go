@@ -36,7 +36,7 @@ type logObject struct {
 // toLogObject maps a stored event to its wire form.
 func toLogObject(ev *logingest.Event) logObject {
 	return logObject{
-		ID:                eventID(ev),
+		ID:                ev.ID,
 		EventID:           ev.EventID,
 		Timestamp:         ev.Timestamp.UTC(),
 		EventType:         ev.EventType,
@@ -46,13 +46,13 @@ func toLogObject(ev *logingest.Event) logObject {
 		SessionID:         optString(ev.SessionID),
 		AppVersion:        optString(ev.AppVersion),
 		DeviceInfo:        jsonOrNull(ev.DeviceInfo),
-		SequenceNumber:    sequenceNumber(ev),
+		SequenceNumber:    ev.SequenceNumber,
 		Priority:          ev.Priority,
 		CreatedAt:         ev.ReceivedAt.UTC(),
-		ProcessedAt:       processedAt(ev),
+		ProcessedAt:       optTime(ev.ProcessedAt),
 		Source:            ev.Source,
 		ReceivedAt:        ev.ReceivedAt.UTC(),
-		OriginalTimestamp: originalTimestamp(ev),
+		OriginalTimestamp: optTime(ev.OriginalTimestamp),
 	}
 }
 
@@ -64,16 +64,7 @@ func toLogObjects(evs []logingest.Event) []logObject {
 	return out
 }
 
-// eventID, sequenceNumber, processedAt and originalTimestamp read the store-assigned fields of the data model:
-// absent values (a nil sequence number, a zero time) are served as null.
-func eventID(ev *logingest.Event) int64 { return ev.ID }
-
-func sequenceNumber(ev *logingest.Event) *int64 { return ev.SequenceNumber }
-
-func processedAt(ev *logingest.Event) *time.Time { return optTime(ev.ProcessedAt) }
-
-func originalTimestamp(ev *logingest.Event) *time.Time { return optTime(ev.OriginalTimestamp) }
-
+// optTime returns nil for the zero time (absent: JSON null) and t in UTC otherwise.
 func optTime(t time.Time) *time.Time {
 	if t.IsZero() {
 		return nil
@@ -191,10 +182,8 @@ type ingestData struct {
 }
 
 func toIngestData(res logingest.Result) ingestData {
-	return ingestData{EventID: res.EventID, ID: resultID(res), Status: res.Status}
+	return ingestData{EventID: res.EventID, ID: res.ID, Status: res.Status}
 }
-
-func resultID(res logingest.Result) int64 { return res.ID }
 
 // batchData is the data of a POST /api/v1/batch-ingest answer: the original's {logs_processed,
 // total_received} plus counts per outcome and one result per element of "logs", in order.
