@@ -23,7 +23,7 @@ COVERPROFILE := coverage.out
 MIGRATIONS_DIRS := migrations/postgres migrations/sqlite
 
 .PHONY: help dev-setup tools run build build-prod test test/race test-coverage lint format verify \
-	migrate-up migrate-down migrate-status migrate-create bench clean
+	migrate-up migrate-down migrate-status migrate-create bench clean fuzz
 
 help: ## Show this help
 	@echo "Usage: make <target>"
@@ -65,6 +65,25 @@ test/race: test ## Same as test: the race detector is always on
 test-coverage: ## Run all tests with a coverage profile (coverage.out) and print the per-function summary
 	$(WITH_POSTGRES) $(GO) test ./... $(TEST_FLAGS) -covermode=atomic -coverprofile=$(COVERPROFILE)
 	$(GO) tool cover -func=$(COVERPROFILE)
+
+# Fuzz targets, as package:FuzzName. Their seed corpora (f.Add and testdata/fuzz/) run in every `make test`;
+# `make fuzz` explores each for FUZZTIME. Add new targets to this list.
+FUZZ_TARGETS := \
+	./logingest:FuzzObjectShape \
+	./logingest:FuzzValidate \
+	./logingest/httpapi:FuzzParseFilter \
+	./internal/storequery:FuzzCursorRoundTrip \
+	./internal/storequery:FuzzAfter \
+	./logingest/store/memstore:FuzzStoreRoundTrip \
+	./logingest/store/sqlite:FuzzStoreRoundTrip
+FUZZTIME ?= 30s
+
+fuzz: ## Run every fuzz target (FUZZ_TARGETS) for FUZZTIME each (default 30s; CI uses 5s); a failing input lands in testdata/fuzz/
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "==> $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) "$$pkg" || exit 1; \
+	done
 
 bench: ## Ingest benchmark: COPY ceiling vs logserver over HTTP on PostgreSQL and SQLite, as ratios (scripts/bench.sh)
 	$(WITH_POSTGRES) ./scripts/bench.sh

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/change66/logserver/logingest"
 )
@@ -88,6 +89,7 @@ type wire struct {
 	Field logingest.SortField `json:"f"`
 	Order logingest.SortOrder `json:"o,omitempty"`
 	Str   string              `json:"s,omitempty"`
+	Bytes []byte              `json:"b,omitempty"` // a string value that is not valid UTF-8, which Str would alter
 	Num   int64               `json:"n,omitempty"`
 	ID    int64               `json:"i"`
 }
@@ -101,7 +103,11 @@ func (c Cursor) Encode() string {
 	case int64:
 		w.Num = v
 	case string:
-		w.Str = v
+		if utf8.ValidString(v) {
+			w.Str = v
+		} else {
+			w.Bytes = []byte(v) // a row stored past validation: keep its exact bytes, or the keyset would drift
+		}
 	}
 	b, _ := json.Marshal(w) //nolint:errchkjson // wire holds only strings and integers, which Marshal always encodes
 	return base64.RawURLEncoding.EncodeToString(b)
@@ -132,6 +138,9 @@ func After(f logingest.Filter) (*Cursor, error) {
 		c.Value = w.Num
 	default:
 		c.Value = w.Str
+		if w.Bytes != nil {
+			c.Value = string(w.Bytes)
+		}
 	}
 	if err != nil || w.Field != f.SortBy || (w.Order != "" && w.Order != f.SortOrder) || w.ID <= 0 {
 		return nil, &logingest.ValidationError{Errors: []logingest.FieldError{
