@@ -86,4 +86,3 @@ func FuzzRoundTrip(f *testing.F, s logingest.Store, opts *Options) {
 		}
 	})
 }
-
