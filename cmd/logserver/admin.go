@@ -67,8 +67,8 @@ Created an API key with scopes ingest,read (only its hash is stored; it is shown
 Try it:
     curl -i -X POST %s/api/v1/ingest -H 'X-API-Key: %s' -H 'Content-Type: application/json' --data @testdata/single.json
     curl -s '%s/api/v1/logs/filter?page_size=5' -H 'X-API-Key: %s'
-
-`, secret, baseURL, secret, baseURL, secret)
+%s
+`, secret, baseURL, secret, baseURL, secret, consoleHint(cfg, baseURL))
 			logger.Info("created first api key", slog.String("key_id", key.ID))
 		}
 	}

@@ -25,6 +25,7 @@ import (
 
 	"github.com/change66/logserver/logingest"
 	"github.com/change66/logserver/logingest/httpapi"
+	"github.com/change66/logserver/logingest/natsbuffer"
 	"github.com/change66/logserver/logingest/redislimit"
 	"github.com/change66/logserver/logingest/store/pgstore"
 	"github.com/change66/logserver/logingest/store/sqlite"
@@ -133,21 +134,55 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		keys = ks
 	}
 
-	ing, err := logingest.New(store, &logingest.Config{
-		Logger:       logger,
-		Registerer:   reg,
-		MaxBatchSize: cfg.MaxBatchSize,
-		Writers:      cfg.WorkerPoolSize,
-		FlushDelay:   cfg.FlushDelay,
-		QueueEvents:  cfg.QueueMaxEvents,
-		WriteTimeout: cfg.WriteTimeout,
-	})
-	if err != nil {
-		return err
+	// In buffer mode (INGEST_BUFFER) requests are published to JetStream and writers move them to the store;
+	// otherwise the Ingester writes them directly.
+	var (
+		ingester   httpapi.Ingester
+		reader     httpapi.Reader = store
+		closeIng   = func(context.Context) error { return nil }
+		runWriters func(context.Context) error
+	)
+	if cfg.Buffer.URL != "" {
+		nc, err := connectBuffer(cfg.Buffer, "logserver", logger)
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		val, err := logingest.NewValidator(&logingest.Config{Logger: logger, MaxBatchSize: cfg.MaxBatchSize})
+		if err != nil {
+			return err
+		}
+		bcfg := cfg.Buffer.natsConfig(logger, reg)
+		pub, err := natsbuffer.NewPublisher(ctx, nc, val, bcfg)
+		if err != nil {
+			return err
+		}
+		if cfg.Buffer.Writers > 0 {
+			if runWriters, err = startWriters(ctx, nc, store, cfg.Buffer.Writers, bcfg); err != nil {
+				return err
+			}
+		}
+		ingester, reader = pub, bufferReader{Store: store, nc: nc}
+		logger.Info("ingest buffer ready", slog.String("stream", cfg.Buffer.Stream),
+			slog.String("nats", nc.ConnectedUrlRedacted()), slog.Int("writers", cfg.Buffer.Writers))
+	} else {
+		ing, err := logingest.New(store, &logingest.Config{
+			Logger:       logger,
+			Registerer:   reg,
+			MaxBatchSize: cfg.MaxBatchSize,
+			Writers:      cfg.WorkerPoolSize,
+			FlushDelay:   cfg.FlushDelay,
+			QueueEvents:  cfg.QueueMaxEvents,
+			WriteTimeout: cfg.WriteTimeout,
+		})
+		if err != nil {
+			return err
+		}
+		ingester, closeIng = ing, ing.Close
 	}
 
 	var draining atomic.Bool
-	handler, err := httpapi.New(ing, store, &httpapi.Config{
+	handler, err := httpapi.New(ingester, reader, &httpapi.Config{
 		Logger:                logger,
 		Registerer:            reg,
 		Gatherer:              reg,
@@ -172,12 +207,19 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		},
 	})
 	if err != nil {
-		_ = ing.Close(context.Background())
+		_ = closeIng(context.Background())
 		return err
 	}
 
+	var root http.Handler = handler
+	if cfg.ConsoleEnabled {
+		if root, err = withConsole(handler); err != nil {
+			_ = closeIng(context.Background())
+			return err
+		}
+	}
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           root,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeoutHTTP,
@@ -186,6 +228,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	fmt.Fprintf(stdout, "logserver %s listening on %s (store: %s)\n", version, baseURL, desc)
+	if cfg.ConsoleEnabled {
+		fmt.Fprintf(stdout, "web console: %s%s (sign in with an API key that has the read scope)\n", baseURL, consolePath)
+	}
 
 	var g oklog.Group
 	g.Add(func() error { // the HTTP server
@@ -206,6 +251,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		logger.Info("shutting down", slog.String("reason", context.Cause(ctx).Error()))
 		return nil
 	}, func(error) {})
+	if runWriters != nil { // buffer writers: finish the batch in hand, leave the rest in the stream
+		wctx, wcancel := context.WithCancel(context.Background())
+		g.Add(func() error { return runWriters(wctx) }, func(error) { wcancel() })
+	}
 	if keyAuth != nil { // batched key usage (last_used_at, use_count), flushed once more on shutdown
 		kctx, kcancel := context.WithCancel(context.Background())
 		g.Add(func() error { return keyAuth.Run(kctx) }, func(error) { kcancel() })
@@ -218,7 +267,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	runErr := g.Run()
 	cctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := ing.Close(cctx); err != nil {
+	if err := closeIng(cctx); err != nil {
 		logger.Error("drain ingester", slog.Any("error", err))
 		runErr = errors.Join(runErr, err)
 	}

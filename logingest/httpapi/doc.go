@@ -1,0 +1,56 @@
+// Package httpapi serves the logingest HTTP API: event ingestion, filtering, stats, health and metrics, as one
+// http.Handler that can be served directly or mounted under a prefix.
+//
+// It holds no SQL and imports no store backend: it talks to an Ingester for writes and a Reader for reads,
+// both declared here as small consumer-side interfaces (*logingest.Ingester and every logingest.Store satisfy
+// them).
+//
+// # Routes
+//
+//	POST /api/v1/ingest        one event                              201, 400, 401, 403, 413, 415, 429, 503
+//	POST /api/v1/batch-ingest  {"logs":[...]}                         201, 400, 401, 403, 413, 415, 429, 503
+//	GET  /api/v1/logs/filter   filter, sort and page events           200, 400, 401, 403, 429, 503
+//	GET  /api/v1/logs/recent   newest received events (?limit=)       200, 400, 401, 403, 429, 503
+//	GET  /api/v1/metrics       Stats of the caller's source           200, 401, 403, 429, 503
+//	GET  /api/v1/status        version, uptime, store reachability    200, 401, 403, 429
+//	GET  /api/v1/keys          the caller's source's keys (admin)     200, 401, 403, 429, 503
+//	POST /api/v1/keys          create a key, secret shown once        201, 400, 401, 403, 429, 503
+//	POST /api/v1/keys/{id}/revoke   revoke a key                      200, 401, 403, 404, 429, 503
+//	POST /api/v1/keys/{id}/rotate   new key, old one expires after grace  201, 400, 401, 403, 404, 429, 503
+//	GET  /health               store reachable                        200, 503
+//	GET  /readiness            store reachable and Config.Ready       200, 503
+//	GET  /liveness             process alive                          200
+//	GET  /metrics              Prometheus exposition of Gatherer      200, 404 when no Gatherer
+//
+// Unknown paths answer 404 and known paths with another method 405 (with Allow), both as JSON.
+//
+// # Ingestion semantics
+//
+// Both ingest endpoints are idempotent on event_id: a resent event is reported "duplicate" with 201, so a client
+// that retries until it sees 201 never loops. The single endpoint answers 400 when its event is rejected.
+// The batch endpoint decodes every element of "logs" on its own, so one malformed or invalid event is rejected
+// with its field errors while the other events of the batch are stored; it answers 201 with per-event results
+// whenever the request itself is well-formed, even if every event was rejected, because resending the same
+// batch cannot succeed. Whole-request problems (malformed envelope, missing or empty "logs", too many events,
+// body too large, wrong Content-Type or Content-Encoding) store nothing and answer 400, 413 or 415.
+// Bodies may be compressed (Content-Encoding: gzip or zstd); Config.MaxBodyBytes bounds them before and after
+// decompression, so a compression bomb costs at most that much memory.
+//
+// # Authentication and limits
+//
+// Every /api/v1 request is authenticated by Config.Authenticator; ingest routes need logingest.ScopeIngest,
+// read routes logingest.ScopeRead and key routes (present when Config.Keys is set) logingest.ScopeAdmin. Reads
+// and key management only ever see the caller's own source. Unknown, malformed, expired and revoked keys get
+// the same 401 answer.
+//
+// Each API key has a request bucket (Config.RequestsPerMinute, Config.Burst) and an event bucket
+// (Config.EventsPerMinute, Config.EventsBurst; a batch of n events costs n), both overridable per key through
+// logingest.Principal.Limits. Failed authentications are limited per client IP (Config.AuthFailuresPerMinute);
+// once a client is over that limit, every request from it gets 429 until it recovers, valid key or not, so the
+// answer never tells a guessed key from a wrong one. A refused request gets 429 with Retry-After and
+// RateLimit-* headers. A request refused after it was charged gives back what it took: the event tokens
+// whenever the whole request fails, and its request token too when the failure is a 429 or 5xx (a retry is
+// expected). A request that fails with another 4xx keeps its request token, because the ingest key ships in the
+// app and anyone may hold it: malformed requests must not be free. Config.RateLimiter decides where the buckets
+// live (in memory by default; shared by replicas with a Redis implementation).
+package httpapi

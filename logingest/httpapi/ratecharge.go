@@ -1,0 +1,119 @@
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/http"
+
+	"github.com/change66/logserver/logingest"
+)
+
+// Limit kinds, the values of logingest_http_rate_limited_total{limit}.
+const (
+	limitRequests     = "requests"
+	limitEvents       = "events"
+	limitAuthFailures = "auth_failures"
+)
+
+// charge is tokens a request took, to give back if it fails.
+type charge struct {
+	key     string
+	rate    Rate
+	n       int
+	request bool // the request token, as opposed to event tokens
+}
+
+// giveBack returns the charges of a request that failed with status: event tokens on any failure, the request
+// token on 429 and 5xx only.
+func (h *Handler) giveBack(r *http.Request, ri *requestInfo, status int) {
+	if status < 400 || status == statusClientClosed {
+		return
+	}
+	for _, c := range ri.charges {
+		if c.request && status != http.StatusTooManyRequests && status < 500 {
+			continue
+		}
+		if err := h.limiter.Return(context.WithoutCancel(r.Context()), c.key, c.rate, c.n); err != nil {
+			h.requestLogger(r).LogAttrs(r.Context(), slog.LevelWarn, "rate limiter return failed", slog.Any("error", err))
+		}
+	}
+	ri.charges = nil
+}
+
+// take asks the limiter; ok is false when the limiter failed, in which case the request goes through (fail
+// open: a broken limiter must not take the API down) and the failure is logged.
+func (h *Handler) take(r *http.Request, key string, rate Rate, n int) (RateDecision, bool) {
+	d, err := h.limiter.Take(r.Context(), key, rate, n)
+	if err != nil {
+		h.requestLogger(r).LogAttrs(r.Context(), slog.LevelWarn, "rate limiter failed; letting the request through", slog.Any("error", err))
+		return RateDecision{}, false
+	}
+	return d, true
+}
+
+// refuse answers 429 for limit kind, with the limit's headers.
+func (h *Handler) refuse(w http.ResponseWriter, r *http.Request, kind string, rate Rate, d RateDecision) {
+	setRateHeaders(w.Header(), rate, d)
+	h.metrics.rateLimited.WithLabelValues(kind).Inc()
+	h.writeError(w, r, fmt.Errorf("%s limit: %w", kind, logingest.ErrRateLimited))
+}
+
+// chargeEvents takes n event tokens of the caller's bucket. It returns an error to answer with when the
+// request must be refused: ErrRateLimited (429, after setting the headers), or a *logingest.LimitError when n
+// exceeds the bucket's capacity, so no retry can succeed.
+func (h *Handler) chargeEvents(w http.ResponseWriter, r *http.Request, n int) error {
+	p, _ := logingest.FromContext(r.Context())
+	rate, on := h.eventRate(p)
+	if !on {
+		return nil
+	}
+	if n > rate.Burst {
+		return &logingest.LimitError{Field: fieldLogs, Limit: int64(rate.Burst), Unit: "events per request (event rate limit burst)"}
+	}
+	key := "ev:" + p.KeyID
+	d, ok := h.take(r, key, rate, n)
+	if !ok {
+		return nil
+	}
+	if !d.Allowed {
+		setRateHeaders(w.Header(), rate, d)
+		h.metrics.rateLimited.WithLabelValues(limitEvents).Inc()
+		return fmt.Errorf("%s limit: %w", limitEvents, logingest.ErrRateLimited)
+	}
+	if ri := infoFrom(r.Context()); ri != nil {
+		ri.charges = append(ri.charges, charge{key: key, rate: rate, n: n})
+	}
+	return nil
+}
+
+// requestRate returns the request limit of p: the Config's, overridden by p.Limits; on is false when unlimited.
+func (h *Handler) requestRate(p logingest.Principal) (Rate, bool) {
+	r := Rate{PerMinute: h.cfg.RequestsPerMinute, Burst: h.cfg.Burst}
+	if p.Limits.RequestsPerMinute != 0 {
+		r.PerMinute = p.Limits.RequestsPerMinute
+	}
+	if p.Limits.RequestBurst > 0 {
+		r.Burst = p.Limits.RequestBurst
+	}
+	return r, r.PerMinute > 0 && r.Burst > 0
+}
+
+// eventRate returns the event limit of p, like requestRate.
+func (h *Handler) eventRate(p logingest.Principal) (Rate, bool) {
+	r := Rate{PerMinute: h.cfg.EventsPerMinute, Burst: h.cfg.EventsBurst}
+	if p.Limits.EventsPerMinute != 0 {
+		r.PerMinute = p.Limits.EventsPerMinute
+	}
+	if p.Limits.EventsBurst > 0 {
+		r.Burst = p.Limits.EventsBurst
+	}
+	return r, r.PerMinute > 0 && r.Burst > 0
+}
+
+// authRate is the failed-authentication limit per client: AuthFailuresPerMinute failures at once, refilled
+// over a minute.
+func (h *Handler) authRate() Rate {
+	return Rate{PerMinute: h.cfg.AuthFailuresPerMinute, Burst: max(1, int(math.Ceil(h.cfg.AuthFailuresPerMinute)))}
+}
