@@ -129,7 +129,10 @@ func (ev *eventValidator) check(e *Event, now time.Time) []FieldError {
 	errs = checkLen(errs, "app_version", e.AppVersion, l.MaxIDLength)
 	errs = ev.checkObject(errs, "properties", e.Properties)
 	errs = ev.checkObject(errs, "device_info", e.DeviceInfo)
-	errs = checkYear(errs, "timestamp", e.Timestamp)
+	ev0 := reflect.ValueOf(e).Elem()
+	for _, f := range eventFields.times { // every timestamp the client sent (timestamp, sent_at, ...)
+		errs = checkYear(errs, f.name, ev0.Field(f.index).Interface().(time.Time))
+	}
 	if !e.Timestamp.IsZero() && e.Timestamp.After(now.Add(l.MaxFutureSkew)) {
 		errs = append(errs, FieldError{Field: "timestamp", Reason: fmt.Sprintf("more than %s in the future", l.MaxFutureSkew)})
 	}
