@@ -100,7 +100,7 @@ func validateLabel(field, s string) error {
 	reason := ""
 	switch n := utf8.RuneCountInString(s); {
 	case !utf8.ValidString(s):
-		reason = "must be valid UTF-8"
+		reason = reasonInvalidUTF8
 	case strings.TrimSpace(s) == "":
 		reason = fmt.Sprintf("must be 1 to %d characters, not only spaces", MaxKeyNameLength)
 	case n > MaxKeyNameLength:

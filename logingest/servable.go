@@ -29,12 +29,14 @@ func SanitizeStored(e *Event) []FieldError {
 	var changed []FieldError
 	v := reflect.ValueOf(e).Elem()
 	for _, f := range eventFields.times {
-		t := v.Field(f.index).Addr().Interface().(*time.Time)
-		if t.IsZero() {
+		t, ok := reflect.TypeAssert[*time.Time](v.Field(f.index).Addr())
+		if !ok || t.IsZero() {
 			continue
 		}
 		if y := t.UTC().Year(); y < MinYear || y > MaxYear {
-			changed = append(changed, FieldError{Field: f.name, Reason: fmt.Sprintf("year %d is outside %d to %d; served as the zero time", y, MinYear, MaxYear)})
+			changed = append(changed, FieldError{
+				Field: f.name, Reason: fmt.Sprintf("year %d is outside %d to %d; served as the zero time", y, MinYear, MaxYear),
+			})
 			*t = time.Time{}
 		}
 	}
@@ -46,11 +48,11 @@ func SanitizeStored(e *Event) []FieldError {
 		}
 	}
 	for _, f := range eventFields.objects {
-		o := v.Field(f.index).Addr().Interface().(*json.RawMessage)
-		raw := *o
-		if len(raw) == 0 {
+		o, ok := reflect.TypeAssert[*json.RawMessage](v.Field(f.index).Addr())
+		if !ok || len(*o) == 0 {
 			continue
 		}
+		raw := *o
 		if !utf8.Valid(raw) {
 			changed = append(changed, FieldError{Field: f.name, Reason: "invalid UTF-8; replaced by U+FFFD"})
 			raw = bytes.ToValidUTF8(raw, []byte("\uFFFD"))

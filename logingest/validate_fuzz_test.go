@@ -112,7 +112,8 @@ func FuzzValidate(f *testing.F) {
 	f.Add(`{"event_id":"e1","timestamp":"0000-01-01T00:00:00+01:00","event_type":"error","event_name":"x"}`)
 	f.Add(`{"event_id":"e1","timestamp":"0001-01-01T00:30:00+01:00","event_type":"error","event_name":"x"}`)
 	f.Add(`{"event_id":"e1","timestamp":"9999-12-31T23:30:00-01:00","event_type":"error","event_name":"x"}`)
-	f.Add("{\"event_id\":\"e\xff\",\"timestamp\":\"2025-08-27T11:00:00Z\",\"event_type\":\"error\",\"event_name\":\"x\",\"user_id\":\"\\u0000\"}")
+	f.Add("{\"event_id\":\"e\xff\",\"timestamp\":\"2025-08-27T11:00:00Z\",\"event_type\":\"error\"," +
+		"\"event_name\":\"x\",\"user_id\":\"\\u0000\"}")
 	for _, s := range objectSeeds {
 		f.Add(`{"event_id":"e1","timestamp":"2025-08-27T11:00:00Z","event_type":"telemetry","event_name":"x","priority":"high",` +
 			`"properties":` + s + `,"device_info":` + s + `}`)

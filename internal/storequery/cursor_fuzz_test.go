@@ -47,7 +47,9 @@ func FuzzAfter(f *testing.F) {
 	for _, s := range []string{
 		"", "x", "eyJmIjoidGltZXN0YW1wIiwicyI6IjIwMjUtMDEtMDFUMDA6MDA6MDAuMDAwMDAwMDAwWiIsImkiOjF9",
 		storequery.Cursor{Field: logingest.SortSequenceNumber, Value: int64(-3), ID: 7}.Encode(),
-		storequery.Cursor{Field: logingest.SortTimestamp, Order: logingest.SortDesc, Value: time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC), ID: 7}.Encode(),
+		storequery.Cursor{
+			Field: logingest.SortTimestamp, Order: logingest.SortDesc, Value: time.Date(-1, 1, 1, 0, 0, 0, 0, time.UTC), ID: 7,
+		}.Encode(),
 	} {
 		f.Add(s)
 	}

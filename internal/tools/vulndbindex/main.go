@@ -78,7 +78,7 @@ func run(vulnsDir, outDir string) error {
 		return err
 	}
 	for _, d := range []string{"index", "ID"} {
-		if err := os.MkdirAll(filepath.Join(outDir, d), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Join(outDir, d), 0o750); err != nil {
 			return err
 		}
 	}
@@ -116,7 +116,8 @@ func run(vulnsDir, outDir string) error {
 			}
 			m.Vulns = append(m.Vulns, moduleVuln{ID: e.ID, Modified: e.Modified})
 		}
-		if err := os.WriteFile(filepath.Join(outDir, "ID", e.ID+".json"), raw, 0o644); err != nil {
+		//nolint:gosec // G703: e.ID holds no path separator (checked above)
+		if err := os.WriteFile(filepath.Join(outDir, "ID", e.ID+".json"), raw, 0o600); err != nil {
 			return err
 		}
 	}
@@ -137,11 +138,11 @@ func run(vulnsDir, outDir string) error {
 		if err != nil {
 			return err
 		}
-		if err := os.WriteFile(filepath.Join(outDir, "index", name), b, 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(outDir, "index", name), b, 0o600); err != nil {
 			return err
 		}
 	}
-	fmt.Printf("vulndbindex: %d entries, %d modules, last modified %s, in %s\n", len(vulnIdx), len(mods),
+	fmt.Fprintf(os.Stderr, "vulndbindex: %d entries, %d modules, last modified %s, in %s\n", len(vulnIdx), len(mods),
 		modified.Format(time.RFC3339), outDir)
 	return nil
 }

@@ -44,7 +44,9 @@ func TestRun(t *testing.T) {
 			t.Errorf("%s = %s\nwant %s", name, got, want)
 		}
 	}
-	var e struct{ ID string }
+	var e struct {
+		ID string `json:"id"`
+	}
 	if err := json.Unmarshal([]byte(read("ID/GO-2026-0002.json")), &e); err != nil || e.ID != "GO-2026-0002" {
 		t.Errorf("ID/GO-2026-0002.json: %v %q", err, e.ID)
 	}
