@@ -28,7 +28,7 @@ COVERPROFILE := coverage.out
 
 MIGRATIONS_DIRS := migrations/postgres migrations/sqlite
 
-.PHONY: help dev-setup tools run build build-prod test test/race test-coverage lint format verify \
+.PHONY: help dev-setup tools run build build-prod test test/race test-import-1m test-coverage lint format verify \
 	migrate-up migrate-down migrate-status migrate-create bench clean fuzz vulncheck
 
 help: ## Show this help
@@ -67,6 +67,9 @@ test: ## Run all tests with the race detector (PostgreSQL from TEST_DATABASE_URL
 	$(WITH_POSTGRES) $(GO) test ./... $(TEST_FLAGS)
 
 test/race: test ## Same as test: the race detector is always on
+
+test-import-1m: ## Import a million events from a database with the original server's schema (pgstore, a few minutes)
+	LOGINGEST_ORIGINAL_EVENTS=1000000 $(WITH_POSTGRES) $(GO) test ./logingest/store/pgstore/ -run 'TestImportOriginal$$' -count=1 -v -timeout 20m
 
 test-coverage: ## Run all tests with a coverage profile (coverage.out) and print the per-function summary
 	$(WITH_POSTGRES) $(GO) test ./... $(TEST_FLAGS) -covermode=atomic -coverprofile=$(COVERPROFILE)

@@ -63,9 +63,14 @@ func prepare(val *eventValidator, cfg Config, source string, events []Event, onR
 	}
 	for i := range events {
 		e := events[i] // copy: the caller's slice stays untouched
+		// The device's clock values must be storable before they correct the timestamp (CorrectSkew).
+		skewErrs := checkYear(nil, "sent_at", e.SentAt)
+		if !e.SentAt.IsZero() {
+			skewErrs = checkYear(skewErrs, "timestamp", e.Timestamp)
+		}
 		normalize(&e, source, now)
 		p.Result.Results[i] = Result{Index: i, EventID: e.EventID}
-		if errs := val.check(&e, now); len(errs) > 0 {
+		if errs := append(skewErrs, val.check(&e, now)...); len(errs) > 0 {
 			p.Result.Results[i].Status = StatusRejected
 			p.Result.Results[i].Errors = errs
 			p.Result.Rejected++

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"math"
 	"net/url"
+	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -22,8 +24,12 @@ type config struct {
 
 	DatabaseURL string // DATABASE_URL, or built from DB_HOST/DB_PORT/DB_NAME/DB_USER/DB_PASSWORD/DB_SSL_MODE
 	DBMaxConns  int    // DB_MAX_CONNECTIONS
-	AutoMigrate bool   // AUTO_MIGRATE
-	Retention   int    // RETENTION_DAYS (0 keeps events forever)
+	// DBMinConns is DB_MAX_IDLE_CONNECTIONS: connections the pool keeps open when idle (0: pgxpool's default).
+	DBMinConns int
+	// DBMaxConnLifetime is DB_MAX_LIFETIME_MINUTES (0: pgxpool's default of one hour).
+	DBMaxConnLifetime time.Duration
+	AutoMigrate       bool // AUTO_MIGRATE
+	Retention         int  // RETENTION_DAYS (0 keeps events forever)
 
 	APIKeys            []string // API_KEYS
 	RateLimitPerMinute float64  // RATE_LIMIT_REQUESTS_PER_MINUTE
@@ -40,7 +46,7 @@ type config struct {
 	FlushDelay         time.Duration
 	QueueMaxEvents     int
 	WriteTimeout       time.Duration
-	CORSOrigins        []string // CORS_ALLOWED_ORIGINS
+	CORSOrigins        []string // CORS_ALLOWED_ORIGINS and ALLOWED_ORIGINS, empty when ENABLE_CORS=false
 	TrustedProxyHeader string   // TRUSTED_PROXY_HEADER
 	ConsoleEnabled     bool     // CONSOLE_ENABLED: the web console at /ui/
 
@@ -53,6 +59,21 @@ type config struct {
 	ReadTimeout       time.Duration
 	WriteTimeoutHTTP  time.Duration
 	IdleTimeout       time.Duration
+
+	EnableMetrics bool   // ENABLE_METRICS: serve the Prometheus exposition
+	MetricsPath   string // METRICS_PATH: also serves GET /metrics
+	HealthPath    string // HEALTH_CHECK_PATH: also serves GET /health
+
+	// Notices are start-up log lines about the original server's variables: the ones set but ignored, with the
+	// reason, and how others were read. serve logs each once.
+	Notices []notice
+}
+
+// notice is one start-up log line about a configuration variable.
+type notice struct {
+	Variable string
+	Message  string
+	Reason   string
 }
 
 // LOG_FORMAT values.
@@ -162,7 +183,6 @@ func loadConfig(getenv func(string) string) (config, error) {
 		FlushDelay:         r.duration("INGEST_FLUSH_DELAY", 0, 0),
 		QueueMaxEvents:     r.int("INGEST_QUEUE_MAX_EVENTS", 50000, 1, 10_000_000),
 		WriteTimeout:       r.duration("INGEST_WRITE_TIMEOUT", 10*time.Second, time.Millisecond),
-		CORSOrigins:        r.list("CORS_ALLOWED_ORIGINS"),
 		TrustedProxyHeader: r.str("TRUSTED_PROXY_HEADER", ""),
 		ConsoleEnabled:     r.bool("CONSOLE_ENABLED", true),
 		LogFormat:          strings.ToLower(r.str("LOG_FORMAT", logFormatAuto)),
@@ -172,6 +192,24 @@ func loadConfig(getenv func(string) string) (config, error) {
 		WriteTimeoutHTTP:   r.duration("HTTP_WRITE_TIMEOUT", 60*time.Second, time.Second),
 		IdleTimeout:        r.duration("HTTP_IDLE_TIMEOUT", 120*time.Second, time.Second),
 	}
+	c.DBMinConns = min(r.int("DB_MAX_IDLE_CONNECTIONS", 0, 0, 1000), c.DBMaxConns)
+	c.DBMaxConnLifetime = time.Duration(r.int("DB_MAX_LIFETIME_MINUTES", 0, 0, 100_000)) * time.Minute
+	c.EnableMetrics = r.bool("ENABLE_METRICS", true)
+	c.MetricsPath = opsPath(r, "METRICS_PATH", "/metrics")
+	c.HealthPath = opsPath(r, "HEALTH_CHECK_PATH", "/health")
+	c.CORSOrigins = corsOrigins(r, &c)
+	// REQUEST_TIMEOUT_SECONDS (the original's name) is the default of both HTTP_READ_TIMEOUT and
+	// HTTP_WRITE_TIMEOUT; each of those, when set, wins.
+	if rt := r.int("REQUEST_TIMEOUT_SECONDS", 0, 0, 86_400); rt > 0 {
+		d := time.Duration(rt) * time.Second
+		if strings.TrimSpace(getenv("HTTP_READ_TIMEOUT")) == "" {
+			c.ReadTimeout = d
+		}
+		if strings.TrimSpace(getenv("HTTP_WRITE_TIMEOUT")) == "" {
+			c.WriteTimeoutHTTP = d
+		}
+	}
+	c.Notices = append(c.Notices, ignoredVariables(getenv)...)
 	// 0 means "unlimited" (or "off") to operators; the handler spells that as a negative rate.
 	for _, f := range []*float64{&c.RateLimitPerMinute, &c.EventsPerMinute, &c.AuthFailuresPerMin} {
 		if *f == 0 {
@@ -272,4 +310,71 @@ func redactURL(s string) string {
 		return "(unparseable url)"
 	}
 	return u.Redacted()
+}
+
+// corsOrigins merges CORS_ALLOWED_ORIGINS with the original server's ALLOWED_ORIGINS; the original's
+// ENABLE_CORS=false turns CORS off whatever the lists say. "*" allows every origin (the answer never allows
+// credentials, so "*" is safe to send).
+func corsOrigins(r *envReader, c *config) []string {
+	origins := r.list("CORS_ALLOWED_ORIGINS")
+	for _, o := range r.list("ALLOWED_ORIGINS") {
+		if !slices.Contains(origins, o) {
+			origins = append(origins, o)
+		}
+	}
+	enabled := r.bool("ENABLE_CORS", true)
+	switch {
+	case !enabled && len(origins) > 0:
+		c.Notices = append(c.Notices, notice{
+			Variable: "ALLOWED_ORIGINS", Message: "CORS is off",
+			Reason: "ENABLE_CORS=false turns CORS off; CORS_ALLOWED_ORIGINS and ALLOWED_ORIGINS are not used",
+		})
+		return nil
+	case enabled && strings.TrimSpace(r.getenv("ENABLE_CORS")) != "" && len(origins) == 0:
+		c.Notices = append(c.Notices, notice{
+			Variable: "ENABLE_CORS", Message: "CORS is off",
+			Reason: "ENABLE_CORS=true needs ALLOWED_ORIGINS (or CORS_ALLOWED_ORIGINS): the origins to allow, or *",
+		})
+	}
+	return origins
+}
+
+// ignoredVariables reports the original server's variables that logingest does not use, when they are set.
+func ignoredVariables(getenv func(string) string) []notice {
+	reasons := []struct{ name, reason string }{
+		{"GIN_MODE", "logingest does not use gin; LOG_LEVEL and LOG_FORMAT control logging"},
+		{"ENVIRONMENT", "no behaviour depends on an environment name; every setting has its own variable"},
+		{"BATCH_TIMEOUT_SECONDS", "a batch is written in one store write bounded by INGEST_WRITE_TIMEOUT (default 10s), " +
+			"shorter than the app's 10-15 s client timeouts; a longer bound would only outlast the client"},
+		{"API_KEY_ROTATION_INTERVAL_HOURS", apiKeyRotationReason},
+	}
+	var out []notice
+	if v := strings.TrimSpace(getenv("ENABLE_API_KEY_ROTATION")); v != "" {
+		if b, err := strconv.ParseBool(v); err != nil || b {
+			out = append(out, notice{
+				Variable: "ENABLE_API_KEY_ROTATION", Message: "configuration variable ignored", Reason: apiKeyRotationReason,
+			})
+		}
+	}
+	for _, v := range reasons {
+		if strings.TrimSpace(getenv(v.name)) != "" {
+			out = append(out, notice{Variable: v.name, Message: "configuration variable ignored", Reason: v.reason})
+		}
+	}
+	return out
+}
+
+// apiKeyRotationReason is why keys are never rotated on a timer: app builds hold their key for months.
+const apiKeyRotationReason = "keys are never rotated on a timer: every installed app build holds its key for months and " +
+	"would be locked out; rotate explicitly with `logserver keys rotate ID -grace 2160h` (or POST /api/v1/keys/{id}/rotate), " +
+	"which issues a new key and keeps the old one valid for the grace period, set to cover the time old builds stay in use"
+
+// opsPath reads the path of an operational endpoint: absolute, clean, outside /api/ (which the API owns).
+func opsPath(r *envReader, name, def string) string {
+	p := r.str(name, def)
+	if !strings.HasPrefix(p, "/") || path.Clean(p) != p || p == "/" || strings.HasPrefix(p, "/api/") || strings.ContainsAny(p, " ?#%{}") {
+		r.errs = append(r.errs, fmt.Errorf("%s must be a clean absolute path outside /api/, such as %s, got %q", name, def, p))
+		return def
+	}
+	return p
 }

@@ -64,6 +64,8 @@ func openStore(ctx context.Context, cfg config, logger *slog.Logger, migrate boo
 			}
 			connString += sep + "pool_max_conns=" + strconv.Itoa(cfg.DBMaxConns)
 		}
+		connString = withPoolParam(connString, "pool_min_conns", cfg.DBMinConns > 0, strconv.Itoa(cfg.DBMinConns))
+		connString = withPoolParam(connString, "pool_max_conn_lifetime", cfg.DBMaxConnLifetime > 0, cfg.DBMaxConnLifetime.String())
 		if migrate {
 			logger.Info("applying pending PostgreSQL migrations (AUTO_MIGRATE=true)")
 		}
@@ -81,6 +83,18 @@ func openStore(ctx context.Context, cfg config, logger *slog.Logger, migrate boo
 	return s, "sqlite " + path, nil
 }
 
+// withPoolParam appends name=value to a PostgreSQL URL when on and the URL does not set name itself.
+func withPoolParam(connString, name string, on bool, value string) string {
+	if !on || strings.Contains(connString, name+"=") {
+		return connString
+	}
+	sep := "?"
+	if strings.Contains(connString, "?") {
+		sep = "&"
+	}
+	return connString + sep + name + "=" + value
+}
+
 // serve runs the HTTP server until ctx ends, then drains: readiness turns 503, the listener stops, in-flight
 // requests finish (each waits for its events to commit), the ingester flushes, and the store closes.
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -94,6 +108,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	logger := newLogger(cfg, stderr)
+	for _, n := range cfg.Notices {
+		logger.Warn(n.Message, slog.String("variable", n.Variable), slog.String("reason", n.Reason))
+	}
 
 	store, desc, err := openStore(ctx, cfg, logger, cfg.AutoMigrate)
 	if err != nil {
@@ -139,7 +156,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	var (
 		ingester   httpapi.Ingester
 		reader     httpapi.Reader = store
-		closeIng   = func(context.Context) error { return nil }
+		closeIng                  = func(context.Context) error { return nil }
 		runWriters func(context.Context) error
 	)
 	if cfg.Buffer.URL != "" {
@@ -185,7 +202,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	handler, err := httpapi.New(ingester, reader, &httpapi.Config{
 		Logger:                logger,
 		Registerer:            reg,
-		Gatherer:              reg,
+		Gatherer:              gatherer(cfg, reg),
 		Authenticator:         auth,
 		MaxBodyBytes:          int64(cfg.MaxRequestSizeMB) << 20,
 		MaxInflightBodyBytes:  int64(cfg.MaxInflightMB) << 20,
@@ -219,7 +236,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 	}
 	srv := &http.Server{
-		Handler:           root,
+		Handler:           withOpsPaths(root, cfg),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeoutHTTP,
@@ -262,6 +279,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if ps, ok := store.(*pgstore.Store); ok {
 		mctx, mcancel := context.WithCancel(context.Background())
 		g.Add(func() error { maintainPartitions(mctx, ps, cfg.Retention, logger); return nil }, func(error) { mcancel() })
+		if ps.OriginalImportPending() { // migration 001 found the original server's tables
+			ictx, icancel := context.WithCancel(context.Background())
+			idone := make(chan struct{})
+			g.Add(func() error {
+				defer close(idone)
+				importOriginal(ictx, ps, logger, reg)
+				<-ictx.Done() // done importing: keep serving
+				return nil
+			}, func(error) { icancel(); <-idone })
+		}
 	}
 
 	runErr := g.Run()
@@ -273,6 +300,37 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	logger.Info("stopped")
 	return runErr
+}
+
+// withOpsPaths serves GET /metrics and GET /health also at METRICS_PATH and HEALTH_CHECK_PATH (the original's
+// names for moving them), by rewriting those paths before h routes the request.
+func withOpsPaths(h http.Handler, cfg config) http.Handler {
+	alias := map[string]string{}
+	if cfg.MetricsPath != "/metrics" {
+		alias[cfg.MetricsPath] = "/metrics"
+	}
+	if cfg.HealthPath != "/health" {
+		alias[cfg.HealthPath] = "/health"
+	}
+	if len(alias) == 0 {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if to, ok := alias[r.URL.Path]; ok {
+			r2 := r.Clone(r.Context())
+			r2.URL.Path, r2.URL.RawPath = to, ""
+			r = r2
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// gatherer is what GET /metrics serves: reg, or nothing (404) when ENABLE_METRICS=false.
+func gatherer(cfg config, reg *prometheus.Registry) prometheus.Gatherer {
+	if !cfg.EnableMetrics {
+		return nil
+	}
+	return reg
 }
 
 func displayAddr(a net.Addr) string {

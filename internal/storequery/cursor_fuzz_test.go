@@ -27,8 +27,11 @@ func FuzzCursorRoundTrip(f *testing.F) {
 		}
 		ts := time.Unix(sec%(400000*365*86400), nsec%1e9).UTC() // within ±400000 years
 		e := logingest.Event{
-			Timestamp: ts, ReceivedAt: ts, SequenceNumber: n, EventName: s, EventType: logingest.EventType(s),
-			UserID: s, SessionID: s, AppVersion: s, Priority: logingest.Priority(s),
+			ID: id, EventID: s, Timestamp: ts, ReceivedAt: ts, SequenceNumber: &n, EventName: s,
+			EventType: logingest.EventType(s), UserID: s, SessionID: s, AppVersion: s, Priority: logingest.Priority(s),
+		}
+		if n == 0 {
+			e.SequenceNumber = nil // absent
 		}
 		c := storequery.At(&e, id, sf)
 		c.Order = order

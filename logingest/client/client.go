@@ -541,9 +541,10 @@ func (c *Client) post(body []byte, ids []string) (status int, retryAfter time.Du
 	var ans batchAnswer
 	decodeErr := json.Unmarshal(raw, &ans)
 	if resp.StatusCode != http.StatusCreated {
+		// The server answers {"error": <machine code>, "message": <text>}.
 		msg := ans.Error
-		if msg == "" {
-			msg = ans.Message
+		if ans.Message != "" {
+			msg = strings.TrimPrefix(msg+": "+ans.Message, ": ")
 		}
 		if msg == "" {
 			msg = http.StatusText(resp.StatusCode)

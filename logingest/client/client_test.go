@@ -38,7 +38,7 @@ type testBundle struct {
 
 func setup(t *testing.T, hcfg *httpapi.Config) *testBundle {
 	t.Helper()
-	b := &testBundle{store: memstore.New(), }
+	b := &testBundle{store: memstore.New()}
 	logger := slog.New(slog.DiscardHandler)
 	ing, err := logingest.New(b.store, &logingest.Config{Logger: logger})
 	require.NoError(t, err)
@@ -288,7 +288,10 @@ func TestTooLargeIsSplit(t *testing.T) {
 func TestQueueIsBounded(t *testing.T) {
 	t.Parallel()
 	b := setup(t, nil)
-	b.setFront(func(w http.ResponseWriter, _ *http.Request) bool { w.WriteHeader(http.StatusServiceUnavailable); return true })
+	b.setFront(func(w http.ResponseWriter, _ *http.Request) bool {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		return true
+	})
 	c, err := client.New(b.srv.URL, b.config(client.Config{QueueEvents: 10, MaxBatchEvents: 5}))
 	require.NoError(t, err)
 	sendAll(t, c, 0, 10)

@@ -17,12 +17,21 @@
 //	POST /api/v1/keys          create a key, secret shown once        201, 400, 401, 403, 429, 503
 //	POST /api/v1/keys/{id}/revoke   revoke a key                      200, 401, 403, 404, 429, 503
 //	POST /api/v1/keys/{id}/rotate   new key, old one expires after grace  201, 400, 401, 403, 404, 429, 503
-//	GET  /health               store reachable                        200, 503
+//	GET  /api/v1/openapi.json  the OpenAPI 3.1 document (no key)      200
+//	GET  /health               store ping and query: healthy, degraded 200, 503
 //	GET  /readiness            store reachable and Config.Ready       200, 503
 //	GET  /liveness             process alive                          200
 //	GET  /metrics              Prometheus exposition of Gatherer      200, 404 when no Gatherer
 //
 // Unknown paths answer 404 and known paths with another method 405 (with Allow), both as JSON.
+//
+// # Wire shapes
+//
+// The answers are the original log server's shapes, as supersets, so its clients (the Flutter app and the web
+// log viewer) work unchanged: success answers are {"success":true,"message":…,"data":…}; errors are
+// {"error":<the original's machine code>,"message":…,"details":[{"field","message"}]} plus logingest's code,
+// errors, limit, retryable and request_id. OpenAPIDocument returns the contract (also served at
+// GET /api/v1/openapi.json); tests validate real answers against it.
 //
 // # Ingestion semantics
 //

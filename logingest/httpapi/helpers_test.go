@@ -138,6 +138,9 @@ type fakeReader struct {
 }
 
 func (f *fakeReader) Query(ctx context.Context, fl logingest.Filter) (*logingest.Page, error) {
+	if f.query == nil {
+		return &logingest.Page{Events: []logingest.Event{}, Total: -1}, nil
+	}
 	return f.query(ctx, fl)
 }
 
@@ -185,6 +188,8 @@ type response struct {
 	Success   bool                   `json:"success"`
 	Message   string                 `json:"message"`
 	Error     string                 `json:"error"`
+	Details   []errorDetail          `json:"details"`
+	Retryable bool                   `json:"retryable"`
 	Code      string                 `json:"code"`
 	Errors    []logingest.FieldError `json:"errors"`
 	Limit     int64                  `json:"limit"`

@@ -350,7 +350,7 @@ func TestIngestErrorTable(t *testing.T) {
 					require.Empty(t, w.Header().Get("Retry-After"))
 				}
 				if tt.status == 500 {
-					require.Equal(t, "internal error", resp.Error)
+					require.Equal(t, "internal error", resp.Message)
 					require.NotContains(t, w.Body.String(), "hunter2")
 					require.Contains(t, logs.String(), "hunter2", "the detail is logged")
 					require.Contains(t, logs.String(), resp.RequestID, "with the request ID")

@@ -149,7 +149,8 @@ func TestUnauthorizedAnswersAreIdentical(t *testing.T) {
 		}
 		require.Equal(t, string(first), w.Body.String(), name)
 	}
-	require.JSONEq(t, `{"success":false,"error":"missing or invalid API key","code":"unauthorized","request_id":"fixed-id"}`, string(first))
+	require.JSONEq(t, `{"success":false,"error":"unauthorized","message":"missing or invalid API key",`+
+		`"code":"unauthorized","retryable":false,"request_id":"fixed-id"}`, string(first))
 }
 
 func TestKeyEndpoints(t *testing.T) {

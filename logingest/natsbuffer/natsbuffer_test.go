@@ -29,9 +29,15 @@ type testBundle struct {
 	reg   *prometheus.Registry
 }
 
-func setupBuffer(t *testing.T, cfg *Config) (*Publisher, *testBundle) {
+func setupBuffer(t testing.TB, cfg *Config) (*Publisher, *testBundle) {
 	t.Helper()
-	cluster := natstest.Start(t, 1)
+	return setupCluster(t, 1, cfg)
+}
+
+// setupCluster is setupBuffer on a cluster of n nodes.
+func setupCluster(t testing.TB, n int, cfg *Config) (*Publisher, *testBundle) {
+	t.Helper()
+	cluster := natstest.Start(t, n)
 	nc, err := nats.Connect(cluster.URLs())
 	require.NoError(t, err)
 	t.Cleanup(nc.Close)
@@ -49,7 +55,7 @@ func setupBuffer(t *testing.T, cfg *Config) (*Publisher, *testBundle) {
 }
 
 // startWriter runs a Writer on b's store until the test ends.
-func startWriter(t *testing.T, b *testBundle, nc *nats.Conn) (stop func()) {
+func startWriter(t testing.TB, b *testBundle, nc *nats.Conn) (stop func()) {
 	t.Helper()
 	w, err := NewWriter(t.Context(), nc, b.store, b.cfg)
 	require.NoError(t, err)
@@ -68,7 +74,7 @@ type flakyStore struct {
 	appends atomic.Int64
 }
 
-func (s *flakyStore) Append(ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+func (s *flakyStore) Append(ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 	s.appends.Add(1)
 	if s.down.Load() {
 		return nil, errors.New("database is down")
@@ -285,7 +291,7 @@ func TestConfigValidate(t *testing.T) {
 var collectMu sync.Mutex
 
 // counterWith returns the collector of metric name with label value (any label when empty) from reg.
-func counterWith(t *testing.T, reg *prometheus.Registry, name, label string) prometheus.Collector {
+func counterWith(t testing.TB, reg *prometheus.Registry, name, label string) prometheus.Collector {
 	t.Helper()
 	return gaugeFunc(func() float64 {
 		collectMu.Lock()
@@ -309,7 +315,7 @@ func counterWith(t *testing.T, reg *prometheus.Registry, name, label string) pro
 	})
 }
 
-func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
+func gauge(t testing.TB, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
 	return testutil.ToFloat64(counterWith(t, reg, name, ""))
 }

@@ -247,7 +247,9 @@ func isolate(ctx context.Context, store logingest.Store, events []logingest.Even
 		if len(st) != len(events) {
 			return fmt.Errorf("store returned %d statuses for %d events", len(st), len(events))
 		}
-		copy(statuses, st)
+		for i, r := range st {
+			statuses[i] = r.Status
+		}
 		return nil
 	case !errors.Is(err, logingest.ErrInvalid):
 		return err

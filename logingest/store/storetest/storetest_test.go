@@ -125,15 +125,60 @@ func brokenStores() []brokenCase {
 		{
 			name: "reports every event as inserted",
 			store: func() logingest.Store {
-				return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+				return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 					st, err := m.Append(ctx, events)
 					for i := range st {
-						st[i] = logingest.AppendInserted
+						st[i].Status = logingest.AppendInserted
 					}
 					return st, err
 				}}
 			},
 			fails: []string{"Append/DuplicateInOneCall", "Append/DuplicateAcrossCalls", "Append/DuplicateConcurrent"},
+		},
+		{
+			name: "reports duplicates with ID 0",
+			store: func() logingest.Store {
+				return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
+					st, err := m.Append(ctx, events)
+					for i := range st {
+						if st[i].Status == logingest.AppendDuplicate {
+							st[i].ID = 0
+						}
+					}
+					return st, err
+				}}
+			},
+			fails: []string{"Append/DuplicateInOneCall", "Append/DuplicateAcrossCalls", "Append/DuplicateConcurrent"},
+		},
+		{
+			name: "reports IDs against slice order",
+			store: func() logingest.Store {
+				return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
+					st, err := m.Append(ctx, events)
+					for i, j := 0, len(st)-1; i < j; i, j = i+1, j-1 {
+						st[i].ID, st[j].ID = st[j].ID, st[i].ID
+					}
+					return st, err
+				}}
+			},
+			fails: []string{"Append/Statuses", "Append/RoundTrip"},
+		},
+		{
+			name: "reads an absent sequence number back as 0",
+			store: func() logingest.Store {
+				return &broken{query: func(m *memstore.Store, ctx context.Context, f logingest.Filter) (*logingest.Page, error) {
+					p, err := m.Query(ctx, f)
+					if err == nil {
+						for i := range p.Events {
+							if p.Events[i].SequenceNumber == nil {
+								p.Events[i].SequenceNumber = logingest.Int64(0)
+							}
+						}
+					}
+					return p, err
+				}}
+			},
+			fails: []string{"Append/RoundTrip"},
 		},
 		{
 			name:  "stores duplicates",
@@ -150,16 +195,16 @@ func brokenStores() []brokenCase {
 			store: func() logingest.Store {
 				var mu sync.Mutex
 				ids := map[string]bool{}
-				return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+				return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 					mu.Lock()
 					defer mu.Unlock()
-					st := make([]logingest.AppendStatus, len(events))
+					st := make([]logingest.AppendResult, len(events))
 					var keep []logingest.Event
 					for i, e := range events {
-						st[i] = logingest.AppendDuplicate
+						st[i].Status = logingest.AppendDuplicate
 						if !ids[e.EventID] {
 							ids[e.EventID] = true
-							st[i] = logingest.AppendInserted
+							st[i].Status = logingest.AppendInserted
 							keep = append(keep, e)
 						}
 					}
@@ -173,10 +218,10 @@ func brokenStores() []brokenCase {
 			name: "changes the stored copy on a duplicate",
 			store: func() logingest.Store {
 				return &broken{
-					append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+					append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 						st, err := m.Append(ctx, events)
 						for i := range st {
-							if st[i] == logingest.AppendDuplicate {
+							if st[i].Status == logingest.AppendDuplicate {
 								// Last write wins: drop the stored user's events and store this copy.
 								e := events[i]
 								if _, err := m.DeleteUserEvents(ctx, e.Source, mustStored(m, e).UserID); err != nil {
@@ -196,7 +241,7 @@ func brokenStores() []brokenCase {
 		{
 			name: "checks ctx before the length of the slice",
 			store: func() logingest.Store {
-				return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+				return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 					if err := ctx.Err(); err != nil {
 						return nil, err
 					}
@@ -209,7 +254,7 @@ func brokenStores() []brokenCase {
 			name: "ignores a done context",
 			store: func() logingest.Store {
 				return &broken{
-					append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+					append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 						return m.Append(context.WithoutCancel(ctx), events)
 					},
 					query: func(m *memstore.Store, ctx context.Context, f logingest.Filter) (*logingest.Page, error) {
@@ -222,7 +267,7 @@ func brokenStores() []brokenCase {
 		{
 			name: "stores part of a batch when ctx is done",
 			store: func() logingest.Store {
-				return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+				return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 					if ctx.Err() != nil && len(events) > 1 {
 						if _, err := m.Append(context.WithoutCancel(ctx), events[:1]); err != nil {
 							return nil, err
@@ -236,7 +281,7 @@ func brokenStores() []brokenCase {
 		{
 			name: "returns a bare error on a done context",
 			store: func() logingest.Store {
-				return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+				return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 					if len(events) > 0 && ctx.Err() != nil {
 						return nil, errors.New("append: transaction aborted")
 					}
@@ -248,7 +293,7 @@ func brokenStores() []brokenCase {
 		{
 			name: "modifies the caller's events",
 			store: func() logingest.Store {
-				return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+				return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 					for i := range events {
 						events[i].Properties = compact(events[i].Properties)
 					}
@@ -802,9 +847,13 @@ func brokenStores() []brokenCase {
 	return cases
 }
 
+// sortChecks names the Query/Sort checks of the fields whose sort data has ties (event IDs are unique).
 func sortChecks() []string {
 	var out []string
 	for _, f := range logingest.SortFields() {
+		if f == logingest.SortEventID {
+			continue
+		}
 		out = append(out, "Query/Sort/"+string(f))
 	}
 	return out
@@ -822,7 +871,7 @@ func cursorChecks() []string {
 type broken struct {
 	m          *memstore.Store
 	once       sync.Once
-	append     func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error)
+	append     func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error)
 	query      func(m *memstore.Store, ctx context.Context, f logingest.Filter) (*logingest.Page, error)
 	stats      func(m *memstore.Store, ctx context.Context, q logingest.StatsQuery) (*logingest.Stats, error)
 	ping       func(m *memstore.Store, ctx context.Context) error
@@ -846,7 +895,7 @@ func (b *broken) inner() *memstore.Store {
 	return b.m
 }
 
-func (b *broken) Append(ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+func (b *broken) Append(ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 	if b.append != nil {
 		return b.append(b.inner(), ctx, events)
 	}
@@ -945,7 +994,7 @@ func mapEvents(f func(*logingest.Event)) *broken {
 
 // truncating returns a store that keeps times only to precision d.
 func truncating(d time.Duration) *broken {
-	return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+	return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 		events = cloneEvents(events)
 		for i := range events {
 			events[i].Timestamp = events[i].Timestamp.Truncate(d)
@@ -1016,7 +1065,7 @@ func mustStored(m *memstore.Store, e logingest.Event) logingest.Event {
 func storesDuplicates() logingest.Store {
 	var n atomic.Int64
 	return &broken{
-		append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+		append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 			events = slices.Clone(events)
 			for i := range events {
 				events[i].EventID += "#" + strconv.FormatInt(n.Add(1), 10)
@@ -1041,16 +1090,16 @@ func storesDuplicates() logingest.Store {
 func checkThenInsert() logingest.Store {
 	var looked atomic.Int32
 	both := make(chan struct{})
-	return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
-		st := make([]logingest.AppendStatus, len(events))
+	return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
+		st := make([]logingest.AppendResult, len(events))
 		for i, e := range events {
 			p, err := m.Query(ctx, logingest.Filter{Source: e.Source, Limit: logingest.MaxQueryLimit})
 			if err != nil {
 				return nil, err
 			}
-			st[i] = logingest.AppendInserted
+			st[i].Status = logingest.AppendInserted
 			if slices.ContainsFunc(p.Events, func(s logingest.Event) bool { return s.EventID == e.EventID }) {
-				st[i] = logingest.AppendDuplicate
+				st[i].Status = logingest.AppendDuplicate
 			}
 		}
 		if looked.Add(1) == 2 {
@@ -1070,7 +1119,7 @@ func retainsInput() logingest.Store {
 	var mu sync.Mutex
 	kept := map[string]json.RawMessage{}
 	return &broken{
-		append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+		append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 			mu.Lock()
 			for _, e := range events {
 				kept[ref(e)] = e.Properties
