@@ -85,6 +85,9 @@ FUZZ_TARGETS := \
 	./logingest:FuzzObjectShape \
 	./logingest:FuzzValidate \
 	./logingest/httpapi:FuzzParseFilter \
+	./logingest/httpapi:FuzzDecodeBatch \
+	./logingest/httpapi:FuzzDecodeEvent \
+	./logingest/httpapi:FuzzReadBody \
 	./internal/storequery:FuzzCursorRoundTrip \
 	./internal/storequery:FuzzAfter \
 	./logingest/store/memstore:FuzzStoreRoundTrip \
