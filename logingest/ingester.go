@@ -131,7 +131,8 @@ func (ing *Ingester) QueueDepth() (events int, bytes int64) {
 	return ing.queuedEvents, ing.queuedBytes
 }
 
-// Store returns the Store the Ingester writes to.
+// Store returns the Store the Ingester writes to, for readers: httpapi's read endpoints query it, so an
+// application passes its store once, to New.
 func (ing *Ingester) Store() Store { return ing.store }
 
 // Ingest validates events, stamps each valid one with source (DefaultSource when empty) and the receive time,

@@ -147,10 +147,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 
 	var draining atomic.Bool
-	handler, err := httpapi.New(ing, store, &httpapi.Config{
+	api, err := httpapi.New(ing, &httpapi.Config{
 		Logger:                logger,
 		Registerer:            reg,
-		Gatherer:              reg,
 		Authenticator:         auth,
 		MaxBodyBytes:          int64(cfg.MaxRequestSizeMB) << 20,
 		MaxInflightBodyBytes:  int64(cfg.MaxInflightMB) << 20,
@@ -164,6 +163,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		CORS:                  httpapi.CORS{AllowedOrigins: cfg.CORSOrigins},
 		Version:               version,
 		TrustedProxyHeader:    cfg.TrustedProxyHeader,
+	})
+	if err != nil {
+		_ = ing.Close(context.Background())
+		return err
+	}
+	ops, err := httpapi.NewOps(store, &httpapi.OpsConfig{
+		Logger:             logger,
+		Registerer:         reg,
+		Gatherer:           reg,
+		Version:            version,
+		TrustedProxyHeader: cfg.TrustedProxyHeader,
 		Ready: func(context.Context) error {
 			if draining.Load() {
 				return errors.New("shutting down")
@@ -175,6 +185,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		_ = ing.Close(context.Background())
 		return err
 	}
+	// The server answers the API and the operational endpoints on one port, as the original did.
+	handler := http.NewServeMux()
+	for _, p := range httpapi.OpsPaths() {
+		handler.Handle(p, ops)
+	}
+	handler.Handle("/", api)
 
 	srv := &http.Server{
 		Handler:           handler,

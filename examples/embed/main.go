@@ -54,7 +54,7 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	api, err := httpapi.New(ing, store, &httpapi.Config{
+	api, err := httpapi.New(ing, &httpapi.Config{
 		Logger:        logger,
 		Registerer:    reg,
 		Authenticator: logingest.NewStaticKeys([]string{"dev-key"}, logingest.ScopeIngest|logingest.ScopeRead, "habit-tracker-dev"),
@@ -64,7 +64,7 @@ func run(ctx context.Context) error {
 	}
 
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /", func(w http.ResponseWriter, _ *http.Request) {
+	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		_, _ = io.WriteString(w, "my existing backend\n") // a failed write means the client went away; nothing to do
 	})
 	mux.Handle("/logs/", http.StripPrefix("/logs", api))

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -117,14 +118,26 @@ func newEnv(t *testing.T, cfg *Config) *env {
 	if c.Logger == nil {
 		c.Logger = testLogger(nil)
 	}
-	h, err := New(ing, st, &c)
+	h, err := New(ing, &c)
 	require.NoError(t, err)
 	return &env{h: h, store: st, ing: ing, clock: clk}
 }
 
-// fakeIngester and fakeReader have func fields so tests can script error paths.
+// fakeIngester (a Backend) and fakeReader (its Store) have func fields so tests can script error paths.
 type fakeIngester struct {
-	ingest func(ctx context.Context, source string, events []logingest.Event) (*logingest.BatchResult, error)
+	ingest  func(ctx context.Context, source string, events []logingest.Event) (*logingest.BatchResult, error)
+	reader  *fakeReader // nil: a fakeReader whose Ping succeeds
+	noStore bool        // Store returns nil
+}
+
+func (f *fakeIngester) Store() logingest.Store {
+	switch {
+	case f.noStore:
+		return nil
+	case f.reader == nil:
+		return &fakeReader{}
+	}
+	return f.reader
 }
 
 func (f *fakeIngester) Ingest(ctx context.Context, source string, events []logingest.Event) (*logingest.BatchResult, error) {
@@ -135,6 +148,10 @@ type fakeReader struct {
 	query func(ctx context.Context, f logingest.Filter) (*logingest.Page, error)
 	stats func(ctx context.Context, q logingest.StatsQuery) (*logingest.Stats, error)
 	ping  func(ctx context.Context) error
+}
+
+func (f *fakeReader) Append(context.Context, []logingest.Event) ([]logingest.AppendStatus, error) {
+	return nil, errors.New("fakeReader: Append is not used by the handler")
 }
 
 func (f *fakeReader) Query(ctx context.Context, fl logingest.Filter) (*logingest.Page, error) {

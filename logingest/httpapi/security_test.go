@@ -42,7 +42,7 @@ func newKeyEnv(t *testing.T, cfg *Config) *keyEnv {
 		c = *cfg
 	}
 	c.Authenticator, c.Keys, c.Now, c.Logger = auth, st, clk.Now, testLogger(nil)
-	h, err := New(ing, st, &c)
+	h, err := New(ing, &c)
 	require.NoError(t, err)
 	e := &keyEnv{h: h, store: st, clock: clk, admins: map[string]string{}}
 	for _, src := range []string{"app", "other"} {
@@ -288,7 +288,7 @@ func TestRateLimitGivesBackFailedRequests(t *testing.T) {
 	ing := &fakeIngester{ingest: func(context.Context, string, []logingest.Event) (*logingest.BatchResult, error) {
 		return nil, logingest.ErrOverloaded
 	}}
-	h, err := New(ing, &fakeReader{}, &Config{Authenticator: testAuth(), Logger: testLogger(nil), RequestsPerMinute: 60, Burst: 2})
+	h, err := New(ing, &Config{Authenticator: testAuth(), Logger: testLogger(nil), RequestsPerMinute: 60, Burst: 2})
 	require.NoError(t, err)
 	for range 5 {
 		w := do(t, h, http.MethodPost, "/api/v1/ingest", keyIngest, readFile(t, "single.json"))
