@@ -72,7 +72,8 @@ type Event struct {
 	ReceivedAt time.Time `json:"received_at"`
 }
 
-// AppendStatus is what a Store did with one event passed to Append.
+// AppendStatus is what a Store did with one event passed to Append. The Ingester turns it into the Status of
+// that event's Result (AppendInserted gives StatusAccepted); Stats is unrelated: a summary of stored events.
 type AppendStatus uint8
 
 const (

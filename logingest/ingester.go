@@ -9,7 +9,9 @@ import (
 	"time"
 )
 
-// Status is the outcome of one event in an Ingest call.
+// Status is the outcome of one event in an Ingest call, as the client is told it. It extends the Store's
+// AppendStatus (what the store did) with StatusRejected (the event never reached the store). It is unrelated
+// to Stats, the summary of stored events that Store.Stats returns.
 type Status string
 
 // Event outcomes.

@@ -207,7 +207,8 @@ type ValueCount struct {
 	Count int64  `json:"count"`
 }
 
-// Stats summarises stored events. Windows are measured on ReceivedAt, because offline clients send old timestamps.
+// Stats summarises stored events (Store.Stats, served as GET /api/v1/metrics); it is not a Status, the outcome of
+// one ingested event. Windows are measured on ReceivedAt, because offline clients send old timestamps.
 type Stats struct {
 	TotalEvents int64 `json:"total_logs"`
 	// LastHour and LastDay count events received in (Now-1h, Now] and (Now-24h, Now].
