@@ -169,7 +169,7 @@ func (h *Handler) handleFilter(w http.ResponseWriter, r *http.Request) {
 				Field: "cursor", Reason: "is not a valid cursor for this query",
 			}}}, err)
 		}
-		h.writeError(w, r, storeError("query", err))
+		h.writeError(w, r, fmt.Errorf("query: %w", err))
 		return
 	}
 	data := filterData{
@@ -209,7 +209,7 @@ func (h *Handler) handleRecent(w http.ResponseWriter, r *http.Request) {
 		SkipTotal: true,
 	})
 	if err != nil {
-		h.writeError(w, r, storeError("query recent", err))
+		h.writeError(w, r, fmt.Errorf("query recent: %w", err))
 		return
 	}
 	logs := nonNil(res.Events)
@@ -220,7 +220,7 @@ func (h *Handler) handleStats(w http.ResponseWriter, r *http.Request) {
 	p, _ := logingest.FromContext(r.Context())
 	st, err := h.store.Stats(r.Context(), logingest.StatsQuery{Source: sourceOf(p), Now: h.cfg.Now().UTC()})
 	if err != nil {
-		h.writeError(w, r, storeError("stats", err))
+		h.writeError(w, r, fmt.Errorf("stats: %w", err))
 		return
 	}
 	h.writeOK(w, r, http.StatusOK, "", st)
@@ -241,12 +241,6 @@ func (h *Handler) handleStatus(w http.ResponseWriter, r *http.Request) {
 		data.Status, data.Store = "degraded", "unreachable"
 	}
 	h.writeOK(w, r, http.StatusOK, "", data)
-}
-
-// storeError adds context to a store failure. Stores report transient failures as logingest.ErrUnavailable,
-// which classify answers 503 with Retry-After; anything unrecognised is a 500.
-func storeError(op string, err error) error {
-	return fmt.Errorf("%s: %w", op, err)
 }
 
 func nonNil(evs []logingest.Event) []logingest.Event {
