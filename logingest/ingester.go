@@ -157,29 +157,12 @@ func (ing *Ingester) Ingest(ctx context.Context, source string, events []Event) 
 		ing.metrics.ingestRequests.WithLabelValues("invalid").Inc()
 		return nil, &LimitError{Field: "logs", Limit: int64(ing.cfg.MaxBatchSize), Unit: "events"}
 	}
-	if source == "" {
-		source = DefaultSource
-	}
 	ing.metrics.requestEvents.Observe(float64(len(events)))
-	now := ing.cfg.Now().UTC()
-	res := &BatchResult{Results: make([]Result, len(events))}
-	valid := make([]Event, 0, len(events))
-	validIdx := make([]int, 0, len(events))
+	p := prepare(ing.val, ing.cfg, source, events, ing.countRejected)
+	res, valid, validIdx := p.Result, p.Valid, p.Index
 	var size int64
-	for i := range events {
-		e := events[i] // copy: the caller's slice stays untouched
-		normalize(&e, source, now)
-		res.Results[i] = Result{Index: i, EventID: e.EventID}
-		if errs := ing.val.check(&e, now); len(errs) > 0 {
-			res.Results[i].Status = StatusRejected
-			res.Results[i].Errors = errs
-			res.Rejected++
-			ing.countRejected(e.EventType, errs)
-			continue
-		}
-		valid = append(valid, e)
-		validIdx = append(validIdx, i)
-		size += eventSize(&e)
+	for j := range valid {
+		size += eventSize(&valid[j])
 	}
 	if len(valid) == 0 {
 		ing.metrics.ingestRequests.WithLabelValues("ok").Inc()

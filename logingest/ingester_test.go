@@ -348,6 +348,48 @@ func TestValidation(t *testing.T) {
 		{"PropertiesLoneLowSurrogate", func(e *logingest.Event) {
 			e.Properties = json.RawMessage(`{"a":"\uDE00"}`)
 		}, "properties", "must not contain an unpaired UTF-16 surrogate escape"},
+		// Numbers PostgreSQL's jsonb (numeric) cannot hold: the batch holding one used to fail as a whole.
+		{"PropertiesNumberTooLarge", func(e *logingest.Event) {
+			e.Properties = json.RawMessage(`{"a":1e1000000}`)
+		}, "properties", "holds a number of magnitude 1e1000000 or more, limit is below 1e131000"},
+		{"PropertiesNumberTooLargeByDigits", func(e *logingest.Event) {
+			e.Properties = json.RawMessage(`{"a":-12.5e130999}`)
+		}, "properties", "holds a number of magnitude 1e131000 or more, limit is below 1e131000"},
+		{"PropertiesNumberTooSmall", func(e *logingest.Event) {
+			e.Properties = json.RawMessage(`{"a":[1,{"b":1e-20000}]}`)
+		}, "properties", "holds a number with 20000 digits after the decimal point, limit is 16000"},
+		{"DeviceInfoNumberTooPrecise", func(e *logingest.Event) {
+			e.DeviceInfo = json.RawMessage(`{"a":1.5e-16000}`)
+		}, "device_info", "holds a number with 16001 digits after the decimal point, limit is 16000"},
+		{"ZeroWithTooManyDecimals", func(e *logingest.Event) {
+			e.Properties = json.RawMessage(`{"a":0E-16001}`)
+		}, "properties", "holds a number with 16001 digits after the decimal point, limit is 16000"},
+		{"PropertiesExponentTooLong", func(e *logingest.Event) {
+			e.Properties = json.RawMessage(`{"a":1e+0000000001234567890}`)
+		}, "properties", "holds a number whose exponent has more than 9 digits"},
+		// Invalid UTF-8 inside a string: json.Valid accepts it, but no response holding it is JSON.
+		{"PropertiesInvalidUTF8", func(e *logingest.Event) {
+			e.Properties = json.RawMessage("{\"a\":\"\xff\xfe\"}")
+		}, "properties", "must be valid UTF-8"},
+		{"DeviceInfoTruncatedUTF8Key", func(e *logingest.Event) {
+			e.DeviceInfo = json.RawMessage("{\"\xe2\x82\":1}")
+		}, "device_info", "must be valid UTF-8"},
+		{"ProviderNameTooLong", func(e *logingest.Event) {
+			e.Properties = json.RawMessage(`{"provider_name":"` + long(257) + `"}`)
+		}, "properties.provider_name", "is 257 characters, limit is 256"},
+		{"ProviderNameEscapedKeyTooLong", func(e *logingest.Event) {
+			e.Properties = json.RawMessage(`{"provider\u005fname":["` + long(300) + `"]}`)
+		}, "properties.provider_name", "is 304 bytes of JSON, limit is 256"},
+		// Years outside 1..9999 in UTC: the offset can move year 1 into year 0.
+		{"TimestampYear0ByOffset", func(e *logingest.Event) {
+			e.Timestamp = mustParseTime(t, "0001-01-01T00:30:00+01:00")
+		}, "timestamp", "is in year 0 in UTC, must be in years 1 to 9999"},
+		{"TimestampYear0000WithOffset", func(e *logingest.Event) {
+			e.Timestamp = mustParseTime(t, "0000-01-01T00:00:00+01:00")
+		}, "timestamp", "is in year -1 in UTC, must be in years 1 to 9999"},
+		{"TimestampYear10000", func(e *logingest.Event) {
+			e.Timestamp = mustParseTime(t, "9999-12-31T23:30:00-01:00")
+		}, "timestamp", "is in year 10000 in UTC, must be in years 1 to 9999"},
 	}
 	ing, _ := setup(t, nil, nil)
 	for _, tt := range tests {
@@ -380,6 +422,18 @@ func TestValidation(t *testing.T) {
 		e := validEvent("escapes")
 		// An escaped backslash before u0000, a surrogate pair (upper and lower case hex), other escapes.
 		e.Properties = json.RawMessage(`{"a":"\\u0000","b":"\ud83d\ude00 \uD83D\uDE00","c":"\u00e9\"\\\n","\ud83d\ude00":[1]}`)
+		res, err := ing.Ingest(t.Context(), "", []logingest.Event{e})
+		require.NoError(t, err)
+		require.Equal(t, logingest.StatusAccepted, res.Results[0].Status, "%v", res.Results[0].Errors)
+	})
+
+	t.Run("NumbersAndYearsAtTheLimitsAreAccepted", func(t *testing.T) {
+		t.Parallel()
+		e := validEvent("number-limits")
+		e.Properties = json.RawMessage(`{"big":-9.99e130999,"small":1e-16000,"precise":1.5e-15999,"zero":0e-16000,` +
+			`"int":123456789012345678901234567890,"f":-0.0,"e":1E+2,"provider_name":"` + long(256) + `"}`)
+		e.DeviceInfo = json.RawMessage(`{"u":"\u00e9 é ✓ 😀"}`)
+		e.Timestamp = mustParseTime(t, "0001-01-01T00:00:00Z").Add(time.Nanosecond)
 		res, err := ing.Ingest(t.Context(), "", []logingest.Event{e})
 		require.NoError(t, err)
 		require.Equal(t, logingest.StatusAccepted, res.Results[0].Status, "%v", res.Results[0].Errors)
@@ -687,6 +741,11 @@ func TestConfig(t *testing.T) {
 		{logingest.Config{FlushDelay: -time.Second}, "FlushDelay must not be negative"},
 		{logingest.Config{QueueEvents: -5}, "QueueEvents must be at least 1"},
 		{logingest.Config{Limits: logingest.Limits{MaxObjectDepth: -1}}, "Limits.MaxObjectDepth must not be negative"},
+		{logingest.Config{Limits: logingest.Limits{MaxObjectDepth: 501}}, "Limits.MaxObjectDepth must be at most 500"},
+		{logingest.Config{Limits: logingest.Limits{MaxObjectBytes: 16<<20 + 1}}, "Limits.MaxObjectBytes must be at most 16777216"},
+		{logingest.Config{Limits: logingest.Limits{MaxIDLength: 601}}, "Limits.MaxIDLength must be at most 600"},
+		{logingest.Config{Limits: logingest.Limits{MaxEventNameLength: 601}}, "Limits.MaxEventNameLength must be at most 600"},
+		{logingest.Config{Limits: logingest.Limits{MaxEventIDLength: 601}}, "Limits.MaxEventIDLength must be at most 600"},
 		{logingest.Config{WriteTimeout: time.Nanosecond}, "WriteTimeout must be at least 1ms"},
 	}
 	for _, tt := range tests {
@@ -809,4 +868,11 @@ func TestFlushDelayWaitsForFlushSize(t *testing.T) {
 	for range 3 {
 		require.NoError(t, <-errs)
 	}
+}
+
+func mustParseTime(t *testing.T, s string) time.Time {
+	t.Helper()
+	ts, err := time.Parse(time.RFC3339Nano, s)
+	require.NoError(t, err)
+	return ts
 }

@@ -181,7 +181,7 @@ func (a *KeyStoreAuthenticator) Authenticate(r *http.Request) (Principal, error)
 	u.ID, u.Count, u.LastUsedAt = e.key.ID, u.Count+1, latest(u.LastUsedAt, now)
 	a.usage[e.key.ID] = u
 	a.mu.Unlock()
-	return Principal{KeyID: e.key.ID, Source: e.key.Source, Scopes: e.key.Scopes, Limits: e.key.Limits}, nil
+	return Principal{KeyID: e.key.ID, Source: e.key.Source, Scopes: e.key.Scopes, Limits: e.key.Limits.Sanitized()}, nil
 }
 
 func latest(a, b time.Time) time.Time {

@@ -31,7 +31,9 @@ type Store interface {
 	// f.SortOrder, ties broken by insertion order (in the same direction). Implementations call f.Normalize
 	// first and return its error (which matches ErrInvalid) unchanged. A malformed f.After returns an error
 	// matching ErrInvalid. Timestamps are returned in UTC; JSON objects are returned semantically equal to
-	// what was appended (key order and spacing may differ). The caller owns the returned Page.
+	// what was appended (key order and spacing may differ). A stored value that cannot be served (a row
+	// written past validation) never fails Query: the event is returned as SanitizeStored makes it, and the
+	// change is logged with LogSanitized. The caller owns the returned Page.
 	Query(ctx context.Context, f Filter) (*Page, error)
 
 	// Stats summarises the events of q.Source (all sources when empty) relative to q.Now.
@@ -214,12 +216,29 @@ type Stats struct {
 	// LastHour and LastDay count events received in (Now-1h, Now] and (Now-24h, Now].
 	LastHour int64 `json:"last_hour"`
 	LastDay  int64 `json:"last_day"`
-	// ActiveSessions and ActiveUsers count distinct non-empty session and user ids among events received in
-	// the last day.
+	// AverageLatencyMs is the mean of properties.duration_ms over the events received in the last hour
+	// (Now-1h, Now] whose duration_ms is a JSON number of magnitude at most MaxDurationMs; 0 when there are
+	// none. Events without one (or with a string, a boolean, …) do not count.
+	AverageLatencyMs float64 `json:"average_latency_ms"`
+	// ErrorRatePercent is the number of events of type "error" received in the last hour, as a percentage
+	// (0..100) of all events received in the last hour; 0 when there are none.
+	ErrorRatePercent float64 `json:"error_rate_percent"`
+	// ActiveSessions counts the distinct non-empty session ids among events received in the last 30 minutes
+	// (Now-30m, Now], as the original service did.
 	ActiveSessions int64 `json:"active_sessions"`
-	ActiveUsers    int64 `json:"active_users"`
+	// ActiveUsers counts the distinct non-empty user ids among events received in the last day (Now-24h, Now].
+	ActiveUsers int64 `json:"active_users"`
 	// TopEventTypes and TopEventNames count events received in the last day, ordered by count descending, then
 	// value ascending, at most StatsQuery.TopN entries each; never nil.
 	TopEventTypes []ValueCount `json:"top_event_types"`
 	TopEventNames []ValueCount `json:"top_event_names"`
 }
+
+// Stats windows, relative to StatsQuery.Now and measured on ReceivedAt.
+const (
+	// ActiveSessionWindow is the window of Stats.ActiveSessions.
+	ActiveSessionWindow = 30 * time.Minute
+	// MaxDurationMs bounds the properties.duration_ms values that Stats.AverageLatencyMs averages: larger
+	// magnitudes are ignored, so that one absurd value cannot overflow or dominate the mean.
+	MaxDurationMs = 1e12
+)

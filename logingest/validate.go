@@ -1,6 +1,7 @@
 package logingest
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,16 +15,18 @@ import (
 
 // Limits bounds the fields of one event. The zero value of every field means its default.
 type Limits struct {
-	// MaxEventIDLength is the longest accepted event_id, in characters. Defaults to 128.
+	// MaxEventIDLength is the longest accepted event_id, in characters. Defaults to 128; at most 600.
 	MaxEventIDLength int
-	// MaxEventNameLength is the longest accepted event_name, in characters. Defaults to 200.
+	// MaxEventNameLength is the longest accepted event_name, in characters. Defaults to 200; at most 600.
 	MaxEventNameLength int
-	// MaxIDLength is the longest accepted user_id, session_id and app_version, in characters. Defaults to 256.
+	// MaxIDLength is the longest accepted user_id, session_id, app_version and properties.provider_name, in
+	// characters. Defaults to 256; at most 600.
 	MaxIDLength int
-	// MaxObjectBytes is the largest accepted properties or device_info object, in bytes of JSON. Defaults to 32 KiB.
+	// MaxObjectBytes is the largest accepted properties or device_info object, in bytes of JSON. Defaults to
+	// 32 KiB; at most 16 MiB.
 	MaxObjectBytes int
 	// MaxObjectDepth is the deepest accepted nesting of properties or device_info; the object itself is level 1.
-	// Defaults to 10.
+	// Defaults to 10; at most 500.
 	MaxObjectDepth int
 	// MaxFutureSkew is how far past the server's clock a timestamp may be (client clock skew). Older timestamps
 	// are always accepted, since offline buffers can be days old. Defaults to 24h.
@@ -52,8 +55,28 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
+// Upper bounds of the configurable Limits, so that whatever validation accepts every store can hold: a
+// PostgreSQL b-tree entry (the indexes on event_name, user_id, session_id and properties->>'provider_name')
+// holds at most about 2.7 KB, that is 600 characters of up to 4 bytes; SQLite's JSON functions refuse nesting
+// deeper than 1000; jsonb holds at most 255 MiB per value and SQLite 1 GB per string, far above 16 MiB.
+const (
+	maxConfigStringLength = 600
+	maxConfigObjectBytes  = 16 << 20
+	maxConfigObjectDepth  = 500
+)
+
 func (l Limits) validate() error {
 	switch {
+	case l.MaxEventIDLength > maxConfigStringLength:
+		return fmt.Errorf("Limits.MaxEventIDLength must be at most %d", maxConfigStringLength)
+	case l.MaxEventNameLength > maxConfigStringLength:
+		return fmt.Errorf("Limits.MaxEventNameLength must be at most %d", maxConfigStringLength)
+	case l.MaxIDLength > maxConfigStringLength:
+		return fmt.Errorf("Limits.MaxIDLength must be at most %d", maxConfigStringLength)
+	case l.MaxObjectBytes > maxConfigObjectBytes:
+		return fmt.Errorf("Limits.MaxObjectBytes must be at most %d", maxConfigObjectBytes)
+	case l.MaxObjectDepth > maxConfigObjectDepth:
+		return fmt.Errorf("Limits.MaxObjectDepth must be at most %d", maxConfigObjectDepth)
 	case l.MaxEventIDLength < 0:
 		return fmt.Errorf("Limits.MaxEventIDLength must not be negative")
 	case l.MaxEventNameLength < 0:
@@ -106,8 +129,29 @@ func (ev *eventValidator) check(e *Event, now time.Time) []FieldError {
 	errs = checkLen(errs, "app_version", e.AppVersion, l.MaxIDLength)
 	errs = ev.checkObject(errs, "properties", e.Properties)
 	errs = ev.checkObject(errs, "device_info", e.DeviceInfo)
+	errs = checkYear(errs, "timestamp", e.Timestamp)
 	if !e.Timestamp.IsZero() && e.Timestamp.After(now.Add(l.MaxFutureSkew)) {
 		errs = append(errs, FieldError{Field: "timestamp", Reason: fmt.Sprintf("more than %s in the future", l.MaxFutureSkew)})
+	}
+	return errs
+}
+
+// MinYear and MaxYear bound the year of every timestamp, in UTC: RFC 3339 (and so JSON encoding of a
+// time.Time) only has four-digit years, and year 0 does not exist in the proleptic Gregorian calendar of
+// PostgreSQL. The offset counts: 0001-01-01T00:30:00+01:00 is in year 0 in UTC and is rejected.
+const (
+	MinYear = 1
+	MaxYear = 9999
+)
+
+// checkYear rejects a set time whose UTC year is outside MinYear..MaxYear. The zero time is "not set" and left
+// to the required check.
+func checkYear(errs []FieldError, field string, t time.Time) []FieldError {
+	if t.IsZero() {
+		return errs
+	}
+	if y := t.UTC().Year(); y < MinYear || y > MaxYear {
+		return append(errs, FieldError{Field: field, Reason: fmt.Sprintf("is in year %d in UTC, must be in years %d to %d", y, MinYear, MaxYear)})
 	}
 	return errs
 }
@@ -157,13 +201,48 @@ func (ev *eventValidator) checkObject(errs []FieldError, field string, raw json.
 			Reason: fmt.Sprintf("is nested %d levels deep, limit is %d", depth, ev.limits.MaxObjectDepth),
 		})
 	}
+	if field == "properties" {
+		errs = ev.checkProviderName(errs, raw)
+	}
+	return errs
+}
+
+// checkProviderName bounds properties.provider_name, which the stores index (PostgreSQL: a b-tree on
+// properties->>'provider_name', whose entries cannot exceed about 2.7 KB): a string of at most MaxIDLength
+// characters, or any other value of at most MaxIDLength bytes of JSON. raw is a valid JSON object.
+func (ev *eventValidator) checkProviderName(errs []FieldError, raw json.RawMessage) []FieldError {
+	// Only decode objects that can hold the key: literally, or spelled with escapes.
+	if !bytes.Contains(raw, []byte("provider_name")) && !bytes.Contains(raw, []byte(`\u`)) {
+		return errs
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &top); err != nil {
+		return errs // cannot happen: objectShape accepted raw
+	}
+	v, ok := top["provider_name"]
+	if !ok {
+		return errs
+	}
+	limit := ev.limits.MaxIDLength
+	var s string
+	if json.Unmarshal(v, &s) == nil {
+		if n := utf8.RuneCountInString(s); n > limit {
+			return append(errs, FieldError{Field: "properties.provider_name", Reason: fmt.Sprintf("is %d characters, limit is %d", n, limit)})
+		}
+		return errs
+	}
+	if len(v) > limit {
+		return append(errs, FieldError{Field: "properties.provider_name", Reason: fmt.Sprintf("is %d bytes of JSON, limit is %d", len(v), limit)})
+	}
 	return errs
 }
 
 // objectShape returns the maximum nesting depth of raw and, when raw cannot be stored, why. raw must be a
-// single valid JSON object whose strings contain neither the escape \u0000 nor an unpaired UTF-16 surrogate
-// escape: both are valid JSON, but PostgreSQL's jsonb rejects them, which would fail the whole batch the
-// event is stored with. (Raw control characters cannot occur: valid JSON escapes them.)
+// single valid JSON object in valid UTF-8 whose strings contain neither the escape \u0000 nor an unpaired
+// UTF-16 surrogate escape, and whose numbers are within MaxJSONNumberMagnitude and MaxJSONNumberScale: all of
+// these are valid JSON (or, for invalid UTF-8, accepted by encoding/json), but PostgreSQL's jsonb rejects them,
+// and a response that carries invalid UTF-8 is not JSON. (Raw control characters cannot occur: valid JSON
+// escapes them.)
 func objectShape(raw json.RawMessage) (int, string) {
 	i := 0
 	for i < len(raw) && isSpace(raw[i]) {
@@ -171,6 +250,10 @@ func objectShape(raw json.RawMessage) (int, string) {
 	}
 	if i == len(raw) || raw[i] != '{' || !json.Valid(raw) {
 		return 0, "must be a JSON object"
+	}
+	// json.Valid does not look at the bytes inside strings, and only strings can hold bytes >= 0x80.
+	if !utf8.Valid(raw) {
+		return 0, "must be valid UTF-8"
 	}
 	depth, maxDepth, inString := 0, 0, false
 	for ; i < len(raw); i++ {
@@ -206,6 +289,15 @@ func objectShape(raw json.RawMessage) (int, string) {
 		switch c {
 		case '"':
 			inString = true
+		case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+			end := i + 1
+			for end < len(raw) && isNumberByte(raw[end]) {
+				end++
+			}
+			if problem := checkNumber(raw[i:end]); problem != "" {
+				return 0, problem
+			}
+			i = end - 1
 		case '{', '[':
 			depth++
 			if depth > maxDepth {

@@ -67,8 +67,8 @@ Created an API key with scopes ingest,read (only its hash is stored; it is shown
 Try it:
     curl -i -X POST %s/api/v1/ingest -H 'X-API-Key: %s' -H 'Content-Type: application/json' --data @testdata/single.json
     curl -s '%s/api/v1/logs/filter?page_size=5' -H 'X-API-Key: %s'
-
-`, secret, baseURL, secret, baseURL, secret)
+%s
+`, secret, baseURL, secret, baseURL, secret, consoleHint(cfg, baseURL))
 			logger.Info("created first api key", slog.String("key_id", key.ID))
 		}
 	}
@@ -218,6 +218,10 @@ func keysCmd(ctx context.Context, args []string, getenv func(string) string, std
 		if *name == "" {
 			return errors.New("keys create: -name is required")
 		}
+		limits := logingest.KeyLimits{RequestsPerMinute: *reqRate, EventsPerMinute: *evRate}
+		if err := errors.Join(logingest.ValidateKeyName(*name), logingest.ValidateKeySource(*source), limits.Validate()); err != nil {
+			return fmt.Errorf("keys create: %s", flagNames(err))
+		}
 		sc, err := logingest.ParseScopes(*scopes)
 		if err != nil {
 			return err
@@ -232,12 +236,12 @@ func keysCmd(ctx context.Context, args []string, getenv func(string) string, std
 		if *expires > 0 {
 			key.ExpiresAt = key.CreatedAt.Add(*expires)
 		}
-		key.Limits = logingest.KeyLimits{RequestsPerMinute: *reqRate, EventsPerMinute: *evRate}
+		key.Limits = limits
 		if err := ks.CreateAPIKey(ctx, key); err != nil {
 			return err
 		}
 		_, err = fmt.Fprintf(stdout, "created key %s (%s, source %s, scopes %s); the secret is shown only once:\n%s\n",
-			key.ID, key.Name, key.Source, key.Scopes, secret)
+			key.ID, termSafe(key.Name), termSafe(key.Source), key.Scopes, secret)
 		return secretNotShown(key.ID, err)
 	case "list":
 		keys, err := ks.ListAPIKeys(ctx)
@@ -247,7 +251,7 @@ func keysCmd(ctx context.Context, args []string, getenv func(string) string, std
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "ID\tNAME\tSOURCE\tSCOPES\tCREATED\tEXPIRES\tREVOKED\tLAST USED\tUSES")
 		for _, k := range keys {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", k.ID, k.Name, k.Source, k.Scopes, fmtTime(k.CreatedAt),
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n", termSafe(k.ID), termSafe(k.Name), termSafe(k.Source), k.Scopes, fmtTime(k.CreatedAt),
 				fmtTime(k.ExpiresAt), fmtTime(k.RevokedAt), fmtTime(k.LastUsedAt), k.UseCount)
 		}
 		return tw.Flush()
@@ -258,7 +262,7 @@ func keysCmd(ctx context.Context, args []string, getenv func(string) string, std
 		if err := ks.RevokeAPIKey(ctx, ids[0], time.Now()); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "revoked key %s; every server refuses it within a second\n", ids[0])
+		fmt.Fprintf(stdout, "revoked key %s; every server refuses it within a second\n", termSafe(ids[0]))
 		return nil
 	case "rotate":
 		if len(ids) != 1 {
@@ -271,7 +275,7 @@ func keysCmd(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		_, err = fmt.Fprintf(stdout, "rotated key %s: it stops working at %s at the latest\n"+
 			"created key %s (%s, source %s, scopes %s); the secret is shown only once:\n%s\n",
-			ids[0], now.Add(*grace).UTC().Format(time.RFC3339), key.ID, key.Name, key.Source, key.Scopes, secret)
+			termSafe(ids[0]), now.Add(*grace).UTC().Format(time.RFC3339), key.ID, termSafe(key.Name), termSafe(key.Source), key.Scopes, secret)
 		return secretNotShown(key.ID, err)
 	}
 	return fmt.Errorf("unknown keys command %q (want create, list, revoke or rotate)", sub)
@@ -329,6 +333,6 @@ func eraseUserCmd(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "deleted %d events of user %s\n", n, *userID)
+	fmt.Fprintf(stdout, "deleted %d events of user %s\n", n, termSafe(*userID))
 	return nil
 }

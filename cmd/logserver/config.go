@@ -39,6 +39,9 @@ type config struct {
 	WriteTimeout       time.Duration
 	CORSOrigins        []string // CORS_ALLOWED_ORIGINS
 	TrustedProxyHeader string   // TRUSTED_PROXY_HEADER
+	ConsoleEnabled     bool     // CONSOLE_ENABLED: the web console at /ui/
+
+	Buffer bufferConfig // INGEST_BUFFER and INGEST_BUFFER_*
 
 	LogLevel          slog.Level // LOG_LEVEL
 	LogFormat         string     // LOG_FORMAT: auto, json, text
@@ -158,6 +161,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		WriteTimeout:       r.duration("INGEST_WRITE_TIMEOUT", 10*time.Second, time.Millisecond),
 		CORSOrigins:        r.list("CORS_ALLOWED_ORIGINS"),
 		TrustedProxyHeader: r.str("TRUSTED_PROXY_HEADER", ""),
+		ConsoleEnabled:     r.bool("CONSOLE_ENABLED", true),
 		LogFormat:          strings.ToLower(r.str("LOG_FORMAT", logFormatAuto)),
 		ShutdownTimeout:    r.duration("SHUTDOWN_TIMEOUT", 30*time.Second, time.Second),
 		ReadHeaderTimeout:  r.duration("HTTP_READ_HEADER_TIMEOUT", 10*time.Second, 10*time.Millisecond),
@@ -197,6 +201,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		r.errs = append(r.errs, fmt.Errorf("LOG_FORMAT must be auto, json or text, got %q", c.LogFormat))
 	}
 	c.DatabaseURL = databaseURL(r)
+	c.Buffer = loadBufferConfig(r)
 	return c, errors.Join(r.errs...)
 }
 

@@ -52,6 +52,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return keysCmd(ctx, args, getenv, stdout, stderr)
 	case "erase-user":
 		return eraseUserCmd(ctx, args, getenv, stdout, stderr)
+	case "consume":
+		return consume(ctx, args, getenv, stdout, stderr)
+	case "deadletters":
+		return deadLettersCmd(ctx, args, getenv, stdout, stderr)
 	case "version":
 		_, err := fmt.Fprintln(stdout, version)
 		return err
@@ -69,6 +73,8 @@ commands:
   migrate up|down|status      apply, roll back one, or list schema migrations
   keys create|list|revoke|rotate  manage API keys stored in the database
   erase-user -user-id ID      delete every event of one user (right to erasure)
+  consume                     move events from the ingest buffer (INGEST_BUFFER) to the store
+  deadletters list [-after SEQ] [-limit N]  list events the store refused, from the buffer's dead-letter stream
   version                     print the version
 
 Configuration comes from environment variables and ./.env (see config.example.env).

@@ -350,9 +350,14 @@ func TestKeysAndEraseUserCommands(t *testing.T) {
 	require.Contains(t, out.String(), "habit-tracker-dev")
 	require.NotContains(t, out.String(), secret[len("lk_")+13:], "list never shows secrets")
 	require.ErrorContains(t, run(t.Context(), []string{"keys", "create"}, env, &out, io.Discard), "-name is required")
+	// Names and sources are printable text; limits are within what the limiters can represent.
+	err := run(t.Context(), []string{"keys", "create", "-name", "evil\x1b[2J", "-source", "a\nb", "-requests-per-minute", "0.0001"}, env, &out, io.Discard)
+	require.ErrorContains(t, err, "-name must be printable text; U+001B is not")
+	require.ErrorContains(t, err, "-source must be printable text; U+000A is not")
+	require.ErrorContains(t, err, "-requests-per-minute must be 0 (server default), negative (unlimited) or between 0.001 and 1e+06 per minute")
 
 	// The secret is shown once: when it cannot be written, the command fails and says which key to revoke.
-	err := run(t.Context(), create, env, failingWriter{}, io.Discard)
+	err = run(t.Context(), create, env, failingWriter{}, io.Discard)
 	require.ErrorContains(t, err, "could not be written")
 	require.Regexp(t, "logserver keys revoke lk_[0-9a-f]{12}", err.Error())
 

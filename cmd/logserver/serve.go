@@ -25,6 +25,7 @@ import (
 
 	"github.com/change66/logserver/logingest"
 	"github.com/change66/logserver/logingest/httpapi"
+	"github.com/change66/logserver/logingest/natsbuffer"
 	"github.com/change66/logserver/logingest/redislimit"
 	"github.com/change66/logserver/logingest/store/pgstore"
 	"github.com/change66/logserver/logingest/store/sqlite"
@@ -133,21 +134,56 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		keys = ks
 	}
 
-	ing, err := logingest.New(store, &logingest.Config{
-		Logger:       logger,
-		Registerer:   reg,
-		MaxBatchSize: cfg.MaxBatchSize,
-		Writers:      cfg.WorkerPoolSize,
-		FlushDelay:   cfg.FlushDelay,
-		QueueEvents:  cfg.QueueMaxEvents,
-		WriteTimeout: cfg.WriteTimeout,
-	})
-	if err != nil {
-		return err
+	// In buffer mode (INGEST_BUFFER) requests are published to JetStream and writers move them to the store;
+	// otherwise the Ingester writes them directly.
+	var (
+		backend    httpapi.Backend
+		pinger     httpapi.Pinger = store
+		closeIng                  = func(context.Context) error { return nil }
+		runWriters func(context.Context) error
+	)
+	if cfg.Buffer.URL != "" {
+		nc, err := connectBuffer(cfg.Buffer, "logserver", logger)
+		if err != nil {
+			return err
+		}
+		defer nc.Close()
+		val, err := logingest.NewValidator(&logingest.Config{Logger: logger, MaxBatchSize: cfg.MaxBatchSize})
+		if err != nil {
+			return err
+		}
+		bcfg := cfg.Buffer.natsConfig(logger, reg)
+		pub, err := natsbuffer.NewPublisher(ctx, nc, val, bcfg)
+		if err != nil {
+			return err
+		}
+		if cfg.Buffer.Writers > 0 {
+			if runWriters, err = startWriters(ctx, nc, store, cfg.Buffer.Writers, bcfg); err != nil {
+				return err
+			}
+		}
+		br := bufferReader{Store: store, nc: nc}
+		backend, pinger = bufferBackend{Publisher: pub, store: br}, br
+		logger.Info("ingest buffer ready", slog.String("stream", cfg.Buffer.Stream),
+			slog.String("nats", nc.ConnectedUrlRedacted()), slog.Int("writers", cfg.Buffer.Writers))
+	} else {
+		ing, err := logingest.New(store, &logingest.Config{
+			Logger:       logger,
+			Registerer:   reg,
+			MaxBatchSize: cfg.MaxBatchSize,
+			Writers:      cfg.WorkerPoolSize,
+			FlushDelay:   cfg.FlushDelay,
+			QueueEvents:  cfg.QueueMaxEvents,
+			WriteTimeout: cfg.WriteTimeout,
+		})
+		if err != nil {
+			return err
+		}
+		backend, closeIng = ing, ing.Close
 	}
 
 	var draining atomic.Bool
-	api, err := httpapi.New(ing, &httpapi.Config{
+	api, err := httpapi.New(backend, &httpapi.Config{
 		Logger:                logger,
 		Registerer:            reg,
 		Authenticator:         auth,
@@ -165,10 +201,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		TrustedProxyHeader:    cfg.TrustedProxyHeader,
 	})
 	if err != nil {
-		_ = ing.Close(context.Background())
+		_ = closeIng(context.Background())
 		return err
 	}
-	ops, err := httpapi.NewOps(store, &httpapi.OpsConfig{
+	ops, err := httpapi.NewOps(pinger, &httpapi.OpsConfig{
 		Logger:             logger,
 		Registerer:         reg,
 		Gatherer:           reg,
@@ -182,7 +218,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		},
 	})
 	if err != nil {
-		_ = ing.Close(context.Background())
+		_ = closeIng(context.Background())
 		return err
 	}
 	// The server answers the API and the operational endpoints on one port, as the original did.
@@ -192,8 +228,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	handler.Handle("/", api)
 
+	var root http.Handler = handler
+	if cfg.ConsoleEnabled {
+		if root, err = withConsole(handler); err != nil {
+			_ = closeIng(context.Background())
+			return err
+		}
+	}
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           root,
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeoutHTTP,
@@ -202,6 +245,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
 	fmt.Fprintf(stdout, "logserver %s listening on %s (store: %s)\n", version, baseURL, desc)
+	if cfg.ConsoleEnabled {
+		fmt.Fprintf(stdout, "web console: %s%s (sign in with an API key that has the read scope)\n", baseURL, consolePath)
+	}
 
 	var g oklog.Group
 	g.Add(func() error { // the HTTP server
@@ -222,6 +268,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		logger.Info("shutting down", slog.String("reason", context.Cause(ctx).Error()))
 		return nil
 	}, func(error) {})
+	if runWriters != nil { // buffer writers: finish the batch in hand, leave the rest in the stream
+		wctx, wcancel := context.WithCancel(context.Background())
+		g.Add(func() error { return runWriters(wctx) }, func(error) { wcancel() })
+	}
 	if keyAuth != nil { // batched key usage (last_used_at, use_count), flushed once more on shutdown
 		kctx, kcancel := context.WithCancel(context.Background())
 		g.Add(func() error { return keyAuth.Run(kctx) }, func(error) { kcancel() })
@@ -234,7 +284,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	runErr := g.Run()
 	cctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	if err := ing.Close(cctx); err != nil {
+	if err := closeIng(cctx); err != nil {
 		logger.Error("drain ingester", slog.Any("error", err))
 		runErr = errors.Join(runErr, err)
 	}

@@ -92,14 +92,12 @@ type wire struct {
 	ID    int64               `json:"i"`
 }
 
-const timeLayout = "2006-01-02T15:04:05.000000000Z"
-
 // Encode returns the text form of c, for Page.NextCursor.
 func (c Cursor) Encode() string {
 	w := wire{Field: c.Field, Order: c.Order, ID: c.ID}
 	switch v := c.Value.(type) {
 	case time.Time:
-		w.Str = v.UTC().Format(timeLayout)
+		w.Str = FormatTime(v)
 	case int64:
 		w.Num = v
 	case string:
@@ -128,7 +126,7 @@ func After(f logingest.Filter) (*Cursor, error) {
 	switch w.Field {
 	case logingest.SortTimestamp, logingest.SortReceivedAt:
 		if err == nil {
-			c.Value, err = time.Parse(timeLayout, w.Str)
+			c.Value, err = ParseTime(w.Str)
 		}
 	case logingest.SortSequenceNumber:
 		c.Value = w.Num
@@ -169,4 +167,39 @@ func Matches(f logingest.Filter) []Match {
 		}
 	}
 	return out
+}
+
+// DurationMs returns the value of properties.duration_ms when it is a JSON number of magnitude at most
+// logingest.MaxDurationMs, the values Stats.AverageLatencyMs averages; ok is false otherwise.
+func DurationMs(props json.RawMessage) (ms float64, ok bool) {
+	raw := topLevel(props, "duration_ms")
+	if len(raw) == 0 || (raw[0] != '-' && (raw[0] < '0' || raw[0] > '9')) {
+		return 0, false
+	}
+	var v float64
+	if json.Unmarshal(raw, &v) != nil || v > logingest.MaxDurationMs || v < -logingest.MaxDurationMs {
+		return 0, false
+	}
+	return v, true
+}
+
+// StringField returns the string value of the top-level key of the JSON object obj, or "" when obj is not an
+// object, the key is absent, or its value is not a string. With duplicate keys the last one wins, as in
+// PostgreSQL's jsonb.
+func StringField(obj json.RawMessage, key string) string {
+	raw := topLevel(obj, key)
+	var s string
+	if len(raw) == 0 || raw[0] != '"' || json.Unmarshal(raw, &s) != nil {
+		return ""
+	}
+	return s
+}
+
+// topLevel returns the raw value of key in the JSON object obj (the last one when repeated), or nil.
+func topLevel(obj json.RawMessage, key string) json.RawMessage {
+	var m map[string]json.RawMessage
+	if len(obj) == 0 || json.Unmarshal(obj, &m) != nil {
+		return nil
+	}
+	return bytes.TrimSpace(m[key])
 }

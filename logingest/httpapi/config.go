@@ -35,11 +35,31 @@ type Config struct {
 	// MaxBodyBytes bounds an ingest request body (MAX_REQUEST_SIZE_MB), both as sent on the wire and after
 	// gzip or zstd decompression; larger bodies are answered 413. Defaults to 10 MiB.
 	MaxBodyBytes int64
-	// MaxInflightBodyBytes bounds the memory of all ingest bodies being read or ingested at once, so memory
-	// stays bounded under any number of concurrent requests. Each request reserves its buffer as it grows;
-	// one that cannot reserve more is answered 503 with Retry-After at once (it is safe to retry). A negative
-	// value disables the bound. Defaults to 16 × MaxBodyBytes.
+	// MaxEventBytes bounds one event, in bytes of JSON: the body of POST /api/v1/ingest (413 above it) and
+	// each element of a batch's "logs" array (rejected alone, without being decoded). Defaults to 1 MiB.
+	MaxEventBytes int64
+	// MaxInflightBodyBytes bounds the memory of all ingest requests being read, decoded or ingested at once,
+	// so memory stays bounded under any number of concurrent requests. Each request reserves its body buffer
+	// as it grows (following the bytes that arrive, never the declared Content-Length), then what its events
+	// take once decoded (estimated before decoding, measured after), and gives the body's share back once it
+	// is decoded. A request that cannot reserve what it needs is answered 503 with Retry-After at once (it is
+	// safe to retry). A negative value disables the bound. Defaults to 16 × MaxBodyBytes.
 	MaxInflightBodyBytes int64
+	// MaxInflightBodyBytesPerClient bounds the part of MaxInflightBodyBytes one client (an IP address, or an
+	// IPv6 /64) may hold, so a few clients cannot take the whole budget from the others; past it the client's
+	// request is answered 503 with Retry-After and keeps its rate-limit tokens spent. A negative value disables
+	// it. Defaults to a quarter of MaxInflightBodyBytes, and at least 2 × MaxBodyBytes.
+	MaxInflightBodyBytesPerClient int64
+	// MinBodyBytesPerSecond is the slowest a request body may arrive, on average, after BodyGracePeriod: a
+	// body that falls behind is answered 408, so a stalled upload cannot hold its share of the budget (or a
+	// connection) for long. Only bodies read from a connection whose read deadline can be set
+	// (http.ResponseController) are paced. A negative value disables it. Defaults to 16 KiB/s.
+	MinBodyBytesPerSecond int64
+	// BodyGracePeriod is how long a body may take before MinBodyBytesPerSecond applies. Defaults to 5s.
+	BodyGracePeriod time.Duration
+	// BodyReadTimeout bounds the time to read a whole request body, counted from the end of its headers; a
+	// body still arriving then is answered 408. A negative value disables it. Defaults to 30s.
+	BodyReadTimeout time.Duration
 	// RequestsPerMinute is the sustained rate of /api/v1 requests allowed per API key (token bucket refilled
 	// continuously). A negative value disables rate limiting. Defaults to 1000.
 	RequestsPerMinute float64
@@ -98,13 +118,17 @@ type CORS struct {
 
 // Defaults.
 const (
-	defaultMaxBodyBytes      = 10 << 20
-	defaultRequestsPerMinute = 1000
-	defaultBurst             = 100
-	defaultEventsPerMinute   = 60000
-	defaultEventsBurst       = 10000
-	defaultAuthFailures      = 60
-	defaultCORSMaxAge        = 10 * time.Minute
+	defaultMaxBodyBytes          = 10 << 20
+	defaultMaxEventBytes         = 1 << 20
+	defaultMinBodyBytesPerSecond = 16 << 10
+	defaultBodyGracePeriod       = 5 * time.Second
+	defaultBodyReadTimeout       = 30 * time.Second
+	defaultRequestsPerMinute     = 1000
+	defaultBurst                 = 100
+	defaultEventsPerMinute       = 60000
+	defaultEventsBurst           = 10000
+	defaultAuthFailures          = 60
+	defaultCORSMaxAge            = 10 * time.Minute
 )
 
 func (c *Config) withDefaults() Config {
@@ -121,8 +145,23 @@ func (c *Config) withDefaults() Config {
 	if out.MaxBodyBytes == 0 {
 		out.MaxBodyBytes = defaultMaxBodyBytes
 	}
+	if out.MaxEventBytes == 0 {
+		out.MaxEventBytes = defaultMaxEventBytes
+	}
 	if out.MaxInflightBodyBytes == 0 {
 		out.MaxInflightBodyBytes = 16 * out.MaxBodyBytes
+	}
+	if out.MaxInflightBodyBytesPerClient == 0 {
+		out.MaxInflightBodyBytesPerClient = max(out.MaxInflightBodyBytes/4, 2*out.MaxBodyBytes)
+	}
+	if out.MinBodyBytesPerSecond == 0 {
+		out.MinBodyBytesPerSecond = defaultMinBodyBytesPerSecond
+	}
+	if out.BodyGracePeriod == 0 {
+		out.BodyGracePeriod = defaultBodyGracePeriod
+	}
+	if out.BodyReadTimeout == 0 {
+		out.BodyReadTimeout = defaultBodyReadTimeout
 	}
 	if out.RequestsPerMinute == 0 {
 		out.RequestsPerMinute = defaultRequestsPerMinute
@@ -179,6 +218,12 @@ func (c Config) validate() error {
 	var errs []error
 	if c.MaxBodyBytes < 1 {
 		errs = append(errs, fieldErr("MaxBodyBytes", "must be at least 1"))
+	}
+	if c.MaxEventBytes < 1 {
+		errs = append(errs, fieldErr("MaxEventBytes", "must be at least 1"))
+	}
+	if c.BodyGracePeriod < 0 {
+		errs = append(errs, fieldErr("BodyGracePeriod", "must not be negative"))
 	}
 	if c.RequestsPerMinute > 0 && c.Burst < 1 {
 		errs = append(errs, fieldErr("Burst", "must be at least 1 when rate limiting is on"))

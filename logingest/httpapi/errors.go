@@ -54,6 +54,7 @@ func classify(err error) problem {
 		ve *logingest.ValidationError
 		le *logingest.LimitError
 		me *mediaTypeError
+		se *slowBodyError
 	)
 	switch {
 	case errors.As(err, &le) && le.TooLarge:
@@ -67,6 +68,13 @@ func classify(err error) problem {
 			status: http.StatusBadRequest, code: "limit_exceeded", message: le.Error(),
 			errors: []logingest.FieldError{{Field: le.Field, Reason: fmt.Sprintf("exceeds limit of %d %s", le.Limit, le.Unit)}},
 			limit:  le.Limit,
+		}
+	case errors.As(err, &se):
+		return problem{
+			status: http.StatusRequestTimeout, code: "body_too_slow", message: se.Error(),
+			errors: []logingest.FieldError{{Field: fieldBody, Reason: fmt.Sprintf(
+				"must arrive at %d bytes/s at least and within %s", se.minRate, se.timeout)}},
+			limit: se.minRate,
 		}
 	case errors.As(err, &ve):
 		return problem{
@@ -132,6 +140,9 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	}
 	if p.retry {
 		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
+	}
+	if p.status == http.StatusRequestTimeout {
+		w.Header().Set("Connection", "close") // the rest of the body is not worth waiting for
 	}
 	if p.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="logingest"`)

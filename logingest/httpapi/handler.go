@@ -48,6 +48,8 @@ type Handler struct {
 	started time.Time
 	// inflight is the MaxInflightBodyBytes budget; nil when unbounded.
 	inflight *semaphore.Weighted
+	// clients is the MaxInflightBodyBytesPerClient cap; nil when unbounded.
+	clients *clientBudgets
 
 	pinger Pinger // the store, for /api/v1/status and the health checks
 
@@ -83,6 +85,7 @@ func New(b Backend, cfg *Config) (*Handler, error) {
 	if h.cfg.MaxInflightBodyBytes > 0 {
 		h.inflight = semaphore.NewWeighted(h.cfg.MaxInflightBodyBytes)
 	}
+	h.clients = newClientBudgets(h.cfg.MaxInflightBodyBytesPerClient)
 	h.routes()
 	return h, nil
 }

@@ -428,7 +428,7 @@ func TestReadAtMostBoundsMemory(t *testing.T) {
 			if tt.size >= 0 {
 				src = io.LimitReader(zeros{}, int64(tt.size))
 			}
-			got, err := readAtMost(src, limit, tt.hint, func(int64) bool { return true })
+			got, err := readAtMost(src, limit, tt.hint, func(int64) error { return nil })
 			require.NoError(t, err)
 			require.LessOrEqual(t, cap(got), limit+1)
 			if tt.size >= 0 && tt.size <= limit {
@@ -448,8 +448,8 @@ func (zeros) Read(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// TestInflightBodyBudget: while bodies being ingested hold the MaxInflightBodyBytes budget, another request that
-// needs more is answered 503 with Retry-After at once instead of adding to memory; once they finish it passes.
+// TestInflightBodyBudget: while events being ingested hold the MaxInflightBodyBytes budget, another request that
+// needs more (its body, then what decoding it takes) is answered 503 with Retry-After at once instead of adding to memory; once they finish it passes.
 func TestInflightBodyBudget(t *testing.T) {
 	t.Parallel()
 	entered := make(chan struct{})
@@ -465,7 +465,7 @@ func TestInflightBodyBudget(t *testing.T) {
 		}, nil
 	}}
 	h, err := New(fake, &Config{
-		Authenticator: testAuth(), Logger: testLogger(nil), MaxBodyBytes: 8 << 10, MaxInflightBodyBytes: 6 << 10,
+		Authenticator: testAuth(), Logger: testLogger(nil), MaxBodyBytes: 8 << 10, MaxInflightBodyBytes: 12 << 10,
 	})
 	require.NoError(t, err)
 	event := func(id string, pad int) []byte {
@@ -478,12 +478,12 @@ func TestInflightBodyBudget(t *testing.T) {
 		holder <- serve(h, request(t, http.MethodPost, "/api/v1/ingest", keyIngest, event("holder", 4<<10)))
 	}()
 	select {
-	case <-entered: // the holder's ~4 KiB body is reserved until its Ingest returns
+	case <-entered: // the holder's ~4 KiB of decoded event is reserved until its Ingest returns
 	case w := <-holder:
 		t.Fatalf("the holding request ended early: %d %s", w.Code, w.Body)
 	}
 
-	w := serve(h, request(t, http.MethodPost, "/api/v1/ingest", keyIngest, event("second", 3<<10)))
+	w := serve(h, request(t, http.MethodPost, "/api/v1/ingest", keyIngest, event("second", 4<<10)))
 	require.Equal(t, http.StatusServiceUnavailable, w.Code, w.Body.String())
 	require.NotEmpty(t, w.Header().Get("Retry-After"))
 	require.Equal(t, "overloaded", decode(t, w).Code)
@@ -493,6 +493,6 @@ func TestInflightBodyBudget(t *testing.T) {
 
 	close(release)
 	require.Equal(t, http.StatusCreated, (<-holder).Code)
-	w = serve(h, request(t, http.MethodPost, "/api/v1/ingest", keyIngest, event("second", 3<<10)))
+	w = serve(h, request(t, http.MethodPost, "/api/v1/ingest", keyIngest, event("second", 4<<10)))
 	require.Equal(t, http.StatusCreated, w.Code, "the budget is given back when a request ends")
 }

@@ -102,9 +102,8 @@ func (h *Handler) handleCreateKey(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var errs []logingest.FieldError
-	if strings.TrimSpace(req.Name) == "" || len(req.Name) > 200 {
-		errs = append(errs, logingest.FieldError{Field: "name", Reason: "must be 1 to 200 characters"})
-	}
+	errs = appendValidation(errs, logingest.ValidateKeyName(req.Name))
+	errs = appendValidation(errs, req.Limits.Validate())
 	scopes, err := logingest.ParseScopes(strings.Join(req.Scopes, ","))
 	if err != nil || scopes == 0 {
 		errs = append(errs, logingest.FieldError{Field: "scopes", Reason: "must list at least one of ingest, read, admin"})
@@ -216,6 +215,14 @@ func (h *Handler) ownKey(r *http.Request, action string) (logingest.APIKey, erro
 		return logingest.APIKey{}, fmt.Errorf("key %s of another source: %w", id, logingest.ErrNotFound)
 	}
 	return k, nil
+}
+
+// appendValidation appends the field errors of err, a *logingest.ValidationError or nil, to errs.
+func appendValidation(errs []logingest.FieldError, err error) []logingest.FieldError {
+	if ve, ok := errors.AsType[*logingest.ValidationError](err); ok {
+		return append(errs, ve.Errors...)
+	}
+	return errs
 }
 
 // decodeSmall decodes a small JSON body into v, refusing unknown fields.

@@ -17,6 +17,8 @@ type httpMetrics struct {
 	duration     *prometheus.HistogramVec // route
 	rateLimited  *prometheus.CounterVec   // limit
 	authFailures *prometheus.CounterVec   // reason
+	// inflightBytes is the part of the in-flight ingest memory budget held by requests now.
+	inflightBytes prometheus.Gauge
 }
 
 // Auth failure reasons, the values of logingest_auth_failures_total{reason}.
@@ -46,6 +48,10 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 			Name: "logingest_auth_failures_total",
 			Help: "API requests refused by authentication or authorization, by reason (missing, invalid, forbidden, error).",
 		}, []string{"reason"}),
+		inflightBytes: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "logingest_http_inflight_body_bytes",
+			Help: "Bytes of the in-flight ingest memory budget held by requests being read, decoded or ingested (bodies and decoded events).",
+		}),
 	}
 	// One Register call per collector keeps its static type; when reg already holds an equal collector, that one
 	// is returned and used instead.
@@ -63,6 +69,8 @@ func newHTTPMetrics(reg prometheus.Registerer) (*httpMetrics, error) {
 	m.rateLimited, err = promutil.Register(reg, m.rateLimited)
 	keep(err)
 	m.authFailures, err = promutil.Register(reg, m.authFailures)
+	keep(err)
+	m.inflightBytes, err = promutil.Register(reg, m.inflightBytes)
 	keep(err)
 	if err = errors.Join(errs...); err != nil {
 		return nil, err

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/change66/logserver/logingest"
 )
 
 type ctxKey struct{ name string }
@@ -121,7 +123,9 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 		id = newRequestID()
 	}
 	ri := &requestInfo{id: id, logger: h.logger.With(slog.String("request_id", id))}
-	r = r.WithContext(context.WithValue(r.Context(), requestInfoKey, ri))
+	// The logger in the context lets the store log what it finds wrong with a row under the request id.
+	ctx := logingest.ContextWithLogger(context.WithValue(r.Context(), requestInfoKey, ri), ri.logger)
+	r = r.WithContext(ctx)
 	w.Header().Set("X-Request-ID", id)
 
 	rec := &recorder{ResponseWriter: w, status: http.StatusOK}

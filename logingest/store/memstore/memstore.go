@@ -11,6 +11,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -163,7 +164,10 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 	rest = rest[min(f.Offset, len(rest)):]
 	n := min(f.Limit, len(rest))
 	for _, r := range rest[:n] {
-		page.Events = append(page.Events, copyEvent(r.ev))
+		ev := copyEvent(r.ev)
+		// An event appended without the Ingester's validation may hold values JSON cannot carry.
+		logingest.LogSanitized(ctx, slog.Default(), &ev, r.seq, logingest.SanitizeStored(&ev))
+		page.Events = append(page.Events, ev)
 	}
 	if n < len(rest) {
 		page.NextCursor = cursorOf(rest[n-1], f.SortBy).Encode()
@@ -207,8 +211,11 @@ func (s *Store) Stats(ctx context.Context, q logingest.StatsQuery) (*logingest.S
 	}
 	st := &logingest.Stats{}
 	hourAgo, dayAgo := q.Now.Add(-time.Hour), q.Now.Add(-24*time.Hour)
+	sessionsSince := q.Now.Add(-logingest.ActiveSessionWindow)
 	sessions, users := map[string]bool{}, map[string]bool{}
 	types, names := map[string]int64{}, map[string]int64{}
+	var errorsLastHour, durations int64
+	var durationSum float64
 	for i := range s.rows {
 		e := &s.rows[i].ev
 		if q.Source != "" && e.Source != q.Source {
@@ -221,8 +228,15 @@ func (s *Store) Stats(ctx context.Context, q logingest.StatsQuery) (*logingest.S
 		st.LastDay++
 		if e.ReceivedAt.After(hourAgo) {
 			st.LastHour++
+			if e.EventType == logingest.EventTypeError {
+				errorsLastHour++
+			}
+			if ms, ok := storequery.DurationMs(e.Properties); ok {
+				durations++
+				durationSum += ms
+			}
 		}
-		if e.SessionID != "" {
+		if e.SessionID != "" && e.ReceivedAt.After(sessionsSince) {
 			sessions[e.SessionID] = true
 		}
 		if e.UserID != "" {
@@ -232,6 +246,12 @@ func (s *Store) Stats(ctx context.Context, q logingest.StatsQuery) (*logingest.S
 		names[e.EventName]++
 	}
 	st.ActiveSessions, st.ActiveUsers = int64(len(sessions)), int64(len(users))
+	if durations > 0 {
+		st.AverageLatencyMs = durationSum / float64(durations)
+	}
+	if st.LastHour > 0 {
+		st.ErrorRatePercent = 100 * float64(errorsLastHour) / float64(st.LastHour)
+	}
 	st.TopEventTypes, st.TopEventNames = top(types, topN), top(names, topN)
 	return st, nil
 }

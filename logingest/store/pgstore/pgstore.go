@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -241,12 +242,10 @@ func mapErr(err error) error {
 		return err
 	}
 	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
-		switch pgErr.Code {
-		case "23505", // unique_violation
-			"22021", // character_not_in_repertoire: NUL in text
-			"22P02", // invalid_text_representation: for example an unpaired surrogate in jsonb
-			"22P05": // untranslatable_character: \u0000 in jsonb
+		if isDataError(pgErr.Code) {
 			return fmt.Errorf("%w: %w", logingest.ErrInvalid, err)
+		}
+		switch pgErr.Code {
 		case "57P01", "57P02", "57P03", "53300": // admin_shutdown, crash_shutdown, cannot_connect_now, too_many_connections
 			return fmt.Errorf("%w: %w", logingest.ErrUnavailable, err)
 		}
@@ -259,6 +258,26 @@ func mapErr(err error) error {
 		return fmt.Errorf("%w: %w", logingest.ErrUnavailable, err)
 	}
 	return err
+}
+
+// isDataError reports whether SQLSTATE code says that a value could not be stored or read, as opposed to an
+// outage or a bug: every code of class 22 (data exception: numeric_value_out_of_range for a jsonb number
+// numeric cannot hold, datetime_field_overflow, character_not_in_repertoire for NUL, untranslatable_character
+// for \u0000 in jsonb, invalid_text_representation for an unpaired surrogate, string_data_right_truncation,
+// ...), the per-row integrity violations (unique, not-null, check) and program_limit_exceeded (54000: an
+// index entry or a jsonb value too large). Append reports them as logingest.ErrInvalid, so the Ingester
+// isolates the event that caused them instead of failing its neighbours.
+func isDataError(code string) bool {
+	switch {
+	case strings.HasPrefix(code, "22"):
+		return true
+	case code == "23502", // not_null_violation
+		code == "23505", // unique_violation
+		code == "23514", // check_violation
+		code == "54000": // program_limit_exceeded
+		return true
+	}
+	return false
 }
 
 // withCtx makes sure an error caused by ctx wraps ctx.Err(), whatever pgx reported.

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 
 	"github.com/change66/logserver/internal/storequery"
 	"github.com/change66/logserver/logingest"
@@ -122,14 +123,17 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 			props, dev []byte
 			typ, prio  string
 			id         int64
+			ts, recv   pgtype.Timestamptz
 		)
-		if err := rows.Scan(&id, &e.Source, &e.EventID, &e.Timestamp, &typ, &e.EventName, &props, &e.UserID,
-			&e.SessionID, &e.AppVersion, &dev, &e.SequenceNumber, &prio, &e.ReceivedAt); err != nil {
+		if err := rows.Scan(&id, &e.Source, &e.EventID, &ts, &typ, &e.EventName, &props, &e.UserID,
+			&e.SessionID, &e.AppVersion, &dev, &e.SequenceNumber, &prio, &recv); err != nil {
 			rows.Close()
 			return nil, fmt.Errorf("query: scan: %w", err)
 		}
+		var bad []logingest.FieldError
+		e.Timestamp, bad = readTime(ts, "timestamp", bad)
+		e.ReceivedAt, bad = readTime(recv, "received_at", bad)
 		e.EventType, e.Priority = logingest.EventType(typ), logingest.Priority(prio)
-		e.Timestamp, e.ReceivedAt = e.Timestamp.UTC(), e.ReceivedAt.UTC()
 		if props != nil {
 			e.Properties = json.RawMessage(props)
 		}
@@ -138,6 +142,7 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 		}
 		last = storequery.At(&e, id, f.SortBy)
 		last.Order = f.SortOrder
+		s.sanitize(ctx, &e, id, bad) // after the cursor, which must hold the stored values
 		page.Events = append(page.Events, e)
 	}
 	rows.Close()

@@ -26,8 +26,14 @@ func (s *Store) Stats(ctx context.Context, q logingest.StatsQuery) (*logingest.S
 
 	batch := &pgx.Batch{}
 	batch.Queue(`SELECT count(*) FROM analytics_logs WHERE ($1 = '' OR source = $1)`, q.Source)
-	batch.Queue(`SELECT count(*) FILTER (WHERE received_at > $4), count(*), count(DISTINCT session_id),
-		count(DISTINCT user_id) `+window, q.Source, dayAgo, now, hourAgo)
+	// duration_ms counts when it is a JSON number of magnitude at most logingest.MaxDurationMs.
+	const duration = `CASE WHEN received_at > $4 AND jsonb_typeof(properties -> 'duration_ms') = 'number'
+		AND abs((properties ->> 'duration_ms')::numeric) <= $6::numeric THEN (properties ->> 'duration_ms')::float8 END`
+	batch.Queue(`SELECT count(*) FILTER (WHERE received_at > $4), count(*),
+		count(*) FILTER (WHERE received_at > $4 AND event_type = 'error'),
+		count(`+duration+`), coalesce(sum(`+duration+`), 0),
+		count(DISTINCT session_id) FILTER (WHERE received_at > $5), count(DISTINCT user_id) `+window,
+		q.Source, dayAgo, now, hourAgo, now.Add(-logingest.ActiveSessionWindow), logingest.MaxDurationMs)
 	batch.Queue(`SELECT event_type, count(*) AS n `+window+` GROUP BY event_type ORDER BY n DESC, event_type LIMIT $4`,
 		q.Source, dayAgo, now, q.TopN)
 	batch.Queue(`SELECT event_name, count(*) AS n `+window+` GROUP BY event_name ORDER BY n DESC, event_name LIMIT $4`,
@@ -39,8 +45,17 @@ func (s *Store) Stats(ctx context.Context, q logingest.StatsQuery) (*logingest.S
 	if err := br.QueryRow().Scan(&st.TotalEvents); err != nil {
 		return nil, fmt.Errorf("stats: total: %w", withCtx(ctx, mapErr(err)))
 	}
-	if err := br.QueryRow().Scan(&st.LastHour, &st.LastDay, &st.ActiveSessions, &st.ActiveUsers); err != nil {
+	var errorsLastHour, durations int64
+	var durationSum float64
+	if err := br.QueryRow().Scan(&st.LastHour, &st.LastDay, &errorsLastHour, &durations, &durationSum,
+		&st.ActiveSessions, &st.ActiveUsers); err != nil {
 		return nil, fmt.Errorf("stats: windows: %w", withCtx(ctx, mapErr(err)))
+	}
+	if durations > 0 {
+		st.AverageLatencyMs = durationSum / float64(durations)
+	}
+	if st.LastHour > 0 {
+		st.ErrorRatePercent = 100 * float64(errorsLastHour) / float64(st.LastHour)
 	}
 	for _, dst := range []*[]logingest.ValueCount{&st.TopEventTypes, &st.TopEventNames} {
 		rows, err := br.Query()

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -96,7 +97,10 @@ func (s *Store) query(ctx context.Context, f logingest.Filter, col string, after
 		return nil, fmt.Errorf("select: %w", err)
 	}
 	defer rows.Close()
-	var ids []int64
+	var (
+		ids        []int64
+		unreadable [][]logingest.FieldError // per row: stored values that could not be read
+	)
 	for rows.Next() {
 		var (
 			e                logingest.Event
@@ -109,16 +113,14 @@ func (s *Store) query(ctx context.Context, f logingest.Filter, col string, after
 			&e.SessionID, &e.AppVersion, &device, &e.SequenceNumber, &priority, &recv); err != nil {
 			return nil, fmt.Errorf("scan: %w", err)
 		}
-		if e.Timestamp, err = parseTime(ts); err != nil {
-			return nil, err
-		}
-		if e.ReceivedAt, err = parseTime(recv); err != nil {
-			return nil, err
-		}
+		var bad []logingest.FieldError
+		e.Timestamp, bad = readTime(ts, "timestamp", bad)
+		e.ReceivedAt, bad = readTime(recv, "received_at", bad)
 		e.EventType, e.Priority = logingest.EventType(evType), logingest.Priority(priority)
 		e.Properties, e.DeviceInfo = json.RawMessage(props), json.RawMessage(device)
 		page.Events = append(page.Events, e)
 		ids = append(ids, id)
+		unreadable = append(unreadable, bad)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("select: %w", err)
@@ -127,6 +129,7 @@ func (s *Store) query(ctx context.Context, f logingest.Filter, col string, after
 		page.Events = page.Events[:f.Limit]
 		page.NextCursor = storequery.At(&page.Events[f.Limit-1], ids[f.Limit-1], f.SortBy).Encode()
 	}
+	s.sanitize(ctx, page.Events, ids, unreadable) // after the cursor, which must hold the stored values
 	return page, nil
 }
 
@@ -201,11 +204,27 @@ func (s *Store) stats(ctx context.Context, q logingest.StatsQuery) (*logingest.S
 	if err := tx.QueryRowContext(ctx, totalQ, srcArgs...).Scan(&st.TotalEvents); err != nil {
 		return nil, fmt.Errorf("count total: %w", err)
 	}
-	err = tx.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE received_at > ?),
-		count(DISTINCT NULLIF(session_id, '')), count(DISTINCT NULLIF(user_id, ''))`+window,
-		append([]any{hourAgo}, windowArgs...)...).Scan(&st.LastDay, &st.LastHour, &st.ActiveSessions, &st.ActiveUsers)
+	// duration_ms counts when it is a JSON number of magnitude at most logingest.MaxDurationMs.
+	duration := `CASE WHEN received_at > ?1 AND json_type(properties, '$.duration_ms') IN ('integer', 'real')
+		AND abs(json_extract(properties, '$.duration_ms')) <= ` + strconv.FormatFloat(logingest.MaxDurationMs, 'g', -1, 64) + `
+		THEN json_extract(properties, '$.duration_ms') END`
+	var errorsLastHour, durations int64
+	var durationSum float64
+	err = tx.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE received_at > ?1),
+		count(*) FILTER (WHERE received_at > ?1 AND event_type = 'error'),
+		count(`+duration+`), coalesce(sum(`+duration+`), 0),
+		count(DISTINCT CASE WHEN received_at > ?2 THEN NULLIF(session_id, '') END),
+		count(DISTINCT NULLIF(user_id, ''))`+window,
+		append([]any{hourAgo, formatTime(q.Now.Add(-logingest.ActiveSessionWindow))}, windowArgs...)...).Scan(
+		&st.LastDay, &st.LastHour, &errorsLastHour, &durations, &durationSum, &st.ActiveSessions, &st.ActiveUsers)
 	if err != nil {
 		return nil, fmt.Errorf("count window: %w", err)
+	}
+	if durations > 0 {
+		st.AverageLatencyMs = durationSum / float64(durations)
+	}
+	if st.LastHour > 0 {
+		st.ErrorRatePercent = 100 * float64(errorsLastHour) / float64(st.LastHour)
 	}
 	if st.TopEventTypes, err = topValues(ctx, tx, "event_type", window, windowArgs, topN); err != nil {
 		return nil, err

@@ -290,8 +290,7 @@ func (s *Store) mapErr(ctx context.Context, err error) error {
 		return fmt.Errorf("%w: %w", logingest.ErrNotFound, err)
 	}
 	if se, ok := errors.AsType[*sqlitedrv.Error](err); ok {
-		switch se.Code() {
-		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+		if isDataError(se) {
 			return fmt.Errorf("%w: %w", logingest.ErrInvalid, err)
 		}
 		switch se.Code() & 0xff { // primary result code
@@ -300,6 +299,29 @@ func (s *Store) mapErr(ctx context.Context, err error) error {
 		}
 	}
 	return err
+}
+
+// isDataError reports whether a SQLite error says that a value could not be stored, as opposed to an outage or
+// a bug: a constraint it breaks (unique, primary key, not-null, check such as json_valid, the column type of a
+// STRICT table), a string or blob too big (SQLITE_TOOBIG), a datatype mismatch, or malformed JSON met by a JSON
+// function (the json_extract of the provider_name index raises a plain SQLITE_ERROR, recognised by its
+// message). Append reports them as logingest.ErrInvalid, so the Ingester isolates the event that caused them
+// instead of failing its neighbours.
+func isDataError(se *sqlitedrv.Error) bool {
+	switch se.Code() {
+	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_NOTNULL,
+		sqlite3.SQLITE_CONSTRAINT_CHECK, sqlite3.SQLITE_CONSTRAINT_DATATYPE:
+		return true
+	}
+	switch se.Code() & 0xff { // primary result code
+	case sqlite3.SQLITE_TOOBIG, sqlite3.SQLITE_MISMATCH:
+		return true
+	case sqlite3.SQLITE_ERROR:
+		msg := se.Error()
+		return strings.Contains(msg, "malformed JSON") || strings.Contains(msg, "JSON cannot hold BLOB values") ||
+			strings.Contains(msg, "JSON nested too deep")
+	}
+	return false
 }
 
 func cloneValues(v url.Values) url.Values {

@@ -361,7 +361,7 @@ func TestStatsAndErase(t *testing.T) {
 	st, err := s.Stats(ctx, logingest.StatsQuery{Source: "src", Now: now, TopN: 1})
 	require.NoError(t, err)
 	require.Equal(t, &logingest.Stats{
-		TotalEvents: 5, LastHour: 1, LastDay: 3, ActiveSessions: 2, ActiveUsers: 2,
+		TotalEvents: 5, LastHour: 1, LastDay: 3, ActiveSessions: 1, ActiveUsers: 2,
 		TopEventTypes: []logingest.ValueCount{{Value: "behavioral", Count: 3}},
 		TopEventNames: []logingest.ValueCount{{Value: "b", Count: 2}},
 	}, st)

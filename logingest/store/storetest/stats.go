@@ -2,7 +2,9 @@ package storetest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"math"
 	"reflect"
 	"time"
 
@@ -92,7 +94,7 @@ func statsChecks() []check {
 			}),
 
 		newCheck("Stats/Active",
-			"Stats must count in ActiveSessions and ActiveUsers the distinct non-empty session and user IDs among events received in the last day",
+			"Stats must count in ActiveSessions the distinct non-empty session IDs among events received in the last 30 minutes, and in ActiveUsers the distinct non-empty user IDs among events received in the last day",
 			func(ctx context.Context, s logingest.Store, o Options) error {
 				var events []logingest.Event
 				add := func(user, session string, ago time.Duration) {
@@ -102,10 +104,11 @@ func statsChecks() []check {
 				}
 				const u1, u2, u3 = "WrFJAp1hSvEwhM7r6QMgvJEQj7dg", "8QGdVPkhfUD4llYNbRQeGGSN0FfR", "15TnojHJy8qqhoD18Z8eoVNozctl"
 				add(u1, "1756288366532_"+u1, time.Minute)
-				add(u1, "1756288366532_"+u1, 2*time.Hour)
-				add(u1, "1756288399532_"+u1, 3*time.Hour)
+				add(u1, "1756288366532_"+u1, 2*time.Minute) // same session twice
+				add(u1, "1756288399532_"+u1, 3*time.Hour)   // a user of the day, a session outside 30 minutes
 				add(u2, "1756288359532_"+u2, 20*time.Hour)
-				add("", "1756288361532_anonymous", time.Hour)
+				add("", "1756288361532_anonymous", 29*time.Minute+59*time.Second)
+				add("", "1756288368532_anonymous", 30*time.Minute) // the 30-minute window is open at Now-30m
 				add("", "", 10*time.Minute)
 				add(u3, "1756288362532_"+u3, 25*time.Hour)    // outside the day
 				add(u3, "1756288362532_"+u3, -10*time.Minute) // received after Now
@@ -116,8 +119,46 @@ func statsChecks() []check {
 				if err != nil {
 					return err
 				}
-				if st.ActiveSessions != 4 || st.ActiveUsers != 2 {
-					return fmt.Errorf("Stats: ActiveSessions %d, ActiveUsers %d; want 4, 2", st.ActiveSessions, st.ActiveUsers)
+				if st.ActiveSessions != 2 || st.ActiveUsers != 2 {
+					return fmt.Errorf("Stats: ActiveSessions %d, ActiveUsers %d; want 2, 2", st.ActiveSessions, st.ActiveUsers)
+				}
+				return nil
+			}),
+
+		newCheck("Stats/LatencyAndErrors",
+			"Stats must report in AverageLatencyMs the mean of the numeric properties.duration_ms (magnitude at most MaxDurationMs) of events received in the last hour, and in ErrorRatePercent the share of error events among the events received in the last hour",
+			func(ctx context.Context, s logingest.Store, o Options) error {
+				var events []logingest.Event
+				add := func(typ logingest.EventType, props string, ago time.Duration) {
+					e := receivedAgo(o, len(events), ago)
+					e.EventType, e.Properties = typ, json.RawMessage(props)
+					events = append(events, e)
+				}
+				b, e := logingest.EventTypeBehavioral, logingest.EventTypeError
+				add(b, `{"duration_ms": 100}`, time.Minute)
+				add(b, `{"duration_ms": 250.5, "other": 1}`, 10*time.Minute)
+				add(e, `{"duration_ms": -50.5}`, 59*time.Minute)
+				add(b, `{"duration_ms": "900"}`, 2*time.Minute)         // a string: ignored
+				add(b, `{"duration_ms": true}`, 2*time.Minute)          // ignored
+				add(b, `{"duration_ms": null}`, 2*time.Minute)          // ignored
+				add(b, `{"duration_ms": {"value": 7}}`, 2*time.Minute)  // ignored
+				add(e, `{"duration_ms": 1e13}`, 3*time.Minute)          // above MaxDurationMs: ignored
+				add(b, `{"timing": {"duration_ms": 5}}`, 3*time.Minute) // not top-level: ignored
+				add(b, `{}`, 3*time.Minute)
+				add(b, `{"duration_ms": 7000}`, time.Hour)    // outside the hour
+				add(e, `{"duration_ms": 7000}`, 2*time.Hour)  // outside the hour
+				add(e, `{"duration_ms": 7000}`, -time.Minute) // after Now
+				if err := appendInserted(ctx, s, events); err != nil {
+					return err
+				}
+				st, err := stats(ctx, s, logingest.StatsQuery{Now: statsNow})
+				if err != nil {
+					return err
+				}
+				wantLatency, wantRate := (100+250.5-50.5)/3, 100*2/10.0
+				if math.Abs(st.AverageLatencyMs-wantLatency) > 1e-9 || math.Abs(st.ErrorRatePercent-wantRate) > 1e-9 {
+					return fmt.Errorf("Stats: AverageLatencyMs %v, ErrorRatePercent %v; want %v, %v",
+						st.AverageLatencyMs, st.ErrorRatePercent, wantLatency, wantRate)
 				}
 				return nil
 			}),
@@ -178,6 +219,7 @@ func statsChecks() []check {
 					e := receivedAgo(o, i, time.Duration(i)*time.Minute)
 					e.EventType, e.EventName = logingest.EventTypeBehavioral, "habit_completed"
 					e.UserID, e.SessionID = fmt.Sprintf("user%d", i%3), fmt.Sprintf("session%d", i)
+					e.Properties = json.RawMessage(fmt.Sprintf(`{"duration_ms": %d}`, 10*i))
 					if i >= 4 {
 						e.Source = sourceStaging
 						e.EventID = events[i-4].EventID // same IDs, other source
@@ -194,18 +236,18 @@ func statsChecks() []check {
 					want logingest.Stats
 				}{
 					{logingest.StatsQuery{Now: statsNow, Source: sourceProd}, logingest.Stats{
-						TotalEvents: 4, LastHour: 4, LastDay: 4,
+						TotalEvents: 4, LastHour: 4, LastDay: 4, AverageLatencyMs: 15,
 						ActiveSessions: 4, ActiveUsers: 3, TopEventTypes: vc("behavioral", 4), TopEventNames: vc("habit_completed", 4),
 					}},
 					{logingest.StatsQuery{Now: statsNow, Source: sourceStaging}, logingest.Stats{
-						TotalEvents: 2, LastHour: 2, LastDay: 2,
+						TotalEvents: 2, LastHour: 2, LastDay: 2, AverageLatencyMs: 45, ErrorRatePercent: 100,
 						ActiveSessions: 2, ActiveUsers: 2, TopEventTypes: vc("error", 2), TopEventNames: vc("sync_failed", 2),
 					}},
 					{logingest.StatsQuery{Now: statsNow, Source: "habit-tracker-dev"}, logingest.Stats{
 						TopEventTypes: []logingest.ValueCount{}, TopEventNames: []logingest.ValueCount{},
 					}},
 					{logingest.StatsQuery{Now: statsNow, TopN: 1}, logingest.Stats{
-						TotalEvents: 6, LastHour: 6, LastDay: 6,
+						TotalEvents: 6, LastHour: 6, LastDay: 6, AverageLatencyMs: 25, ErrorRatePercent: 100 * 2 / 6.0,
 						ActiveSessions: 6, ActiveUsers: 3, TopEventTypes: vc("behavioral", 4), TopEventNames: vc("habit_completed", 4),
 					}},
 				} {

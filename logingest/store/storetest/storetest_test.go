@@ -481,6 +481,19 @@ func brokenStores() []brokenCase {
 			fails: []string{"Stats/Active"},
 		},
 		{
+			name: "reports no error rate",
+			store: func() logingest.Store {
+				return &broken{stats: func(m *memstore.Store, ctx context.Context, q logingest.StatsQuery) (*logingest.Stats, error) {
+					st, err := m.Stats(ctx, q)
+					if err == nil {
+						st.ErrorRatePercent = 0
+					}
+					return st, err
+				}}
+			},
+			fails: []string{"Stats/LatencyAndErrors", "Stats/Source"},
+		},
+		{
 			name: "returns nil top lists",
 			store: func() logingest.Store {
 				return &broken{stats: func(m *memstore.Store, ctx context.Context, q logingest.StatsQuery) (*logingest.Stats, error) {

@@ -1,0 +1,360 @@
+// End-to-end test of the logingest web console in a real headless Chromium (Debian's, never a downloaded one),
+// driven by playwright-core. cmd/logserver's TestConsoleE2E starts a real logserver, ingests testdata/events.ndjson
+// and runs this script with:
+//   CONSOLE_URL   the server's base URL (http://127.0.0.1:PORT)
+//   READ_KEY      a key with the ingest and read scopes
+//   INGEST_KEY    a key with the ingest scope only
+//   CHROMIUM_PATH the browser (default /usr/bin/chromium)
+//   SCREENSHOT_DIR where screenshots go (default ./screenshots)
+//   LABEL         a prefix for screenshot names (e.g. sqlite, postgres)
+// It exits non-zero on the first failed check and prints one "E2E-RESULT {json}" line on success.
+import assert from 'node:assert/strict';
+import { mkdtemp, mkdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { chromium } from 'playwright-core';
+
+const base = (process.env.CONSOLE_URL || '').replace(/\/+$/, '');
+const readKey = process.env.READ_KEY;
+const ingestKey = process.env.INGEST_KEY;
+const label = process.env.LABEL || 'console';
+const shots = process.env.SCREENSHOT_DIR || path.join(path.dirname(new URL(import.meta.url).pathname), 'screenshots');
+assert.ok(base && readKey && ingestKey, 'CONSOLE_URL, READ_KEY and INGEST_KEY must be set');
+
+const result = { checks: [], capabilities: {} };
+function passed(name, extra) {
+  result.checks.push(name);
+  console.log(`ok - ${name}${extra ? ` (${extra})` : ''}`);
+}
+
+// --- the API, called directly to know what the console should show -------------------------------------------
+async function api(p, { key = readKey, method = 'GET', body } = {}) {
+  const resp = await fetch(base + '/api/v1' + p, {
+    method, headers: { 'X-API-Key': key, 'Content-Type': 'application/json' }, body: body && JSON.stringify(body),
+  });
+  let json = null;
+  try { json = await resp.json(); } catch { /* not JSON */ }
+  return { status: resp.status, json, data: json?.data };
+}
+async function count(params) {
+  const r = await api('/logs/filter?' + new URLSearchParams({ ...params, page_size: '1' }));
+  assert.equal(r.status, 200, JSON.stringify(r.json));
+  return r.data.total_count;
+}
+async function probe(p) {
+  const ctl = new AbortController();
+  const resp = await fetch(base + '/api/v1' + p, { headers: { 'X-API-Key': readKey }, signal: ctl.signal });
+  ctl.abort();
+  return resp.status;
+}
+async function ingest(event) {
+  const r = await api('/ingest', { method: 'POST', body: event });
+  assert.equal(r.status, 201, JSON.stringify(r.json));
+}
+const digits = (s) => Number(String(s).replace(/[^\d]/g, ''));
+
+const total = await count({});
+assert.ok(total > 0, 'the server holds the ingested events');
+const caps = {
+  dashboard: (await probe('/dashboard')) === 200,
+  search: (await count({ search: 'zz-no-such-text-e2e' })) === 0,
+  stream: (await probe('/logs/stream')) === 200,
+  export: (await probe('/logs/export?format=ndjson')) === 200,
+};
+result.capabilities = caps;
+console.log('server capabilities:', JSON.stringify(caps));
+
+// --- browser ---------------------------------------------------------------------------------------------------
+await mkdir(shots, { recursive: true });
+const profile = await mkdtemp(path.join(tmpdir(), 'logingest-e2e-'));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+  headless: true,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  acceptDownloads: true,
+  viewport: { width: 1360, height: 900 },
+  colorScheme: 'light',
+  locale: 'en-GB',
+  timezoneId: 'UTC',
+});
+const problems = []; // page errors, CSP violations, failed console requests
+const requested = [];
+function watch(page) {
+  page.on('pageerror', (e) => problems.push(`page error: ${e.message}`));
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/status of 40[13]|Failed to load resource/.test(m.text())) problems.push(`console: ${m.text()}`);
+    if (/Content Security Policy|Trusted Type/i.test(m.text())) problems.push(`CSP: ${m.text()}`);
+  });
+  page.on('request', (r) => requested.push(r.url()));
+}
+const shot = (page, name, opts = {}) => page.screenshot({ path: path.join(shots, `${label}-${name}.png`), ...opts });
+
+try {
+  await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
+  const page = context.pages()[0] || await context.newPage();
+  watch(page);
+
+  // --- the console is served at /ui/ and / redirects there -----------------------------------------------------
+  const resp = await page.goto(base + '/');
+  assert.match(page.url(), /\/ui\/$/, 'GET / redirects to the console');
+  const csp = resp.headers()['content-security-policy'];
+  assert.match(csp, /script-src 'self'/);
+  assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
+  await page.locator('#signin').waitFor();
+  await shot(page, '01-signin');
+  passed('console served at /ui/ with a strict CSP');
+
+  // --- sign-in: wrong key, key without read scope, then the read key --------------------------------------------
+  await page.fill('#key', 'lk_000000000000_not-a-key');
+  await page.click('#signin-submit');
+  await page.locator('#signin-error:text("not accepted")').waitFor();
+  await page.fill('#key', ingestKey);
+  await page.click('#signin-submit');
+  await page.locator('#signin-error:text("lacks the read scope")').waitFor();
+  assert.equal(await page.locator('#app').isHidden(), true, 'no broken app behind the message');
+  await shot(page, '02-no-read-scope');
+  passed('unknown key and key without read scope get clear messages');
+
+  await page.fill('#key', readKey);
+  await page.click('#signin-submit');
+  await page.locator('#view-dashboard').waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.getItem('logingest.console.key')), readKey, 'key in sessionStorage');
+  assert.equal(await page.evaluate(() => localStorage.length), 0, 'nothing in localStorage');
+  passed('sign-in keeps the key in sessionStorage');
+
+  // --- dashboard ------------------------------------------------------------------------------------------------
+  await page.waitForFunction((n) => document.querySelector('[data-metric="total_logs"] .value').textContent.replace(/\D/g, '') === String(n), total);
+  // Every card has a value; a server without /api/v1/dashboard shows what /api/v1/metrics has.
+  const metrics = (await api('/metrics')).data;
+  const cards = ['logs_last_hour', 'logs_last_day', 'error_rate_percent', 'average_latency_ms', 'active_sessions', 'active_users']
+    .filter((m) => caps.dashboard || m in metrics || m.replace('logs_', '') in metrics);
+  assert.ok(cards.length >= 4);
+  for (const m of cards) {
+    const v = await page.locator(`[data-metric="${m}"] .value`).textContent();
+    assert.notEqual(v.trim(), '–', `card ${m} has a value`);
+  }
+  if (caps.dashboard) {
+    assert.ok(digits(await page.locator('[data-metric="logs_last_day"] .value').textContent()) > 0, 'last day count');
+    assert.ok(await page.locator('#c-timeline rect.bar').count() > 0, 'timeline has bars');
+    assert.ok(await page.locator('#c-timeline rect.bar-err').count() > 0, 'timeline shows errors');
+    assert.ok(await page.locator('#c-event_types circle.arc').count() >= 5, 'event type donut has every type');
+    for (const c of ['priorities', 'top_event_names', 'app_versions', 'platforms']) {
+      assert.ok(await page.locator(`#c-${c} .bars li`).count() > 0, `chart ${c} has data`);
+    }
+    // The range buttons change the query: 1 h covers fewer events than 30 d.
+    await page.click('#ranges [data-range="30d"]');
+    await page.waitForURL(/range=30d/);
+    await page.locator('#ranges [data-range="30d"][aria-pressed="true"]').waitFor();
+    passed('dashboard: every card and chart has data');
+  } else {
+    assert.ok(await page.locator('#c-event_types circle.arc').count() > 0, 'event type chart from /metrics');
+    assert.ok(await page.locator('#c-top_event_names .bars li').count() > 0, 'top names from /metrics');
+    assert.match(await page.locator('#dash-notice').textContent(), /no \/api\/v1\/dashboard/);
+    passed('dashboard (server without /api/v1/dashboard): cards and charts from /api/v1/metrics');
+  }
+  await page.click('#ranges [data-range="24h"]');
+  await page.waitForURL(/range=24h/);
+  await page.waitForFunction(() => document.querySelector('#updated').textContent !== '');
+  await shot(page, '03-dashboard', { fullPage: true });
+
+  // Clicking a distribution entry filters the dashboard.
+  await page.locator('#c-event_types button:text-is("error")').click();
+  await page.waitForURL(/event_type=error/);
+  await page.locator('#chips li:has-text("error")').waitFor();
+  passed('a chart entry applies its filter');
+
+  // --- explorer: filters --------------------------------------------------------------------------------------
+  await page.click('#nav a[data-view="explorer"]');
+  await page.waitForURL(/#\/explorer\?event_type=error/);
+  const errors = await count({ event_type: 'error' });
+  await page.waitForFunction((n) => document.querySelector('#ex-count').textContent.replace(/\D/g, '') === String(n), errors);
+  const badges = await page.locator('#ex-rows td[data-label="Type"] .badge').allTextContents();
+  assert.equal(badges.length, Math.min(errors, 50));
+  assert.ok(badges.every((b) => b === 'error'), 'only error events');
+  passed('explorer: the dashboard filter carries over', `${errors} errors`);
+
+  await page.click('#filters-toggle');
+  await page.selectOption('#f-event_type', '');
+  await page.selectOption('#f-priority', 'high');
+  await page.click('#filters button[type="submit"]');
+  await page.waitForURL((u) => u.hash.includes('priority=high') && !u.hash.includes('event_type'));
+  const high = await count({ priority: 'high' });
+  await page.waitForFunction((n) => document.querySelector('#ex-count').textContent.replace(/\D/g, '') === String(n), high);
+  assert.ok((await page.locator('#ex-rows td[data-label="Priority"] .badge').allTextContents()).every((p) => p === 'high'));
+  passed('explorer: filter form (priority)', `${high} high`);
+
+  // --- search -------------------------------------------------------------------------------------------------
+  await page.click('#filters-clear');
+  await page.waitForURL((u) => !u.hash.includes('priority'));
+  const term = 'sync_finished';
+  await page.fill('#f-search', term);
+  await page.press('#f-search', 'Enter');
+  await page.waitForURL(/search=sync_finished/);
+  const found = await count({ search: term });
+  await page.waitForFunction((n) => document.querySelector('#ex-count').textContent.replace(/\D/g, '') === String(n), found);
+  if (caps.search) {
+    assert.ok(found > 0 && found < total, `search narrows the results (${found} of ${total})`);
+    const names = await page.locator('#ex-rows td[data-label="Name"]').allTextContents();
+    assert.ok(names.length > 0);
+    passed('search narrows the explorer', `${found} matches for ${term}`);
+  } else {
+    passed('search is sent as the search parameter (this server ignores it)');
+  }
+  await shot(page, '04-explorer-search');
+
+  // --- detail, copy, all events of this session ------------------------------------------------------------------
+  await page.click('#filters-clear');
+  await page.waitForURL((u) => !u.hash.includes('search'));
+  await page.waitForFunction((n) => document.querySelector('#ex-count').textContent.replace(/\D/g, '') === String(n), total);
+  const first = (await api('/logs/filter?page_size=1')).data.logs[0];
+  await page.locator('#ex-rows tr.row').first().click();
+  const dialog = page.locator('dialog#detail[open]');
+  await dialog.waitFor();
+  assert.match(await page.locator('#detail-json').textContent(), new RegExp(first.event_id));
+  await page.click('#detail-copy');
+  await page.locator('#toast:text("copied")').waitFor();
+  const copied = JSON.parse(await page.evaluate(() => navigator.clipboard.readText()));
+  assert.equal(copied.event_id, first.event_id, 'the copied JSON is the event');
+  await shot(page, '05-detail');
+  passed('event detail with pretty JSON and copy');
+
+  // Pick an event with a session to follow.
+  const withSession = (await api('/logs/filter?page_size=100')).data.logs.find((e) => e.session_id && e.user_id);
+  assert.ok(withSession, 'some event has a session and a user');
+  await page.keyboard.press('Escape');
+  await dialog.waitFor({ state: 'detached' });
+  const idx = (await api('/logs/filter?page_size=50')).data.logs.findIndex((e) => e.event_id === withSession.event_id);
+  assert.ok(idx >= 0);
+  const row = page.locator('#ex-rows tr.row').nth(idx);
+  await row.focus();
+  await page.keyboard.press('Enter'); // keyboard opens the detail too
+  await dialog.waitFor();
+  await page.click('#detail-session');
+  await page.waitForURL((u) => u.hash.includes(`session_id=${encodeURIComponent(withSession.session_id)}`));
+  const inSession = await count({ session_id: withSession.session_id });
+  await page.waitForFunction((n) => document.querySelector('#ex-count').textContent.replace(/\D/g, '') === String(n), inSession);
+  const sessions = await page.locator('#ex-rows td[data-label="Session"] span').evaluateAll((els) => els.map((e) => e.title));
+  assert.ok(sessions.length > 0 && sessions.every((s) => s === withSession.session_id), 'only this session');
+  passed('one click to every event of a session (keyboard)', `${inSession} events`);
+
+  // The URL holds the state: a new tab with the same URL shows the same view after sign-in.
+  const shared = page.url();
+  assert.ok(!shared.includes(readKey), 'the key is not in the URL');
+  const tab = await context.newPage();
+  watch(tab);
+  await tab.goto(shared);
+  await tab.locator('#signin').waitFor();
+  await tab.fill('#key', readKey);
+  await tab.press('#key', 'Enter');
+  await tab.waitForFunction((n) => document.querySelector('#ex-count')?.textContent.replace(/\D/g, '') === String(n), inSession);
+  assert.equal(await tab.inputValue('#f-session_id'), withSession.session_id);
+  await tab.click('#detail-user').catch(() => {}); // not open: nothing happens
+  await tab.close();
+  passed('a shared URL restores the view');
+
+  // --- sorting and keyset pagination -----------------------------------------------------------------------------
+  await page.goto(base + '/ui/#/explorer?page_size=25');
+  await page.waitForFunction(() => document.querySelectorAll('#ex-rows tr.row').length === 25);
+  await page.click('#ex-table th[data-sort="event_name"] button');
+  await page.waitForURL(/sort_by=event_name&sort_order=asc/);
+  await page.locator('#ex-table th[data-sort="event_name"][aria-sort="ascending"]').waitFor();
+  await page.waitForFunction(() => {
+    const names = [...document.querySelectorAll('#ex-rows td[data-label="Name"]')].map((td) => td.textContent);
+    return names.length === 25 && names.every((n, i) => i === 0 || names[i - 1] <= n);
+  });
+  const page1 = await page.locator('#ex-rows tr.row').first().getAttribute('aria-label');
+  await page.click('#ex-next');
+  await page.waitForURL(/cursor=/);
+  await page.waitForFunction((p1) => document.querySelector('#ex-rows tr.row')?.getAttribute('aria-label') !== p1 &&
+    document.querySelector('#ex-page').textContent === 'Page 2', page1);
+  await page.click('#ex-prev');
+  await page.waitForFunction((p1) => document.querySelector('#ex-rows tr.row')?.getAttribute('aria-label') === p1, page1);
+  passed('sorting by a column and keyset pagination (next / previous)');
+
+  // --- live tail -----------------------------------------------------------------------------------------------
+  await page.click('#nav a[data-view="tail"]');
+  await page.locator('#tail-status[data-state="live"]').waitFor();
+  const mode = await page.locator('#tail-status').textContent();
+  const fresh = (name) => ({
+    event_id: `e2e-${name}-${Date.now()}`, timestamp: new Date().toISOString(), event_type: 'error', event_name: name,
+    properties: { duration_ms: 42 }, user_id: 'e2e-user', session_id: 'e2e-session', priority: 'high',
+  });
+  const liveName = `e2e_live_${Date.now()}`;
+  const t0 = Date.now();
+  await ingest(fresh(liveName));
+  await page.locator(`#tail-list .name:text-is("${liveName}")`).waitFor({ timeout: 2000 });
+  const latency = Date.now() - t0;
+  result.tailLatencyMs = latency;
+  await shot(page, '06-live-tail');
+  passed(`live tail shows a fresh event within 2 s`, `${latency} ms, ${mode}`);
+
+  await page.click('#tail-pause');
+  await page.locator('#tail-status[data-state="paused"]').waitFor();
+  const pausedName = `e2e_paused_${Date.now()}`;
+  await ingest(fresh(pausedName));
+  assert.equal(await page.locator(`#tail-list .name:text-is("${pausedName}")`).count(), 0, 'not shown while paused');
+  await page.click('#tail-pause');
+  await page.locator(`#tail-list .name:text-is("${pausedName}")`).waitFor({ timeout: 3000 });
+  passed('pause and resume catch up with events ingested meanwhile');
+
+  // --- export ----------------------------------------------------------------------------------------------------
+  await page.goto(base + '/ui/#/explorer?event_type=error');
+  const errorsNow = await count({ event_type: 'error' });
+  await page.waitForFunction((n) => document.querySelector('#ex-count').textContent.replace(/\D/g, '') === String(n), errorsNow);
+  for (const format of ['ndjson', 'csv']) {
+    await page.selectOption('#ex-format', format);
+    const [dl] = await Promise.all([page.waitForEvent('download'), page.click('#export')]);
+    assert.match(dl.suggestedFilename(), new RegExp(`\\.${format}$`));
+    const text = await readFile(await dl.path(), 'utf8');
+    const lines = text.split('\n').filter((l) => l.trim());
+    if (format === 'ndjson') {
+      assert.equal(lines.length, errorsNow, 'one line per matching event');
+      assert.ok(lines.every((l) => JSON.parse(l).event_type === 'error'));
+    } else {
+      assert.equal(lines.length, errorsNow + 1, 'a header and one row per event');
+      assert.match(lines[0], /event_id/);
+    }
+    passed(`export ${format} (${caps.export ? 'GET /api/v1/logs/export' : 'in the browser'})`, `${lines.length} lines`);
+  }
+
+  // The key was only ever sent in a header.
+  assert.ok(requested.length > 0 && requested.every((u) => !u.includes(readKey) && !u.includes(ingestKey)), 'no key in any URL');
+  passed('the key never appears in a URL', `${requested.length} requests`);
+
+  // --- phone width and dark mode -----------------------------------------------------------------------------------
+  await page.goto(base + '/ui/#/dashboard');
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await page.waitForFunction(() => document.querySelector('#updated').textContent !== '');
+  const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+  assert.ok(overflow <= 1, `no horizontal scrolling at phone width (overflow ${overflow}px)`);
+  const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  const [r, g, b] = bg.match(/\d+/g).map(Number);
+  assert.ok(r + g + b < 120, `dark background in dark mode (${bg})`);
+  await shot(page, '07-dashboard-phone-dark', { fullPage: true });
+  await page.goto(base + '/ui/#/explorer');
+  await page.waitForFunction(() => document.querySelectorAll('#ex-rows tr.row').length > 0);
+  assert.ok(await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth) <= 1, 'explorer fits a phone');
+  await shot(page, '08-explorer-phone-dark');
+  passed('usable at phone width, dark theme');
+
+  await page.setViewportSize({ width: 1360, height: 900 });
+  await page.goto(base + '/ui/#/dashboard?range=24h');
+  await page.waitForFunction(() => document.querySelector('#updated').textContent !== '');
+  await shot(page, '09-dashboard-dark', { fullPage: true });
+  await page.emulateMedia({ colorScheme: 'light' });
+
+  // --- sign out --------------------------------------------------------------------------------------------------
+  await page.click('#signout');
+  await page.locator('#signin').waitFor();
+  assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'sign-out forgets the key');
+  passed('sign out');
+
+  assert.deepEqual(problems, [], 'no page errors and no CSP violations');
+  passed('no page errors, no CSP violations');
+} finally {
+  await context.close();
+  await rm(profile, { recursive: true, force: true });
+}
+console.log('E2E-RESULT ' + JSON.stringify(result));

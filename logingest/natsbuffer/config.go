@@ -1,0 +1,157 @@
+package natsbuffer
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config configures a Publisher and a Writer; both sides of one buffer must use the same stream, subject and
+// consumer names. The zero value of Config is a reasonable default.
+type Config struct {
+	// Logger receives the buffer's logs. Defaults to slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the buffer's metrics. Nil means the metrics are kept but not registered.
+	Registerer prometheus.Registerer
+
+	// Stream is the JetStream stream holding events not yet written (INGEST_BUFFER_STREAM). Defaults to
+	// "LOGINGEST".
+	Stream string
+	// Subject is the subject events are published on. Defaults to "logingest.events".
+	Subject string
+	// Replicas is how many servers store each message (INGEST_BUFFER_REPLICAS); use 3 on a cluster. A
+	// publish is acknowledged once a majority has it. Defaults to 1.
+	Replicas int
+	// MaxBytes bounds the stream's size (INGEST_BUFFER_MAX_BYTES); past it publishes are refused and ingest
+	// answers 503. Defaults to 1 GiB.
+	MaxBytes int64
+	// MaxEvents bounds the events in the stream (INGEST_BUFFER_MAX_EVENTS). Defaults to 10,000,000.
+	MaxEvents int64
+	// DuplicateWindow is how long JetStream remembers a published (source, event_id) to report a resend as
+	// duplicate (INGEST_BUFFER_DUPLICATE_WINDOW). Older resends are absorbed by the Store. Defaults to 10m.
+	DuplicateWindow time.Duration
+	// PublishTimeout bounds the wait for JetStream's acknowledgement of one event. Defaults to 5s.
+	PublishTimeout time.Duration
+	// MaxPendingPublishes bounds the publishes awaiting acknowledgement per connection. Defaults to 16384.
+	MaxPendingPublishes int
+
+	// Consumer is the durable consumer every writer shares (INGEST_BUFFER_CONSUMER). Defaults to
+	// "logingest-writers".
+	Consumer string
+	// BatchSize is the most events a writer fetches and appends at once (INGEST_BUFFER_BATCH). Defaults to 1000.
+	BatchSize int
+	// FetchWait is how long a fetch waits for a batch to fill. Defaults to 250ms.
+	FetchWait time.Duration
+	// AckWait is how long JetStream waits for a writer's acknowledgement before redelivering a message
+	// (INGEST_BUFFER_ACK_WAIT). A writer retrying a failed write extends it. Defaults to 30s.
+	AckWait time.Duration
+	// MaxAckPending bounds the messages delivered to writers and not yet acknowledged. Defaults to
+	// 16 × BatchSize.
+	MaxAckPending int
+	// WriteTimeout bounds one Store.Append. Defaults to 10s.
+	WriteTimeout time.Duration
+	// MaxRetryDelay caps the backoff between retries of a failed Store write. Defaults to 5s.
+	MaxRetryDelay time.Duration
+
+	// DeadLetterStream holds events the Store refused (INGEST_BUFFER_DEAD_LETTER_STREAM). Defaults to
+	// "LOGINGEST_DEADLETTER".
+	DeadLetterStream string
+	// DeadLetterSubject is the subject dead letters are published on. Defaults to "logingest.deadletter".
+	DeadLetterSubject string
+	// DeadLetterMaxAge is how long dead letters are kept. Defaults to 14 days.
+	DeadLetterMaxAge time.Duration
+}
+
+func (c *Config) withDefaults() Config {
+	var out Config
+	if c != nil {
+		out = *c
+	}
+	if out.Logger == nil {
+		out.Logger = slog.Default()
+	}
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&out.Stream, "LOGINGEST")
+	def(&out.Subject, "logingest.events")
+	def(&out.Consumer, "logingest-writers")
+	def(&out.DeadLetterStream, "LOGINGEST_DEADLETTER")
+	def(&out.DeadLetterSubject, "logingest.deadletter")
+	if out.Replicas == 0 {
+		out.Replicas = 1
+	}
+	if out.MaxBytes == 0 {
+		out.MaxBytes = 1 << 30
+	}
+	if out.MaxEvents == 0 {
+		out.MaxEvents = 10_000_000
+	}
+	if out.DuplicateWindow == 0 {
+		out.DuplicateWindow = 10 * time.Minute
+	}
+	if out.PublishTimeout == 0 {
+		out.PublishTimeout = 5 * time.Second
+	}
+	if out.MaxPendingPublishes == 0 {
+		out.MaxPendingPublishes = 16384
+	}
+	if out.BatchSize == 0 {
+		out.BatchSize = 1000
+	}
+	if out.FetchWait == 0 {
+		out.FetchWait = 250 * time.Millisecond
+	}
+	if out.AckWait == 0 {
+		out.AckWait = 30 * time.Second
+	}
+	if out.MaxAckPending == 0 {
+		out.MaxAckPending = 16 * out.BatchSize
+	}
+	if out.WriteTimeout == 0 {
+		out.WriteTimeout = 10 * time.Second
+	}
+	if out.MaxRetryDelay == 0 {
+		out.MaxRetryDelay = 5 * time.Second
+	}
+	if out.DeadLetterMaxAge == 0 {
+		out.DeadLetterMaxAge = 14 * 24 * time.Hour
+	}
+	return out
+}
+
+func (c Config) validate() error {
+	var errs []error
+	if c.Replicas < 1 || c.Replicas > 5 {
+		errs = append(errs, errors.New("Replicas must be between 1 and 5"))
+	}
+	if c.MaxBytes < 1<<20 {
+		errs = append(errs, errors.New("MaxBytes must be at least 1 MiB"))
+	}
+	if c.MaxEvents < 1 {
+		errs = append(errs, errors.New("MaxEvents must be positive"))
+	}
+	if c.DuplicateWindow < time.Second {
+		errs = append(errs, errors.New("DuplicateWindow must be at least 1s"))
+	}
+	if c.BatchSize < 1 || c.BatchSize > 10000 {
+		errs = append(errs, errors.New("BatchSize must be between 1 and 10000"))
+	}
+	if c.AckWait < time.Second {
+		errs = append(errs, errors.New("AckWait must be at least 1s"))
+	}
+	if c.WriteTimeout >= c.AckWait {
+		errs = append(errs, errors.New("WriteTimeout must be shorter than AckWait"))
+	}
+	if c.MaxAckPending < c.BatchSize {
+		errs = append(errs, errors.New("MaxAckPending must be at least BatchSize"))
+	}
+	if c.Subject == c.DeadLetterSubject || c.Stream == c.DeadLetterStream {
+		errs = append(errs, errors.New("DeadLetterStream and DeadLetterSubject must differ from Stream and Subject"))
+	}
+	return errors.Join(errs...)
+}

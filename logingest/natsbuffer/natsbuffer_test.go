@@ -1,0 +1,319 @@
+package natsbuffer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+
+	"github.com/change66/logserver/internal/natstest"
+	"github.com/change66/logserver/logingest"
+	"github.com/change66/logserver/logingest/store/memstore"
+)
+
+// testBundle is one buffer on its own nats-server.
+type testBundle struct {
+	nc    *nats.Conn
+	cfg   *Config
+	store *flakyStore
+	reg   *prometheus.Registry
+}
+
+func setupBuffer(t *testing.T, cfg *Config) (*Publisher, *testBundle) {
+	t.Helper()
+	cluster := natstest.Start(t, 1)
+	nc, err := nats.Connect(cluster.URLs())
+	require.NoError(t, err)
+	t.Cleanup(nc.Close)
+	if cfg == nil {
+		cfg = &Config{}
+	}
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	reg := prometheus.NewPedanticRegistry()
+	cfg.Registerer = reg
+	val, err := logingest.NewValidator(nil)
+	require.NoError(t, err)
+	pub, err := NewPublisher(t.Context(), nc, val, cfg)
+	require.NoError(t, err)
+	return pub, &testBundle{nc: nc, cfg: cfg, store: &flakyStore{Store: memstore.New()}, reg: reg}
+}
+
+// startWriter runs a Writer on b's store until the test ends.
+func startWriter(t *testing.T, b *testBundle, nc *nats.Conn) (stop func()) {
+	t.Helper()
+	w, err := NewWriter(t.Context(), nc, b.store, b.cfg)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { _ = w.Run(ctx); close(done) }()
+	stop = func() { cancel(); <-done }
+	t.Cleanup(stop)
+	return stop
+}
+
+// flakyStore refuses events named "poison" as invalid and fails every write while down is set.
+type flakyStore struct {
+	*memstore.Store
+	down    atomic.Bool
+	appends atomic.Int64
+}
+
+func (s *flakyStore) Append(ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+	s.appends.Add(1)
+	if s.down.Load() {
+		return nil, errors.New("database is down")
+	}
+	for _, e := range events {
+		if e.EventName == "poison" {
+			return nil, fmt.Errorf("value out of range for the column: %w", logingest.ErrInvalid)
+		}
+	}
+	return s.Store.Append(ctx, events)
+}
+
+func events(prefix string, n int) []logingest.Event {
+	out := make([]logingest.Event, n)
+	for i := range out {
+		out[i] = logingest.Event{
+			EventID:    fmt.Sprintf("%s-%d", prefix, i),
+			Timestamp:  time.Now().Add(-time.Minute).UTC().Truncate(time.Millisecond),
+			EventType:  logingest.EventTypeBehavioral,
+			EventName:  "screen_view",
+			Properties: []byte(`{"screen":"home","n":1}`),
+			UserID:     "u1",
+		}
+	}
+	return out
+}
+
+// stored returns how many events of source the store holds.
+func stored(t *testing.T, s logingest.Store, source string) int64 {
+	t.Helper()
+	p, err := s.Query(t.Context(), logingest.Filter{Source: source, Limit: 1})
+	require.NoError(t, err)
+	return p.Total
+}
+
+// eventually polls cond every 20 ms until it holds or 20 s pass.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestPublishThenWrite(t *testing.T) {
+	t.Parallel()
+	pub, b := setupBuffer(t, nil)
+	evs := events("a", 50)
+	evs = append(evs, evs[3]) // repeated inside the request
+	bad := events("bad", 1)[0]
+	bad.EventType = "nonsense"
+	evs = append(evs, bad)
+
+	res, err := pub.Ingest(t.Context(), "app-a", evs)
+	require.NoError(t, err)
+	require.Equal(t, 50, res.Accepted)
+	require.Equal(t, 1, res.Duplicates)
+	require.Equal(t, 1, res.Rejected)
+	require.Equal(t, logingest.StatusDuplicate, res.Results[50].Status)
+	require.Equal(t, logingest.StatusRejected, res.Results[51].Status)
+	require.Equal(t, "event_type", res.Results[51].Errors[0].Field)
+
+	// Accepted means in the stream, not yet in the store.
+	require.Equal(t, int64(0), stored(t, b.store, "app-a"))
+	startWriter(t, b, b.nc)
+	eventually(t, "50 events are stored", func() bool { return stored(t, b.store, "app-a") == 50 })
+
+	// A resend within the window is a duplicate; the same event id in another source is not.
+	res, err = pub.Ingest(t.Context(), "app-a", evs[:10])
+	require.NoError(t, err)
+	require.Equal(t, 10, res.Duplicates)
+	res, err = pub.Ingest(t.Context(), "app-b", evs[:10])
+	require.NoError(t, err)
+	require.Equal(t, 10, res.Accepted)
+	eventually(t, "app-b's events are stored", func() bool { return stored(t, b.store, "app-b") == 10 })
+
+	// The stored copy is the stamped event, round-tripped through the stream.
+	p, err := b.store.Query(t.Context(), logingest.Filter{Source: "app-a", EventName: "screen_view", Limit: 1000})
+	require.NoError(t, err)
+	require.Len(t, p.Events, 50)
+	got := p.Events[0]
+	require.Equal(t, "app-a", got.Source)
+	require.False(t, got.ReceivedAt.IsZero())
+	require.JSONEq(t, `{"screen":"home","n":1}`, string(got.Properties))
+	require.Equal(t, 60.0, testutil.ToFloat64(counterWith(t, b.reg, "logingest_buffer_written_events_total", "inserted")))
+}
+
+func TestDeadLetters(t *testing.T) {
+	t.Parallel()
+	pub, b := setupBuffer(t, &Config{BatchSize: 100})
+	evs := events("d", 20)
+	evs[4].EventName = "poison"
+	evs[17].EventName = "poison"
+	res, err := pub.Ingest(t.Context(), "app", evs)
+	require.NoError(t, err)
+	require.Equal(t, 20, res.Accepted)
+	// A message no writer can decode, published by someone else on the subject.
+	_, err = b.nc.Request(b.cfg.withDefaults().Subject, []byte("not json"), 5*time.Second)
+	require.NoError(t, err)
+
+	startWriter(t, b, b.nc)
+	eventually(t, "18 events are stored", func() bool { return stored(t, b.store, "app") == 18 })
+	var total uint64
+	var page []DeadLetter
+	eventually(t, "3 dead letters", func() bool {
+		total, page, err = DeadLetters(t.Context(), b.nc, b.cfg, 0, 10)
+		require.NoError(t, err)
+		return total == 3
+	})
+	require.Len(t, page, 3)
+	ids := map[string]string{}
+	for _, dl := range page {
+		ids[dl.EventID] = dl.Reason
+	}
+	require.Contains(t, ids["d-4"], "value out of range")
+	require.Contains(t, ids["d-17"], "value out of range")
+	require.Contains(t, ids[""], "undecodable")
+	// Paging: after the first, two remain.
+	_, rest, err := DeadLetters(t.Context(), b.nc, b.cfg, page[0].Seq, 10)
+	require.NoError(t, err)
+	require.Len(t, rest, 2)
+	require.Equal(t, 2.0, testutil.ToFloat64(counterWith(t, b.reg, "logingest_buffer_dead_letters_total", "invalid")))
+	// Nothing is left behind: the poison never blocked the stream.
+	eventually(t, "the stream is empty", func() bool { return gauge(t, b.reg, "logingest_buffer_stream_events") == 0 })
+}
+
+func TestStoreOutageIsAbsorbed(t *testing.T) {
+	t.Parallel()
+	pub, b := setupBuffer(t, &Config{MaxRetryDelay: 200 * time.Millisecond})
+	b.store.down.Store(true)
+	startWriter(t, b, b.nc)
+	for i := range 5 {
+		res, err := pub.Ingest(t.Context(), "app", events(fmt.Sprintf("o%d", i), 100))
+		require.NoError(t, err, "ingest must not see the store outage")
+		require.Equal(t, 100, res.Accepted)
+	}
+	eventually(t, "the writer has failed a few times", func() bool { return b.store.appends.Load() >= 3 })
+	require.Equal(t, int64(0), stored(t, b.store, "app"))
+	require.Greater(t, gauge(t, b.reg, "logingest_buffer_lag_events"), 0.0)
+	b.store.down.Store(false)
+	eventually(t, "the writer caught up", func() bool { return stored(t, b.store, "app") == 500 })
+	eventually(t, "lag is zero", func() bool { return gauge(t, b.reg, "logingest_buffer_lag_events") == 0 })
+	require.Positive(t, testutil.ToFloat64(counterWith(t, b.reg, "logingest_buffer_write_errors_total", "")))
+}
+
+func TestStreamFullAnswersOverloaded(t *testing.T) {
+	t.Parallel()
+	pub, _ := setupBuffer(t, &Config{MaxBytes: 1 << 20})
+	big := events("big", 1)[0]
+	big.Properties = []byte(`{"blob":"` + strings.Repeat("x", 30000) + `"}`)
+	var err error
+	for i := 0; i < 100 && err == nil; i++ {
+		e := big
+		e.EventID = fmt.Sprintf("big-%d", i)
+		_, err = pub.Ingest(t.Context(), "app", []logingest.Event{e})
+	}
+	require.ErrorIs(t, err, logingest.ErrOverloaded)
+	require.NotErrorIs(t, err, logingest.ErrUnavailable)
+}
+
+func TestCrashedWriterIsRedelivered(t *testing.T) {
+	t.Parallel()
+	pub, b := setupBuffer(t, &Config{AckWait: time.Second, WriteTimeout: 500 * time.Millisecond, MaxRetryDelay: 100 * time.Millisecond})
+	res, err := pub.Ingest(t.Context(), "app", events("c", 40))
+	require.NoError(t, err)
+	require.Equal(t, 40, res.Accepted)
+
+	// Writer A takes the batch but cannot write it, then its process dies (connection gone, no ack).
+	b.store.down.Store(true)
+	ncA, err := nats.Connect(b.nc.ConnectedUrl())
+	require.NoError(t, err)
+	stopA := startWriter(t, b, ncA)
+	eventually(t, "writer A holds the batch", func() bool { return b.store.appends.Load() >= 1 })
+	ncA.Close()
+	stopA()
+	b.store.down.Store(false)
+
+	startWriter(t, b, b.nc)
+	eventually(t, "writer B stored everything", func() bool { return stored(t, b.store, "app") == 40 })
+	require.Positive(t, testutil.ToFloat64(counterWith(t, b.reg, "logingest_buffer_redeliveries_total", "")))
+}
+
+func TestMetricsLint(t *testing.T) {
+	t.Parallel()
+	pub, b := setupBuffer(t, nil)
+	startWriter(t, b, b.nc)
+	_, err := pub.Ingest(t.Context(), "app", events("m", 1))
+	require.NoError(t, err)
+	problems, err := testutil.GatherAndLint(b.reg)
+	require.NoError(t, err)
+	require.Empty(t, problems)
+}
+
+func TestMsgIDIsPerSourceAndEvent(t *testing.T) {
+	t.Parallel()
+	require.Equal(t, msgID("a", "1"), msgID("a", "1"))
+	require.NotEqual(t, msgID("a", "1"), msgID("b", "1"))
+	require.NotEqual(t, msgID("a\x001", ""), msgID("a", "1\x00"))
+	require.Len(t, msgID(strings.Repeat("s", 500), "\n\r: x"), 32)
+}
+
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	require.NoError(t, (*Config)(nil).withDefaults().validate())
+	c := (&Config{AckWait: time.Second, WriteTimeout: 2 * time.Second}).withDefaults()
+	require.ErrorContains(t, c.validate(), "WriteTimeout must be shorter than AckWait")
+	c = (&Config{Subject: "x", DeadLetterSubject: "x"}).withDefaults()
+	require.ErrorContains(t, c.validate(), "DeadLetterSubject")
+}
+
+var collectMu sync.Mutex
+
+// counterWith returns the collector of metric name with label value (any label when empty) from reg.
+func counterWith(t *testing.T, reg *prometheus.Registry, name, label string) prometheus.Collector {
+	t.Helper()
+	return gaugeFunc(func() float64 {
+		collectMu.Lock()
+		defer collectMu.Unlock()
+		mfs, err := reg.Gather()
+		require.NoError(t, err)
+		for _, mf := range mfs {
+			if mf.GetName() != name {
+				continue
+			}
+			sum := 0.0
+			for _, m := range mf.GetMetric() {
+				if label != "" && (len(m.GetLabel()) == 0 || m.GetLabel()[0].GetValue() != label) {
+					continue
+				}
+				sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
+			return sum
+		}
+		return 0
+	})
+}
+
+func gauge(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	return testutil.ToFloat64(counterWith(t, reg, name, ""))
+}
+
+func gaugeFunc(f func() float64) prometheus.Collector {
+	return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "probe", Help: "probe"}, f)
+}

@@ -1,0 +1,81 @@
+package logingest
+
+import "fmt"
+
+// Validator is the validation half of an Ingester, for transports that hand valid events to something other
+// than a Store (a durable buffer, for example). It applies exactly the checks and server stamps of
+// Ingester.Ingest, so an event a Validator passes is one the Ingester would have written. A Validator holds no
+// goroutines and is safe for concurrent use.
+type Validator struct {
+	cfg Config
+	val *eventValidator
+}
+
+// NewValidator returns a Validator using cfg's Limits, MaxBatchSize and Now; the other fields are ignored.
+// A nil cfg uses the defaults. It returns an error naming the Config field when cfg is invalid.
+func NewValidator(cfg *Config) (*Validator, error) {
+	c := cfg.withDefaults()
+	if err := c.validate(); err != nil {
+		return nil, fmt.Errorf("logingest: invalid config: %w", err)
+	}
+	return &Validator{cfg: c, val: newEventValidator(c.Limits)}, nil
+}
+
+// MaxBatchSize returns the most events one Prepare call accepts (Config.MaxBatchSize).
+func (v *Validator) MaxBatchSize() int { return v.cfg.MaxBatchSize }
+
+// Prepared is the outcome of Validator.Prepare.
+type Prepared struct {
+	// Result has one Result per input event, in input order. Rejected events are final (Status
+	// StatusRejected, with Errors, counted in Rejected); the Status of every valid event is empty, for the
+	// caller to fill once it has written the event.
+	Result *BatchResult
+	// Valid are copies of the valid events, stamped with their source and receive time, in input order.
+	Valid []Event
+	// Index maps Valid[j] to its position in the input: Result.Results[Index[j]].
+	Index []int
+}
+
+// Prepare validates events and stamps each valid one with source (DefaultSource when empty) and the receive
+// time, as Ingester.Ingest does before it writes. The caller's slice is not modified. It returns a
+// *LimitError (matching ErrInvalid) when events is empty or longer than MaxBatchSize.
+func (v *Validator) Prepare(source string, events []Event) (*Prepared, error) {
+	if len(events) == 0 {
+		return nil, &LimitError{Field: "logs", Limit: 1, Unit: "events minimum"}
+	}
+	if len(events) > v.cfg.MaxBatchSize {
+		return nil, &LimitError{Field: "logs", Limit: int64(v.cfg.MaxBatchSize), Unit: "events"}
+	}
+	return prepare(v.val, v.cfg, source, events, nil), nil
+}
+
+// prepare is the loop shared by Ingester.Ingest and Validator.Prepare. onReject, when not nil, is called for
+// every rejected event.
+func prepare(val *eventValidator, cfg Config, source string, events []Event, onReject func(EventType, []FieldError)) *Prepared {
+	if source == "" {
+		source = DefaultSource
+	}
+	now := cfg.Now().UTC()
+	p := &Prepared{
+		Result: &BatchResult{Results: make([]Result, len(events))},
+		Valid:  make([]Event, 0, len(events)),
+		Index:  make([]int, 0, len(events)),
+	}
+	for i := range events {
+		e := events[i] // copy: the caller's slice stays untouched
+		normalize(&e, source, now)
+		p.Result.Results[i] = Result{Index: i, EventID: e.EventID}
+		if errs := val.check(&e, now); len(errs) > 0 {
+			p.Result.Results[i].Status = StatusRejected
+			p.Result.Results[i].Errors = errs
+			p.Result.Rejected++
+			if onReject != nil {
+				onReject(e.EventType, errs)
+			}
+			continue
+		}
+		p.Valid = append(p.Valid, e)
+		p.Index = append(p.Index, i)
+	}
+	return p
+}
