@@ -119,7 +119,7 @@ func TestCursor(t *testing.T) {
 	})
 }
 
-func TestDeleteUserEventsFreesKeys(t *testing.T) {
+func TestDeleteUserEventsKeepsKeys(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	s := memstore.New()
@@ -132,5 +132,8 @@ func TestDeleteUserEventsFreesKeys(t *testing.T) {
 
 	st, err := s.Append(ctx, []logingest.Event{e})
 	require.NoError(t, err)
-	require.Equal(t, []logingest.AppendStatus{logingest.AppendInserted}, st, "an erased event may be sent again")
+	require.Equal(t, []logingest.AppendStatus{logingest.AppendDuplicate}, st, "an erased event sent again stays erased")
+	p, err := s.Query(ctx, logingest.Filter{})
+	require.NoError(t, err)
+	require.Empty(t, p.Events)
 }

@@ -8,9 +8,11 @@ import (
 	"github.com/change66/logserver/logingest"
 )
 
+// An erased event (erased_event_ids) is not inserted again: it is reported a duplicate.
 const insertSQL = `INSERT INTO analytics_logs (source, event_id, timestamp, event_type, event_name, properties,
 	user_id, session_id, app_version, device_info, sequence_number, priority, received_at, created_at)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14
+WHERE NOT EXISTS (SELECT 1 FROM erased_event_ids WHERE source = ?1 AND event_id = ?2)
 ON CONFLICT (source, event_id) DO NOTHING`
 
 // Append implements logingest.Store. All events are written in one transaction on the single writer
