@@ -184,6 +184,9 @@ func (a *KeyStoreAuthenticator) Authenticate(r *http.Request) (Principal, error)
 	return Principal{KeyID: e.key.ID, Source: e.key.Source, Scopes: e.key.Scopes, Limits: e.key.Limits.Sanitized()}, nil
 }
 
+// Challenge implements Challenger: the answer speaks of API keys.
+func (a *KeyStoreAuthenticator) Challenge() (message, wwwAuthenticate string) { return apiKeyChallenge() }
+
 func latest(a, b time.Time) time.Time {
 	if a.After(b) {
 		return a
@@ -285,17 +288,31 @@ func RotateAPIKey(ctx context.Context, ks KeyRotator, id string, grace time.Dura
 
 // FirstOf returns an Authenticator that tries each of auths in order and returns the first success. A request
 // that every authenticator refuses with ErrUnauthorized gets ErrUnauthorized; any other error stops the chain.
+// It is a Challenger answering as the first of auths that is one.
 func FirstOf(auths ...Authenticator) Authenticator {
-	return AuthenticatorFunc(func(r *http.Request) (Principal, error) {
-		for _, a := range auths {
-			p, err := a.Authenticate(r)
-			if err == nil {
-				return p, nil
-			}
-			if !errors.Is(err, ErrUnauthorized) {
-				return Principal{}, err
-			}
+	return firstOf(auths)
+}
+
+type firstOf []Authenticator
+
+func (f firstOf) Authenticate(r *http.Request) (Principal, error) {
+	for _, a := range f {
+		p, err := a.Authenticate(r)
+		if err == nil {
+			return p, nil
 		}
-		return Principal{}, ErrUnauthorized
-	})
+		if !errors.Is(err, ErrUnauthorized) {
+			return Principal{}, err
+		}
+	}
+	return Principal{}, ErrUnauthorized
+}
+
+func (f firstOf) Challenge() (message, wwwAuthenticate string) {
+	for _, a := range f {
+		if c, ok := a.(Challenger); ok {
+			return c.Challenge()
+		}
+	}
+	return "", ""
 }
