@@ -250,6 +250,10 @@ type KeyUsage struct {
 // concurrent use. Because KeyStore is optional (checked with a type assertion), methods are added to it as key
 // management grows; a store that implements an older version of it is simply not a KeyStore, and servers fall
 // back to keys from configuration.
+//
+// It is the one key-management interface: KeyStoreAuthenticator, RotateAPIKey, httpapi's key endpoints
+// (httpapi.Config.Keys) and the logserver keys commands all use it, and storetest checks its contract on every
+// store that implements it.
 type KeyStore interface {
 	// CreateAPIKey stores k, ignoring k.LastUsedAt and k.UseCount. It returns an error matching ErrInvalid if
 	// a key with the same ID or Hash exists.

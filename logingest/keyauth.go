@@ -246,19 +246,12 @@ func (a *KeyStoreAuthenticator) Run(ctx context.Context) error {
 	}
 }
 
-// KeyRotator is what RotateAPIKey needs of a KeyStore.
-type KeyRotator interface {
-	APIKeyByID(ctx context.Context, id string) (APIKey, error)
-	CreateAPIKey(ctx context.Context, k APIKey) error
-	ExpireAPIKey(ctx context.Context, id string, at time.Time) error
-}
-
 // RotateAPIKey replaces key id: it creates a new key with the same name, source, scopes and limits (and, when
 // the old key expires, the same lifetime counted from now), then makes the old key expire at now+grace, or
 // keeps its earlier expiry. A zero grace ends the old key at once. It returns the new secret, to show once,
 // and the new record. It returns an error matching ErrNotFound for an unknown ID and ErrInvalid for a key
 // that is already revoked or expired.
-func RotateAPIKey(ctx context.Context, ks KeyRotator, id string, grace time.Duration, now time.Time) (string, APIKey, error) {
+func RotateAPIKey(ctx context.Context, ks KeyStore, id string, grace time.Duration, now time.Time) (string, APIKey, error) {
 	if grace < 0 {
 		return "", APIKey{}, &ValidationError{Errors: []FieldError{{Field: "grace", Reason: "must not be negative"}}}
 	}

@@ -129,7 +129,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer closeLimiter()
-	var keys httpapi.KeyManager
+	var keys logingest.KeyStore
 	if ks, ok := store.(logingest.KeyStore); ok {
 		keys = ks
 	}

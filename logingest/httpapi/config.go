@@ -81,7 +81,7 @@ type Config struct {
 	RateLimiter RateLimiter
 	// Keys enables the key management endpoints (GET and POST /api/v1/keys, POST /api/v1/keys/{id}/revoke
 	// and /rotate), which need logingest.ScopeAdmin. Defaults to nil: those routes do not exist.
-	Keys KeyManager
+	Keys logingest.KeyStore
 
 	// CORS configures cross-origin access. Defaults to the zero CORS: no CORS headers are sent.
 	CORS CORS

@@ -43,7 +43,7 @@ type Handler struct {
 	logger  *slog.Logger
 	metrics *httpMetrics
 	limiter RateLimiter
-	keys    KeyManager // nil: no key routes
+	keys    logingest.KeyStore // nil: no key routes
 	mux     *http.ServeMux
 	started time.Time
 	// inflight is the MaxInflightBodyBytes budget; nil when unbounded.
