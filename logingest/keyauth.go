@@ -185,7 +185,9 @@ func (a *KeyStoreAuthenticator) Authenticate(r *http.Request) (Principal, error)
 }
 
 // Challenge implements Challenger: the answer speaks of API keys.
-func (a *KeyStoreAuthenticator) Challenge() (message, wwwAuthenticate string) { return apiKeyChallenge() }
+func (a *KeyStoreAuthenticator) Challenge() (message, wwwAuthenticate string) {
+	return apiKeyChallenge()
+}
 
 func latest(a, b time.Time) time.Time {
 	if a.After(b) {

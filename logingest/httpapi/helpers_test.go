@@ -10,13 +10,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/change66/logserver/logingest"
+	"github.com/change66/logserver/logingest/logingesttest"
 	"github.com/change66/logserver/logingest/store/memstore"
 )
 
@@ -29,64 +29,25 @@ const (
 )
 
 func testAuth() logingest.Authenticator {
-	keys := map[string]logingest.Principal{
+	return logingesttest.Keys(map[string]logingest.Principal{
 		keyFull:   {KeyID: "k_full", Source: "app", Scopes: logingest.ScopeIngest | logingest.ScopeRead},
 		keyIngest: {KeyID: "k_ingest", Source: "app", Scopes: logingest.ScopeIngest},
 		keyRead:   {KeyID: "k_read", Source: "app", Scopes: logingest.ScopeRead},
 		keyOther:  {KeyID: "k_other", Source: "other", Scopes: logingest.ScopeIngest | logingest.ScopeRead},
-	}
-	return logingest.AuthenticatorFunc(func(r *http.Request) (logingest.Principal, error) {
-		p, ok := keys[logingest.APIKeyFromRequest(r)]
-		if !ok {
-			return logingest.Principal{}, logingest.ErrUnauthorized
-		}
-		return p, nil
 	})
 }
 
-// clock is a settable time source for Config.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2025, 8, 27, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// newClock returns a fake clock for Config.Now.
+func newClock() *logingesttest.Clock {
+	return logingesttest.NewClock(time.Date(2025, 8, 27, 12, 0, 0, 0, time.UTC))
 }
 
 // testLogger writes log lines to buf when it is not nil, else discards them.
-func testLogger(buf *syncBuffer) *slog.Logger {
+func testLogger(buf *logingesttest.LogBuffer) *slog.Logger {
 	if buf == nil {
 		return slog.New(slog.DiscardHandler)
 	}
 	return slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // env is a Handler over a real Ingester and memstore.
@@ -94,7 +55,7 @@ type env struct {
 	h     *Handler
 	store *memstore.Store
 	ing   *logingest.Ingester
-	clock *clock
+	clock *logingesttest.Clock
 }
 
 // newEnv builds a Handler with testAuth, a fake clock and a silent logger unless cfg sets them.

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/change66/logserver/logingest"
+	"github.com/change66/logserver/logingest/logingesttest"
 )
 
 func gzipBytes(t *testing.T, b []byte) []byte {
@@ -335,7 +336,7 @@ func TestIngestErrorTable(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			logs := &syncBuffer{}
+			logs := &logingesttest.LogBuffer{}
 			ing := &fakeIngester{ingest: func(context.Context, string, []logingest.Event) (*logingest.BatchResult, error) {
 				return nil, tt.err
 			}}

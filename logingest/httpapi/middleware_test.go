@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/change66/logserver/logingest"
+	"github.com/change66/logserver/logingest/logingesttest"
 )
 
 func TestAuth(t *testing.T) {
@@ -196,7 +197,7 @@ func TestIPBucket(t *testing.T) {
 
 func TestPanicRecovery(t *testing.T) {
 	t.Parallel()
-	logs := &syncBuffer{}
+	logs := &logingesttest.LogBuffer{}
 	ing := &fakeIngester{ingest: func(context.Context, string, []logingest.Event) (*logingest.BatchResult, error) {
 		panic("boom: secret state")
 	}}
@@ -215,7 +216,7 @@ func TestPanicRecovery(t *testing.T) {
 
 func TestRequestID(t *testing.T) {
 	t.Parallel()
-	logs := &syncBuffer{}
+	logs := &logingesttest.LogBuffer{}
 	e := newEnv(t, &Config{Logger: testLogger(logs)})
 	tests := []struct {
 		sent string
@@ -246,7 +247,7 @@ func TestRequestID(t *testing.T) {
 
 func TestAccessLog(t *testing.T) {
 	t.Parallel()
-	logs := &syncBuffer{}
+	logs := &logingesttest.LogBuffer{}
 	e := newEnv(t, &Config{Logger: testLogger(logs), TrustedProxyHeader: "X-Forwarded-For"})
 	r := request(t, http.MethodGet, "/api/v1/logs/filter?user_id=u1", keyRead, nil)
 	r.Header.Set("X-Request-ID", "log-test")

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/change66/logserver/logingest"
+	"github.com/change66/logserver/logingest/logingesttest"
 	"github.com/change66/logserver/logingest/store/memstore"
 )
 
@@ -24,7 +25,7 @@ import (
 type keyEnv struct {
 	h      *Handler
 	store  *memstore.Store
-	clock  *clock
+	clock  *logingesttest.Clock
 	admins map[string]string // source → admin secret
 }
 
