@@ -18,7 +18,7 @@ type countingStore struct {
 	writes atomic.Int64
 }
 
-func (s *countingStore) Append(ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+func (s *countingStore) Append(ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 	s.writes.Add(1)
 	return s.Store.Append(ctx, events)
 }

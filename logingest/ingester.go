@@ -28,10 +28,13 @@ const (
 // Result is the outcome of one event of an Ingest call.
 type Result struct {
 	// Index is the event's position in the slice passed to Ingest.
-	Index   int          `json:"index"`
-	EventID string       `json:"event_id"`
-	Status  Status       `json:"status"`
-	Errors  []FieldError `json:"errors,omitempty"`
+	Index   int    `json:"index"`
+	EventID string `json:"event_id"`
+	// ID is the stored event's Event.ID: the new row's for StatusAccepted, the stored copy's for
+	// StatusDuplicate (so a retry sees the id of its first delivery), 0 for StatusRejected.
+	ID     int64        `json:"id,omitempty"`
+	Status Status       `json:"status"`
+	Errors []FieldError `json:"errors,omitempty"`
 }
 
 // BatchResult is the outcome of an Ingest call: one Result per event, in input order, and their counts.
@@ -74,7 +77,7 @@ type request struct {
 	events   []Event
 	bytes    int64
 	enqueued time.Time
-	statuses []AppendStatus // set by the writer before done is closed
+	statuses []AppendResult // set by the writer before done is closed
 	refused  []bool         // set by the writer before done is closed: events the store refused as invalid
 	err      error          // set by the writer before done is closed
 	done     chan struct{}
@@ -149,13 +152,9 @@ func (ing *Ingester) Store() Store { return ing.store }
 //     it idempotent);
 //   - ctx.Err() when ctx ends first (the events may still be committed; a retry is reported duplicate).
 func (ing *Ingester) Ingest(ctx context.Context, source string, events []Event) (*BatchResult, error) {
-	if len(events) == 0 {
+	if err := checkBatchSize(len(events), ing.cfg.MaxBatchSize); err != nil {
 		ing.metrics.ingestRequests.WithLabelValues("invalid").Inc()
-		return nil, &LimitError{Field: "logs", Limit: 1, Unit: "events minimum"}
-	}
-	if len(events) > ing.cfg.MaxBatchSize {
-		ing.metrics.ingestRequests.WithLabelValues("invalid").Inc()
-		return nil, &LimitError{Field: "logs", Limit: int64(ing.cfg.MaxBatchSize), Unit: "events"}
+		return nil, err
 	}
 	ing.metrics.requestEvents.Observe(float64(len(events)))
 	p := prepare(ing.val, ing.cfg, source, events, ing.countRejected)
@@ -192,7 +191,8 @@ func (ing *Ingester) Ingest(ctx context.Context, source string, events []Event) 
 			ing.countRejected(valid[j].EventType, r.Errors)
 			continue
 		}
-		if st == AppendDuplicate {
+		r.ID = st.ID
+		if st.Status == AppendDuplicate {
 			r.Status = StatusDuplicate
 			res.Duplicates++
 			ing.metrics.events.WithLabelValues(string(valid[j].EventType), "duplicate").Inc()
@@ -206,10 +206,14 @@ func (ing *Ingester) Ingest(ctx context.Context, source string, events []Event) 
 	return res, nil
 }
 
-// normalize applies the server-side stamps and defaults to e.
+// normalize applies the server-side stamps and defaults to e, and corrects its timestamp for clock skew
+// (CorrectSkew).
 func normalize(e *Event, source string, now time.Time) {
+	e.ID = 0
+	e.ProcessedAt = time.Time{}
 	e.Source = source
 	e.ReceivedAt = now
+	CorrectSkew(e, now)
 	if e.Priority == "" {
 		e.Priority = PriorityNormal
 	}
@@ -222,6 +226,23 @@ func normalize(e *Event, source string, now time.Time) {
 	if !e.Timestamp.IsZero() {
 		e.Timestamp = e.Timestamp.UTC()
 	}
+}
+
+// CorrectSkew corrects e.Timestamp for the skew of the device's clock, measured by e.SentAt (the device's
+// clock when it sent the event) against receivedAt (the server's clock when it received it): when e.SentAt and
+// e.Timestamp are both set, e.OriginalTimestamp becomes the device's timestamp and e.Timestamp becomes
+// receivedAt − (e.SentAt − e.Timestamp), in UTC. e.SentAt is cleared either way (it is input only), so calling
+// CorrectSkew twice changes nothing more. Without SentAt, e is left as it is. The Ingester calls it for every
+// event; a transport that reads sent_at from a batch envelope sets it on each event that has none.
+func CorrectSkew(e *Event, receivedAt time.Time) {
+	if e.SentAt.IsZero() {
+		return
+	}
+	if !e.Timestamp.IsZero() {
+		e.OriginalTimestamp = e.Timestamp.UTC()
+		e.Timestamp = receivedAt.Add(-e.SentAt.Sub(e.Timestamp)).UTC()
+	}
+	e.SentAt = time.Time{}
 }
 
 var emptyObject = []byte("{}")
@@ -368,12 +389,12 @@ func (ing *Ingester) flush(batch []*request, n int) {
 // may hold other clients' requests). refused is nil when the store refused nothing; otherwise refused[i]
 // reports event i, whose status is then zero. Any other error is returned as is; events stored before it are
 // recognised as duplicates when the client retries.
-func (ing *Ingester) appendIsolating(ctx context.Context, events []Event) (statuses []AppendStatus, refused []bool, err error) {
+func (ing *Ingester) appendIsolating(ctx context.Context, events []Event) (statuses []AppendResult, refused []bool, err error) {
 	statuses, err = ing.appendChecked(ctx, events)
 	if !errors.Is(err, ErrInvalid) {
 		return statuses, nil, err
 	}
-	statuses, refused = make([]AppendStatus, len(events)), make([]bool, len(events))
+	statuses, refused = make([]AppendResult, len(events)), make([]bool, len(events))
 	if err := ing.isolate(ctx, events, statuses, refused, err); err != nil {
 		return nil, nil, err
 	}
@@ -382,7 +403,7 @@ func (ing *Ingester) appendIsolating(ctx context.Context, events []Event) (statu
 
 // isolate fills statuses and refused for events, a batch the store refused with cause (matching ErrInvalid),
 // by appending its halves separately, down to single events.
-func (ing *Ingester) isolate(ctx context.Context, events []Event, statuses []AppendStatus, refused []bool, cause error) error {
+func (ing *Ingester) isolate(ctx context.Context, events []Event, statuses []AppendResult, refused []bool, cause error) error {
 	if len(events) == 1 {
 		ing.logger.Warn("store refused an event as invalid", slog.String("event_id", events[0].EventID),
 			slog.String("source", events[0].Source), slog.Any("error", cause))
@@ -408,10 +429,10 @@ func (ing *Ingester) isolate(ctx context.Context, events []Event, statuses []App
 }
 
 // appendChecked is store.Append, with an error when the store breaks its contract of one status per event.
-func (ing *Ingester) appendChecked(ctx context.Context, events []Event) ([]AppendStatus, error) {
+func (ing *Ingester) appendChecked(ctx context.Context, events []Event) ([]AppendResult, error) {
 	statuses, err := ing.store.Append(ctx, events)
 	if err == nil && len(statuses) != len(events) {
-		return nil, fmt.Errorf("store returned %d statuses for %d events", len(statuses), len(events))
+		return nil, fmt.Errorf("store returned %d results for %d events", len(statuses), len(events))
 	}
 	return statuses, err
 }

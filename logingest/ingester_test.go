@@ -26,10 +26,10 @@ var testNow = time.Date(2025, 8, 27, 12, 0, 0, 0, time.UTC)
 // fakeStore is a Store with func fields; nil funcs fall through to an embedded memstore.
 type fakeStore struct {
 	*memstore.Store
-	AppendFunc func(ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error)
+	AppendFunc func(ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error)
 }
 
-func (f *fakeStore) Append(ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+func (f *fakeStore) Append(ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 	if f.AppendFunc != nil {
 		return f.AppendFunc(ctx, events)
 	}
@@ -49,7 +49,7 @@ func newGate() *gate {
 	return &gate{Store: memstore.New(), entered: make(chan int, 100), release: make(chan struct{})}
 }
 
-func (g *gate) Append(ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+func (g *gate) Append(ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 	g.mu.Lock()
 	g.sizes = append(g.sizes, len(events))
 	g.mu.Unlock()
@@ -99,7 +99,7 @@ func validEvent(id string) logingest.Event {
 		SessionID:      "session-1",
 		AppVersion:     "2.0.1+7",
 		DeviceInfo:     json.RawMessage(`{"platform":"ios"}`),
-		SequenceNumber: 1,
+		SequenceNumber: logingest.Int64(1),
 	}
 }
 
@@ -238,7 +238,7 @@ type refusingStore struct {
 	calls atomic.Int64
 }
 
-func (s *refusingStore) Append(ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+func (s *refusingStore) Append(ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 	s.calls.Add(1)
 	for _, e := range events {
 		if e.EventName == "poison" {
@@ -596,7 +596,7 @@ func TestBackpressure(t *testing.T) {
 	t.Run("StoreErrorIsUnavailable", func(t *testing.T) {
 		t.Parallel()
 		boom := errors.New("connection refused")
-		fs := &fakeStore{Store: memstore.New(), AppendFunc: func(context.Context, []logingest.Event) ([]logingest.AppendStatus, error) {
+		fs := &fakeStore{Store: memstore.New(), AppendFunc: func(context.Context, []logingest.Event) ([]logingest.AppendResult, error) {
 			return nil, boom
 		}}
 		ing, _ := setup(t, fs, nil)
@@ -607,7 +607,7 @@ func TestBackpressure(t *testing.T) {
 
 	t.Run("WriteTimeoutIsUnavailable", func(t *testing.T) {
 		t.Parallel()
-		fs := &fakeStore{Store: memstore.New(), AppendFunc: func(ctx context.Context, _ []logingest.Event) ([]logingest.AppendStatus, error) {
+		fs := &fakeStore{Store: memstore.New(), AppendFunc: func(ctx context.Context, _ []logingest.Event) ([]logingest.AppendResult, error) {
 			<-ctx.Done()
 			return nil, ctx.Err()
 		}}
@@ -619,7 +619,7 @@ func TestBackpressure(t *testing.T) {
 
 	t.Run("WrongStatusCountIsUnavailable", func(t *testing.T) {
 		t.Parallel()
-		fs := &fakeStore{Store: memstore.New(), AppendFunc: func(context.Context, []logingest.Event) ([]logingest.AppendStatus, error) {
+		fs := &fakeStore{Store: memstore.New(), AppendFunc: func(context.Context, []logingest.Event) ([]logingest.AppendResult, error) {
 			return nil, nil
 		}}
 		ing, _ := setup(t, fs, nil)
@@ -875,4 +875,83 @@ func mustParseTime(t *testing.T, s string) time.Time {
 	ts, err := time.Parse(time.RFC3339Nano, s)
 	require.NoError(t, err)
 	return ts
+}
+
+// TestIngestCorrectsClockSkew: with sent_at, the stored timestamp is received_at − (sent_at − timestamp) and the
+// device's value is kept as OriginalTimestamp; without sent_at nothing changes.
+func TestIngestCorrectsClockSkew(t *testing.T) {
+	t.Parallel()
+	ing, b := setup(t, nil, nil)
+	tz := time.FixedZone("UTC+5", 5*3600)
+	type tc struct {
+		name          string
+		timestamp     time.Time
+		sentAt        time.Time
+		wantTimestamp time.Time
+	}
+	cases := []tc{
+		// The device clock is 3 hours ahead: it stamped an event 10 s before sending.
+		{"clock 3h ahead", testNow.Add(3*time.Hour - 10*time.Second), testNow.Add(3 * time.Hour), testNow.Add(-10 * time.Second)},
+		// 5 hours behind, in another zone: the correction is in absolute time.
+		{"clock 5h behind", testNow.Add(-5*time.Hour - time.Minute).In(tz), testNow.Add(-5 * time.Hour).In(tz), testNow.Add(-time.Minute)},
+		// Offline for 3 days with a correct clock: the timestamp stays 3 days old.
+		{"offline 3 days", testNow.Add(-72 * time.Hour), testNow, testNow.Add(-72 * time.Hour)},
+		// Offline for 2 days with a clock 26 h behind (beyond any future-skew bound either way).
+		{"offline, clock behind", testNow.Add(-48*time.Hour - 26*time.Hour), testNow.Add(-26 * time.Hour), testNow.Add(-48 * time.Hour)},
+		// Offline 4 days and the clock 30 h ahead: the raw timestamp is in the future, the corrected one is not.
+		{"offline, clock ahead", testNow.Add(-96*time.Hour + 30*time.Hour), testNow.Add(30 * time.Hour), testNow.Add(-96 * time.Hour)},
+	}
+	events := make([]logingest.Event, 0, len(cases)+1)
+	for i, c := range cases {
+		e := validEvent(fmt.Sprintf("skew-%d", i))
+		e.Timestamp, e.SentAt = c.timestamp, c.sentAt
+		events = append(events, e)
+	}
+	plain := validEvent("no-sent-at")
+	events = append(events, plain)
+	res, err := ing.Ingest(t.Context(), "", events)
+	require.NoError(t, err)
+	require.Equal(t, len(events), res.Accepted, "%+v", res.Results)
+	require.True(t, events[0].SentAt.Equal(cases[0].sentAt), "the caller's events are not modified")
+
+	page, err := b.store.Query(t.Context(), logingest.Filter{SortBy: logingest.SortID, SortOrder: logingest.SortAsc})
+	require.NoError(t, err)
+	require.Len(t, page.Events, len(events))
+	for i, c := range cases {
+		got := page.Events[i]
+		require.Equal(t, c.wantTimestamp.UTC(), got.Timestamp, c.name)
+		require.Equal(t, c.timestamp.UTC(), got.OriginalTimestamp, "%s: the device's timestamp is kept", c.name)
+		require.True(t, got.SentAt.IsZero(), c.name)
+		require.Equal(t, res.Results[i].ID, got.ID, c.name)
+	}
+	last := page.Events[len(cases)]
+	require.Equal(t, plain.Timestamp.UTC(), last.Timestamp, "without sent_at the timestamp is stored as sent")
+	require.True(t, last.OriginalTimestamp.IsZero())
+}
+
+// TestIngestRejectsUnstorableSentAt: a sent_at outside years 1–9999 is rejected naming sent_at.
+func TestIngestRejectsUnstorableSentAt(t *testing.T) {
+	t.Parallel()
+	ing, _ := setup(t, nil, nil)
+	e := validEvent("bad-sent-at")
+	e.SentAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+	res, err := ing.Ingest(t.Context(), "", []logingest.Event{e})
+	require.NoError(t, err)
+	require.Equal(t, 1, res.Rejected)
+	require.Equal(t, "sent_at", res.Results[0].Errors[0].Field)
+}
+
+// TestIngestReportsIDs: accepted events and their retries report the stored id.
+func TestIngestReportsIDs(t *testing.T) {
+	t.Parallel()
+	ing, _ := setup(t, nil, nil)
+	res, err := ing.Ingest(t.Context(), "", []logingest.Event{validEvent("a"), validEvent("b")})
+	require.NoError(t, err)
+	require.Positive(t, res.Results[0].ID)
+	require.Greater(t, res.Results[1].ID, res.Results[0].ID)
+	retry, err := ing.Ingest(t.Context(), "", []logingest.Event{validEvent("b"), {EventID: "bad"}})
+	require.NoError(t, err)
+	require.Equal(t, logingest.StatusDuplicate, retry.Results[0].Status)
+	require.Equal(t, res.Results[1].ID, retry.Results[0].ID, "a retry sees the id of its first delivery")
+	require.Zero(t, retry.Results[1].ID, "a rejected event has no id")
 }

@@ -12,9 +12,16 @@ import (
 // The exported conformance suite in package storetest checks every sentence of this contract; run it against
 // your own implementation with storetest.Run.
 type Store interface {
-	// Append stores events idempotently, keyed on (Source, EventID), and returns one AppendStatus per event, in
+	// Append stores events idempotently, keyed on (Source, EventID), and returns one AppendResult per event, in
 	// the order of events. An event whose key is already stored, or appears earlier in the same call, is reported
-	// AppendDuplicate and the stored copy is left unchanged; otherwise it is stored and reported AppendInserted.
+	// AppendDuplicate with the ID of the stored copy (the first occurrence's), which is left unchanged;
+	// otherwise it is stored and reported AppendInserted with its new ID.
+	//
+	// IDs are positive, unique within the store, never change, and increase in insertion order: every event
+	// inserted by a later Append has a larger ID than every event inserted by an earlier one that returned
+	// before it started, and within one call IDs follow slice order. (Stores may leave gaps.) Query returns
+	// them as Event.ID; the ID a duplicate reports is the one Query returns for the stored copy. Append ignores
+	// the ID and ProcessedAt of the events it is given, and stores a nil SequenceNumber apart from 0.
 	//
 	// Append is atomic: it either records every event and returns a nil error, or returns an error and records
 	// none. Events are stored in slice order, so for equal sort keys Query returns them in that order.
@@ -25,10 +32,12 @@ type Store interface {
 	// Append returns an error matching ErrInvalid (and stores nothing); the Ingester then retries the events in
 	// smaller groups, so that only the events refused on their own are rejected. Any other error means the
 	// write may be retried as it is.
-	Append(ctx context.Context, events []Event) ([]AppendStatus, error)
+	Append(ctx context.Context, events []Event) ([]AppendResult, error)
 
 	// Query returns one page of the events that match every non-zero field of f, ordered by f.SortBy and
-	// f.SortOrder, ties broken by insertion order (in the same direction). Implementations call f.Normalize
+	// f.SortOrder, ties broken by ID, that is by insertion order (in the same direction). Every event carries
+	// its ID; ProcessedAt is set when the store knows it. A nil SequenceNumber sorts before every number in
+	// ascending order. Keyset cursors (Page.NextCursor) work for every SortField. Implementations call f.Normalize
 	// first and return its error (which matches ErrInvalid) unchanged. A malformed f.After returns an error
 	// matching ErrInvalid. Timestamps are returned in UTC; JSON objects are returned semantically equal to
 	// what was appended (key order and spacing may differ). A stored value that cannot be served (a row
@@ -75,8 +84,14 @@ type SortField string
 
 // The sortable fields, named as in the API.
 const (
-	SortTimestamp      SortField = "timestamp"
-	SortReceivedAt     SortField = "received_at"
+	// SortID orders by Event.ID, that is by insertion order.
+	SortID         SortField = "id"
+	SortEventID    SortField = "event_id"
+	SortTimestamp  SortField = "timestamp"
+	SortReceivedAt SortField = "received_at"
+	// SortCreatedAt is the original server's name of SortReceivedAt; Filter.Normalize turns it into
+	// SortReceivedAt.
+	SortCreatedAt      SortField = "created_at"
 	SortEventType      SortField = "event_type"
 	SortEventName      SortField = "event_name"
 	SortUserID         SortField = "user_id"
@@ -86,11 +101,15 @@ const (
 	SortSequenceNumber SortField = "sequence_number"
 )
 
+// DefaultSortField is the order of a Filter without SortBy: newest received first with SortDesc, as the
+// original server (created_at DESC).
+const DefaultSortField = SortCreatedAt
+
 // SortFields lists every accepted SortField.
 func SortFields() []SortField {
 	return []SortField{
-		SortTimestamp, SortReceivedAt, SortEventType, SortEventName, SortUserID, SortSessionID,
-		SortAppVersion, SortPriority, SortSequenceNumber,
+		SortID, SortEventID, SortTimestamp, SortEventType, SortEventName, SortUserID, SortSessionID,
+		SortAppVersion, SortPriority, SortCreatedAt, SortReceivedAt, SortSequenceNumber,
 	}
 }
 
@@ -116,8 +135,8 @@ const (
 	MaxQueryLimit = 1000
 )
 
-// Filter selects and orders events for Store.Query. The zero value matches every event, newest timestamp first,
-// DefaultQueryLimit per page.
+// Filter selects and orders events for Store.Query. The zero value matches every event, newest received first
+// (created_at DESC, as the original server), DefaultQueryLimit per page.
 type Filter struct {
 	// Source restricts results to one source. Empty means every source.
 	Source string
@@ -134,7 +153,8 @@ type Filter struct {
 	StartTime time.Time
 	EndTime   time.Time
 
-	// SortBy defaults to SortTimestamp; SortOrder defaults to SortDesc.
+	// SortBy defaults to DefaultSortField (SortCreatedAt, the same order as SortReceivedAt); SortOrder defaults
+	// to SortDesc.
 	SortBy    SortField
 	SortOrder SortOrder
 	// Limit is the page size, 1..MaxQueryLimit. Defaults to DefaultQueryLimit.
@@ -148,11 +168,15 @@ type Filter struct {
 	SkipTotal bool
 }
 
-// Normalize applies defaults to a copy of f and validates it. The error is a *ValidationError naming each bad
-// field by its API parameter name.
+// Normalize applies defaults to a copy of f and validates it. SortBy becomes SortReceivedAt when it is empty
+// or SortCreatedAt (its alias), so stores see one name per order. The error is a *ValidationError naming each
+// bad field by its API parameter name.
 func (f Filter) Normalize() (Filter, error) {
 	if f.SortBy == "" {
-		f.SortBy = SortTimestamp
+		f.SortBy = DefaultSortField
+	}
+	if f.SortBy == SortCreatedAt {
+		f.SortBy = SortReceivedAt
 	}
 	if f.SortOrder == "" {
 		f.SortOrder = SortDesc

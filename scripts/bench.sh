@@ -3,7 +3,11 @@
 #   (a) the database ceiling: the same kind of events written straight into analytics_logs with COPY, no HTTP,
 #       and pgstore's own idempotent Append, interleaved batch by batch (pgstore's BenchmarkAppendVsCopy, batch 1000);
 #   (b) logserver over HTTP on PostgreSQL: single events (64 clients), batches of 100 (16), batches of 1000 (8);
-#   (c) the same on the embedded SQLite store.
+#   (c) the same on the embedded SQLite store;
+#   (d) buffer mode (INGEST_BUFFER): logserver publishing to a JetStream stream on a private nats-server, two
+#       in-process writers moving it into a fresh PostgreSQL database, batches of 100 (16 clients), compared
+#       with pg-batch100 of (b): the ingest rate (201 answers/s) and the end-to-end rate (until the writers
+#       have stored every event, lag 0).
 # It prints a table with each throughput as a ratio to (a). Client, server and database share the machine.
 # Needs PostgreSQL at TEST_DATABASE_URL (run it through scripts/with-postgres.sh, as `make bench` does).
 # Tunables: BENCH_EVENTS (per HTTP run, default 200000), BENCH_SINGLE_EVENTS (default 60000), BENCH_DURATION (30s).
@@ -18,10 +22,13 @@ KEY=bench-key-$$
 work=$(mktemp -d)
 db=logingest_bench_$$
 server_pid=""
+nats_pid=""
 
 cleanup() {
   if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  if [ -n "$nats_pid" ]; then kill "$nats_pid" 2>/dev/null || true; wait "$nats_pid" 2>/dev/null || true; fi
   psql "$PG_URL" -qAtc "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
+  psql "$PG_URL" -qAtc "DROP DATABASE IF EXISTS ${db}_buf" >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -81,6 +88,30 @@ load sqlite-batch100 16 100 "$EVENTS"
 load sqlite-batch1000 8 1000 "$EVENTS"
 stop_server
 
+echo "(d) buffer mode: logserver -> JetStream -> writers -> PostgreSQL ..." >&2
+nats_bin=$(command -v nats-server || echo /usr/sbin/nats-server)
+nats_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+"$nats_bin" -a 127.0.0.1 -p "$nats_port" -js -sd "$work/nats" >"$work/nats.log" 2>&1 &
+nats_pid=$!
+for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null && break; sleep 0.1; done
+psql "$PG_URL" -qAtc "CREATE DATABASE ${db}_buf" >/dev/null
+buf_url=$(python3 -c 'import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]); print(p._replace(path="/" + sys.argv[2]).geturl())' "$PG_URL" "${db}_buf")
+start_server DATABASE_URL="$buf_url" INGEST_BUFFER="nats://127.0.0.1:$nats_port" INGEST_BUFFER_WRITERS=2
+t0=$(date +%s.%N)
+load pg-buffer-batch100 16 100 "$EVENTS"
+# End to end: wait until the writers have stored everything the load got acknowledged.
+for _ in $(seq 1 6000); do
+  lag=$(curl -fsS "$url/metrics" | awk '$1 == "logingest_buffer_lag_events" { print $2 }')
+  [ "${lag:-1}" = "0" ] && break
+  sleep 0.1
+done
+t1=$(date +%s.%N)
+stop_server
+kill "$nats_pid"; wait "$nats_pid" 2>/dev/null || true; nats_pid=""
+buf_acked=$(field pg-buffer-batch100 events_acked)
+buf_e2e=$(awk -v n="$buf_acked" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
+buf_stored=$(psql "$buf_url" -qAtc "SELECT count(*) FROM analytics_logs")
+
 printf '\n%-28s %12s %10s %10s %10s %8s\n' "run" "events/s" "vs (a)" "p50 ms" "p99 ms" "errors"
 printf '%-28s %12.0f %9.2fx %10s %10s %8s\n' "(a) COPY ceiling (batch 1000)" "$ceiling" 1 - - -
 printf '%-28s %12.0f %9.2fx %10s %10s %8s\n' "    pgstore Append (batch 1000)" "$append" "$(ratio "$append" "$ceiling")" - - -
@@ -92,3 +123,6 @@ done
 s=$(field pg-single events_per_sec); b=$(field pg-batch100 events_per_sec)
 printf '\npg single (64 clients) / pg batch-100: %.2f   sqlite batch-100: %.0f events/s\n' \
   "$(ratio "$s" "$b")" "$(field sqlite-batch100 events_per_sec)"
+d=$(field pg-batch100 events_per_sec); bi=$(field pg-buffer-batch100 events_per_sec)
+printf 'buffer mode vs direct, PostgreSQL, batch 100 (same run): ingest %.2fx (%.0f vs %.0f events/s), end to end %.2fx (%s events/s; %s of %s acknowledged events stored)\n' \
+  "$(ratio "$bi" "$d")" "$bi" "$d" "$(ratio "$buf_e2e" "$d")" "$buf_e2e" "$buf_stored" "$buf_acked"

@@ -4,7 +4,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
+	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,8 +22,12 @@ type config struct {
 
 	DatabaseURL string // DATABASE_URL, or built from DB_HOST/DB_PORT/DB_NAME/DB_USER/DB_PASSWORD/DB_SSL_MODE
 	DBMaxConns  int    // DB_MAX_CONNECTIONS
-	AutoMigrate bool   // AUTO_MIGRATE
-	Retention   int    // RETENTION_DAYS (0 keeps events forever)
+	// DBMinConns is DB_MAX_IDLE_CONNECTIONS: connections the pool keeps open when idle (0: pgxpool's default).
+	DBMinConns int
+	// DBMaxConnLifetime is DB_MAX_LIFETIME_MINUTES (0: pgxpool's default of one hour).
+	DBMaxConnLifetime time.Duration
+	AutoMigrate       bool // AUTO_MIGRATE
+	Retention         int  // RETENTION_DAYS (0 keeps events forever)
 
 	APIKeys            []string // API_KEYS
 	RateLimitPerMinute float64  // RATE_LIMIT_REQUESTS_PER_MINUTE
@@ -33,11 +40,15 @@ type config struct {
 	MaxBatchSize       int      // MAX_BATCH_SIZE
 	MaxRequestSizeMB   int      // MAX_REQUEST_SIZE_MB
 	MaxInflightMB      int      // MAX_INFLIGHT_BODIES_MB (0: 16 × MAX_REQUEST_SIZE_MB)
+	MaxInflightPerIPMB int      // MAX_INFLIGHT_BODIES_PER_CLIENT_MB (0: a quarter of the budget)
+	MaxEventSizeKB     int      // MAX_EVENT_SIZE_KB
+	MaxConnections     int      // MAX_CONNECTIONS (0: no cap)
+	MetricsAddr        string   // METRICS_ADDR ("": /metrics on the API port, no pprof)
 	WorkerPoolSize     int      // WORKER_POOL_SIZE
 	FlushDelay         time.Duration
 	QueueMaxEvents     int
 	WriteTimeout       time.Duration
-	CORSOrigins        []string // CORS_ALLOWED_ORIGINS
+	CORSOrigins        []string // CORS_ALLOWED_ORIGINS and ALLOWED_ORIGINS, empty when ENABLE_CORS=false
 	TrustedProxyHeader string   // TRUSTED_PROXY_HEADER
 	ConsoleEnabled     bool     // CONSOLE_ENABLED: the web console at /ui/
 
@@ -50,6 +61,23 @@ type config struct {
 	ReadTimeout       time.Duration
 	WriteTimeoutHTTP  time.Duration
 	IdleTimeout       time.Duration
+	MinBodyRateKB     int           // HTTP_MIN_BODY_RATE_KB (0 disables the slow-body check)
+	BodyGrace         time.Duration // HTTP_BODY_GRACE
+
+	EnableMetrics bool   // ENABLE_METRICS: serve the Prometheus exposition
+	MetricsPath   string // METRICS_PATH: also serves GET /metrics
+	HealthPath    string // HEALTH_CHECK_PATH: also serves GET /health
+
+	// Notices are start-up log lines about the original server's variables: the ones set but ignored, with the
+	// reason, and how others were read. serve logs each once.
+	Notices []notice
+}
+
+// notice is one start-up log line about a configuration variable.
+type notice struct {
+	Variable string
+	Message  string
+	Reason   string
 }
 
 // LOG_FORMAT values.
@@ -155,11 +183,14 @@ func loadConfig(getenv func(string) string) (config, error) {
 		MaxBatchSize:       r.int("MAX_BATCH_SIZE", 1000, 1, 100_000),
 		MaxRequestSizeMB:   r.int("MAX_REQUEST_SIZE_MB", 10, 1, 1024),
 		MaxInflightMB:      r.int("MAX_INFLIGHT_BODIES_MB", 0, 0, 1<<20),
+		MaxInflightPerIPMB: r.int("MAX_INFLIGHT_BODIES_PER_CLIENT_MB", 0, 0, 1<<20),
+		MaxEventSizeKB:     r.int("MAX_EVENT_SIZE_KB", 1024, 1, 1<<20),
+		MaxConnections:     r.int("MAX_CONNECTIONS", 1024, 0, 1_000_000),
+		MetricsAddr:        r.str("METRICS_ADDR", ""),
 		WorkerPoolSize:     r.int("WORKER_POOL_SIZE", 0, 1, 1000), // 0: the library's default
 		FlushDelay:         r.duration("INGEST_FLUSH_DELAY", 0, 0),
 		QueueMaxEvents:     r.int("INGEST_QUEUE_MAX_EVENTS", 50000, 1, 10_000_000),
 		WriteTimeout:       r.duration("INGEST_WRITE_TIMEOUT", 10*time.Second, time.Millisecond),
-		CORSOrigins:        r.list("CORS_ALLOWED_ORIGINS"),
 		TrustedProxyHeader: r.str("TRUSTED_PROXY_HEADER", ""),
 		ConsoleEnabled:     r.bool("CONSOLE_ENABLED", true),
 		LogFormat:          strings.ToLower(r.str("LOG_FORMAT", logFormatAuto)),
@@ -168,7 +199,27 @@ func loadConfig(getenv func(string) string) (config, error) {
 		ReadTimeout:        r.duration("HTTP_READ_TIMEOUT", 30*time.Second, time.Second),
 		WriteTimeoutHTTP:   r.duration("HTTP_WRITE_TIMEOUT", 60*time.Second, time.Second),
 		IdleTimeout:        r.duration("HTTP_IDLE_TIMEOUT", 120*time.Second, time.Second),
+		MinBodyRateKB:      r.int("HTTP_MIN_BODY_RATE_KB", 16, 0, 1<<20),
+		BodyGrace:          r.duration("HTTP_BODY_GRACE", 5*time.Second, 0),
 	}
+	c.DBMinConns = min(r.int("DB_MAX_IDLE_CONNECTIONS", 0, 0, 1000), c.DBMaxConns)
+	c.DBMaxConnLifetime = time.Duration(r.int("DB_MAX_LIFETIME_MINUTES", 0, 0, 100_000)) * time.Minute
+	c.EnableMetrics = r.bool("ENABLE_METRICS", true)
+	c.MetricsPath = opsPath(r, "METRICS_PATH", "/metrics")
+	c.HealthPath = opsPath(r, "HEALTH_CHECK_PATH", "/health")
+	c.CORSOrigins = corsOrigins(r, &c)
+	// REQUEST_TIMEOUT_SECONDS (the original's name) is the default of both HTTP_READ_TIMEOUT and
+	// HTTP_WRITE_TIMEOUT; each of those, when set, wins.
+	if rt := r.int("REQUEST_TIMEOUT_SECONDS", 0, 0, 86_400); rt > 0 {
+		d := time.Duration(rt) * time.Second
+		if strings.TrimSpace(getenv("HTTP_READ_TIMEOUT")) == "" {
+			c.ReadTimeout = d
+		}
+		if strings.TrimSpace(getenv("HTTP_WRITE_TIMEOUT")) == "" {
+			c.WriteTimeoutHTTP = d
+		}
+	}
+	c.Notices = append(c.Notices, ignoredVariables(getenv)...)
 	// 0 means "unlimited" (or "off") to operators; the handler spells that as a negative rate.
 	for _, f := range []*float64{&c.RateLimitPerMinute, &c.EventsPerMinute, &c.AuthFailuresPerMin} {
 		if *f == 0 {
@@ -179,6 +230,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 		r.errs = append(r.errs, fmt.Errorf(
 			"RATE_LIMIT_EVENTS_BURST (%d) must be at least MAX_BATCH_SIZE (%d), or a full batch could never pass",
 			c.EventsBurst, c.MaxBatchSize))
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			r.errs = append(r.errs, fmt.Errorf("METRICS_ADDR must be host:port or :port, got %q", c.MetricsAddr))
+		}
 	}
 	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
 		r.errs = append(r.errs, errors.New("REDIS_URL must be a redis:// or rediss:// URL"))
@@ -249,4 +305,71 @@ func redactURL(s string) string {
 		return "(unparseable url)"
 	}
 	return u.Redacted()
+}
+
+// corsOrigins merges CORS_ALLOWED_ORIGINS with the original server's ALLOWED_ORIGINS; the original's
+// ENABLE_CORS=false turns CORS off whatever the lists say. "*" allows every origin (the answer never allows
+// credentials, so "*" is safe to send).
+func corsOrigins(r *envReader, c *config) []string {
+	origins := r.list("CORS_ALLOWED_ORIGINS")
+	for _, o := range r.list("ALLOWED_ORIGINS") {
+		if !slices.Contains(origins, o) {
+			origins = append(origins, o)
+		}
+	}
+	enabled := r.bool("ENABLE_CORS", true)
+	switch {
+	case !enabled && len(origins) > 0:
+		c.Notices = append(c.Notices, notice{
+			Variable: "ALLOWED_ORIGINS", Message: "CORS is off",
+			Reason: "ENABLE_CORS=false turns CORS off; CORS_ALLOWED_ORIGINS and ALLOWED_ORIGINS are not used",
+		})
+		return nil
+	case enabled && strings.TrimSpace(r.getenv("ENABLE_CORS")) != "" && len(origins) == 0:
+		c.Notices = append(c.Notices, notice{
+			Variable: "ENABLE_CORS", Message: "CORS is off",
+			Reason: "ENABLE_CORS=true needs ALLOWED_ORIGINS (or CORS_ALLOWED_ORIGINS): the origins to allow, or *",
+		})
+	}
+	return origins
+}
+
+// ignoredVariables reports the original server's variables that logingest does not use, when they are set.
+func ignoredVariables(getenv func(string) string) []notice {
+	reasons := []struct{ name, reason string }{
+		{"GIN_MODE", "logingest does not use gin; LOG_LEVEL and LOG_FORMAT control logging"},
+		{"ENVIRONMENT", "no behaviour depends on an environment name; every setting has its own variable"},
+		{"BATCH_TIMEOUT_SECONDS", "a batch is written in one store write bounded by INGEST_WRITE_TIMEOUT (default 10s), " +
+			"shorter than the app's 10-15 s client timeouts; a longer bound would only outlast the client"},
+		{"API_KEY_ROTATION_INTERVAL_HOURS", apiKeyRotationReason},
+	}
+	var out []notice
+	if v := strings.TrimSpace(getenv("ENABLE_API_KEY_ROTATION")); v != "" {
+		if b, err := strconv.ParseBool(v); err != nil || b {
+			out = append(out, notice{
+				Variable: "ENABLE_API_KEY_ROTATION", Message: "configuration variable ignored", Reason: apiKeyRotationReason,
+			})
+		}
+	}
+	for _, v := range reasons {
+		if strings.TrimSpace(getenv(v.name)) != "" {
+			out = append(out, notice{Variable: v.name, Message: "configuration variable ignored", Reason: v.reason})
+		}
+	}
+	return out
+}
+
+// apiKeyRotationReason is why keys are never rotated on a timer: app builds hold their key for months.
+const apiKeyRotationReason = "keys are never rotated on a timer: every installed app build holds its key for months and " +
+	"would be locked out; rotate explicitly with `logserver keys rotate ID -grace 2160h` (or POST /api/v1/keys/{id}/rotate), " +
+	"which issues a new key and keeps the old one valid for the grace period, set to cover the time old builds stay in use"
+
+// opsPath reads the path of an operational endpoint: absolute, clean, outside /api/ (which the API owns).
+func opsPath(r *envReader, name, def string) string {
+	p := r.str(name, def)
+	if !strings.HasPrefix(p, "/") || path.Clean(p) != p || p == "/" || strings.HasPrefix(p, "/api/") || strings.ContainsAny(p, " ?#%{}") {
+		r.errs = append(r.errs, fmt.Errorf("%s must be a clean absolute path outside /api/, such as %s, got %q", name, def, p))
+		return def
+	}
+	return p
 }

@@ -1,12 +1,14 @@
 package main
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/change66/logserver/dashboards"
 	"github.com/change66/logserver/internal/dashtest"
+	"github.com/change66/logserver/internal/natstest"
 )
 
 // serverMetricsQueries returns the PromQL targets of dashboards/server-metrics.json.
@@ -21,13 +23,24 @@ func serverMetricsQueries(t *testing.T) []dashtest.Query {
 }
 
 // TestDashboardMetricsExist checks that every metric a server-metrics panel reads is exposed by a running
-// logserver, so no panel stays empty because of a renamed or missing metric.
+// logserver, so no panel stays empty because of a renamed or missing metric. The buffer panels'
+// metrics (logingest_buffer_*) are read from a second server in buffer mode, on its own nats-server.
 func TestDashboardMetricsExist(t *testing.T) {
 	t.Parallel()
 	const key = "dash-key"
 	s := startServer(t, map[string]string{"DATA_DIR": t.TempDir(), "API_KEYS": key, "LOG_LEVEL": "error"})
 	generateTraffic(t, s, key)
 	mfs := parseScrape(t, scrape(t, s))
+	b := startServer(t, map[string]string{
+		"DATA_DIR": t.TempDir(), "API_KEYS": key, "LOG_LEVEL": "error",
+		"INGEST_BUFFER": natstest.Start(t, 1).URLs(), "INGEST_BUFFER_WRITERS": "1",
+	})
+	generateTraffic(t, b, key)
+	for name, mf := range parseScrape(t, scrape(t, b)) {
+		if strings.HasPrefix(name, "logingest_buffer_") {
+			mfs[name] = mf
+		}
+	}
 
 	for _, q := range serverMetricsQueries(t) {
 		names, err := dashtest.MetricNames(dashtest.ExpandPromQL(q.Expr, "1m"))

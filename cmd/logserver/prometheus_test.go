@@ -21,7 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/change66/logserver/internal/dashtest"
-
+	"github.com/change66/logserver/internal/natstest"
 	"github.com/change66/logserver/logingest/logingesttest"
 )
 
@@ -62,9 +62,18 @@ func freeLoopbackPort(t *testing.T) int {
 	return port
 }
 
-// startPrometheus runs the prometheus binary scraping target (host:port) every second, on loopback, with its
+// quoteAll renders targets as a YAML flow sequence's items.
+func quoteAll(targets []string) string {
+	q := make([]string, len(targets))
+	for i, t := range targets {
+		q[i] = strconv.Quote(t)
+	}
+	return strings.Join(q, ", ")
+}
+
+// startPrometheus runs the prometheus binary scraping targets (host:port) every second, on loopback, with its
 // storage in a temporary directory, and returns its base URL. It stops Prometheus when the test ends.
-func startPrometheus(t *testing.T, bin, target string) string {
+func startPrometheus(t *testing.T, bin string, targets ...string) string {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := fmt.Sprintf(`global:
@@ -73,8 +82,8 @@ func startPrometheus(t *testing.T, bin, target string) string {
 scrape_configs:
   - job_name: logserver
     static_configs:
-      - targets: [%q]
-`, target)
+      - targets: [%s]
+`, quoteAll(targets))
 	cfgPath := filepath.Join(dir, "prometheus.yml")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freeLoopbackPort(t)))
@@ -140,7 +149,7 @@ func promQuery(t *testing.T, base, expr string) promResult {
 }
 
 // trafficLoop sends, every 250ms until ctx is done: a batch of new events, an invalid event, a request with
-// a wrong key, and a burst of requests on a second key that exceeds the rate limit.
+// a wrong key, and (unless floodKey is empty) a burst of requests on a second key that exceeds the rate limit.
 func trafficLoop(ctx context.Context, s *server, key, floodKey string) {
 	client := &http.Client{Timeout: 5 * time.Second}
 	post := func(method, path, k string, body string) {
@@ -171,6 +180,9 @@ func trafficLoop(ctx context.Context, s *server, key, floodKey string) {
 		post(http.MethodPost, "/api/v1/ingest", key, string(badEvent))
 		post(http.MethodPost, "/api/v1/ingest", "wrong-"+key, string(badEvent))
 		for range 10 {
+			if floodKey == "" {
+				break
+			}
 			post(http.MethodGet, "/api/v1/status", floodKey, "")
 		}
 		select {
@@ -197,16 +209,25 @@ func TestPrometheusScrapesServerMetricsPanels(t *testing.T) {
 		"DATA_DIR": t.TempDir(), "API_KEYS": key + "," + floodKey, "LOG_LEVEL": "error",
 		"RATE_LIMIT_REQUESTS_PER_MINUTE": "1200", "RATE_LIMIT_BURST": "20",
 	})
+	// A second server in buffer mode feeds the buffer panels (17-21).
+	bs := startServer(t, map[string]string{
+		"DATA_DIR": t.TempDir(), "API_KEYS": key, "LOG_LEVEL": "error",
+		"INGEST_BUFFER": natstest.Start(t, 1).URLs(), "INGEST_BUFFER_WRITERS": "1",
+	})
 	var wg sync.WaitGroup
-	wg.Go(func() { trafficLoop(t.Context(), s, key, floodKey) }) // stops when the test ends
-	t.Cleanup(wg.Wait)                                           // runs before the server's cleanup
+	wg.Go(func() { trafficLoop(t.Context(), s, key, floodKey) })  // stops when the test ends
+	wg.Go(func() { trafficLoop(t.Context(), bs, key, "") })       // ingest only: feeds the buffer panels
+	t.Cleanup(wg.Wait)                                            // runs before the servers' cleanup
 
 	u, err := url.Parse(s.url)
 	require.NoError(t, err)
-	base := startPrometheus(t, bin, u.Host)
+	bu, err := url.Parse(bs.url)
+	require.NoError(t, err)
+	base := startPrometheus(t, bin, u.Host, bu.Host)
 
-	// Panels that may legitimately be zero under healthy traffic: queue depth, queue rejections, write errors.
-	mayBeZero := map[uint32]bool{9: true, 11: true, 13: true}
+	// Panels that may legitimately be zero under healthy traffic: queue depth, queue rejections, write errors,
+	// and the buffer's lag, stream size, redeliveries and dead letters.
+	mayBeZero := map[uint32]bool{9: true, 11: true, 13: true, 18: true, 19: true, 20: true, 21: true}
 	// $__rate_interval is max(4 × scrape interval, $__interval + scrape interval) in Grafana: 4s here, 5s to be safe.
 	const rateInterval = "5s"
 	deadline := time.Now().Add(90 * time.Second)

@@ -64,6 +64,8 @@ func openStore(ctx context.Context, cfg config, logger *slog.Logger, migrate boo
 			}
 			connString += sep + "pool_max_conns=" + strconv.Itoa(cfg.DBMaxConns)
 		}
+		connString = withPoolParam(connString, "pool_min_conns", cfg.DBMinConns > 0, strconv.Itoa(cfg.DBMinConns))
+		connString = withPoolParam(connString, "pool_max_conn_lifetime", cfg.DBMaxConnLifetime > 0, cfg.DBMaxConnLifetime.String())
 		if migrate {
 			logger.Info("applying pending PostgreSQL migrations (AUTO_MIGRATE=true)")
 		}
@@ -81,6 +83,18 @@ func openStore(ctx context.Context, cfg config, logger *slog.Logger, migrate boo
 	return s, "sqlite " + path, nil
 }
 
+// withPoolParam appends name=value to a PostgreSQL URL when on and the URL does not set name itself.
+func withPoolParam(connString, name string, on bool, value string) string {
+	if !on || strings.Contains(connString, name+"=") {
+		return connString
+	}
+	sep := "?"
+	if strings.Contains(connString, "?") {
+		sep = "&"
+	}
+	return connString + sep + name + "=" + value
+}
+
 // serve runs the HTTP server until ctx ends, then drains: readiness turns 503, the listener stops, in-flight
 // requests finish (each waits for its events to commit), the ingester flushes, and the store closes.
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -94,6 +108,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	logger := newLogger(cfg, stderr)
+	for _, n := range cfg.Notices {
+		logger.Warn(n.Message, slog.String("variable", n.Variable), slog.String("reason", n.Reason))
+	}
 
 	store, desc, err := openStore(ctx, cfg, logger, cfg.AutoMigrate)
 	if err != nil {
@@ -138,7 +155,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// otherwise the Ingester writes them directly.
 	var (
 		backend    httpapi.Backend
-		pinger     httpapi.Pinger = store
+		opsStore   logingest.Store = store
 		closeIng                  = func(context.Context) error { return nil }
 		runWriters func(context.Context) error
 	)
@@ -163,7 +180,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			}
 		}
 		br := bufferReader{Store: store, nc: nc}
-		backend, pinger = bufferBackend{Publisher: pub, store: br}, br
+		backend, opsStore = bufferBackend{Publisher: pub, store: br}, br
 		logger.Info("ingest buffer ready", slog.String("stream", cfg.Buffer.Stream),
 			slog.String("nats", nc.ConnectedUrlRedacted()), slog.Int("writers", cfg.Buffer.Writers))
 	} else {
@@ -183,31 +200,40 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 
 	var draining atomic.Bool
+	minBodyRate := int64(cfg.MinBodyRateKB) << 10
+	if minBodyRate == 0 {
+		minBodyRate = -1
+	}
 	api, err := httpapi.New(backend, &httpapi.Config{
-		Logger:                logger,
-		Registerer:            reg,
-		Authenticator:         auth,
-		MaxBodyBytes:          int64(cfg.MaxRequestSizeMB) << 20,
-		MaxInflightBodyBytes:  int64(cfg.MaxInflightMB) << 20,
-		RequestsPerMinute:     cfg.RateLimitPerMinute,
-		Burst:                 cfg.RateLimitBurst,
-		EventsPerMinute:       cfg.EventsPerMinute,
-		EventsBurst:           cfg.EventsBurst,
-		AuthFailuresPerMinute: cfg.AuthFailuresPerMin,
-		RateLimiter:           limiter,
-		Keys:                  keys,
-		CORS:                  httpapi.CORS{AllowedOrigins: cfg.CORSOrigins},
-		Version:               version,
-		TrustedProxyHeader:    cfg.TrustedProxyHeader,
+		Logger:                        logger,
+		Registerer:                    reg,
+		Authenticator:                 auth,
+		MaxBodyBytes:                  int64(cfg.MaxRequestSizeMB) << 20,
+		MaxEventBytes:                 int64(cfg.MaxEventSizeKB) << 10,
+		MaxInflightBodyBytes:          int64(cfg.MaxInflightMB) << 20,
+		MaxInflightBodyBytesPerClient: int64(cfg.MaxInflightPerIPMB) << 20,
+		MinBodyBytesPerSecond:         minBodyRate,
+		BodyGracePeriod:               max(cfg.BodyGrace, time.Nanosecond), // 0 means none, not the default
+		BodyReadTimeout:               cfg.ReadTimeout,
+		RequestsPerMinute:             cfg.RateLimitPerMinute,
+		Burst:                         cfg.RateLimitBurst,
+		EventsPerMinute:               cfg.EventsPerMinute,
+		EventsBurst:                   cfg.EventsBurst,
+		AuthFailuresPerMinute:         cfg.AuthFailuresPerMin,
+		RateLimiter:                   limiter,
+		Keys:                          keys,
+		CORS:                          httpapi.CORS{AllowedOrigins: cfg.CORSOrigins},
+		Version:                       version,
+		TrustedProxyHeader:            cfg.TrustedProxyHeader,
 	})
 	if err != nil {
 		_ = closeIng(context.Background())
 		return err
 	}
-	ops, err := httpapi.NewOps(pinger, &httpapi.OpsConfig{
+	ops, err := httpapi.NewOps(opsStore, &httpapi.OpsConfig{
 		Logger:             logger,
 		Registerer:         reg,
-		Gatherer:           reg,
+		Gatherer:           gatherer(cfg, reg),
 		Version:            version,
 		TrustedProxyHeader: cfg.TrustedProxyHeader,
 		Ready: func(context.Context) error {
@@ -236,13 +262,23 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 	}
 	srv := &http.Server{
-		Handler:           root,
+		Handler:           withOpsPaths(root, cfg),
 		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
 		ReadTimeout:       cfg.ReadTimeout,
 		WriteTimeout:      cfg.WriteTimeoutHTTP,
 		IdleTimeout:       cfg.IdleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	apiLn := ln
+	if cfg.MaxConnections > 0 {
+		cl, err := newConnLimiter(cfg.MaxConnections, reg)
+		if err != nil {
+			_ = closeIng(context.Background())
+			return fmt.Errorf("register connection metrics: %w", err)
+		}
+		apiLn = cl.listener(ln)
+		srv.ConnState = cl.connState
 	}
 	fmt.Fprintf(stdout, "logserver %s listening on %s (store: %s)\n", version, baseURL, desc)
 	if cfg.ConsoleEnabled {
@@ -251,7 +287,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	var g oklog.Group
 	g.Add(func() error { // the HTTP server
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(apiLn); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil
@@ -263,6 +299,26 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			logger.Error("http shutdown", slog.Any("error", err))
 		}
 	})
+	if cfg.MetricsAddr != "" {
+		mln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.MetricsAddr)
+		if err != nil {
+			_ = closeIng(context.Background())
+			return fmt.Errorf("listen on %s (METRICS_ADDR): %w", cfg.MetricsAddr, err)
+		}
+		msrv := &http.Server{
+			Handler:           opsMux(reg, logger, cfg.EnableMetrics),
+			ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+			IdleTimeout:       cfg.IdleTimeout,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		}
+		fmt.Fprintf(stdout, "metrics and pprof on http://%s (METRICS_ADDR)\n", displayAddr(mln.Addr()))
+		g.Add(func() error {
+			if err := msrv.Serve(mln); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		}, func(error) { _ = msrv.Close() })
+	}
 	g.Add(func() error { // stop on ctx (SIGINT/SIGTERM in main)
 		<-ctx.Done()
 		logger.Info("shutting down", slog.String("reason", context.Cause(ctx).Error()))
@@ -279,6 +335,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if ps, ok := store.(*pgstore.Store); ok {
 		mctx, mcancel := context.WithCancel(context.Background())
 		g.Add(func() error { maintainPartitions(mctx, ps, cfg.Retention, logger); return nil }, func(error) { mcancel() })
+		if ps.OriginalImportPending() { // migration 001 found the original server's tables
+			ictx, icancel := context.WithCancel(context.Background())
+			idone := make(chan struct{})
+			g.Add(func() error {
+				defer close(idone)
+				importOriginal(ictx, ps, logger, reg)
+				<-ictx.Done() // done importing: keep serving
+				return nil
+			}, func(error) { icancel(); <-idone })
+		}
 	}
 
 	runErr := g.Run()
@@ -290,6 +356,38 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	logger.Info("stopped")
 	return runErr
+}
+
+// withOpsPaths serves GET /metrics and GET /health also at METRICS_PATH and HEALTH_CHECK_PATH (the original's
+// names for moving them), by rewriting those paths before h routes the request.
+func withOpsPaths(h http.Handler, cfg config) http.Handler {
+	alias := map[string]string{}
+	if cfg.MetricsPath != "/metrics" {
+		alias[cfg.MetricsPath] = "/metrics"
+	}
+	if cfg.HealthPath != "/health" {
+		alias[cfg.HealthPath] = "/health"
+	}
+	if len(alias) == 0 {
+		return h
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if to, ok := alias[r.URL.Path]; ok {
+			r2 := r.Clone(r.Context())
+			r2.URL.Path, r2.URL.RawPath = to, ""
+			r = r2
+		}
+		h.ServeHTTP(w, r)
+	})
+}
+
+// gatherer is what GET /metrics serves: reg, or nothing (404) when ENABLE_METRICS=false.
+func gatherer(cfg config, reg *prometheus.Registry) prometheus.Gatherer {
+	// /metrics is served on the API port unless METRICS_ADDR gives it (and pprof) a listener of its own.
+	if !cfg.EnableMetrics || cfg.MetricsAddr != "" {
+		return nil
+	}
+	return reg
 }
 
 func displayAddr(a net.Addr) string {

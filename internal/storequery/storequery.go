@@ -9,23 +9,36 @@ import (
 	"cmp"
 	"encoding/base64"
 	"encoding/json"
+	"math"
 	"strings"
 	"time"
 
 	"github.com/change66/logserver/logingest"
 )
 
-// SortValue returns the value e sorts by for field: a time.Time in UTC for SortTimestamp and SortReceivedAt, an
-// int64 for SortSequenceNumber, and a string for every other field. An unknown field (which Filter.Normalize
-// rejects) gives "", so every event sorts equal.
+// NullSequenceNumber is the value a nil Event.SequenceNumber sorts as: before every number in ascending order.
+// SQL stores sort COALESCE(sequence_number, NullSequenceNumber) so that keyset comparisons never meet NULL.
+const NullSequenceNumber = math.MinInt64
+
+// SortValue returns the value e sorts by for field: a time.Time in UTC for SortTimestamp and SortReceivedAt
+// (SortCreatedAt is its alias), an int64 for SortID and SortSequenceNumber (NullSequenceNumber when nil), and a
+// string for every other field. An unknown field (which Filter.Normalize rejects) gives "", so every event
+// sorts equal.
 func SortValue(e *logingest.Event, field logingest.SortField) any {
 	switch field {
 	case logingest.SortTimestamp:
 		return e.Timestamp.UTC()
-	case logingest.SortReceivedAt:
+	case logingest.SortReceivedAt, logingest.SortCreatedAt:
 		return e.ReceivedAt.UTC()
+	case logingest.SortID:
+		return e.ID
+	case logingest.SortEventID:
+		return e.EventID
 	case logingest.SortSequenceNumber:
-		return e.SequenceNumber
+		if e.SequenceNumber == nil {
+			return int64(NullSequenceNumber)
+		}
+		return *e.SequenceNumber
 	case logingest.SortEventType:
 		return string(e.EventType)
 	case logingest.SortEventName:
@@ -124,11 +137,11 @@ func After(f logingest.Filter) (*Cursor, error) {
 	}
 	c := Cursor{Field: w.Field, Order: w.Order, ID: w.ID}
 	switch w.Field {
-	case logingest.SortTimestamp, logingest.SortReceivedAt:
+	case logingest.SortTimestamp, logingest.SortReceivedAt, logingest.SortCreatedAt:
 		if err == nil {
 			c.Value, err = ParseTime(w.Str)
 		}
-	case logingest.SortSequenceNumber:
+	case logingest.SortSequenceNumber, logingest.SortID:
 		c.Value = w.Num
 	default:
 		c.Value = w.Str

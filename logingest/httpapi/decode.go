@@ -35,6 +35,9 @@ const fallbackMaxEvents = 10000
 type batchEnvelope struct {
 	logs  []json.RawMessage
 	array []byte // the "logs" array itself, "[" to "]"
+	// sentAt is the envelope's sent_at (the device's clock at sending), zero when absent; decodeBatch gives it
+	// to every event without its own.
+	sentAt time.Time
 }
 
 // walkEnvelope checks that body is a JSON object and splits its "logs" member into elements without decoding
@@ -54,11 +57,13 @@ func walkEnvelope(body []byte, lim batchLimits) (batchEnvelope, error) {
 	var (
 		env      batchEnvelope
 		notArray bool
+		sentAt   []byte
 	)
 	i = skipSpace(body, i+1)
 	for body[i] != '}' {
 		keyEnd := skipString(body, i)
 		isLogs := keyMatches(body[i:keyEnd], fieldLogs)
+		isSentAt := keyMatches(body[i:keyEnd], fieldSentAt)
 		i = skipSpace(body, keyEnd) // at ':'
 		i = skipSpace(body, i+1)    // at the value
 		end := skipValue(body, i)   // after the value
@@ -73,6 +78,8 @@ func walkEnvelope(body []byte, lim batchLimits) (batchEnvelope, error) {
 			env = batchEnvelope{}
 		case isLogs:
 			notArray = true
+		case isSentAt:
+			sentAt = body[i:end]
 		}
 		i = skipSpace(body, end)
 		if body[i] == ',' {
@@ -85,6 +92,11 @@ func walkEnvelope(body []byte, lim batchLimits) (batchEnvelope, error) {
 	if len(env.logs) == 0 {
 		return batchEnvelope{}, &logingest.ValidationError{Errors: []logingest.FieldError{{Field: fieldLogs, Reason: "must contain at least one event"}}}
 	}
+	t, fe := parseTime(sentAt, fieldSentAt)
+	if fe != nil {
+		return batchEnvelope{}, &logingest.ValidationError{Errors: []logingest.FieldError{*fe}}
+	}
+	env.sentAt = t
 	return env, nil
 }
 
@@ -222,8 +234,9 @@ type decodedBatch struct {
 // timestamp — it falls back to decoding each element on its own, so one bad event is rejected alone with its
 // field and reason. Both paths give the same events and rejections (FuzzDecodeBatch checks it).
 func decodeBatch(env batchEnvelope, lim batchLimits) decodedBatch {
+	var b decodedBatch
 	if events, ok := decodeBatchFast(env, lim); ok {
-		b := decodedBatch{
+		b = decodedBatch{
 			results:   make([]logingest.Result, len(events)),
 			events:    events,
 			positions: make([]int, len(events)),
@@ -231,9 +244,17 @@ func decodeBatch(env batchEnvelope, lim batchLimits) decodedBatch {
 		for i := range b.positions {
 			b.positions[i] = i
 		}
-		return b
+	} else {
+		b = decodeBatchSlow(env, lim)
 	}
-	return decodeBatchSlow(env, lim)
+	if !env.sentAt.IsZero() {
+		for i := range b.events {
+			if b.events[i].SentAt.IsZero() { // an event's own sent_at wins
+				b.events[i].SentAt = env.sentAt
+			}
+		}
+	}
+	return b
 }
 
 // decodeBatchSlow decodes each element of env on its own.
@@ -284,8 +305,13 @@ func decodeBatchFast(env batchEnvelope, lim batchLimits) (events []logingest.Eve
 		if fe != nil {
 			return nil, false
 		}
+		sent, fe := parseTime(w.SentAt, fieldSentAt)
+		if fe != nil {
+			return nil, false
+		}
 		events[i] = w.Event
 		events[i].Timestamp = ts
+		events[i].SentAt = sent
 		events[i].ReceivedAt = time.Time{}
 		events[i].Source = ""
 	}
@@ -296,9 +322,15 @@ func decodeBatchFast(env batchEnvelope, lim batchLimits) (events []logingest.Eve
 // server stamps are accepted in any form and ignored (the Ingester overwrites them).
 type wireEvent struct {
 	logingest.Event
-	Timestamp  json.RawMessage `json:"timestamp"`
-	ReceivedAt json.RawMessage `json:"received_at"`
-	Source     json.RawMessage `json:"source"`
+	Timestamp json.RawMessage `json:"timestamp"`
+	SentAt    json.RawMessage `json:"sent_at"`
+	// Server-stamped fields, ignored.
+	ReceivedAt        json.RawMessage `json:"received_at"`
+	Source            json.RawMessage `json:"source"`
+	ID                json.RawMessage `json:"id"`
+	CreatedAt         json.RawMessage `json:"created_at"`
+	ProcessedAt       json.RawMessage `json:"processed_at"`
+	OriginalTimestamp json.RawMessage `json:"original_timestamp"`
 }
 
 // decodeEvent decodes one event object. A non-nil error list means the event is rejected; the returned Event
@@ -317,8 +349,13 @@ func decodeEvent(raw []byte) (logingest.Event, []logingest.FieldError) {
 	if fe != nil {
 		errs = append(errs, *fe)
 	}
+	sent, fe := parseTime(w.SentAt, fieldSentAt)
+	if fe != nil {
+		errs = append(errs, *fe)
+	}
 	ev := w.Event
 	ev.Timestamp = ts
+	ev.SentAt = sent
 	ev.ReceivedAt = time.Time{}
 	ev.Source = ""
 	return ev, errs
@@ -360,12 +397,17 @@ func kindName(t reflect.Type) string {
 // parseTimestamp parses an RFC 3339 timestamp. Absent and null give the zero time, which validation reports as
 // missing.
 func parseTimestamp(raw json.RawMessage) (time.Time, *logingest.FieldError) {
+	return parseTime(raw, "timestamp")
+}
+
+// parseTime is parseTimestamp for the time field named field.
+func parseTime(raw json.RawMessage, field string) (time.Time, *logingest.FieldError) {
 	if len(raw) == 0 || string(raw) == "null" {
 		return time.Time{}, nil
 	}
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return time.Time{}, &logingest.FieldError{Field: "timestamp", Reason: "must be a string holding an RFC 3339 time"}
+		return time.Time{}, &logingest.FieldError{Field: field, Reason: "must be a string holding an RFC 3339 time"}
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
@@ -374,7 +416,7 @@ func parseTimestamp(raw json.RawMessage) (time.Time, *logingest.FieldError) {
 		if errors.As(err, &pe) && pe.Message != "" {
 			reason += " (" + strings.TrimPrefix(pe.Message, ": ") + ")"
 		}
-		return time.Time{}, &logingest.FieldError{Field: "timestamp", Reason: reason}
+		return time.Time{}, &logingest.FieldError{Field: field, Reason: reason}
 	}
 	return t, nil
 }

@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -259,4 +260,71 @@ func FuzzDecodeEvent(f *testing.F) {
 		held := int64(len(ev.EventID) + len(ev.EventName) + len(ev.UserID) + len(ev.SessionID) + len(ev.AppVersion) + len(ev.Properties) + len(ev.DeviceInfo))
 		require.GreaterOrEqual(t, decodedSize([]logingest.Event{ev}), eventSize+held)
 	})
+}
+
+// BenchmarkDecodeBatch decodes batch-50 as the handler does (envelope walk, then the fast path); the
+// "unmarshal only" baseline is the decoder before issue 14 (one json.Unmarshal of the whole envelope, no walk),
+// so the ratio of the two is the cost of decoding under limits.
+func BenchmarkDecodeBatch(b *testing.B) {
+	body, err := os.ReadFile("../../testdata/batch-50.json")
+	require.NoError(b, err)
+	lim := batchLimits{maxEvents: 1000, maxEventBytes: 1 << 20}
+	b.Run("walk and decode", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			env, err := walkEnvelope(body, lim)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(decodeBatch(env, lim).events) != 50 {
+				b.Fatal("lost events")
+			}
+		}
+	})
+	b.Run("unmarshal only", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			var env struct {
+				Logs []*wireEvent `json:"logs"`
+			}
+			if err := json.Unmarshal(body, &env); err != nil || len(env.Logs) != 50 {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// TestDecodeBatchSentAt: the envelope's sent_at goes to every event without its own, on both decode paths; a bad
+// one is a 400 naming sent_at; server-stamped fields in an event are ignored in any form.
+func TestDecodeBatchSentAt(t *testing.T) {
+	t.Parallel()
+	env := time.Date(2025, 8, 27, 12, 0, 0, 0, time.UTC)
+	own := time.Date(2025, 8, 27, 11, 0, 0, 0, time.UTC)
+	for name, body := range map[string]string{
+		"fast": `{"sent_at":"2025-08-27T12:00:00Z","logs":[{"event_id":"a","timestamp":"2025-08-27T09:00:00Z"},` +
+			`{"event_id":"b","timestamp":"2025-08-27T09:00:00Z","sent_at":"2025-08-27T13:00:00+02:00"}]}`,
+		"per element": `{"logs":[{"event_id":"a","timestamp":"2025-08-27T09:00:00Z"},` +
+			`{"event_id":"b","timestamp":"2025-08-27T09:00:00Z","sent_at":"2025-08-27T13:00:00+02:00"},{"event_id":"c","timestamp":5}],` +
+			`"sent_at":"2025-08-27T12:00:00Z"}`,
+	} {
+		e, err := walkEnvelope([]byte(body), testLimits)
+		require.NoError(t, err, name)
+		b := decodeBatch(e, testLimits)
+		require.True(t, env.Equal(b.events[0].SentAt), name)
+		require.True(t, own.Equal(b.events[1].SentAt), "%s: an event's own sent_at wins", name)
+	}
+	_, err := walkEnvelope([]byte(`{"sent_at":"noon","logs":[{"event_id":"a"}]}`), testLimits)
+	var verr *logingest.ValidationError
+	require.ErrorAs(t, err, &verr)
+	require.Equal(t, "sent_at", verr.Errors[0].Field)
+
+	ev, errs := decodeEvent([]byte(`{"event_id":"a","timestamp":"2025-08-27T09:00:00Z","sent_at":5}`))
+	require.Equal(t, "a", ev.EventID)
+	require.Len(t, errs, 1)
+	require.Equal(t, "sent_at", errs[0].Field)
+	ev, errs = decodeEvent([]byte(`{"event_id":"a","timestamp":"2025-08-27T09:00:00Z","id":"x","created_at":1,` +
+		`"processed_at":true,"original_timestamp":[],"received_at":{}}`))
+	require.Nil(t, errs)
+	require.Zero(t, ev.ID)
+	require.True(t, ev.ProcessedAt.IsZero())
 }

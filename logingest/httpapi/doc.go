@@ -25,8 +25,8 @@
 //
 // Handler serves:
 //
-//	POST /api/v1/ingest        one event                              201, 400, 401, 403, 413, 415, 429, 503
-//	POST /api/v1/batch-ingest  {"logs":[...]}                         201, 400, 401, 403, 413, 415, 429, 503
+//	POST /api/v1/ingest        one event                              201, 400, 401, 403, 408, 413, 415, 429, 503
+//	POST /api/v1/batch-ingest  {"logs":[...]}                         201, 400, 401, 403, 408, 413, 415, 429, 503
 //	GET  /api/v1/logs/filter   filter, sort and page events           200, 400, 401, 403, 429, 503
 //	GET  /api/v1/logs/recent   newest received events (?limit=)       200, 400, 401, 403, 429, 503
 //	GET  /api/v1/metrics       Stats of the caller's source           200, 401, 403, 429, 503
@@ -35,15 +35,24 @@
 //	POST /api/v1/keys          create a key, secret shown once        201, 400, 401, 403, 429, 503
 //	POST /api/v1/keys/{id}/revoke   revoke a key                      200, 401, 403, 404, 429, 503
 //	POST /api/v1/keys/{id}/rotate   new key, old one expires after grace  201, 400, 401, 403, 404, 429, 503
+//	GET  /api/v1/openapi.json  the OpenAPI 3.1 document (no key)      200
 //
 // Ops serves:
 //
-//	GET  /health               store reachable                        200, 503
+//	GET  /health               store ping and query: healthy, degraded 200, 503
 //	GET  /readiness            store reachable and OpsConfig.Ready    200, 503
 //	GET  /liveness             process alive                          200
 //	GET  /metrics              Prometheus exposition of Gatherer      200, 404 when no Gatherer
 //
 // Unknown paths answer 404 and known paths with another method 405 (with Allow), both as JSON.
+//
+// # Wire shapes
+//
+// The answers are the original log server's shapes, as supersets, so its clients (the Flutter app and the web
+// log viewer) work unchanged: success answers are {"success":true,"message":…,"data":…}; errors are
+// {"error":<the original's machine code>,"message":…,"details":[{"field","message"}]} plus logingest's code,
+// errors, limit, retryable and request_id. OpenAPIDocument returns the contract (also served at
+// GET /api/v1/openapi.json); tests validate real answers against it.
 //
 // # Ingestion semantics
 //
@@ -57,6 +66,17 @@
 // Bodies may be compressed (Content-Encoding: gzip or zstd); Config.MaxBodyBytes bounds them before and after
 // decompression, so a compression bomb costs at most that much memory.
 //
+// # Memory under hostile input
+//
+// The ingest key ships in the app, so every bound holds against a client that sends anything:
+//   - a body is read as its bytes arrive, into chunks reserved from Config.MaxInflightBodyBytes before they are
+//     allocated (never from the declared Content-Length); one client holds at most
+//     Config.MaxInflightBodyBytesPerClient; a body slower than Config.MinBodyBytesPerSecond is answered 408;
+//   - a batch's "logs" array is split without decoding and refused at element MaxBatchSize+1 (400 naming
+//     "logs" and the limit), so millions of tiny elements cost one scan; an element over Config.MaxEventBytes
+//     is rejected alone without being decoded; what decoding allocates is reserved from the same budget
+//     (estimated before, measured after) and the body's share is given back once decoded.
+//
 // # Authentication and limits
 //
 // Every /api/v1 request is authenticated by Config.Authenticator; ingest routes need logingest.ScopeIngest,
@@ -69,9 +89,12 @@
 // logingest.Principal.Limits. Failed authentications are limited per client IP (Config.AuthFailuresPerMinute);
 // once a client is over that limit, every request from it gets 429 until it recovers, valid key or not, so the
 // answer never tells a guessed key from a wrong one. A refused request gets 429 with Retry-After and
-// RateLimit-* headers. A request refused after it was charged gives back what it took: the event tokens
-// whenever the whole request fails, and its request token too when the failure is a 429 or 5xx (a retry is
-// expected). A request that fails with another 4xx keeps its request token, because the ingest key ships in the
-// app and anyone may hold it: malformed requests must not be free. Config.RateLimiter decides where the buckets
+// RateLimit-* headers. A request refused after it was charged gives back its event tokens whenever none of its
+// events was stored. It gets its request token back only when the failure was not its doing: a 503 because the
+// server is overloaded or a dependency is unavailable (a retry is expected). Every failure the client caused
+// keeps the request token — any 4xx (malformed or invalid input, a limit, its own rate limit), a 503 for its own
+// share of the body budget, and a 500 — because the ingest key ships in the app and anyone may hold it: failing
+// requests must not be free. Request tokens given back are themselves limited per key to the key's request
+// rate, so no failure can be farmed into more than twice the rate. Config.RateLimiter decides where the buckets
 // live (in memory by default; shared by replicas with a Redis implementation).
 package httpapi

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/change66/logserver/logingest"
 )
@@ -20,9 +21,11 @@ const statusClientClosed = 499
 // Names of request parts in FieldError.Field (and LimitError.Field) that are not Event fields: the raw request
 // body, the batch envelope's "logs" array, and one element of it that cannot be decoded as an event.
 const (
-	fieldBody  = "body"
-	fieldLogs  = "logs"
-	fieldEvent = "event"
+	fieldBody = "body"
+	fieldLogs = "logs"
+	// fieldSentAt is the device clock at sending, on an event or on the batch envelope.
+	fieldSentAt = "sent_at"
+	fieldEvent  = "event"
 )
 
 // Errors raised by the HTTP layer itself; the table in classify maps them like the logingest sentinels.
@@ -36,9 +39,46 @@ type mediaTypeError struct{ msg string }
 
 func (e *mediaTypeError) Error() string { return e.msg }
 
-// problem is how one error is answered: the status, a stable machine-readable code and a message safe to send.
+// Machine codes of the original server, sent in the error body's "error" field. Answers the original had no
+// code for carry our own code there too, so "error" is always a stable snake_case code.
+const (
+	wireInvalidJSON      = "invalid_json"
+	wireEmptyBatch       = "empty_batch"
+	wireBatchTooLarge    = "batch_too_large"
+	wireValidation       = "validation_error"
+	wireDatabase         = "database_error"
+	wireInvalidEventType = "invalid_event_type"
+	wireInvalidStartTime = "invalid_start_time"
+	wireInvalidEndTime   = "invalid_end_time"
+	wireInvalidPriority  = "invalid_priority"
+)
+
+// errQueryParams marks a *logingest.ValidationError about query parameters, whose first field picks the
+// original's invalid_<parameter> code.
+var errQueryParams = errors.New("invalid query parameters")
+
+// paramCodes are the original's codes for invalid filter parameters.
+var paramCodes = map[string]string{
+	"event_type": wireInvalidEventType,
+	"start_time": wireInvalidStartTime,
+	"end_time":   wireInvalidEndTime,
+	"priority":   wireInvalidPriority,
+}
+
+// readerError marks an error returned by the Reader, so a 5xx it causes is answered with database_error.
+type readerError struct {
+	op  string
+	err error
+}
+
+func (e *readerError) Error() string { return e.op + ": " + e.err.Error() }
+func (e *readerError) Unwrap() error { return e.err }
+
+// problem is how one error is answered: the status, the original's machine code (wire), our finer code, and a
+// message safe to send.
 type problem struct {
 	status  int
+	wire    string // "error": the original's machine code, or code when the original had none
 	code    string
 	message string
 	errors  []logingest.FieldError
@@ -50,6 +90,42 @@ type problem struct {
 // classify is the one table from errors to HTTP answers. Unknown errors become 500 "internal error"; their
 // detail is logged by writeError, never sent.
 func classify(err error) problem {
+	p := classifyStatus(err)
+	p.wire = wireCode(err, p)
+	return p
+}
+
+// wireCode picks the original's machine code for an answer (see the wire* constants), or p.code when the
+// original had none for it.
+func wireCode(err error, p problem) string {
+	var (
+		le *logingest.LimitError
+		ve *logingest.ValidationError
+		sf *readerError
+	)
+	switch {
+	case errors.As(err, &le) && !le.TooLarge && le.Field == fieldLogs:
+		return wireBatchTooLarge
+	case errors.As(err, &ve) && len(ve.Errors) > 0:
+		first := ve.Errors[0]
+		switch {
+		case errors.Is(err, errQueryParams) && paramCodes[first.Field] != "":
+			return paramCodes[first.Field]
+		case first.Field == fieldBody && len(ve.Errors) == 1:
+			return wireInvalidJSON
+		case first.Field == fieldLogs && len(ve.Errors) == 1 && strings.Contains(first.Reason, "at least one"):
+			return wireEmptyBatch
+		}
+		return wireValidation
+	case p.status == http.StatusBadRequest && p.code == "invalid":
+		return wireValidation
+	case p.status >= 500 && errors.As(err, &sf):
+		return wireDatabase
+	}
+	return p.code
+}
+
+func classifyStatus(err error) problem {
 	var (
 		ve *logingest.ValidationError
 		le *logingest.LimitError
@@ -78,7 +154,7 @@ func classify(err error) problem {
 		}
 	case errors.As(err, &ve):
 		return problem{
-			status: http.StatusBadRequest, code: "validation_failed", message: "validation failed",
+			status: http.StatusBadRequest, code: "validation_failed", message: "validation failed: " + ve.Error(),
 			errors: ve.Errors,
 		}
 	case errors.Is(err, logingest.ErrTooLarge):
@@ -114,18 +190,34 @@ func classify(err error) problem {
 	}
 }
 
-// errorBody is the JSON body of every error answer.
+// errorBody is the JSON body of every error answer: the original's {error, message, details} plus ours.
 type errorBody struct {
-	Success   bool                   `json:"success"`
-	Error     string                 `json:"error"`
+	Success bool `json:"success"`
+	// Error is the original server's machine code (invalid_json, validation_error, ...), or Code when the
+	// original had none for this answer.
+	Error   string `json:"error"`
+	Message string `json:"message"`
+	// Details lists the fields at fault, as the original did for validation errors.
+	Details []errorDetail `json:"details,omitempty"`
+	// Code is logingest's own machine code, finer than Error for limits and transient failures.
 	Code      string                 `json:"code"`
 	Errors    []logingest.FieldError `json:"errors,omitempty"`
 	Limit     int64                  `json:"limit,omitempty"`
+	Retryable bool                   `json:"retryable"`
 	RequestID string                 `json:"request_id,omitempty"`
+}
+
+// errorDetail is one entry of errorBody.Details.
+type errorDetail struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
 }
 
 // writeError answers r with err mapped through classify, logging the detail of server-side failures.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if ri := infoFrom(r.Context()); ri != nil {
+		ri.failure = err // for giveBack: was it the client's doing?
+	}
 	p := classify(err)
 	logger := h.requestLogger(r)
 	if p.log {
@@ -147,11 +239,17 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 	if p.status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", unauthorizedChallenge(err))
 	}
-	writeJSON(w, p.status, errorBody{
-		Error:     p.message,
+	body := errorBody{
+		Error:     p.wire,
+		Message:   p.message,
 		Code:      p.code,
 		Errors:    p.errors,
 		Limit:     p.limit,
+		Retryable: p.status == http.StatusTooManyRequests || p.status >= 500,
 		RequestID: requestIDFrom(r.Context()),
-	})
+	}
+	for _, fe := range p.errors {
+		body.Details = append(body.Details, errorDetail{Field: fe.Field, Message: fe.Field + " " + fe.Reason})
+	}
+	writeJSON(w, p.status, body)
 }

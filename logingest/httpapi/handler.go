@@ -38,20 +38,20 @@ const checkTimeout = 2 * time.Second
 // operational endpoints (see Ops). It is safe for concurrent use. Create it with New.
 type Handler struct {
 	ing     Backend
-	store   logingest.Store // ing.Store(), read by the query, stats and status endpoints
+	store   logingest.Store // the API: ing.Store(), read by the query, stats and status endpoints; Ops: pinged
 	cfg     Config
 	logger  *slog.Logger
 	metrics *httpMetrics
 	limiter RateLimiter
 	keys    logingest.KeyStore // nil: no key routes
 	mux     *http.ServeMux
-	started time.Time
+	// patterns are the mux patterns registered, in order.
+	patterns []string
+	started  time.Time
 	// inflight is the MaxInflightBodyBytes budget; nil when unbounded.
 	inflight *semaphore.Weighted
 	// clients is the MaxInflightBodyBytesPerClient cap; nil when unbounded.
 	clients *clientBudgets
-
-	pinger Pinger // the store, for /api/v1/status and the health checks
 
 	// Set on the Handler inside an Ops only.
 	ready func(ctx context.Context) error
@@ -76,7 +76,7 @@ func New(b Backend, cfg *Config) (*Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	h.ing, h.store, h.pinger = b, store, store
+	h.ing, h.store = b, store
 	h.limiter = h.cfg.RateLimiter
 	if h.limiter == nil {
 		h.limiter = NewLocalLimiter(&LocalLimiterConfig{Now: h.cfg.Now})
@@ -111,40 +111,61 @@ func newHandler(cfg *Config) (*Handler, error) {
 }
 
 func (h *Handler) routes() {
-	h.mux.Handle("POST /api/v1/ingest", h.api(logingest.ScopeIngest, h.handleIngest))
-	h.mux.Handle("POST /api/v1/batch-ingest", h.api(logingest.ScopeIngest, h.handleBatchIngest))
-	h.mux.Handle("GET /api/v1/logs/filter", h.api(logingest.ScopeRead, h.handleFilter))
-	h.mux.Handle("GET /api/v1/logs/recent", h.api(logingest.ScopeRead, h.handleRecent))
-	h.mux.Handle("GET /api/v1/metrics", h.api(logingest.ScopeRead, h.handleStats))
-	h.mux.Handle("GET /api/v1/status", h.api(logingest.ScopeRead, h.handleStatus))
+	h.handle("POST /api/v1/ingest", h.api(logingest.ScopeIngest, h.handleIngest))
+	h.handle("POST /api/v1/batch-ingest", h.api(logingest.ScopeIngest, h.handleBatchIngest))
+	h.handle("GET /api/v1/logs/filter", h.api(logingest.ScopeRead, h.handleFilter))
+	h.handle("GET /api/v1/logs/recent", h.api(logingest.ScopeRead, h.handleRecent))
+	h.handle("GET /api/v1/metrics", h.api(logingest.ScopeRead, h.handleStats))
+	h.handle("GET /api/v1/status", h.api(logingest.ScopeRead, h.handleStatus))
 	if h.keys != nil {
-		h.mux.Handle("GET /api/v1/keys", h.api(logingest.ScopeAdmin, h.handleListKeys))
-		h.mux.Handle("POST /api/v1/keys", h.api(logingest.ScopeAdmin, h.handleCreateKey))
-		h.mux.Handle("POST /api/v1/keys/{id}/revoke", h.api(logingest.ScopeAdmin, h.handleRevokeKey))
-		h.mux.Handle("POST /api/v1/keys/{id}/rotate", h.api(logingest.ScopeAdmin, h.handleRotateKey))
+		h.handle("GET /api/v1/keys", h.api(logingest.ScopeAdmin, h.handleListKeys))
+		h.handle("POST /api/v1/keys", h.api(logingest.ScopeAdmin, h.handleCreateKey))
+		h.handle("POST /api/v1/keys/{id}/revoke", h.api(logingest.ScopeAdmin, h.handleRevokeKey))
+		h.handle("POST /api/v1/keys/{id}/rotate", h.api(logingest.ScopeAdmin, h.handleRotateKey))
 	}
+	h.handleFunc("GET /api/v1/openapi.json", h.handleOpenAPI)
 }
+
+// handle registers pattern on the mux and records it, so tests can check that the OpenAPI document describes
+// every route.
+func (h *Handler) handle(pattern string, hd http.Handler) {
+	h.mux.Handle(pattern, hd)
+	h.patterns = append(h.patterns, pattern)
+}
+
+func (h *Handler) handleFunc(pattern string, f http.HandlerFunc) { h.handle(pattern, f) }
 
 // ServeHTTP implements http.Handler.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.serve(w, r) }
 
-// envelope is the body of every successful API answer.
+// envelope is the body of every successful API answer, as the original server wrote it
+// ({success, message, data}) plus the request ID.
 type envelope struct {
 	Success   bool   `json:"success"`
-	Message   string `json:"message,omitempty"`
-	Data      any    `json:"data,omitempty"`
+	Message   string `json:"message"`
+	Data      any    `json:"data"`
 	RequestID string `json:"request_id,omitempty"`
+	// Count and Limit accompany GET /api/v1/logs/recent, whose data is the bare array the original sent.
+	Count *int `json:"count,omitempty"`
+	Limit int  `json:"limit,omitempty"`
 }
 
 func (h *Handler) writeOK(w http.ResponseWriter, r *http.Request, status int, msg string, data any) {
-	writeJSON(w, status, envelope{Success: true, Message: msg, Data: data, RequestID: requestIDFrom(r.Context())})
+	h.writeEnvelope(w, r, status, envelope{Message: msg, Data: data})
+}
+
+// writeEnvelope fills in Success and RequestID and writes env.
+func (h *Handler) writeEnvelope(w http.ResponseWriter, r *http.Request, status int, env envelope) {
+	env.Success = true
+	env.RequestID = requestIDFrom(r.Context())
+	writeJSON(w, status, env)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	body, err := json.Marshal(v)
 	if err != nil {
 		// Only our own response types are marshalled; they always encode.
-		body = []byte(`{"success":false,"error":"internal error","code":"internal"}`)
+		body = []byte(`{"success":false,"error":"internal","message":"internal error","code":"internal","retryable":true}`)
 		status = http.StatusInternalServerError
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")

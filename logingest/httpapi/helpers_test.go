@@ -111,11 +111,14 @@ type fakeReader struct {
 	ping  func(ctx context.Context) error
 }
 
-func (f *fakeReader) Append(context.Context, []logingest.Event) ([]logingest.AppendStatus, error) {
+func (f *fakeReader) Append(context.Context, []logingest.Event) ([]logingest.AppendResult, error) {
 	return nil, errors.New("fakeReader: Append is not used by the handler")
 }
 
 func (f *fakeReader) Query(ctx context.Context, fl logingest.Filter) (*logingest.Page, error) {
+	if f.query == nil {
+		return &logingest.Page{Events: []logingest.Event{}, Total: -1}, nil
+	}
 	return f.query(ctx, fl)
 }
 
@@ -163,6 +166,8 @@ type response struct {
 	Success   bool                   `json:"success"`
 	Message   string                 `json:"message"`
 	Error     string                 `json:"error"`
+	Details   []errorDetail          `json:"details"`
+	Retryable bool                   `json:"retryable"`
 	Code      string                 `json:"code"`
 	Errors    []logingest.FieldError `json:"errors"`
 	Limit     int64                  `json:"limit"`
@@ -222,4 +227,14 @@ func countStored(t *testing.T, st logingest.Store, source string) int64 {
 	p, err := st.Query(t.Context(), logingest.Filter{Source: source, Limit: 1})
 	require.NoError(t, err)
 	return p.Total
+}
+
+// serveBoth serves the API and Ops on one mux, as cmd/logserver does.
+func serveBoth(api *Handler, ops *Ops) http.Handler {
+	mux := http.NewServeMux()
+	for _, p := range OpsPaths() {
+		mux.Handle(p, ops)
+	}
+	mux.Handle("/", api)
+	return mux
 }

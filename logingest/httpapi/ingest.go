@@ -11,20 +11,6 @@ import (
 // under the batch and event limits. Every byte a request holds (body buffer, then decoded events) is reserved
 // from the budget before it is allocated and given back when the request ends.
 
-// ingestData is the data of a POST /api/v1/ingest answer.
-type ingestData struct {
-	EventID string           `json:"event_id"`
-	Status  logingest.Status `json:"status"`
-}
-
-// batchData is the data of a POST /api/v1/batch-ingest answer.
-type batchData struct {
-	Accepted   int                `json:"accepted"`
-	Duplicates int                `json:"duplicates"`
-	Rejected   int                `json:"rejected"`
-	Results    []logingest.Result `json:"results"`
-}
-
 func (h *Handler) handleIngest(w http.ResponseWriter, r *http.Request) {
 	rv := h.newReservation(r)
 	defer rv.release()
@@ -75,9 +61,9 @@ func (h *Handler) handleIngest(w http.ResponseWriter, r *http.Request) {
 	out := res.Results[0]
 	switch out.Status {
 	case logingest.StatusAccepted:
-		h.writeOK(w, r, http.StatusCreated, "event accepted", ingestData{EventID: out.EventID, Status: out.Status})
+		h.writeOK(w, r, http.StatusCreated, "event accepted", toIngestData(out))
 	case logingest.StatusDuplicate:
-		h.writeOK(w, r, http.StatusCreated, "event already stored", ingestData{EventID: out.EventID, Status: out.Status})
+		h.writeOK(w, r, http.StatusCreated, "event already stored", toIngestData(out))
 	default:
 		h.writeError(w, r, &logingest.ValidationError{Errors: out.Errors})
 	}
@@ -128,17 +114,7 @@ func (h *Handler) handleBatchIngest(w http.ResponseWriter, r *http.Request) {
 			results[positions[j]] = out
 		}
 	}
-	data := batchData{Results: results}
-	for _, res := range results {
-		switch res.Status {
-		case logingest.StatusAccepted:
-			data.Accepted++
-		case logingest.StatusDuplicate:
-			data.Duplicates++
-		default:
-			data.Rejected++
-		}
-	}
+	data := toBatchData(results)
 	msg := fmt.Sprintf("batch processed: %d accepted, %d duplicates, %d rejected", data.Accepted, data.Duplicates, data.Rejected)
 	h.writeOK(w, r, http.StatusCreated, msg, data)
 }

@@ -68,7 +68,7 @@ func (h *Handler) handleListKeys(w http.ResponseWriter, r *http.Request) {
 			out = append(out, h.view(k))
 		}
 	}
-	h.writeOK(w, r, http.StatusOK, "", map[string]any{"keys": out})
+	h.writeOK(w, r, http.StatusOK, fmt.Sprintf("%d keys", len(out)), map[string]any{"keys": out})
 }
 
 // createKeyRequest is the body of POST /api/v1/keys. The source is always the caller's.

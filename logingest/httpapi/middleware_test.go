@@ -205,7 +205,7 @@ func TestPanicRecovery(t *testing.T) {
 	require.NoError(t, err)
 	w := do(t, h, http.MethodPost, "/api/v1/ingest", keyIngest, readFile(t, "single.json"))
 	resp := requireError(t, w, http.StatusInternalServerError, "internal", "")
-	require.Equal(t, "internal error", resp.Error)
+	require.Equal(t, "internal error", resp.Message)
 	require.NotContains(t, w.Body.String(), "secret")
 	require.Contains(t, logs.String(), "boom: secret state")
 	require.Contains(t, logs.String(), `"status":500`)

@@ -10,13 +10,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
-)
 
-// Pinger reports whether a backend is reachable. Every logingest.Store implements it.
-type Pinger interface {
-	// Ping returns a non-nil error when the backend is unreachable.
-	Ping(ctx context.Context) error
-}
+	"github.com/change66/logserver/logingest"
+)
 
 // OpsConfig configures an Ops handler. A nil *OpsConfig and the zero value of every field are reasonable
 // defaults.
@@ -45,7 +41,7 @@ type OpsConfig struct {
 
 // Ops serves the operational endpoints, without authentication, rate limits or CORS:
 //
-//	GET /health     store reachable                       200, 503
+//	GET /health     store reachable (and answering queries)  200, 503
 //	GET /readiness  store reachable and OpsConfig.Ready    200, 503
 //	GET /liveness   process alive                         200
 //	GET /metrics    Prometheus exposition of Gatherer     200, 404 when no Gatherer
@@ -62,11 +58,12 @@ var _ http.Handler = (*Ops)(nil)
 // OpsPaths lists the paths Ops serves, for routers that send only those paths to it.
 func OpsPaths() []string { return []string{"/health", "/readiness", "/liveness", "/metrics"} }
 
-// NewOps returns the operational handler; its health checks ping p (the Store). A nil cfg uses the defaults.
-// It returns an error when cfg is invalid or its metrics cannot be registered on cfg.Registerer.
-func NewOps(p Pinger, cfg *OpsConfig) (*Ops, error) {
-	if p == nil {
-		return nil, errors.New("httpapi: pinger must not be nil")
+// NewOps returns the operational handler; its health checks ping store and read one event from it. A nil cfg
+// uses the defaults. It returns an error when cfg is invalid or its metrics cannot be registered on
+// cfg.Registerer.
+func NewOps(store logingest.Store, cfg *OpsConfig) (*Ops, error) {
+	if store == nil {
+		return nil, errors.New("httpapi: store must not be nil")
 	}
 	var oc OpsConfig
 	if cfg != nil {
@@ -83,25 +80,25 @@ func NewOps(p Pinger, cfg *OpsConfig) (*Ops, error) {
 	if err != nil {
 		return nil, err
 	}
-	h.pinger, h.ready = p, oc.Ready
+	h.store, h.ready = store, oc.Ready
 	if oc.Gatherer != nil {
 		h.promh = promhttp.HandlerFor(oc.Gatherer, promhttp.HandlerOpts{
 			ErrorLog:      slog.NewLogLogger(h.logger.Handler(), slog.LevelError),
 			ErrorHandling: promhttp.ContinueOnError,
 		})
 	}
-	h.mux.HandleFunc("GET /health", h.handleHealth)
-	h.mux.HandleFunc("GET /readiness", h.handleReadiness)
-	h.mux.HandleFunc("GET /liveness", h.handleLiveness)
-	h.mux.HandleFunc("GET /metrics", h.handleMetrics)
+	h.handleFunc("GET /health", h.handleHealth)
+	h.handleFunc("GET /readiness", h.handleReadiness)
+	h.handleFunc("GET /liveness", h.handleLiveness)
+	h.handleFunc("GET /metrics", h.handleMetrics)
 	return &Ops{h: h}, nil
 }
 
 // ServeHTTP implements http.Handler.
 func (o *Ops) ServeHTTP(w http.ResponseWriter, r *http.Request) { o.h.serve(w, r) }
 
-// healthBody is the answer of the health endpoints. Checks maps each check to "ok" or a short failure that
-// reveals no internal detail (the detail is logged).
+// healthBody is the answer of GET /readiness and GET /liveness. Checks maps each check to "ok" or a short
+// failure that reveals no internal detail (the detail is logged).
 type healthBody struct {
 	Status  string            `json:"status"`
 	Version string            `json:"version,omitempty"`
@@ -109,10 +106,26 @@ type healthBody struct {
 	Time    time.Time         `json:"time"`
 }
 
+// healthReport is the answer of GET /health, in the original's shape ({status, timestamp, version, services,
+// uptime}) plus Checks and Time as the other probes write them.
+type healthReport struct {
+	// Status is healthy, degraded (the store answers pings but not queries) or unhealthy (503).
+	Status    string    `json:"status"`
+	Timestamp time.Time `json:"timestamp"`
+	Version   string    `json:"version"`
+	// Services maps database (the store answers a ping) and database_queries (it answers a one-row query)
+	// to healthy or unhealthy.
+	Services map[string]string `json:"services"`
+	// Uptime is a Go duration string such as "2h3m4.5s".
+	Uptime string            `json:"uptime"`
+	Checks map[string]string `json:"checks"`
+	Time   time.Time         `json:"time"`
+}
+
 func (h *Handler) ping(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
-	if err := h.pinger.Ping(ctx); err != nil {
+	if err := h.store.Ping(ctx); err != nil {
 		return fmt.Errorf("ping store: %w", err)
 	}
 	return nil
@@ -130,9 +143,45 @@ func (h *Handler) checkReady(ctx context.Context) error {
 	return nil
 }
 
-// handleHealth answers 200 "healthy" when the store is reachable, else 503 naming the failing check.
+// handleHealth answers 200 "healthy" when the store answers a ping and a one-row query, 200 "degraded" when it
+// answers the ping only, and 503 "unhealthy" when it is unreachable.
 func (h *Handler) handleHealth(w http.ResponseWriter, r *http.Request) {
-	h.runChecks(w, r, "healthy", "unhealthy", false)
+	now := h.cfg.Now()
+	body := healthReport{
+		Status:    statusHealthy,
+		Timestamp: now.UTC(),
+		Version:   h.cfg.Version,
+		Services:  map[string]string{"database": statusHealthy, "database_queries": statusHealthy},
+		Uptime:    now.Sub(h.started).String(),
+		Checks:    map[string]string{"store": "ok"},
+		Time:      now.UTC(),
+	}
+	code := http.StatusOK
+	if err := h.ping(r.Context()); err != nil {
+		h.requestLogger(r).WarnContext(r.Context(), "health check failed", "check", "store", "error", err)
+		body.Status = statusUnhealthy
+		body.Services["database"], body.Services["database_queries"] = statusUnhealthy, statusUnhealthy
+		body.Checks["store"] = "unreachable"
+		code = http.StatusServiceUnavailable
+		w.Header().Set("Retry-After", fmt.Sprint(retryAfterSeconds))
+	} else if err := h.probeQuery(r.Context()); err != nil {
+		h.requestLogger(r).WarnContext(r.Context(), "health check failed", "check", "store_query", "error", err)
+		body.Status = statusDegraded
+		body.Services["database_queries"] = statusUnhealthy
+		body.Checks["store_query"] = "failing"
+	}
+	writeJSON(w, code, body)
+}
+
+// probeQuery reads one event of any source, without counting, to check that the store answers queries.
+func (h *Handler) probeQuery(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	f := logingest.Filter{Limit: 1, SkipTotal: true, SortBy: logingest.SortReceivedAt, SortOrder: logingest.SortDesc}
+	if _, err := h.store.Query(ctx, f); err != nil {
+		return fmt.Errorf("probe query: %w", err)
+	}
+	return nil
 }
 
 // handleReadiness answers 200 when the store is reachable and OpsConfig.Ready passes, else 503.

@@ -78,8 +78,9 @@ func TestStatusStoreDown(t *testing.T) {
 	w := do(t, h, http.MethodGet, "/api/v1/status", keyRead, nil)
 	require.Equal(t, http.StatusOK, w.Code)
 	got := decodeData[statusData](t, w)
-	require.Equal(t, "unreachable", got.Store)
+	require.Equal(t, "unhealthy", got.Database.Status)
 	require.Equal(t, "degraded", got.Status)
+	require.Nil(t, got.Metrics)
 }
 
 func TestMetrics(t *testing.T) {

@@ -15,32 +15,17 @@ import (
 // maxPage bounds the page parameter so page*page_size cannot overflow; deeper pages should use the cursor.
 const maxPage = 1_000_000
 
-// filterData is the data of a GET /api/v1/logs/filter answer.
+// filterData is the data of a GET /api/v1/logs/filter answer: the original's {logs, total_count, page,
+// page_size, total_pages} plus the keyset cursor and whether the total is estimated.
 type filterData struct {
-	Logs            []logingest.Event `json:"logs"`
-	TotalCount      int64             `json:"total_count"`
-	Page            int               `json:"page"`
-	PageSize        int               `json:"page_size"`
-	TotalPages      int64             `json:"total_pages"`
-	NextCursor      string            `json:"next_cursor,omitempty"`
-	TotalIsEstimate bool              `json:"total_is_estimate"`
-}
-
-// recentData is the data of a GET /api/v1/logs/recent answer.
-type recentData struct {
-	Logs  []logingest.Event `json:"logs"`
-	Count int               `json:"count"`
-	Limit int               `json:"limit"`
-}
-
-// statusData is the data of a GET /api/v1/status answer.
-type statusData struct {
-	Status        string    `json:"status"`
-	Version       string    `json:"version"`
-	StartedAt     time.Time `json:"started_at"`
-	UptimeSeconds int64     `json:"uptime_seconds"`
-	Store         string    `json:"store"`
-	Time          time.Time `json:"time"`
+	Logs            []logObject `json:"logs"`
+	TotalCount      int64       `json:"total_count"`
+	Page            int         `json:"page"`
+	PageSize        int         `json:"page_size"`
+	TotalPages      int64       `json:"total_pages"`
+	NextCursor      string      `json:"next_cursor,omitempty"`
+	TotalIsEstimate bool        `json:"total_is_estimate"`
+	Limit           int         `json:"limit"`
 }
 
 // paramErrors collects the problems of query parameters, named as the API names them.
@@ -108,7 +93,7 @@ func parseFilter(q url.Values, source string) (logingest.Filter, int, error) {
 		EventName:    q.Get("event_name"),
 		UserID:       q.Get("user_id"),
 		SessionID:    q.Get("session_id"),
-		AppVersion:   q.Get("app_version"),
+		AppVersion:   appVersionParam(q),
 		Priority:     logingest.Priority(q.Get("priority")),
 		ProviderName: q.Get("provider_name"),
 		StartTime:    timeParam(q, "start_time", &errs),
@@ -157,7 +142,7 @@ func (h *Handler) handleFilter(w http.ResponseWriter, r *http.Request) {
 	p, _ := logingest.FromContext(r.Context())
 	f, page, err := parseFilter(q, sourceOf(p))
 	if err != nil {
-		h.writeError(w, r, err)
+		h.writeError(w, r, paramError(err))
 		return
 	}
 	res, err := h.store.Query(r.Context(), f)
@@ -169,14 +154,15 @@ func (h *Handler) handleFilter(w http.ResponseWriter, r *http.Request) {
 				Field: "cursor", Reason: "is not a valid cursor for this query",
 			}}}, err)
 		}
-		h.writeError(w, r, fmt.Errorf("query: %w", err))
+		h.writeError(w, r, storeError("query", err))
 		return
 	}
 	data := filterData{
-		Logs:            nonNil(res.Events),
+		Logs:            toLogObjects(res.Events),
 		TotalCount:      res.Total,
 		Page:            page,
 		PageSize:        f.Limit,
+		Limit:           f.Limit,
 		NextCursor:      res.NextCursor,
 		TotalIsEstimate: res.TotalIsEstimate,
 	}
@@ -185,7 +171,21 @@ func (h *Handler) handleFilter(w http.ResponseWriter, r *http.Request) {
 	} else {
 		data.TotalPages = -1
 	}
-	h.writeOK(w, r, http.StatusOK, "", data)
+	h.writeOK(w, r, http.StatusOK, fmt.Sprintf("%d logs on this page", len(data.Logs)), data)
+}
+
+// paramError marks err, a problem with query parameters, so that the error body carries the original's
+// invalid_<parameter> code (see wireCode).
+func paramError(err error) error {
+	return fmt.Errorf("%w: %w", errQueryParams, err)
+}
+
+// appVersionParam returns the app_version parameter with every space read as "+". Flutter versions carry a
+// "+build" suffix (2.0.0+6) that clients, the original's own examples among them, write unencoded, and an
+// unencoded "+" in a query string decodes to a space. An app version never contains a space, so a space in the
+// decoded value can only be such a "+"; an encoded %2B arrives as "+" already.
+func appVersionParam(q url.Values) string {
+	return strings.ReplaceAll(q.Get("app_version"), " ", "+")
 }
 
 func (h *Handler) handleRecent(w http.ResponseWriter, r *http.Request) {
@@ -197,7 +197,7 @@ func (h *Handler) handleRecent(w http.ResponseWriter, r *http.Request) {
 	var errs paramErrors
 	limit := intParam(q, "limit", logingest.DefaultQueryLimit, 1, logingest.MaxQueryLimit, &errs)
 	if err := errs.err(); err != nil {
-		h.writeError(w, r, err)
+		h.writeError(w, r, paramError(err))
 		return
 	}
 	p, _ := logingest.FromContext(r.Context())
@@ -209,43 +209,70 @@ func (h *Handler) handleRecent(w http.ResponseWriter, r *http.Request) {
 		SkipTotal: true,
 	})
 	if err != nil {
-		h.writeError(w, r, fmt.Errorf("query recent: %w", err))
+		h.writeError(w, r, storeError("query recent", err))
 		return
 	}
-	logs := nonNil(res.Events)
-	h.writeOK(w, r, http.StatusOK, "", recentData{Logs: logs, Count: len(logs), Limit: limit})
+	logs := toLogObjects(res.Events)
+	n := len(logs)
+	h.writeEnvelope(w, r, http.StatusOK, envelope{
+		Message: fmt.Sprintf("%d most recently received logs", n),
+		Data:    logs,
+		Count:   &n,
+		Limit:   limit,
+	})
 }
 
 func (h *Handler) handleStats(w http.ResponseWriter, r *http.Request) {
 	p, _ := logingest.FromContext(r.Context())
-	st, err := h.store.Stats(r.Context(), logingest.StatsQuery{Source: sourceOf(p), Now: h.cfg.Now().UTC()})
+	st, err := h.stats(r, sourceOf(p))
 	if err != nil {
-		h.writeError(w, r, fmt.Errorf("stats: %w", err))
+		h.writeError(w, r, err)
 		return
 	}
-	h.writeOK(w, r, http.StatusOK, "", st)
+	h.writeOK(w, r, http.StatusOK, "metrics of the last hour and day", toMetrics(st))
+}
+
+// stats reads the Stats of source relative to now.
+func (h *Handler) stats(r *http.Request, source string) (*logingest.Stats, error) {
+	st, err := h.store.Stats(r.Context(), logingest.StatsQuery{Source: source, Now: h.cfg.Now().UTC(), TopN: topN})
+	if err != nil {
+		return nil, storeError("stats", err)
+	}
+	return st, nil
 }
 
 func (h *Handler) handleStatus(w http.ResponseWriter, r *http.Request) {
 	now := h.cfg.Now()
+	uptime := now.Sub(h.started)
 	data := statusData{
-		Status:        "ok",
-		Version:       h.cfg.Version,
-		StartedAt:     h.started.UTC(),
-		UptimeSeconds: int64(now.Sub(h.started) / time.Second),
-		Store:         "ok",
-		Time:          now.UTC(),
+		Service: serviceInfo{
+			Name:          serviceName,
+			Version:       h.cfg.Version,
+			Uptime:        uptime.String(),
+			StartedAt:     h.started.UTC(),
+			UptimeSeconds: int64(uptime / time.Second),
+		},
+		Database: databaseInfo{Status: statusHealthy},
+		Status:   "ok",
+		Time:     now.UTC(),
 	}
+	p, _ := logingest.FromContext(r.Context())
 	if err := h.ping(r.Context()); err != nil {
 		h.requestLogger(r).WarnContext(r.Context(), "store ping failed", "error", err)
-		data.Status, data.Store = "degraded", "unreachable"
+		data.Status, data.Database.Status = "degraded", statusUnhealthy
+	} else if st, err := h.stats(r, sourceOf(p)); err != nil {
+		h.requestLogger(r).WarnContext(r.Context(), "store stats failed", "error", err)
+		data.Status, data.Database.Status = "degraded", statusUnhealthy
+	} else {
+		m := toMetrics(st)
+		data.Metrics = &m
+		data.Database.TotalLogs = st.TotalEvents
 	}
-	h.writeOK(w, r, http.StatusOK, "", data)
+	h.writeOK(w, r, http.StatusOK, "service status", data)
 }
 
-func nonNil(evs []logingest.Event) []logingest.Event {
-	if evs == nil {
-		return []logingest.Event{}
-	}
-	return evs
+// storeError adds context to a store failure. Stores report transient failures as logingest.ErrUnavailable,
+// which classify answers 503 with Retry-After; anything unrecognised is a 500.
+func storeError(op string, err error) error {
+	return &readerError{op: op, err: err}
 }

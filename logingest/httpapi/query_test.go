@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -37,7 +38,7 @@ func seed(t *testing.T, e *env) {
 	require.Equal(t, http.StatusCreated, w.Code, w.Body.String())
 }
 
-func ids(evs []logingest.Event) []string {
+func ids(evs []logObject) []string {
 	out := make([]string, 0, len(evs))
 	for _, ev := range evs {
 		out = append(out, ev.EventID)
@@ -196,12 +197,18 @@ func TestRecent(t *testing.T) {
 	}
 	w := do(t, e.h, http.MethodGet, "/api/v1/logs/recent?limit=2", keyRead, nil)
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
-	got := decodeData[recentData](t, w)
-	require.Equal(t, []string{"r2", "r1"}, ids(got.Logs))
-	require.Equal(t, 2, got.Count)
+	got := decodeData[[]logObject](t, w)
+	require.Equal(t, []string{"r2", "r1"}, ids(got))
+	var meta struct {
+		Count int `json:"count"`
+		Limit int `json:"limit"`
+	}
+	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &meta))
+	require.Equal(t, 2, meta.Count)
+	require.Equal(t, 2, meta.Limit)
 
 	w = do(t, e.h, http.MethodGet, "/api/v1/logs/recent", keyRead, nil)
-	require.Equal(t, []string{"r2", "r1", "r0"}, ids(decodeData[recentData](t, w).Logs))
+	require.Equal(t, []string{"r2", "r1", "r0"}, ids(decodeData[[]logObject](t, w)))
 
 	for _, bad := range []string{"0", "1001", "many"} {
 		w = do(t, e.h, http.MethodGet, "/api/v1/logs/recent?limit="+bad, keyRead, nil)
@@ -215,12 +222,15 @@ func TestStats(t *testing.T) {
 	seed(t, e)
 	w := do(t, e.h, http.MethodGet, "/api/v1/metrics", keyRead, nil)
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
-	got := decodeData[logingest.Stats](t, w)
-	require.EqualValues(t, 5, got.TotalEvents, "only the caller's source")
-	require.EqualValues(t, 5, got.LastHour)
+	got := decodeData[metricsData](t, w)
+	require.EqualValues(t, 5, got.TotalLogs, "only the caller's source")
+	require.EqualValues(t, 5, got.LogsLastHour)
+	require.EqualValues(t, 5, got.LogsLastDay)
 	require.EqualValues(t, 3, got.ActiveUsers)
 	require.EqualValues(t, 3, got.ActiveSessions)
-	require.Equal(t, []logingest.ValueCount{{Value: "behavioral", Count: 2}, {Value: "observability", Count: 2}, {Value: "error", Count: 1}},
+	require.Equal(t, []eventTypeCount{
+		{EventType: "behavioral", Count: 2}, {EventType: "observability", Count: 2}, {EventType: "error", Count: 1},
+	},
 		got.TopEventTypes, "ties ordered by value")
 }
 
@@ -231,9 +241,12 @@ func TestStatus(t *testing.T) {
 	w := do(t, e.h, http.MethodGet, "/api/v1/status", keyRead, nil)
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 	got := decodeData[statusData](t, w)
-	require.Equal(t, "1.2.3", got.Version)
-	require.EqualValues(t, 90, got.UptimeSeconds)
-	require.Equal(t, "ok", got.Store)
+	require.Equal(t, "1.2.3", got.Service.Version)
+	require.Equal(t, "1m30s", got.Service.Uptime)
+	require.EqualValues(t, 90, got.Service.UptimeSeconds)
+	require.Equal(t, "healthy", got.Database.Status)
+	require.Equal(t, "ok", got.Status)
+	require.NotNil(t, got.Metrics)
 	require.Equal(t, e.clock.Now(), got.Time)
 }
 
@@ -288,7 +301,7 @@ func TestFilterPassesSourceAndDefaults(t *testing.T) {
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 	require.Equal(t, logingest.DefaultSource, got.Source)
 	require.Equal(t, logingest.DefaultQueryLimit, got.Limit)
-	require.Equal(t, logingest.SortTimestamp, got.SortBy)
+	require.Equal(t, logingest.SortReceivedAt, got.SortBy, "the default is created_at DESC")
 	require.Equal(t, logingest.SortDesc, got.SortOrder)
 	data := decodeData[filterData](t, w)
 	require.EqualValues(t, -1, data.TotalPages)

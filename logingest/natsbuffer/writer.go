@@ -240,14 +240,18 @@ func appendIsolating(ctx context.Context, store logingest.Store, events []loging
 	return statuses, refused, nil
 }
 
-func isolate(ctx context.Context, store logingest.Store, events []logingest.Event, statuses []logingest.AppendStatus, refused []error) error {
+func isolate(
+	ctx context.Context, store logingest.Store, events []logingest.Event, statuses []logingest.AppendStatus, refused []error,
+) error {
 	st, err := store.Append(ctx, events)
 	switch {
 	case err == nil:
 		if len(st) != len(events) {
 			return fmt.Errorf("store returned %d statuses for %d events", len(st), len(events))
 		}
-		copy(statuses, st)
+		for i, r := range st {
+			statuses[i] = r.Status
+		}
 		return nil
 	case !errors.Is(err, logingest.ErrInvalid):
 		return err

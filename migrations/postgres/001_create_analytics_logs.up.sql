@@ -1,3 +1,31 @@
+-- MOVING FROM THE ORIGINAL SERVER. The original Change66 log server kept its events in a table also named
+-- analytics_logs (plain, id bigserial, event_id unique, no source or received_at column), next to api_keys and
+-- server_metrics. An operator who points logingest at that database must not meet "relation already exists":
+-- when this schema holds the original's analytics_logs (recognised by its missing source column), its three
+-- tables move, with their indexes, constraints and sequences, into the schema <current schema>_original
+-- (public_original by default), untouched. pgstore then imports the events from there in bounded batches,
+-- keeping ids, created_at and every field (pgstore.Store.ImportOriginal; logserver runs it in the background).
+DO $adopt$
+DECLARE
+    target text := current_schema() || '_original';
+    t text;
+BEGIN
+    IF EXISTS (SELECT 1 FROM information_schema.tables
+               WHERE table_schema = current_schema() AND table_name = 'analytics_logs')
+       AND NOT EXISTS (SELECT 1 FROM information_schema.columns
+                       WHERE table_schema = current_schema() AND table_name = 'analytics_logs' AND column_name = 'source')
+    THEN
+        EXECUTE format('CREATE SCHEMA IF NOT EXISTS %I', target);
+        FOREACH t IN ARRAY ARRAY['analytics_logs', 'api_keys', 'server_metrics'] LOOP
+            IF EXISTS (SELECT 1 FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = t) THEN
+                EXECUTE format('ALTER TABLE %I.%I SET SCHEMA %I', current_schema(), t, target);
+            END IF;
+        END LOOP;
+        RAISE NOTICE 'moved the original server''s tables into schema %', target;
+    END IF;
+END
+$adopt$;
+
 -- analytics_logs keeps the seed's table name and columns, plus source and received_at.
 --
 -- PARTITIONING. The table is range-partitioned on received_at, not on timestamp:
@@ -80,3 +108,13 @@ CREATE TABLE analytics_event_ids (
     PRIMARY KEY (source, event_id)
 );
 CREATE INDEX analytics_event_ids_received_at ON analytics_event_ids USING brin (received_at);
+
+-- Ids of new events follow the original's, whose rows keep their ids when imported.
+DO $seq$
+BEGIN
+    IF to_regclass(quote_ident(current_schema() || '_original') || '.analytics_logs') IS NOT NULL THEN
+        EXECUTE format('SELECT setval(%L::regclass, GREATEST((SELECT max(id) FROM %I.analytics_logs), 1))',
+            format('%I.analytics_logs_id_seq', current_schema()), current_schema() || '_original');
+    END IF;
+END
+$seq$;

@@ -32,15 +32,17 @@ var (
 type Store struct {
 	mu     sync.RWMutex
 	closed bool
-	seq    int64            // insertion sequence of the last stored event
-	rows   []row            // in insertion order
-	ids    map[key]struct{} // (Source, EventID) of every stored or erased event
+	seq    int64         // insertion sequence of the last stored event
+	rows   []row         // in insertion order
+	ids    map[key]int64 // (Source, EventID) of every stored or erased event → its ID
+	now    func() time.Time
 	keys   []logingest.APIKey
 }
 
 type key struct{ source, eventID string }
 
-// row is one stored event with its insertion sequence and the provider name extracted from its properties.
+// row is one stored event with its insertion sequence (its ID) and the provider name extracted from its
+// properties.
 type row struct {
 	seq      int64
 	provider string
@@ -49,7 +51,7 @@ type row struct {
 
 // New returns an empty Store.
 func New() *Store {
-	return &Store{ids: make(map[key]struct{})}
+	return &Store{ids: make(map[key]int64), now: time.Now}
 }
 
 // Close marks the store closed; every later call returns an error matching logingest.ErrClosed. Close is
@@ -73,7 +75,8 @@ func (s *Store) begin(ctx context.Context, op string) error {
 }
 
 // Append implements logingest.Store. It copies each event, including its JSON, and stores timestamps in UTC.
-func (s *Store) Append(ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+// IDs are 1, 2, 3… in insertion order; ProcessedAt is the time of the call.
+func (s *Store) Append(ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 	if len(events) == 0 {
 		return nil, nil
 	}
@@ -82,22 +85,28 @@ func (s *Store) Append(ctx context.Context, events []logingest.Event) ([]loginge
 	if err := s.begin(ctx, "append"); err != nil {
 		return nil, err
 	}
-	statuses := make([]logingest.AppendStatus, len(events))
+	processed := s.now().UTC()
+	results := make([]logingest.AppendResult, len(events))
 	for i := range events {
 		e := copyEvent(events[i])
 		e.Timestamp = e.Timestamp.UTC()
 		e.ReceivedAt = e.ReceivedAt.UTC()
+		if !e.OriginalTimestamp.IsZero() {
+			e.OriginalTimestamp = e.OriginalTimestamp.UTC()
+		}
+		e.SentAt = time.Time{}
 		k := key{e.Source, e.EventID}
-		if _, dup := s.ids[k]; dup {
-			statuses[i] = logingest.AppendDuplicate
+		if id, dup := s.ids[k]; dup {
+			results[i] = logingest.AppendResult{Status: logingest.AppendDuplicate, ID: id}
 			continue
 		}
-		s.ids[k] = struct{}{}
 		s.seq++
+		e.ID, e.ProcessedAt = s.seq, processed
+		s.ids[k] = s.seq
 		s.rows = append(s.rows, row{seq: s.seq, provider: providerName(e.Properties), ev: e})
-		statuses[i] = logingest.AppendInserted
+		results[i] = logingest.AppendResult{Status: logingest.AppendInserted, ID: s.seq}
 	}
-	return statuses, nil
+	return results, nil
 }
 
 // providerName returns the string value of properties.provider_name, or "" when it is absent or not a string.
@@ -425,9 +434,12 @@ func (s *Store) ListAPIKeys(ctx context.Context) ([]logingest.APIKey, error) {
 	return out, nil
 }
 
-// copyEvent returns e with its JSON copied, so that neither side can change the other's bytes.
+// copyEvent returns e with its JSON and sequence number copied, so that neither side can change the other's.
 func copyEvent(e logingest.Event) logingest.Event {
 	e.Properties = bytes.Clone(e.Properties)
 	e.DeviceInfo = bytes.Clone(e.DeviceInfo)
+	if e.SequenceNumber != nil {
+		e.SequenceNumber = logingest.Int64(*e.SequenceNumber)
+	}
 	return e
 }

@@ -1,6 +1,7 @@
 package pgstore
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -15,51 +16,69 @@ import (
 )
 
 // appendSQL stores a batch in one statement. The batch arrives as one array per column, with ord each row's
-// 1-based position; every key occurs at most once (Append resolves repeats within the batch). new_ids inserts
-// the keys (in key order, so concurrent batches take index locks in the same order and cannot deadlock) with
-// ON CONFLICT DO NOTHING, which waits for a concurrent writer of the same key and skips it if that one
-// commits, and returns the keys that were new; ins stores exactly their events, in batch order, so that ids
-// follow the order of the slice. The result is the positions of the inserted events.
+// 1-based position; every key occurs at most once (Append resolves repeats within the batch). input draws an id
+// from analytics_logs' sequence for every row, in batch order (a duplicate's id is left unused: ids may have
+// gaps, never disorder). new_ids inserts the keys with their ids (in key order, so concurrent batches take
+// index locks in the same order and cannot deadlock) with ON CONFLICT DO NOTHING, which waits for a concurrent
+// writer of the same key and skips it if that one commits, and returns the keys that were new; ins stores
+// exactly their events, in batch order, under the same ids. The result is the positions and ids of the
+// inserted events.
 //
 //nolint:unqueryvet // every * is over the unnest's own column list (t(...)) or the CTEs built from it
 const appendSQL = `
-WITH input AS (
-	SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[],
-		$7::text[], $8::text[], $9::text[], $10::text[], $11::int8[], $12::text[], $13::timestamptz[], $14::uuid[])
+WITH input AS MATERIALIZED (
+	SELECT t.*, nextval('analytics_logs_id_seq'::regclass) AS id
+	FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[],
+		$7::text[], $8::text[], $9::text[], $10::text[], $11::int8[], $12::text[], $13::timestamptz[], $14::uuid[],
+		$15::timestamptz[])
 		WITH ORDINALITY AS t(source, event_id, ts, event_type, event_name, properties,
-			user_id, session_id, app_version, device_info, sequence_number, priority, received_at, key, ord)
+			user_id, session_id, app_version, device_info, sequence_number, priority, received_at, key,
+			original_timestamp, ord)
 ), new_ids AS (
-	INSERT INTO analytics_event_ids AS e (key, received_at)
-	SELECT key, received_at FROM input ORDER BY key
+	INSERT INTO analytics_event_ids AS e (key, received_at, id)
+	SELECT key, received_at, id FROM input ORDER BY key
 	ON CONFLICT DO NOTHING
 	RETURNING e.key
 ), new_rows AS (
 	SELECT i.* FROM input i JOIN new_ids n ON n.key = i.key
 ), ins AS (
-	INSERT INTO analytics_logs (source, event_id, timestamp, event_type, event_name, properties, user_id,
-		session_id, app_version, device_info, sequence_number, priority, received_at)
-	SELECT source, event_id, ts, event_type, event_name, properties::jsonb, NULLIF(user_id, ''),
-		NULLIF(session_id, ''), NULLIF(app_version, ''), device_info::jsonb, sequence_number, priority, received_at
+	INSERT INTO analytics_logs (id, source, event_id, timestamp, event_type, event_name, properties, user_id,
+		session_id, app_version, device_info, sequence_number, priority, received_at, processed_at,
+		original_timestamp)
+	SELECT id, source, event_id, ts, event_type, event_name, properties::jsonb, NULLIF(user_id, ''),
+		NULLIF(session_id, ''), NULLIF(app_version, ''), device_info::jsonb, sequence_number, priority, received_at,
+		now(), original_timestamp
 	FROM new_rows ORDER BY ord
 )
-SELECT ord FROM new_rows`
+SELECT ord, id FROM new_rows`
 
-// keysSQL inserts the keys of a large batch that are not stored yet and returns them. A probe of the primary
-// key and a plain INSERT cost less than ON CONFLICT, which writes and then confirms a speculative tuple for
-// every row; OFFSET 0 keeps the NOT EXISTS a per-row probe (the planner could otherwise hash the whole key
-// table). The probe sees the statement's snapshot, so a key that a concurrent Append is inserting, or has
-// just committed, makes the INSERT fail with unique_violation; Append then rolls back and runs appendSQL.
+// keysSQL inserts the keys of a large batch that are not stored yet, each with an id drawn from analytics_logs'
+// sequence in batch order ($1 is in batch order; OFFSET 0 keeps nextval evaluated before the sort by key), and
+// returns them with their ids and the transaction's time (processed_at). A probe of the primary key and a
+// plain INSERT cost less than ON CONFLICT, which writes and then confirms a speculative tuple for every row;
+// OFFSET 0 in the probe keeps the NOT EXISTS a per-row probe (the planner could otherwise hash the whole key
+// table). The probe sees the statement's snapshot, so a key that a concurrent Append is inserting, or has just
+// committed, makes the INSERT fail with unique_violation; Append then rolls back and runs appendSQL.
 const keysSQL = `
-INSERT INTO analytics_event_ids (key, received_at)
-SELECT k, r FROM unnest($1::uuid[], $2::timestamptz[]) AS t(k, r)
-WHERE NOT EXISTS (SELECT 1 FROM analytics_event_ids e WHERE e.key = t.k OFFSET 0)
+INSERT INTO analytics_event_ids (key, received_at, id)
+SELECT k, r, id FROM (
+	SELECT k, r, nextval('analytics_logs_id_seq'::regclass) AS id
+	FROM unnest($1::uuid[], $2::timestamptz[]) AS t(k, r)
+	WHERE NOT EXISTS (SELECT 1 FROM analytics_event_ids e WHERE e.key = t.k OFFSET 0)
+	OFFSET 0
+) n
 ORDER BY k
-RETURNING key`
+RETURNING key, id, now()`
+
+// storedIDsSQL reads the ids of stored keys, for the duplicates of a batch. It runs as its own statement after
+// the insert, so it sees a key that a concurrent Append committed while the insert waited for it.
+const storedIDsSQL = `SELECT key, COALESCE(id, 0) FROM analytics_event_ids WHERE key = ANY($1::uuid[])`
 
 // copyColumns are the columns of analytics_logs that the COPY path writes, in the order of copyRow.
 var copyColumns = []string{
-	"source", "event_id", "timestamp", "event_type", "event_name", "properties", "user_id",
-	"session_id", "app_version", "device_info", "sequence_number", "priority", "received_at",
+	"id", "source", "event_id", "timestamp", "event_type", "event_name", "properties", "user_id",
+	"session_id", "app_version", "device_info", "sequence_number", "priority", "received_at", "processed_at",
+	"original_timestamp",
 }
 
 // eventKey is the key of an event in analytics_event_ids: the first 16 bytes of
@@ -85,10 +104,12 @@ func eventKey(source, eventID string) [16]byte {
 //     transaction costs three more round trips, which only pay for themselves in large batches.
 //
 // Both are atomic, and concurrent Appends of the same key are serialised by the primary key of
-// analytics_event_ids, so exactly one of them reports AppendInserted. Timestamps are stored with microsecond
-// precision. Empty UserID, SessionID and AppVersion are stored as NULL and read back as "". It returns an
-// error matching logingest.ErrClosed after Close.
-func (s *Store) Append(ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+// analytics_event_ids, so exactly one of them reports AppendInserted. IDs come from analytics_logs' sequence,
+// drawn in batch order, and are kept with the key in analytics_event_ids, so a batch holding duplicates of
+// stored events costs one more statement (storedIDsSQL) to report their ids. Timestamps are stored with
+// microsecond precision. Empty UserID, SessionID and AppVersion are stored as NULL and read back as "". It
+// returns an error matching logingest.ErrClosed after Close.
+func (s *Store) Append(ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 	if len(events) == 0 {
 		return nil, nil
 	}
@@ -110,7 +131,20 @@ func (s *Store) Append(ctx context.Context, events []logingest.Event) ([]loginge
 		pos = append(pos, i)
 	}
 
-	var inserted []int // indexes into pos
+	if s.origSchema.Load() != nil {
+		// While the original's events are imported, import the original's copies of these first, so that
+		// a retry of an event the original stored is a duplicate with the original's id.
+		var ids []string
+		for _, p := range pos {
+			if events[p].Source == s.cfg.OriginalSource {
+				ids = append(ids, events[p].EventID)
+			}
+		}
+		if err := s.importOriginalCopies(ctx, ids); err != nil {
+			return nil, fmt.Errorf("append: import the original's copies: %w", withCtx(ctx, mapErr(err)))
+		}
+	}
+	var inserted []insertedKey
 	var err error
 	useCopy := s.cfg.CopyMinBatch > 0 && len(pos) >= s.cfg.CopyMinBatch
 	if useCopy {
@@ -122,43 +156,88 @@ func (s *Store) Append(ctx context.Context, events []logingest.Event) ([]loginge
 	if err != nil {
 		return nil, fmt.Errorf("append: %w", withCtx(ctx, mapErr(err)))
 	}
-	out := make([]logingest.AppendStatus, len(events))
-	for i := range out {
-		out[i] = logingest.AppendDuplicate
+	// ids[i] is the id of keys[i]: new keys' from the insert, the others' from the key table.
+	ids := make([]int64, len(keys))
+	for _, in := range inserted {
+		ids[in.i] = in.id
 	}
-	for _, i := range inserted {
-		out[pos[i]] = logingest.AppendInserted
+	if len(inserted) < len(keys) {
+		if err := s.storedIDs(ctx, keys, ids, index); err != nil {
+			return nil, fmt.Errorf("append: ids of duplicates: %w", withCtx(ctx, mapErr(err)))
+		}
+	}
+	out := make([]logingest.AppendResult, len(events))
+	for i := range out {
+		k := index[eventKey(events[i].Source, events[i].EventID)]
+		out[i] = logingest.AppendResult{Status: logingest.AppendDuplicate, ID: ids[k]}
+	}
+	for _, in := range inserted {
+		out[pos[in.i]].Status = logingest.AppendInserted
 	}
 	return out, nil
 }
 
-// appendStatement stores the events at pos with appendSQL and returns the indexes into pos of those inserted.
-func (s *Store) appendStatement(ctx context.Context, events []logingest.Event, pos []int, keys [][16]byte) ([]int, error) {
+// insertedKey is a key the insert stored: i indexes pos and keys, id is the event's new id.
+type insertedKey struct {
+	i  int
+	id int64
+}
+
+// storedIDs fills ids[i] for every key whose id is still 0 from analytics_event_ids.
+func (s *Store) storedIDs(ctx context.Context, keys [][16]byte, ids []int64, index map[[16]byte]int) error {
+	var missing [][16]byte
+	for i, id := range ids {
+		if id == 0 {
+			missing = append(missing, keys[i])
+		}
+	}
+	rows, err := s.pool.Query(ctx, storedIDsSQL, missing)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var (
+			k  [16]byte
+			id int64
+		)
+		if err := rows.Scan(&k, &id); err != nil {
+			return err
+		}
+		if i, ok := index[k]; ok && ids[i] == 0 {
+			ids[i] = id
+		}
+	}
+	return rows.Err()
+}
+
+// appendStatement stores the events at pos with appendSQL and returns those inserted with their ids.
+func (s *Store) appendStatement(ctx context.Context, events []logingest.Event, pos []int, keys [][16]byte) ([]insertedKey, error) {
 	rows, err := s.pool.Query(ctx, appendSQL, appendArgs(events, pos, keys)...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var inserted []int
+	var inserted []insertedKey
 	for rows.Next() {
-		var ord int64
-		if err := rows.Scan(&ord); err != nil {
+		var ord, id int64
+		if err := rows.Scan(&ord, &id); err != nil {
 			return nil, err
 		}
 		if ord < 1 || int(ord) > len(pos) {
 			return nil, fmt.Errorf("the database returned position %d of a batch of %d", ord, len(pos))
 		}
-		inserted = append(inserted, int(ord-1))
+		inserted = append(inserted, insertedKey{i: int(ord - 1), id: id})
 	}
 	return inserted, rows.Err()
 }
 
 // appendCopy stores the events at pos in one transaction: keysSQL, then COPY of the events whose key was new,
-// in batch order. index maps each key to its position in keys and pos. It returns the indexes into pos of
-// those inserted.
+// in batch order, under the ids keysSQL drew. index maps each key to its position in keys and pos. It returns
+// those inserted with their ids.
 func (s *Store) appendCopy(ctx context.Context, events []logingest.Event, pos []int, keys [][16]byte,
 	index map[[16]byte]int,
-) ([]int, error) {
+) ([]insertedKey, error) {
 	received := make([]time.Time, len(pos))
 	for i, p := range pos {
 		received[i] = events[p].ReceivedAt
@@ -173,10 +252,16 @@ func (s *Store) appendCopy(ctx context.Context, events []logingest.Event, pos []
 	if err != nil {
 		return nil, err
 	}
-	var inserted []int
+	var (
+		inserted  []insertedKey
+		processed time.Time
+	)
 	for rows.Next() {
-		var k [16]byte
-		if err := rows.Scan(&k); err != nil {
+		var (
+			k  [16]byte
+			id int64
+		)
+		if err := rows.Scan(&k, &id, &processed); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -185,28 +270,31 @@ func (s *Store) appendCopy(ctx context.Context, events []logingest.Event, pos []
 			rows.Close()
 			return nil, errors.New("the database returned a key that is not in the batch")
 		}
-		inserted = append(inserted, i)
+		inserted = append(inserted, insertedKey{i: i, id: id})
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, err
 	}
-	slices.Sort(inserted) // batch order, so that ids follow the order of the slice
+	// Batch order, so that rows are written in id order.
+	slices.SortFunc(inserted, func(a, b insertedKey) int { return cmp.Compare(a.i, b.i) })
 
 	_, err = tx.CopyFrom(ctx, pgx.Identifier{"analytics_logs"}, copyColumns, pgx.CopyFromSlice(len(inserted),
-		func(j int) ([]any, error) { return copyRow(&events[pos[inserted[j]]]), nil }))
+		func(j int) ([]any, error) {
+			return copyRow(inserted[j].id, &events[pos[inserted[j].i]], processed), nil
+		}))
 	if err != nil {
 		return nil, err
 	}
 	return inserted, tx.Commit(ctx)
 }
 
-// copyRow is e as the values of copyColumns, with the same NULLs as appendSQL.
-func copyRow(e *logingest.Event) []any {
+// copyRow is e, stored under id, as the values of copyColumns, with the same NULLs as appendSQL.
+func copyRow(id int64, e *logingest.Event, processed time.Time) []any {
 	return []any{
-		e.Source, e.EventID, e.Timestamp, string(e.EventType), e.EventName, jsonValue(e.Properties),
+		id, e.Source, e.EventID, e.Timestamp, string(e.EventType), e.EventName, jsonValue(e.Properties),
 		nullIfEmpty(e.UserID), nullIfEmpty(e.SessionID), nullIfEmpty(e.AppVersion), jsonValue(e.DeviceInfo),
-		e.SequenceNumber, string(e.Priority), e.ReceivedAt,
+		e.SequenceNumber, string(e.Priority), e.ReceivedAt, processed, nullTime(e.OriginalTimestamp),
 	}
 }
 
@@ -248,9 +336,10 @@ func appendArgs(events []logingest.Event, pos []int, keys [][16]byte) []any {
 		sessions    = make([]string, n)
 		versions    = make([]string, n)
 		devices     = make([]*string, n)
-		seqs        = make([]int64, n)
+		seqs        = make([]*int64, n)
 		priorities  = make([]string, n)
 		receivedAts = make([]time.Time, n)
+		originals   = make([]*time.Time, n)
 	)
 	for i, p := range pos {
 		e := &events[p]
@@ -267,10 +356,11 @@ func appendArgs(events []logingest.Event, pos []int, keys [][16]byte) []any {
 		seqs[i] = e.SequenceNumber
 		priorities[i] = string(e.Priority)
 		receivedAts[i] = e.ReceivedAt
+		originals[i] = nullTime(e.OriginalTimestamp)
 	}
 	return []any{
 		sources, eventIDs, timestamps, types, names, props, users, sessions, versions, devices, seqs,
-		priorities, receivedAts, keys,
+		priorities, receivedAts, keys, originals,
 	}
 }
 

@@ -38,9 +38,38 @@
 // migrations/postgres/001_create_analytics_logs.up.sql for the full rationale and the choice of indexes, and
 // 004_hash_event_ids.up.sql for the hashed keys.
 //
+// # IDs
+//
+// analytics_logs.id comes from one sequence (analytics_logs_id_seq) shared by every partition. Append draws the
+// ids itself, in batch order (nextval in the statement, or in the key insert of the COPY path, which then copies
+// the rows with their ids), and stores each id with its key in analytics_event_ids, so a duplicate reports the
+// stored copy's id from the same index probe that found it.
+//
+// # Moving from the original server
+//
+// Migration 001 recognises the original server's analytics_logs (no source column) and moves its tables into
+// the schema <schema>_original instead of failing; ImportOriginal then copies its events in resumable batches,
+// keeping ids and created_at, while Append imports the original's copies of the events it is given first, so
+// that retries of original events stay duplicates throughout. See ImportOriginal.
+//
 // # Totals
 //
-// Query counts matching events exactly, but stops counting after Config.CountEstimateThreshold rows: when more
-// rows match, Page.Total is the planner's estimate (EXPLAIN), raised to at least the threshold plus one,
-// and Page.TotalIsEstimate is true. Counting is thus bounded in cost whatever the filter.
+// The web viewer computes its pages from Page.Total, so Query keeps it exact wherever that is affordable:
+//
+//  1. It counts up to Config.CountEstimateThreshold matches (default 10,000) in the page's round trip.
+//  2. Above that, it estimates the matches from a TABLESAMPLE SYSTEM of Config.CountSamplePercent (1 %) of the
+//     blocks, which costs about 1 % of a scan and, unlike the planner's estimate, does not depend on
+//     statistics: right after a bulk ingest of 500,000 events the planner estimated 1,468 (the issue saw
+//     totals of 2,001 and 2,626 for 100,000 and 500,000 events).
+//  3. When the sample finds at most Config.CountExactMax (2,000,000) matches, it counts them exactly in a
+//     read-only transaction whose statement_timeout is Config.CountTimeBudget (1 s); 500,000 matches count in
+//     about 150 ms.
+//  4. Only when the sample finds more, or the count outlasts the budget, is Page.Total the sample's estimate
+//     (at least the threshold plus one) with Page.TotalIsEstimate true.
+//
+// Measured error of the 1 % sample on 500,000 events in one partition (30 samples per filter): relative
+// standard deviation 7–11 % and worst case 22 % for 12,500 to 500,000 matches. The error shrinks with the number
+// of blocks sampled (about 1/sqrt(blocks)), so at the 2,000,000 matches where estimates begin it is about half
+// that. Filters that match rows clustered in few blocks (one user's events) vary more, but they match far fewer
+// rows and are counted exactly.
 package pgstore

@@ -37,10 +37,21 @@ type Config struct {
 	// PremakePartitions is how many partitions after the current one MaintainPartitions creates ahead of
 	// time. Defaults to 7.
 	PremakePartitions int
-	// CountEstimateThreshold bounds the exact count of Query: when more events match, Page.Total is an
-	// estimate and Page.TotalIsEstimate is true. Counting is bounded by it, so it bounds the cost of a page on a
-	// broad filter. Defaults to 2000.
+	// CountEstimateThreshold is how many matching events Query always counts exactly, in the same round trip
+	// as the page. Above it, Query samples the matches (see CountSamplePercent) and, when the sample finds at
+	// most CountExactMax, counts them exactly within CountTimeBudget; otherwise Page.Total is the sample's
+	// estimate and Page.TotalIsEstimate is true. Defaults to 10000.
 	CountEstimateThreshold int64
+	// CountExactMax is the largest sampled number of matches that Query still tries to count exactly. Defaults
+	// to 2,000,000 (about half a second of counting on a small server); a negative value never counts above
+	// CountEstimateThreshold.
+	CountExactMax int64
+	// CountTimeBudget bounds the exact count above CountEstimateThreshold: a count still running after it is
+	// canceled and the sample's estimate is served. Defaults to 1s.
+	CountTimeBudget time.Duration
+	// CountSamplePercent is the share of table blocks (TABLESAMPLE SYSTEM) read to estimate a large total.
+	// Defaults to 1 (measured error: see the package documentation).
+	CountSamplePercent float64
 	// CopyMinBatch is the smallest batch (in distinct events) that Append stores with a transaction and COPY
 	// instead of one statement. COPY writes faster but the transaction costs three more round trips, so with a
 	// database far away (milliseconds of round trip) a higher value may be better. Defaults to 128, measured
@@ -51,6 +62,10 @@ type Config struct {
 	AutoMigrate bool
 	// Now is the clock Open uses to maintain partitions. Defaults to time.Now.
 	Now func() time.Time
+	// OriginalSource is the source given to the events imported from the original server's database (see
+	// ImportOriginal). The original had no sources; its keys are the ones API_KEYS configures, whose events are
+	// in logingest.DefaultSource. Defaults to logingest.DefaultSource.
+	OriginalSource string
 }
 
 func (c *Config) withDefaults() Config {
@@ -67,8 +82,20 @@ func (c *Config) withDefaults() Config {
 	if out.PremakePartitions == 0 {
 		out.PremakePartitions = 7
 	}
+	if out.OriginalSource == "" {
+		out.OriginalSource = logingest.DefaultSource
+	}
 	if out.CountEstimateThreshold == 0 {
-		out.CountEstimateThreshold = 2000
+		out.CountEstimateThreshold = 10000
+	}
+	if out.CountExactMax == 0 {
+		out.CountExactMax = 2_000_000
+	}
+	if out.CountTimeBudget == 0 {
+		out.CountTimeBudget = time.Second
+	}
+	if out.CountSamplePercent == 0 {
+		out.CountSamplePercent = 1
 	}
 	if out.Now == nil {
 		out.Now = time.Now
@@ -91,6 +118,12 @@ func (c *Config) validate() error {
 	if c.CountEstimateThreshold < 0 {
 		return errors.New("CountEstimateThreshold must not be negative")
 	}
+	if c.CountTimeBudget < 0 {
+		return errors.New("CountTimeBudget must not be negative")
+	}
+	if c.CountSamplePercent < 0 || c.CountSamplePercent > 100 {
+		return errors.New("CountSamplePercent must be between 0 and 100")
+	}
 	return nil
 }
 
@@ -101,6 +134,9 @@ type Store struct {
 	cfg      Config
 	logger   *slog.Logger
 	closed   atomic.Bool
+	// origSchema is the quoted schema of the original server's tables while their events are being imported
+	// (see ImportOriginal), else nil.
+	origSchema atomic.Pointer[string]
 }
 
 // New returns a Store that uses pool, whose search_path must reach the migrated tables. New does no I/O: it
@@ -163,6 +199,9 @@ func (s *Store) open(ctx context.Context) error {
 			return fmt.Errorf("schema is not migrated (run `logserver migrate up` or set AutoMigrate): %w", err)
 		}
 		return err
+	}
+	if err := s.checkOriginal(ctx); err != nil {
+		return fmt.Errorf("check for the original server's events: %w", mapErr(err))
 	}
 	return nil
 }

@@ -30,6 +30,14 @@ func readTime(v pgtype.Timestamptz, field string, bad []logingest.FieldError) (t
 	return v.Time.UTC(), bad
 }
 
+// readNullTime is readTime for a nullable column: NULL is the zero time, as stored.
+func readNullTime(v pgtype.Timestamptz, field string, bad []logingest.FieldError) (time.Time, []logingest.FieldError) {
+	if !v.Valid {
+		return time.Time{}, bad
+	}
+	return readTime(v, field, bad)
+}
+
 // sanitize makes e servable (logingest.SanitizeStored) and logs what it changed, or could not read, with the
 // logger of ctx (which carries the request id).
 func (s *Store) sanitize(ctx context.Context, e *logingest.Event, id int64, bad []logingest.FieldError) {

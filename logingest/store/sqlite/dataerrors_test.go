@@ -24,7 +24,7 @@ type poisonStore struct {
 	appends int
 }
 
-func (p *poisonStore) Append(ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+func (p *poisonStore) Append(ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 	p.mu.Lock()
 	p.appends++
 	first := p.appends == 1

@@ -23,14 +23,16 @@ func TestQueryPlans(t *testing.T) {
 		f         logingest.Filter
 		wantIndex string
 	}{
-		{logingest.Filter{Source: "s"}, "analytics_logs_source_timestamp"},
-		{logingest.Filter{}, "analytics_logs_timestamp"},
+		{logingest.Filter{Source: "s"}, "analytics_logs_source_received_at"}, // the default: created_at DESC
+		{logingest.Filter{}, "analytics_logs_received_at"},
+		{logingest.Filter{Source: "s", SortBy: logingest.SortTimestamp}, "analytics_logs_source_timestamp"},
+		{logingest.Filter{SortBy: logingest.SortTimestamp}, "analytics_logs_timestamp"},
 		{logingest.Filter{Source: "s", SortBy: logingest.SortReceivedAt}, "analytics_logs_source_received_at"},
-		{logingest.Filter{Source: "s", UserID: "u"}, "analytics_logs_user_source_timestamp"},
-		{logingest.Filter{Source: "s", SessionID: "x"}, "analytics_logs_session_source_timestamp"},
-		{logingest.Filter{Source: "s", EventType: logingest.EventTypeError}, "analytics_logs_source_type_timestamp"},
-		{logingest.Filter{Source: "s", EventName: "n"}, "analytics_logs_source_name_timestamp"},
-		{logingest.Filter{Source: "s", ProviderName: "google"}, "analytics_logs_provider_name"},
+		{logingest.Filter{Source: "s", UserID: "u", SortBy: logingest.SortTimestamp}, "analytics_logs_user_source_timestamp"},
+		{logingest.Filter{Source: "s", SessionID: "x", SortBy: logingest.SortTimestamp}, "analytics_logs_session_source_timestamp"},
+		{logingest.Filter{Source: "s", EventType: logingest.EventTypeError, SortBy: logingest.SortTimestamp}, "analytics_logs_source_type_timestamp"},
+		{logingest.Filter{Source: "s", EventName: "n", SortBy: logingest.SortTimestamp}, "analytics_logs_source_name_timestamp"},
+		{logingest.Filter{Source: "s", ProviderName: "google", SortBy: logingest.SortTimestamp}, "analytics_logs_provider_name"},
 	} {
 		f, err := tc.f.Normalize()
 		require.NoError(t, err)

@@ -14,8 +14,12 @@ import (
 	"github.com/change66/logserver/logingest"
 )
 
-// sortColumns maps every sortable field to its column. Only these strings are ever put into ORDER BY.
+// sortColumns maps every sortable field (after Filter.Normalize) to its column. Only these strings are ever
+// put into ORDER BY. A NULL sequence number sorts as storequery.NullSequenceNumber, so that the keyset
+// comparison never meets NULL.
 var sortColumns = map[logingest.SortField]string{
+	logingest.SortID:             "id",
+	logingest.SortEventID:        "event_id",
 	logingest.SortTimestamp:      "timestamp",
 	logingest.SortReceivedAt:     "received_at",
 	logingest.SortEventType:      "event_type",
@@ -24,11 +28,11 @@ var sortColumns = map[logingest.SortField]string{
 	logingest.SortSessionID:      "session_id",
 	logingest.SortAppVersion:     "app_version",
 	logingest.SortPriority:       "priority",
-	logingest.SortSequenceNumber: "sequence_number",
+	logingest.SortSequenceNumber: "COALESCE(sequence_number, -9223372036854775808)",
 }
 
 const selectColumns = `id, source, event_id, timestamp, event_type, event_name, properties, user_id, session_id,
-	app_version, device_info, sequence_number, priority, received_at`
+	app_version, device_info, sequence_number, priority, received_at, processed_at, original_timestamp`
 
 // Query implements logingest.Store. The count (Page.Total, exact) and the page are read in one read
 // transaction, so they come from the same snapshot. Pages are fetched by keyset on (sort column, id) when
@@ -108,14 +112,22 @@ func (s *Store) query(ctx context.Context, f logingest.Filter, col string, after
 			ts, recv         string
 			props, device    []byte
 			evType, priority string
+			seq              sql.NullInt64
+			processed, orig  sql.NullString
 		)
 		if err := rows.Scan(&id, &e.Source, &e.EventID, &ts, &evType, &e.EventName, &props, &e.UserID,
-			&e.SessionID, &e.AppVersion, &device, &e.SequenceNumber, &priority, &recv); err != nil {
+			&e.SessionID, &e.AppVersion, &device, &seq, &priority, &recv, &processed, &orig); err != nil {
 			return nil, fmt.Errorf("scan: %w", err)
+		}
+		e.ID = id
+		if seq.Valid {
+			e.SequenceNumber = logingest.Int64(seq.Int64)
 		}
 		var bad []logingest.FieldError
 		e.Timestamp, bad = readTime(ts, "timestamp", bad)
 		e.ReceivedAt, bad = readTime(recv, "received_at", bad)
+		e.ProcessedAt, bad = readNullTime(processed, "processed_at", bad)
+		e.OriginalTimestamp, bad = readNullTime(orig, "original_timestamp", bad)
 		e.EventType, e.Priority = logingest.EventType(evType), logingest.Priority(priority)
 		e.Properties, e.DeviceInfo = json.RawMessage(props), json.RawMessage(device)
 		page.Events = append(page.Events, e)

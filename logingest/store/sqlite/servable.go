@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"slices"
 	"time"
 
@@ -18,6 +19,14 @@ func readTime(s, field string, bad []logingest.FieldError) (time.Time, []loginge
 		return time.Time{}, append(bad, logingest.FieldError{Field: field, Reason: "stored text is not a time; served as the zero time"})
 	}
 	return t, bad
+}
+
+// readNullTime is readTime for a nullable column: NULL is the zero time, as stored.
+func readNullTime(s sql.NullString, field string, bad []logingest.FieldError) (time.Time, []logingest.FieldError) {
+	if !s.Valid {
+		return time.Time{}, bad
+	}
+	return readTime(s.String, field, bad)
 }
 
 // sanitize makes the events of a page servable (logingest.SanitizeStored) and logs every row it changed, or

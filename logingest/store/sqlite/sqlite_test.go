@@ -81,10 +81,10 @@ func loadBatch(t testing.TB) []logingest.Event {
 	return body.Logs
 }
 
-func countStatus(statuses []logingest.AppendStatus, want logingest.AppendStatus) int {
+func countStatus(results []logingest.AppendResult, want logingest.AppendStatus) int {
 	n := 0
-	for _, s := range statuses {
-		if s == want {
+	for _, r := range results {
+		if r.Status == want {
 			n++
 		}
 	}
@@ -99,6 +99,9 @@ func requireSameEvent(t *testing.T, want, got logingest.Event) {
 	require.True(t, want.Timestamp.Equal(got.Timestamp), "timestamp of %s: %v != %v", want.EventID, want.Timestamp, got.Timestamp)
 	require.True(t, want.ReceivedAt.Equal(got.ReceivedAt), "received_at of %s", want.EventID)
 	require.Equal(t, time.UTC, got.Timestamp.Location())
+	require.Positive(t, got.ID, "id of %s", want.EventID)
+	require.False(t, got.ProcessedAt.IsZero(), "processed_at of %s", want.EventID)
+	want.ID, want.ProcessedAt = got.ID, got.ProcessedAt
 	want.Properties, got.Properties, want.DeviceInfo, got.DeviceInfo = nil, nil, nil, nil
 	want.Timestamp, got.Timestamp, want.ReceivedAt, got.ReceivedAt = time.Time{}, time.Time{}, time.Time{}, time.Time{}
 	require.Equal(t, want, got)
@@ -304,7 +307,8 @@ func TestAppendInCallDuplicate(t *testing.T) {
 	require.Equal(t, []logingest.AppendStatus{
 		logingest.AppendInserted, logingest.AppendInserted,
 		logingest.AppendInserted, logingest.AppendDuplicate,
-	}, st)
+	}, []logingest.AppendStatus{st[0].Status, st[1].Status, st[2].Status, st[3].Status})
+	require.Equal(t, st[0].ID, st[3].ID, "an in-call duplicate reports its first occurrence's id")
 	page, err := s.Query(t.Context(), logingest.Filter{EventName: "changed"})
 	require.NoError(t, err)
 	require.Zero(t, page.Total, "the first copy is kept unchanged")
@@ -314,7 +318,8 @@ func TestAppendInCallDuplicate(t *testing.T) {
 	other.Source = "other"
 	st, err = s.Append(t.Context(), []logingest.Event{other})
 	require.NoError(t, err)
-	require.Equal(t, []logingest.AppendStatus{logingest.AppendInserted}, st)
+	require.Len(t, st, 1)
+	require.Equal(t, logingest.AppendInserted, st[0].Status)
 }
 
 func TestQueryBadCursor(t *testing.T) {

@@ -31,16 +31,29 @@ func appendChecks() []check {
 					"empty_obj": {}, "empty_arr": [], "streak": 0}`)
 				events[2].Properties = json.RawMessage(`{}`)
 				events[2].DeviceInfo = json.RawMessage(`{}`)
-				events[3].SequenceNumber = 1<<53 + 1
+				events[3].SequenceNumber = logingest.Int64(1<<53 + 1)
+				events[4].SequenceNumber = logingest.Int64(0) // stored apart from nil (events[5] has none)
+				events[5].SequenceNumber = nil
+				events[7].OriginalTimestamp = time.Date(2025, 8, 26, 23, 59, 58, 123456000, paris) // corrected by sent_at
+				events[8].ID = 987654                                                              // ignored by Append
+				events[8].ProcessedAt = time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)                // ignored by Append
 				events[4].UserID, events[4].SessionID = "", ""
 				events[5].AppVersion = ""
 				events[6].EventName = "écran_affiché" // non-ASCII
-				if err := appendInserted(ctx, s, events); err != nil {
+				ids, err := appendIDs(ctx, s, events)
+				if err != nil {
 					return err
+				}
+				events[8].ProcessedAt = time.Time{}
+				for i := range events {
+					events[i].ID = ids[i]
 				}
 				got, err := queryAll(ctx, s, allAsc)
 				if err != nil {
 					return err
+				}
+				if got[8].ProcessedAt.Year() == 2001 {
+					return errors.New("Query returned the ProcessedAt given to Append, want the store's own (or zero)")
 				}
 				return wantEvents(o, "Query after Append", got, expect(events, nil, logingest.SortTimestamp, logingest.SortAsc))
 			}),
@@ -49,6 +62,36 @@ func appendChecks() []check {
 			"Append must return one AppendStatus per event, in the order of the events, AppendInserted for each new (Source, EventID)",
 			func(ctx context.Context, s logingest.Store, o Options) error {
 				return appendInserted(ctx, s, newEvents(o, 0, 7))
+			}),
+
+		newCheck("Append/IDs",
+			"Append must give every inserted event a positive ID, increasing in slice order and from call to call, and Query must return each event with the ID Append reported, unchanged by later Appends",
+			func(ctx context.Context, s logingest.Store, o Options) error {
+				var all []logingest.Event
+				var last int64
+				for call, n := range []int{3, 1, 4} {
+					events := newEvents(o, len(all), n)
+					ids, err := appendIDs(ctx, s, events)
+					if err != nil {
+						return fmt.Errorf("call %d: %w", call+1, err)
+					}
+					if ids[0] <= last {
+						return fmt.Errorf("call %d: first ID %d, want more than %d, the last ID of the previous call", call+1, ids[0], last)
+					}
+					last = ids[len(ids)-1]
+					for i := range events {
+						events[i].ID = ids[i]
+					}
+					all = append(all, events...)
+					got, err := queryAll(ctx, s, logingest.Filter{SortBy: logingest.SortID, SortOrder: logingest.SortAsc})
+					if err != nil {
+						return err
+					}
+					if err := wantEvents(o, fmt.Sprintf("Query by id after call %d", call+1), got, all); err != nil {
+						return err
+					}
+				}
+				return nil
 			}),
 
 		newCheck("Append/DuplicateInOneCall",
@@ -65,6 +108,9 @@ func appendChecks() []check {
 				if err := wantStatuses(st, []logingest.AppendStatus{I, I, D, I, D, D}); err != nil {
 					return err
 				}
+				if err := wantSameIDs(st, [][]int{{0, 2, 5}, {1, 4}}); err != nil {
+					return err
+				}
 				got, err := queryAll(ctx, s, allAsc)
 				if err != nil {
 					return err
@@ -76,7 +122,8 @@ func appendChecks() []check {
 			"Append must report an event whose (Source, EventID) is already stored as AppendDuplicate and leave the stored copy unchanged",
 			func(ctx context.Context, s logingest.Store, o Options) error {
 				a, b, c := newEvent(o, 0), newEvent(o, 1), newEvent(o, 2)
-				if err := appendInserted(ctx, s, []logingest.Event{a, b}); err != nil {
+				ids, err := appendIDs(ctx, s, []logingest.Event{a, b})
+				if err != nil {
 					return err
 				}
 				st, err := s.Append(ctx, []logingest.Event{changed(o, b), c, a})
@@ -87,6 +134,14 @@ func appendChecks() []check {
 				if err := wantStatuses(st, []logingest.AppendStatus{D, I, D}); err != nil {
 					return err
 				}
+				if st[0].ID != ids[1] || st[2].ID != ids[0] {
+					return fmt.Errorf("duplicates of stored events were reported IDs %d and %d, want the stored copies' %d and %d",
+						st[0].ID, st[2].ID, ids[1], ids[0])
+				}
+				if st[1].ID <= ids[1] {
+					return fmt.Errorf("an event inserted by a later Append got ID %d, want more than the earlier %d", st[1].ID, ids[1])
+				}
+				cID := st[1].ID
 				st, err = s.Append(ctx, []logingest.Event{changed(o, c)})
 				if err != nil {
 					return fmt.Errorf("third Append: %w", err)
@@ -94,6 +149,10 @@ func appendChecks() []check {
 				if err := wantStatuses(st, []logingest.AppendStatus{D}); err != nil {
 					return err
 				}
+				if st[0].ID != cID {
+					return fmt.Errorf("a retry was reported ID %d, want the ID %d of its first delivery", st[0].ID, cID)
+				}
+				a.ID, b.ID, c.ID = ids[0], ids[1], cID
 				got, err := queryAll(ctx, s, allAsc)
 				if err != nil {
 					return err
@@ -106,7 +165,7 @@ func appendChecks() []check {
 			func(ctx context.Context, s logingest.Store, o Options) error {
 				const writers = 16
 				shared := newEvent(o, 0)
-				statuses := make([][]logingest.AppendStatus, writers)
+				statuses := make([][]logingest.AppendResult, writers)
 				errs := make([]error, writers)
 				var wg sync.WaitGroup
 				start := make(chan struct{})
@@ -124,11 +183,17 @@ func appendChecks() []check {
 					if errs[w] != nil {
 						return fmt.Errorf("writer %d: Append: %w", w, errs[w])
 					}
-					if len(statuses[w]) != 2 || statuses[w][0] != logingest.AppendInserted {
-						return fmt.Errorf("writer %d: statuses = %v, want [inserted, inserted|duplicate]", w, statuses[w])
+					if len(statuses[w]) != 2 || statuses[w][0].Status != logingest.AppendInserted {
+						return fmt.Errorf("writer %d: results = %v, want [inserted, inserted|duplicate]", w, statuses[w])
 					}
-					if statuses[w][1] == logingest.AppendInserted {
+					if statuses[w][1].Status == logingest.AppendInserted {
 						inserted++
+					}
+				}
+				for w := range writers {
+					if statuses[w][1].ID != statuses[0][1].ID {
+						return fmt.Errorf("writers 0 and %d were reported IDs %d and %d for the shared event, want the same ID",
+							w, statuses[0][1].ID, statuses[w][1].ID)
 					}
 				}
 				if inserted != 1 {
@@ -141,6 +206,11 @@ func appendChecks() []check {
 				}
 				if n := countRef(got, ref(shared)); n != 1 || len(got) != writers+1 {
 					return fmt.Errorf("the shared event is stored %d times among %d events, want once among %d", n, len(got), writers+1)
+				}
+				for _, e := range got {
+					if ref(e) == ref(shared) && e.ID != statuses[0][1].ID {
+						return fmt.Errorf("the shared event is stored under ID %d, but Append reported %d", e.ID, statuses[0][1].ID)
+					}
 				}
 				return nil
 			}),

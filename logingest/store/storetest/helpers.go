@@ -7,9 +7,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -95,11 +97,19 @@ func newEvent(o Options, i int) logingest.Event {
 		AppVersion: sampleVersions[i%len(sampleVersions)],
 		DeviceInfo: json.RawMessage(fmt.Sprintf(`{"platform": "%s", "model": "%s", "os_version": "17.5", "locale": "%s"}`,
 			samplePlatform[i%2], sampleModels[i%3], sampleLocales[i%len(sampleLocales)])),
-		SequenceNumber: int64(i + 1),
+		SequenceNumber: sequenceNumber(i),
 		Priority:       prio,
 		Source:         sourceProd,
 		ReceivedAt:     o.at(i).Add(2 * time.Hour),
 	}
+}
+
+// sequenceNumber is the sequence number of newEvent(i): i+1, except every sixth event, which has none.
+func sequenceNumber(i int) *int64 {
+	if i%6 == 5 {
+		return nil
+	}
+	return logingest.Int64(int64(i + 1))
 }
 
 // newEvents returns events n..n+count-1 of newEvent's sequence.
@@ -134,17 +144,50 @@ func cloneEvents(events []logingest.Event) []logingest.Event {
 	for i := range out {
 		out[i].Properties = bytes.Clone(out[i].Properties)
 		out[i].DeviceInfo = bytes.Clone(out[i].DeviceInfo)
+		if out[i].SequenceNumber != nil {
+			out[i].SequenceNumber = logingest.Int64(*out[i].SequenceNumber)
+		}
 	}
 	return out
 }
 
-// appendInserted appends events and requires every one to be reported AppendInserted.
+// appendInserted appends events and requires every one to be reported AppendInserted, with positive IDs that
+// increase in slice order.
 func appendInserted(ctx context.Context, s logingest.Store, events []logingest.Event) error {
-	st, err := s.Append(ctx, events)
+	_, err := appendIDs(ctx, s, events)
+	return err
+}
+
+// appendIDs appends events, requires every one to be reported AppendInserted with positive IDs that increase in
+// slice order, and returns the IDs.
+func appendIDs(ctx context.Context, s logingest.Store, events []logingest.Event) ([]int64, error) {
+	res, err := s.Append(ctx, events)
 	if err != nil {
-		return fmt.Errorf("Append(%d events): %w", len(events), err)
+		return nil, fmt.Errorf("Append(%d events): %w", len(events), err)
 	}
-	return wantStatuses(st, repeat(logingest.AppendInserted, len(events)))
+	if err := wantStatuses(res, repeat(logingest.AppendInserted, len(events))); err != nil {
+		return nil, err
+	}
+	ids := make([]int64, len(res))
+	for i, r := range res {
+		ids[i] = r.ID
+		if r.ID <= 0 {
+			return nil, fmt.Errorf("Append reported ID %d for inserted event %d, want a positive ID", r.ID, i)
+		}
+		if i > 0 && r.ID <= ids[i-1] {
+			return nil, fmt.Errorf("Append reported IDs %v, want them increasing in slice order", ids[:i+1])
+		}
+	}
+	return ids, nil
+}
+
+// statuses returns the statuses of res.
+func statuses(res []logingest.AppendResult) []logingest.AppendStatus {
+	out := make([]logingest.AppendStatus, len(res))
+	for i, r := range res {
+		out[i] = r.Status
+	}
+	return out
 }
 
 func repeat(st logingest.AppendStatus, n int) []logingest.AppendStatus {
@@ -155,8 +198,8 @@ func repeat(st logingest.AppendStatus, n int) []logingest.AppendStatus {
 	return out
 }
 
-func wantStatuses(got, want []logingest.AppendStatus) error {
-	if !slices.Equal(got, want) {
+func wantStatuses(res []logingest.AppendResult, want []logingest.AppendStatus) error {
+	if got := statuses(res); !slices.Equal(got, want) {
 		return fmt.Errorf("Append statuses = %v, want %v", got, want)
 	}
 	return nil
@@ -276,15 +319,20 @@ func expect(
 }
 
 // compareBy compares two events on one sort field. Strings compare bytewise; the suite only sorts on values that
-// also order this way under the usual database collations.
+// also order this way under the usual database collations. SortID compares equal, so that expect, given events
+// in insertion order, keeps that order. A nil sequence number sorts before every number.
 func compareBy(field logingest.SortField, a, b logingest.Event) int {
 	switch field {
+	case logingest.SortID:
+		return 0
+	case logingest.SortEventID:
+		return strings.Compare(a.EventID, b.EventID)
 	case logingest.SortTimestamp:
 		return a.Timestamp.Compare(b.Timestamp)
-	case logingest.SortReceivedAt:
+	case logingest.SortReceivedAt, logingest.SortCreatedAt:
 		return a.ReceivedAt.Compare(b.ReceivedAt)
 	case logingest.SortSequenceNumber:
-		return cmp.Compare(a.SequenceNumber, b.SequenceNumber)
+		return cmp.Compare(seqValue(a.SequenceNumber), seqValue(b.SequenceNumber))
 	case logingest.SortEventType:
 		return strings.Compare(string(a.EventType), string(b.EventType))
 	case logingest.SortEventName:
@@ -301,8 +349,24 @@ func compareBy(field logingest.SortField, a, b logingest.Event) int {
 	panic("storetest: unknown sort field " + string(field))
 }
 
+// seqValue is the value a sequence number sorts as: math.MinInt64 for nil.
+func seqValue(p *int64) int64 {
+	if p == nil {
+		return math.MinInt64
+	}
+	return *p
+}
+
+// fmtSeq formats a sequence number, "nil" for nil.
+func fmtSeq(p *int64) string {
+	if p == nil {
+		return "nil"
+	}
+	return strconv.FormatInt(*p, 10)
+}
+
 // sameEvent reports how got differs from want: every field equal, times within o.TimePrecision and in UTC, JSON
-// semantically equal.
+// semantically equal, a positive ID (equal to want's when want has one) and a ProcessedAt in UTC or zero.
 func sameEvent(o Options, got, want logingest.Event) error {
 	var errs []error
 	field := func(name string, g, w any) {
@@ -318,10 +382,25 @@ func sameEvent(o Options, got, want logingest.Event) error {
 	field("SessionID", got.SessionID, want.SessionID)
 	field("AppVersion", got.AppVersion, want.AppVersion)
 	field("Priority", got.Priority, want.Priority)
-	if got.SequenceNumber != want.SequenceNumber {
-		errs = append(errs, fmt.Errorf("SequenceNumber = %d, want %d", got.SequenceNumber, want.SequenceNumber))
+	if (got.SequenceNumber == nil) != (want.SequenceNumber == nil) ||
+		got.SequenceNumber != nil && *got.SequenceNumber != *want.SequenceNumber {
+		errs = append(errs, fmt.Errorf("SequenceNumber = %s, want %s (nil, absent, is not 0)",
+			fmtSeq(got.SequenceNumber), fmtSeq(want.SequenceNumber)))
+	}
+	switch {
+	case want.ID != 0 && got.ID != want.ID:
+		errs = append(errs, fmt.Errorf("ID = %d, want %d (the ID Append reported)", got.ID, want.ID))
+	case got.ID <= 0:
+		errs = append(errs, fmt.Errorf("ID = %d, want a positive ID", got.ID))
+	}
+	if zone, off := got.ProcessedAt.Zone(); zone != "UTC" || off != 0 {
+		errs = append(errs, fmt.Errorf("ProcessedAt = %s, want it in UTC", got.ProcessedAt))
+	}
+	if !got.SentAt.IsZero() {
+		errs = append(errs, fmt.Errorf("SentAt = %s, want zero (input only, never stored)", got.SentAt))
 	}
 	errs = append(errs, sameTime(o, "Timestamp", got.Timestamp, want.Timestamp), sameTime(o, "ReceivedAt", got.ReceivedAt, want.ReceivedAt),
+		sameTime(o, "OriginalTimestamp", got.OriginalTimestamp, want.OriginalTimestamp),
 		sameJSON("Properties", got.Properties, want.Properties), sameJSON("DeviceInfo", got.DeviceInfo, want.DeviceInfo))
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("event %s differs from the appended one:\n%w", ref(want), err)
@@ -448,6 +527,26 @@ func wantErr(what string, err, target error, name string) error {
 		return fmt.Errorf("%s returned a nil error, want one matching %s", what, name)
 	case !errors.Is(err, target):
 		return fmt.Errorf("%s returned error %w, want one matching %s", what, err, name)
+	}
+	return nil
+}
+
+// wantSameIDs requires the results at the indexes of each group to carry one ID, positive, distinct between
+// groups.
+func wantSameIDs(res []logingest.AppendResult, groups [][]int) error {
+	seen := map[int64]bool{}
+	for _, g := range groups {
+		id := res[g[0]].ID
+		if id <= 0 || seen[id] {
+			return fmt.Errorf("Append results %v: ID %d at index %d, want a positive ID of its own", res, id, g[0])
+		}
+		seen[id] = true
+		for _, i := range g[1:] {
+			if res[i].ID != id {
+				return fmt.Errorf("Append results %v: a duplicate at index %d has ID %d, want %d, the ID of its first occurrence (index %d)",
+					res, i, res[i].ID, id, g[0])
+			}
+		}
 	}
 	return nil
 }

@@ -81,6 +81,33 @@ func userEraserChecks() []check {
 				return nil
 			}),
 
+		newCheck("UserEraser/IDsNotReused",
+			"After DeleteUserEvents erased the newest events, Append must still give new events IDs above every ID it ever reported",
+			func(ctx context.Context, s logingest.Store, o Options) error {
+				ue, err := eraser(s)
+				if err != nil {
+					return err
+				}
+				events := newEvents(o, 0, 3)
+				events[2].UserID = "erased-user"
+				ids, err := appendIDs(ctx, s, events)
+				if err != nil {
+					return err
+				}
+				if _, err := ue.DeleteUserEvents(ctx, "", "erased-user"); err != nil {
+					return fmt.Errorf("DeleteUserEvents: %w", err)
+				}
+				res, err := s.Append(ctx, []logingest.Event{newEvent(o, 3)})
+				if err != nil {
+					return fmt.Errorf("Append after DeleteUserEvents: %w", err)
+				}
+				if len(res) != 1 || res[0].ID <= ids[2] {
+					return fmt.Errorf("Append after erasing the event with ID %d reported %v, want an ID above %d (IDs are never reused)",
+						ids[2], res, ids[2])
+				}
+				return nil
+			}),
+
 		newCheck("UserEraser/UnknownUser",
 			"DeleteUserEvents of a user with no events must return (0, nil) and delete nothing",
 			func(ctx context.Context, s logingest.Store, o Options) error {

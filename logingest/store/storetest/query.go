@@ -29,18 +29,20 @@ func queryChecks() []check {
 			}),
 
 		newCheck("Query/Defaults",
-			"Query with the zero Filter must return every source's events newest timestamp first, DefaultQueryLimit per page, with a NextCursor while more remain",
+			"Query with the zero Filter must return every source's events newest received first (created_at DESC), DefaultQueryLimit per page, with a NextCursor while more remain",
 			func(ctx context.Context, s logingest.Store, o Options) error {
 				events := newEvents(o, 0, logingest.DefaultQueryLimit+10)
 				for i := range events {
 					if i%4 == 0 {
 						events[i].Source = sourceStaging
 					}
+					// Timestamps run against receive order, so only the right default order passes.
+					events[i].Timestamp = o.at(1000 - i)
 				}
 				if err := appendInserted(ctx, s, events); err != nil {
 					return err
 				}
-				want := expect(events, nil, logingest.SortTimestamp, logingest.SortDesc)
+				want := expect(events, nil, logingest.SortReceivedAt, logingest.SortDesc)
 				p, err := query(ctx, s, logingest.Filter{})
 				if err != nil {
 					return err
@@ -206,7 +208,7 @@ func queryChecks() []check {
 				if err := appendInserted(ctx, s, events); err != nil {
 					return err
 				}
-				f := logingest.Filter{SortBy: logingest.SortSequenceNumber, SortOrder: logingest.SortAsc, Limit: logingest.MaxQueryLimit}
+				f := logingest.Filter{SortBy: logingest.SortID, SortOrder: logingest.SortAsc, Limit: logingest.MaxQueryLimit}
 				got, err := walk(ctx, s, f, len(events))
 				if err != nil {
 					return err
@@ -582,12 +584,15 @@ func appendSortData(ctx context.Context, s logingest.Store, o Options, field log
 	for i, k := range sortKeys {
 		e := newEvent(o, n-1-i)
 		switch field {
+		case logingest.SortID, logingest.SortEventID:
+			// IDs follow insertion, and event IDs are unique and unrelated to insertion order (no ties).
 		case logingest.SortTimestamp:
 			e.Timestamp = o.at(100 + k)
-		case logingest.SortReceivedAt:
+		case logingest.SortReceivedAt, logingest.SortCreatedAt:
 			e.ReceivedAt = o.at(100 + k)
 		case logingest.SortSequenceNumber:
-			e.SequenceNumber = []int64{1, 9, 10, 300}[k] // numeric order differs from text order
+			// Absent sorts first; numeric order differs from text order; 0 is not absent.
+			e.SequenceNumber = []*int64{nil, logingest.Int64(0), logingest.Int64(9), logingest.Int64(10)}[k]
 		case logingest.SortEventType:
 			e.EventType = logingest.EventType(sortPools[field][k])
 		case logingest.SortEventName:
@@ -673,7 +678,7 @@ func insertDuringPaging(ctx context.Context, s logingest.Store, o Options, order
 	if err := appendInserted(ctx, s, old); err != nil {
 		return err
 	}
-	f := logingest.Filter{Source: src, SortOrder: order, Limit: 4}
+	f := logingest.Filter{Source: src, SortBy: logingest.SortTimestamp, SortOrder: order, Limit: 4}
 	wantOld := expect(old, nil, logingest.SortTimestamp, order)
 	var seen []logingest.Event
 	for range 2 {

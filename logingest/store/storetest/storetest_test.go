@@ -125,15 +125,60 @@ func brokenStores() []brokenCase {
 		{
 			name: "reports every event as inserted",
 			store: func() logingest.Store {
-				return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+				return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 					st, err := m.Append(ctx, events)
 					for i := range st {
-						st[i] = logingest.AppendInserted
+						st[i].Status = logingest.AppendInserted
 					}
 					return st, err
 				}}
 			},
 			fails: []string{"Append/DuplicateInOneCall", "Append/DuplicateAcrossCalls", "Append/DuplicateConcurrent"},
+		},
+		{
+			name: "reports duplicates with ID 0",
+			store: func() logingest.Store {
+				return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
+					st, err := m.Append(ctx, events)
+					for i := range st {
+						if st[i].Status == logingest.AppendDuplicate {
+							st[i].ID = 0
+						}
+					}
+					return st, err
+				}}
+			},
+			fails: []string{"Append/DuplicateInOneCall", "Append/DuplicateAcrossCalls", "Append/DuplicateConcurrent"},
+		},
+		{
+			name: "reports IDs against slice order",
+			store: func() logingest.Store {
+				return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
+					st, err := m.Append(ctx, events)
+					for i, j := 0, len(st)-1; i < j; i, j = i+1, j-1 {
+						st[i].ID, st[j].ID = st[j].ID, st[i].ID
+					}
+					return st, err
+				}}
+			},
+			fails: []string{"Append/Statuses", "Append/RoundTrip"},
+		},
+		{
+			name: "reads an absent sequence number back as 0",
+			store: func() logingest.Store {
+				return &broken{query: func(m *memstore.Store, ctx context.Context, f logingest.Filter) (*logingest.Page, error) {
+					p, err := m.Query(ctx, f)
+					if err == nil {
+						for i := range p.Events {
+							if p.Events[i].SequenceNumber == nil {
+								p.Events[i].SequenceNumber = logingest.Int64(0)
+							}
+						}
+					}
+					return p, err
+				}}
+			},
+			fails: []string{"Append/RoundTrip"},
 		},
 		{
 			name:  "stores duplicates",
@@ -150,16 +195,16 @@ func brokenStores() []brokenCase {
 			store: func() logingest.Store {
 				var mu sync.Mutex
 				ids := map[string]bool{}
-				return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+				return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 					mu.Lock()
 					defer mu.Unlock()
-					st := make([]logingest.AppendStatus, len(events))
+					st := make([]logingest.AppendResult, len(events))
 					var keep []logingest.Event
 					for i, e := range events {
-						st[i] = logingest.AppendDuplicate
+						st[i].Status = logingest.AppendDuplicate
 						if !ids[e.EventID] {
 							ids[e.EventID] = true
-							st[i] = logingest.AppendInserted
+							st[i].Status = logingest.AppendInserted
 							keep = append(keep, e)
 						}
 					}
@@ -176,13 +221,15 @@ func brokenStores() []brokenCase {
 				var mu sync.Mutex
 				latest := map[string]logingest.Event{}
 				return &broken{
-					append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+					append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 						st, err := m.Append(ctx, events)
 						mu.Lock()
 						defer mu.Unlock()
 						for i := range st {
-							if st[i] == logingest.AppendDuplicate {
+							if st[i].Status == logingest.AppendDuplicate {
 								e := cloneEvents(events[i : i+1])[0]
+								stored := mustStored(m, e)
+								e.ID, e.ProcessedAt = stored.ID, stored.ProcessedAt
 								latest[ref(e)] = e
 							}
 						}
@@ -209,7 +256,7 @@ func brokenStores() []brokenCase {
 		{
 			name: "checks ctx before the length of the slice",
 			store: func() logingest.Store {
-				return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+				return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 					if err := ctx.Err(); err != nil {
 						return nil, err
 					}
@@ -222,7 +269,7 @@ func brokenStores() []brokenCase {
 			name: "ignores a done context",
 			store: func() logingest.Store {
 				return &broken{
-					append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+					append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 						return m.Append(context.WithoutCancel(ctx), events)
 					},
 					query: func(m *memstore.Store, ctx context.Context, f logingest.Filter) (*logingest.Page, error) {
@@ -235,7 +282,7 @@ func brokenStores() []brokenCase {
 		{
 			name: "stores part of a batch when ctx is done",
 			store: func() logingest.Store {
-				return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+				return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 					if ctx.Err() != nil && len(events) > 1 {
 						if _, err := m.Append(context.WithoutCancel(ctx), events[:1]); err != nil {
 							return nil, err
@@ -249,7 +296,7 @@ func brokenStores() []brokenCase {
 		{
 			name: "returns a bare error on a done context",
 			store: func() logingest.Store {
-				return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+				return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 					if len(events) > 0 && ctx.Err() != nil {
 						return nil, errors.New("append: transaction aborted")
 					}
@@ -261,7 +308,7 @@ func brokenStores() []brokenCase {
 		{
 			name: "modifies the caller's events",
 			store: func() logingest.Store {
-				return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+				return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 					for i := range events {
 						events[i].Properties = compact(events[i].Properties)
 					}
@@ -565,13 +612,13 @@ func brokenStores() []brokenCase {
 		{
 			name: "takes a re-sent erased event as new",
 			store: func() logingest.Store {
-				return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+				return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 					st, err := m.Append(ctx, events)
 					if err != nil {
 						return st, err
 					}
 					for i := range st {
-						if st[i] != logingest.AppendDuplicate {
+						if st[i].Status != logingest.AppendDuplicate {
 							continue
 						}
 						p, err := m.Query(ctx, logingest.Filter{Source: events[i].Source, Limit: logingest.MaxQueryLimit})
@@ -579,7 +626,7 @@ func brokenStores() []brokenCase {
 							return nil, err
 						}
 						if !slices.ContainsFunc(p.Events, func(e logingest.Event) bool { return e.EventID == events[i].EventID }) {
-							st[i] = logingest.AppendInserted // erased: the old memstore stored it again
+							st[i].Status = logingest.AppendInserted // erased: the old memstore stored it again
 						}
 					}
 					return st, nil
@@ -852,9 +899,13 @@ func brokenStores() []brokenCase {
 	return cases
 }
 
+// sortChecks names the Query/Sort checks of the fields whose sort data has ties (event IDs are unique).
 func sortChecks() []string {
 	var out []string
 	for _, f := range logingest.SortFields() {
+		if f == logingest.SortEventID {
+			continue
+		}
 		out = append(out, "Query/Sort/"+string(f))
 	}
 	return out
@@ -872,7 +923,7 @@ func cursorChecks() []string {
 type broken struct {
 	m          *memstore.Store
 	once       sync.Once
-	append     func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error)
+	append     func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error)
 	query      func(m *memstore.Store, ctx context.Context, f logingest.Filter) (*logingest.Page, error)
 	stats      func(m *memstore.Store, ctx context.Context, q logingest.StatsQuery) (*logingest.Stats, error)
 	ping       func(m *memstore.Store, ctx context.Context) error
@@ -896,7 +947,7 @@ func (b *broken) inner() *memstore.Store {
 	return b.m
 }
 
-func (b *broken) Append(ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+func (b *broken) Append(ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 	if b.append != nil {
 		return b.append(b.inner(), ctx, events)
 	}
@@ -995,7 +1046,7 @@ func mapEvents(f func(*logingest.Event)) *broken {
 
 // truncating returns a store that keeps times only to precision d.
 func truncating(d time.Duration) *broken {
-	return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+	return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 		events = cloneEvents(events)
 		for i := range events {
 			events[i].Timestamp = events[i].Timestamp.Truncate(d)
@@ -1066,7 +1117,7 @@ func mustStored(m *memstore.Store, e logingest.Event) logingest.Event {
 func storesDuplicates() logingest.Store {
 	var n atomic.Int64
 	return &broken{
-		append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+		append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 			events = slices.Clone(events)
 			for i := range events {
 				events[i].EventID += "#" + strconv.FormatInt(n.Add(1), 10)
@@ -1091,16 +1142,16 @@ func storesDuplicates() logingest.Store {
 func checkThenInsert() logingest.Store {
 	var looked atomic.Int32
 	both := make(chan struct{})
-	return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
-		st := make([]logingest.AppendStatus, len(events))
+	return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
+		st := make([]logingest.AppendResult, len(events))
 		for i, e := range events {
 			p, err := m.Query(ctx, logingest.Filter{Source: e.Source, Limit: logingest.MaxQueryLimit})
 			if err != nil {
 				return nil, err
 			}
-			st[i] = logingest.AppendInserted
+			st[i].Status = logingest.AppendInserted
 			if slices.ContainsFunc(p.Events, func(s logingest.Event) bool { return s.EventID == e.EventID }) {
-				st[i] = logingest.AppendDuplicate
+				st[i].Status = logingest.AppendDuplicate
 			}
 		}
 		if looked.Add(1) == 2 {
@@ -1120,7 +1171,7 @@ func retainsInput() logingest.Store {
 	var mu sync.Mutex
 	kept := map[string]json.RawMessage{}
 	return &broken{
-		append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, error) {
+		append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 			mu.Lock()
 			for _, e := range events {
 				kept[ref(e)] = e.Properties
