@@ -38,7 +38,7 @@ func TestUnauthorizedAnswerFromAuthenticator(t *testing.T) {
 			h, err := New(&fakeIngester{}, &Config{Authenticator: tt.auth, Logger: testLogger(nil)})
 			require.NoError(t, err)
 			resp := requireError(t, do(t, h, http.MethodGet, "/api/v1/status", "wrong", nil), http.StatusUnauthorized, "unauthorized", "")
-			require.Equal(t, tt.message, resp.Error)
+			require.Equal(t, tt.message, resp.Message)
 			w := do(t, h, http.MethodGet, "/api/v1/status", "", nil)
 			require.Equal(t, tt.www, w.Header().Get("WWW-Authenticate"))
 		})

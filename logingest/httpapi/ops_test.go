@@ -257,7 +257,7 @@ func TestPathPrefixOutside(t *testing.T) {
 	requireError(t, do(t, e.h, http.MethodGet, "/api/v1/status", keyRead, nil), http.StatusNotFound, "not_found", "")
 	w := do(t, e.h, http.MethodGet, "/logs/api/v1/status", keyRead, nil)
 	require.Equal(t, http.StatusOK, w.Code)
-	require.Contains(t, w.Body.String(), `"store":"ok"`)
+	require.Contains(t, w.Body.String(), `"status":"ok"`)
 
 	ops, err := NewOps(e.store, &OpsConfig{PathPrefix: "/ops", Logger: testLogger(nil)})
 	require.NoError(t, err)
