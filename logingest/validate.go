@@ -93,7 +93,7 @@ func (l Limits) validate() error {
 	return nil
 }
 
-// validator checks one event: the static rules (required fields, enumerations) through go-playground/validator
+// eventValidator checks one event: the static rules (required fields, enumerations) through go-playground/validator
 // struct tags, and the configurable limits by hand.
 type eventValidator struct {
 	limits Limits
