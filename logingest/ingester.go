@@ -149,13 +149,9 @@ func (ing *Ingester) Store() Store { return ing.store }
 //     it idempotent);
 //   - ctx.Err() when ctx ends first (the events may still be committed; a retry is reported duplicate).
 func (ing *Ingester) Ingest(ctx context.Context, source string, events []Event) (*BatchResult, error) {
-	if len(events) == 0 {
+	if err := checkBatchSize(len(events), ing.cfg.MaxBatchSize); err != nil {
 		ing.metrics.ingestRequests.WithLabelValues("invalid").Inc()
-		return nil, &LimitError{Field: "logs", Limit: 1, Unit: "events minimum"}
-	}
-	if len(events) > ing.cfg.MaxBatchSize {
-		ing.metrics.ingestRequests.WithLabelValues("invalid").Inc()
-		return nil, &LimitError{Field: "logs", Limit: int64(ing.cfg.MaxBatchSize), Unit: "events"}
+		return nil, err
 	}
 	ing.metrics.requestEvents.Observe(float64(len(events)))
 	p := prepare(ing.val, ing.cfg, source, events, ing.countRejected)

@@ -119,7 +119,9 @@ func (r bufferReader) Ping(context.Context) error {
 }
 
 // startWriters creates n writers on nc for store; run runs them until ctx ends.
-func startWriters(ctx context.Context, nc *nats.Conn, store logingest.Store, n int, cfg *natsbuffer.Config) (run func(context.Context) error, err error) {
+func startWriters(
+	ctx context.Context, nc *nats.Conn, store logingest.Store, n int, cfg *natsbuffer.Config,
+) (run func(context.Context) error, err error) {
 	ws := make([]*natsbuffer.Writer, n)
 	for i := range ws {
 		if ws[i], err = natsbuffer.NewWriter(ctx, nc, store, cfg); err != nil {
@@ -131,7 +133,7 @@ func startWriters(ctx context.Context, nc *nats.Conn, store logingest.Store, n i
 		for _, w := range ws {
 			go func() { errs <- w.Run(ctx) }()
 		}
-		var all []error
+		all := make([]error, 0, len(ws))
 		for range ws {
 			all = append(all, <-errs)
 		}
