@@ -22,7 +22,7 @@ COVERPROFILE := coverage.out
 
 MIGRATIONS_DIRS := migrations/postgres migrations/sqlite
 
-.PHONY: help dev-setup tools run build build-prod test test/race test-import-1m test-coverage lint format verify \
+.PHONY: help dev-setup tools run build build-prod test test/race test-console test-import-1m test-coverage lint format verify \
 	migrate-up migrate-down migrate-status migrate-create bench clean
 
 help: ## Show this help
@@ -61,6 +61,10 @@ test: ## Run all tests with the race detector (PostgreSQL from TEST_DATABASE_URL
 	$(WITH_POSTGRES) $(GO) test ./... $(TEST_FLAGS)
 
 test/race: test ## Same as test: the race detector is always on
+
+test-console: ## Only the web console's browser test (headless Chromium; screenshots in logingest/console/e2e/screenshots)
+	npm ci --prefix logingest/console/e2e --ignore-scripts --no-audit --no-fund
+	$(WITH_POSTGRES) $(GO) test ./cmd/logserver -run TestConsoleE2E -v $(TEST_FLAGS)
 
 test-import-1m: ## Import a million events from a database with the original server's schema (pgstore, a few minutes)
 	LOGINGEST_ORIGINAL_EVENTS=1000000 $(WITH_POSTGRES) $(GO) test ./logingest/store/pgstore/ -run 'TestImportOriginal$$' -count=1 -v -timeout 20m

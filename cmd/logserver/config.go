@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/url"
 	"path"
 	"slices"
@@ -39,6 +40,10 @@ type config struct {
 	MaxBatchSize       int      // MAX_BATCH_SIZE
 	MaxRequestSizeMB   int      // MAX_REQUEST_SIZE_MB
 	MaxInflightMB      int      // MAX_INFLIGHT_BODIES_MB (0: 16 × MAX_REQUEST_SIZE_MB)
+	MaxInflightPerIPMB int      // MAX_INFLIGHT_BODIES_PER_CLIENT_MB (0: a quarter of the budget)
+	MaxEventSizeKB     int      // MAX_EVENT_SIZE_KB
+	MaxConnections     int      // MAX_CONNECTIONS (0: no cap)
+	MetricsAddr        string   // METRICS_ADDR ("": /metrics on the API port, no pprof)
 	WorkerPoolSize     int      // WORKER_POOL_SIZE
 	FlushDelay         time.Duration
 	QueueMaxEvents     int
@@ -56,6 +61,8 @@ type config struct {
 	ReadTimeout       time.Duration
 	WriteTimeoutHTTP  time.Duration
 	IdleTimeout       time.Duration
+	MinBodyRateKB     int           // HTTP_MIN_BODY_RATE_KB (0 disables the slow-body check)
+	BodyGrace         time.Duration // HTTP_BODY_GRACE
 
 	EnableMetrics bool   // ENABLE_METRICS: serve the Prometheus exposition
 	MetricsPath   string // METRICS_PATH: also serves GET /metrics
@@ -176,6 +183,10 @@ func loadConfig(getenv func(string) string) (config, error) {
 		MaxBatchSize:       r.int("MAX_BATCH_SIZE", 1000, 1, 100_000),
 		MaxRequestSizeMB:   r.int("MAX_REQUEST_SIZE_MB", 10, 1, 1024),
 		MaxInflightMB:      r.int("MAX_INFLIGHT_BODIES_MB", 0, 0, 1<<20),
+		MaxInflightPerIPMB: r.int("MAX_INFLIGHT_BODIES_PER_CLIENT_MB", 0, 0, 1<<20),
+		MaxEventSizeKB:     r.int("MAX_EVENT_SIZE_KB", 1024, 1, 1<<20),
+		MaxConnections:     r.int("MAX_CONNECTIONS", 1024, 0, 1_000_000),
+		MetricsAddr:        r.str("METRICS_ADDR", ""),
 		WorkerPoolSize:     r.int("WORKER_POOL_SIZE", 0, 1, 1000), // 0: the library's default
 		FlushDelay:         r.duration("INGEST_FLUSH_DELAY", 0, 0),
 		QueueMaxEvents:     r.int("INGEST_QUEUE_MAX_EVENTS", 50000, 1, 10_000_000),
@@ -188,6 +199,8 @@ func loadConfig(getenv func(string) string) (config, error) {
 		ReadTimeout:        r.duration("HTTP_READ_TIMEOUT", 30*time.Second, time.Second),
 		WriteTimeoutHTTP:   r.duration("HTTP_WRITE_TIMEOUT", 60*time.Second, time.Second),
 		IdleTimeout:        r.duration("HTTP_IDLE_TIMEOUT", 120*time.Second, time.Second),
+		MinBodyRateKB:      r.int("HTTP_MIN_BODY_RATE_KB", 16, 0, 1<<20),
+		BodyGrace:          r.duration("HTTP_BODY_GRACE", 5*time.Second, 0),
 	}
 	c.DBMinConns = min(r.int("DB_MAX_IDLE_CONNECTIONS", 0, 0, 1000), c.DBMaxConns)
 	c.DBMaxConnLifetime = time.Duration(r.int("DB_MAX_LIFETIME_MINUTES", 0, 0, 100_000)) * time.Minute
@@ -217,6 +230,11 @@ func loadConfig(getenv func(string) string) (config, error) {
 		r.errs = append(r.errs, fmt.Errorf(
 			"RATE_LIMIT_EVENTS_BURST (%d) must be at least MAX_BATCH_SIZE (%d), or a full batch could never pass",
 			c.EventsBurst, c.MaxBatchSize))
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			r.errs = append(r.errs, fmt.Errorf("METRICS_ADDR must be host:port or :port, got %q", c.MetricsAddr))
+		}
 	}
 	if c.RedisURL != "" && !strings.HasPrefix(c.RedisURL, "redis://") && !strings.HasPrefix(c.RedisURL, "rediss://") {
 		r.errs = append(r.errs, errors.New("REDIS_URL must be a redis:// or rediss:// URL"))

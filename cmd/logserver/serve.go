@@ -199,23 +199,32 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 
 	var draining atomic.Bool
+	minBodyRate := int64(cfg.MinBodyRateKB) << 10
+	if minBodyRate == 0 {
+		minBodyRate = -1
+	}
 	handler, err := httpapi.New(ingester, reader, &httpapi.Config{
-		Logger:                logger,
-		Registerer:            reg,
-		Gatherer:              gatherer(cfg, reg),
-		Authenticator:         auth,
-		MaxBodyBytes:          int64(cfg.MaxRequestSizeMB) << 20,
-		MaxInflightBodyBytes:  int64(cfg.MaxInflightMB) << 20,
-		RequestsPerMinute:     cfg.RateLimitPerMinute,
-		Burst:                 cfg.RateLimitBurst,
-		EventsPerMinute:       cfg.EventsPerMinute,
-		EventsBurst:           cfg.EventsBurst,
-		AuthFailuresPerMinute: cfg.AuthFailuresPerMin,
-		RateLimiter:           limiter,
-		Keys:                  keys,
-		CORS:                  httpapi.CORS{AllowedOrigins: cfg.CORSOrigins},
-		Version:               version,
-		TrustedProxyHeader:    cfg.TrustedProxyHeader,
+		Logger:                        logger,
+		Registerer:                    reg,
+		Gatherer:                      gatherer(cfg, reg),
+		Authenticator:                 auth,
+		MaxBodyBytes:                  int64(cfg.MaxRequestSizeMB) << 20,
+		MaxEventBytes:                 int64(cfg.MaxEventSizeKB) << 10,
+		MaxInflightBodyBytes:          int64(cfg.MaxInflightMB) << 20,
+		MaxInflightBodyBytesPerClient: int64(cfg.MaxInflightPerIPMB) << 20,
+		MinBodyBytesPerSecond:         minBodyRate,
+		BodyGracePeriod:               max(cfg.BodyGrace, time.Nanosecond), // 0 means none, not the default
+		BodyReadTimeout:               cfg.ReadTimeout,
+		RequestsPerMinute:             cfg.RateLimitPerMinute,
+		Burst:                         cfg.RateLimitBurst,
+		EventsPerMinute:               cfg.EventsPerMinute,
+		EventsBurst:                   cfg.EventsBurst,
+		AuthFailuresPerMinute:         cfg.AuthFailuresPerMin,
+		RateLimiter:                   limiter,
+		Keys:                          keys,
+		CORS:                          httpapi.CORS{AllowedOrigins: cfg.CORSOrigins},
+		Version:                       version,
+		TrustedProxyHeader:            cfg.TrustedProxyHeader,
 		Ready: func(context.Context) error {
 			if draining.Load() {
 				return errors.New("shutting down")
@@ -244,6 +253,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	apiLn := ln
+	if cfg.MaxConnections > 0 {
+		cl, err := newConnLimiter(cfg.MaxConnections, reg)
+		if err != nil {
+			_ = closeIng(context.Background())
+			return fmt.Errorf("register connection metrics: %w", err)
+		}
+		apiLn = cl.listener(ln)
+		srv.ConnState = cl.connState
+	}
 	fmt.Fprintf(stdout, "logserver %s listening on %s (store: %s)\n", version, baseURL, desc)
 	if cfg.ConsoleEnabled {
 		fmt.Fprintf(stdout, "web console: %s%s (sign in with an API key that has the read scope)\n", baseURL, consolePath)
@@ -251,7 +270,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	var g oklog.Group
 	g.Add(func() error { // the HTTP server
-		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+		if err := srv.Serve(apiLn); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil
@@ -263,6 +282,26 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			logger.Error("http shutdown", slog.Any("error", err))
 		}
 	})
+	if cfg.MetricsAddr != "" {
+		mln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.MetricsAddr)
+		if err != nil {
+			_ = closeIng(context.Background())
+			return fmt.Errorf("listen on %s (METRICS_ADDR): %w", cfg.MetricsAddr, err)
+		}
+		msrv := &http.Server{
+			Handler:           opsMux(reg, logger, cfg.EnableMetrics),
+			ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+			IdleTimeout:       cfg.IdleTimeout,
+			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		}
+		fmt.Fprintf(stdout, "metrics and pprof on http://%s (METRICS_ADDR)\n", displayAddr(mln.Addr()))
+		g.Add(func() error {
+			if err := msrv.Serve(mln); !errors.Is(err, http.ErrServerClosed) {
+				return err
+			}
+			return nil
+		}, func(error) { _ = msrv.Close() })
+	}
 	g.Add(func() error { // stop on ctx (SIGINT/SIGTERM in main)
 		<-ctx.Done()
 		logger.Info("shutting down", slog.String("reason", context.Cause(ctx).Error()))
@@ -327,7 +366,8 @@ func withOpsPaths(h http.Handler, cfg config) http.Handler {
 
 // gatherer is what GET /metrics serves: reg, or nothing (404) when ENABLE_METRICS=false.
 func gatherer(cfg config, reg *prometheus.Registry) prometheus.Gatherer {
-	if !cfg.EnableMetrics {
+	// /metrics is served on the API port unless METRICS_ADDR gives it (and pprof) a listener of its own.
+	if !cfg.EnableMetrics || cfg.MetricsAddr != "" {
 		return nil
 	}
 	return reg

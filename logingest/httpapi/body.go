@@ -29,8 +29,8 @@ const (
 	encZstd = "zstd"
 )
 
-// Buffer growth of readAtMost: the first buffer is at most firstChunk (or the declared length, when smaller),
-// and each growth adds at most maxGrowth, so what a body holds is never much more than what it sent.
+// Buffers of readAtMost: the first is at most firstChunk (or the declared length, when smaller), and each
+// further chunk at most maxGrowth, so what a body holds is never much more than what it sent.
 const (
 	firstChunk = 64 << 10
 	maxGrowth  = 1 << 20
@@ -198,54 +198,91 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, rv *reservati
 	if encoding == "" && r.ContentLength > 0 {
 		sizeHint = r.ContentLength
 	}
-	body, err = readAtMost(src, limit, sizeHint, rv.grow)
+	body, err = readAtMost(src, limit, sizeHint, rv)
+	if errors.Is(err, errOverLimit) {
+		return nil, tooLarge
+	}
 	if err != nil {
 		return nil, h.bodyReadError(err, tooLarge, encoding)
-	}
-	if int64(len(body)) > limit {
-		return nil, tooLarge
 	}
 	return body, nil
 }
 
-// readAtMost reads r to EOF but never holds more than limit+1 bytes. The first buffer holds sizeHint+1 bytes
-// (so a body of exactly its declared length reaches EOF without growing) but at most firstChunk; it then grows
-// by doubling, by at most maxGrowth at a time and up to limit+1 (stopping at sizeHint+1 on the way), so an over-limit body (or a gzip bomb) costs at
-// most limit+1 bytes before it is refused, and a body never holds much more than it sent. The caller compares
-// len with limit. reserve is asked for every allocation's size before it is made; its error is returned as is.
-func readAtMost(r io.Reader, limit, sizeHint int64, reserve func(int64) error) ([]byte, error) {
+// budget is what readAtMost reserves its buffers from; *reservation implements it.
+type budget interface {
+	grow(n int64) error
+	shrink(n int64)
+}
+
+// errOverLimit is readAtMost's answer to a body longer than its limit.
+var errOverLimit = errors.New("body over the limit")
+
+// readAtMost reads r to EOF but never holds more than limit+1 bytes of it: past limit it stops with
+// errOverLimit.
+// A body that fits its first buffer — sizeHint+1 bytes (so a body of exactly its declared length reaches EOF),
+// at most firstChunk — is read into it and returned. A longer one is read into chunks that double up to
+// maxGrowth each, so what it holds follows what it sent (never the declared length) and nothing is copied
+// while it arrives; at EOF the chunks are copied once into a buffer of the exact size and given back. Every
+// buffer is reserved from b before it is allocated; b's error is returned as is. Once the body is read, b holds
+// exactly cap of the returned slice.
+func readAtMost(r io.Reader, limit, sizeHint int64, b budget) ([]byte, error) {
 	ceiling := limit + 1
 	size := min(max(sizeHint+1, 512), firstChunk, ceiling)
-	if err := reserve(size); err != nil {
+	if err := b.grow(size); err != nil {
 		return nil, err
 	}
-	buf := make([]byte, 0, size)
+	first := make([]byte, 0, size)
+	first, full, err := fill(r, first)
+	if !full || err != nil {
+		return first, err
+	}
+	if int64(len(first)) >= ceiling {
+		return nil, errOverLimit
+	}
+	chunks := [][]byte{first}
+	total := int64(len(first))
 	for {
-		if len(buf) == cap(buf) {
-			if int64(len(buf)) >= ceiling {
-				return buf, nil
-			}
-			c := int64(cap(buf))
-			next := min(c+min(c, maxGrowth), ceiling)
-			if sizeHint+1 > c && sizeHint+1 < next { // land on the declared length, not past it
-				next = sizeHint + 1
-			}
-			if err := reserve(next - c); err != nil {
-				return nil, err
-			}
-			grown := make([]byte, len(buf), next)
-			copy(grown, buf)
-			buf = grown
+		if total >= ceiling {
+			return nil, errOverLimit
 		}
+		next := min(int64(cap(chunks[len(chunks)-1]))*2, maxGrowth, ceiling-total)
+		if err := b.grow(next); err != nil {
+			return nil, err
+		}
+		chunk, full, err := fill(r, make([]byte, 0, next))
+		chunks = append(chunks, chunk)
+		total += int64(len(chunk))
+		if err != nil {
+			return nil, err
+		}
+		if !full {
+			break
+		}
+	}
+	if err := b.grow(total); err != nil {
+		return nil, err
+	}
+	body := make([]byte, 0, total)
+	for _, c := range chunks {
+		body = append(body, c...)
+		b.shrink(int64(cap(c)))
+	}
+	return body, nil
+}
+
+// fill reads r into buf until buf is full (full is true) or r ends (io.EOF is not an error).
+func fill(r io.Reader, buf []byte) (_ []byte, full bool, _ error) {
+	for len(buf) < cap(buf) {
 		n, err := r.Read(buf[len(buf):cap(buf)])
 		buf = buf[:len(buf)+n]
 		if errors.Is(err, io.EOF) {
-			return buf, nil
+			return buf, false, nil
 		}
 		if err != nil {
-			return buf, err
+			return buf, false, err
 		}
 	}
+	return buf, true, nil
 }
 
 func (h *Handler) bodyReadError(err error, tooLarge *logingest.LimitError, encoding string) error {

@@ -262,6 +262,38 @@ func FuzzDecodeEvent(f *testing.F) {
 	})
 }
 
+// BenchmarkDecodeBatch decodes batch-50 as the handler does (envelope walk, then the fast path); the
+// "unmarshal only" baseline is the decoder before issue 14 (one json.Unmarshal of the whole envelope, no walk),
+// so the ratio of the two is the cost of decoding under limits.
+func BenchmarkDecodeBatch(b *testing.B) {
+	body, err := os.ReadFile("../../testdata/batch-50.json")
+	require.NoError(b, err)
+	lim := batchLimits{maxEvents: 1000, maxEventBytes: 1 << 20}
+	b.Run("walk and decode", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			env, err := walkEnvelope(body, lim)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(decodeBatch(env, lim).events) != 50 {
+				b.Fatal("lost events")
+			}
+		}
+	})
+	b.Run("unmarshal only", func(b *testing.B) {
+		b.SetBytes(int64(len(body)))
+		for b.Loop() {
+			var env struct {
+				Logs []*wireEvent `json:"logs"`
+			}
+			if err := json.Unmarshal(body, &env); err != nil || len(env.Logs) != 50 {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
 // TestDecodeBatchSentAt: the envelope's sent_at goes to every event without its own, on both decode paths; a bad
 // one is a 400 naming sent_at; server-stamped fields in an event are ignored in any form.
 func TestDecodeBatchSentAt(t *testing.T) {

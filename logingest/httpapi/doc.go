@@ -7,8 +7,8 @@
 //
 // # Routes
 //
-//	POST /api/v1/ingest        one event                              201, 400, 401, 403, 413, 415, 429, 503
-//	POST /api/v1/batch-ingest  {"logs":[...]}                         201, 400, 401, 403, 413, 415, 429, 503
+//	POST /api/v1/ingest        one event                              201, 400, 401, 403, 408, 413, 415, 429, 503
+//	POST /api/v1/batch-ingest  {"logs":[...]}                         201, 400, 401, 403, 408, 413, 415, 429, 503
 //	GET  /api/v1/logs/filter   filter, sort and page events           200, 400, 401, 403, 429, 503
 //	GET  /api/v1/logs/recent   newest received events (?limit=)       200, 400, 401, 403, 429, 503
 //	GET  /api/v1/metrics       Stats of the caller's source           200, 401, 403, 429, 503
@@ -45,6 +45,17 @@
 // Bodies may be compressed (Content-Encoding: gzip or zstd); Config.MaxBodyBytes bounds them before and after
 // decompression, so a compression bomb costs at most that much memory.
 //
+// # Memory under hostile input
+//
+// The ingest key ships in the app, so every bound holds against a client that sends anything:
+//   - a body is read as its bytes arrive, into chunks reserved from Config.MaxInflightBodyBytes before they are
+//     allocated (never from the declared Content-Length); one client holds at most
+//     Config.MaxInflightBodyBytesPerClient; a body slower than Config.MinBodyBytesPerSecond is answered 408;
+//   - a batch's "logs" array is split without decoding and refused at element MaxBatchSize+1 (400 naming
+//     "logs" and the limit), so millions of tiny elements cost one scan; an element over Config.MaxEventBytes
+//     is rejected alone without being decoded; what decoding allocates is reserved from the same budget
+//     (estimated before, measured after) and the body's share is given back once decoded.
+//
 // # Authentication and limits
 //
 // Every /api/v1 request is authenticated by Config.Authenticator; ingest routes need logingest.ScopeIngest,
@@ -57,9 +68,12 @@
 // logingest.Principal.Limits. Failed authentications are limited per client IP (Config.AuthFailuresPerMinute);
 // once a client is over that limit, every request from it gets 429 until it recovers, valid key or not, so the
 // answer never tells a guessed key from a wrong one. A refused request gets 429 with Retry-After and
-// RateLimit-* headers. A request refused after it was charged gives back what it took: the event tokens
-// whenever the whole request fails, and its request token too when the failure is a 429 or 5xx (a retry is
-// expected). A request that fails with another 4xx keeps its request token, because the ingest key ships in the
-// app and anyone may hold it: malformed requests must not be free. Config.RateLimiter decides where the buckets
+// RateLimit-* headers. A request refused after it was charged gives back its event tokens whenever none of its
+// events was stored. It gets its request token back only when the failure was not its doing: a 503 because the
+// server is overloaded or a dependency is unavailable (a retry is expected). Every failure the client caused
+// keeps the request token — any 4xx (malformed or invalid input, a limit, its own rate limit), a 503 for its own
+// share of the body budget, and a 500 — because the ingest key ships in the app and anyone may hold it: failing
+// requests must not be free. Request tokens given back are themselves limited per key to the key's request
+// rate, so no failure can be farmed into more than twice the rate. Config.RateLimiter decides where the buckets
 // live (in memory by default; shared by replicas with a Redis implementation).
 package httpapi

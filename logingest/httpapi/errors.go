@@ -215,6 +215,9 @@ type errorDetail struct {
 
 // writeError answers r with err mapped through classify, logging the detail of server-side failures.
 func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	if ri := infoFrom(r.Context()); ri != nil {
+		ri.failure = err // for giveBack: was it the client's doing?
+	}
 	p := classify(err)
 	logger := h.requestLogger(r)
 	if p.log {

@@ -57,7 +57,11 @@ func TestIngestSingle(t *testing.T) {
 	w := do(t, e.h, http.MethodPost, "/api/v1/ingest", keyIngest, body)
 	require.Equal(t, http.StatusCreated, w.Code, w.Body.String())
 	got := decodeData[ingestData](t, w)
-	require.Equal(t, ingestData{EventID: "6d499ffd-8dc6-36eb-00ed-9039f9ba492d", Status: logingest.StatusAccepted}, got)
+	stored, err := e.store.Query(t.Context(), logingest.Filter{Source: "app", Limit: 1})
+	require.NoError(t, err)
+	require.Len(t, stored.Events, 1)
+	require.Positive(t, stored.Events[0].ID)
+	require.Equal(t, ingestData{EventID: "6d499ffd-8dc6-36eb-00ed-9039f9ba492d", ID: stored.Events[0].ID, Status: logingest.StatusAccepted}, got)
 	require.EqualValues(t, 1, countStored(t, e.store, "app"))
 
 	// A retry is a success too, and stores nothing new.
@@ -420,6 +424,7 @@ func TestReadAtMostBoundsMemory(t *testing.T) {
 		{"over", 5 * limit, 0},
 		{"endless", -1, 0},
 		{"lying hint", 5 * limit, 1 << 40},
+		{"several chunks", 3000, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -428,17 +433,31 @@ func TestReadAtMostBoundsMemory(t *testing.T) {
 			if tt.size >= 0 {
 				src = io.LimitReader(zeros{}, int64(tt.size))
 			}
-			got, err := readAtMost(src, limit, tt.hint, func(int64) error { return nil })
-			require.NoError(t, err)
-			require.LessOrEqual(t, cap(got), limit+1)
+			var b countingBudget
+			got, err := readAtMost(src, limit, tt.hint, &b)
+			require.LessOrEqual(t, b.peak, 2*int64(limit+1)+firstChunk, "at most the chunks and the assembled copy at once")
 			if tt.size >= 0 && tt.size <= limit {
+				require.NoError(t, err)
 				require.Len(t, got, tt.size)
-			} else {
-				require.Len(t, got, limit+1)
+				require.EqualValues(t, cap(got), b.n, "what stays reserved is the returned buffer")
+				return
 			}
+			require.ErrorIs(t, err, errOverLimit)
+			require.LessOrEqual(t, b.peak, int64(limit+1), "an over-limit body is refused before it is assembled")
 		})
 	}
 }
+
+// countingBudget is a budget without a limit that records what is reserved.
+type countingBudget struct{ n, peak int64 }
+
+func (b *countingBudget) grow(n int64) error {
+	b.n += n
+	b.peak = max(b.peak, b.n)
+	return nil
+}
+
+func (b *countingBudget) shrink(n int64) { b.n -= n }
 
 // zeros is an endless reader, like a gzip bomb's output.
 type zeros struct{}

@@ -28,6 +28,7 @@ type requestInfo struct {
 	logger  *slog.Logger
 	rec     *recorder // the response, for the status once the handler returns
 	charges []charge  // rate-limit tokens taken, to give back if the request fails
+	failure error     // the error the request was answered with, if any (see giveBack)
 }
 
 func infoFrom(ctx context.Context) *requestInfo {

@@ -285,6 +285,18 @@ func runContract(t *testing.T, c *checker, e *contractEnv) {
 	for _, ex := range []exchange{
 		{name: "ingest", method: "POST", target: "/api/v1/ingest", key: e.ingest, body: single, status: 201},
 		{name: "ingest again", method: "POST", target: "/api/v1/ingest", key: e.full, body: single, status: 201},
+		{
+			name: "ingest with sent_at", method: "POST", target: "/api/v1/ingest", key: e.ingest, status: 201,
+			body: []byte(`{"event_id":"skewed-1","timestamp":"2025-08-27T15:00:00Z","sent_at":"2025-08-27T15:00:30Z",` +
+				`"event_type":"telemetry","event_name":"tick","sequence_number":0}`),
+		},
+		{
+			name: "batch with sent_at", method: "POST", target: "/api/v1/batch-ingest", key: e.ingest, status: 201,
+			body: []byte(`{"sent_at":"2025-08-27T15:00:30Z","logs":[{"event_id":"skewed-2","timestamp":"2025-08-27T15:00:00Z",` +
+				`"event_type":"telemetry","event_name":"tick"}]}`),
+		},
+		{name: "filter by created_at", method: "GET", target: "/api/v1/logs/filter?sort_by=created_at&sort_order=desc", key: e.full, status: 200},
+		{name: "filter by id", method: "GET", target: "/api/v1/logs/filter?sort_by=id&sort_order=asc", key: e.full, status: 200},
 		{name: "batch", method: "POST", target: "/api/v1/batch-ingest", key: e.ingest, body: batch, status: 201},
 		{name: "batch with a rejected event", method: "POST", target: "/api/v1/batch-ingest", key: e.ingest, body: oneBad, status: 201},
 		{

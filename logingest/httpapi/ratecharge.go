@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math"
@@ -25,14 +26,23 @@ type charge struct {
 	request bool // the request token, as opposed to event tokens
 }
 
-// giveBack returns the charges of a request that failed with status: event tokens on any failure, the request
-// token on 429 and 5xx only.
+// giveBack returns what a request that failed with status was charged, when the client may have it back:
+//   - event tokens on any failure: they pay for stored events, and none of its events was stored;
+//   - the request token only when the failure was not the client's doing (refundable): the server was
+//     overloaded or a dependency unavailable. A failure the client caused keeps it: any 4xx (malformed or
+//     invalid input, a limit, its own rate limit), a 503 for its own share of the body budget, and a 500,
+//     which is our bug but may have been triggered by what it sent. Otherwise a request that fails on purpose
+//     would be free, and the ingest key is public.
+//
+// Request tokens given back are themselves limited per key, at the key's request rate: even a failure wrongly
+// taken for the server's (a value the store chokes on, say) cannot be farmed into more than twice the rate.
 func (h *Handler) giveBack(r *http.Request, ri *requestInfo, status int) {
 	if status < 400 || status == statusClientClosed {
 		return
 	}
+	refund := refundable(ri.failure)
 	for _, c := range ri.charges {
-		if c.request && status != http.StatusTooManyRequests && status < 500 {
+		if c.request && (!refund || !h.mayRefund(r, c)) {
 			continue
 		}
 		if err := h.limiter.Return(context.WithoutCancel(r.Context()), c.key, c.rate, c.n); err != nil {
@@ -40,6 +50,26 @@ func (h *Handler) giveBack(r *http.Request, ri *requestInfo, status int) {
 		}
 	}
 	ri.charges = nil
+}
+
+// refundable reports whether a request that failed with err may have its request token back: the failure is
+// the server's (overloaded, a dependency unavailable or closing, a server-side timeout), not the client's.
+func refundable(err error) bool {
+	if err == nil {
+		return false
+	}
+	if _, ok := errors.AsType[*clientCausedError](err); ok {
+		return false
+	}
+	return errors.Is(err, logingest.ErrOverloaded) || errors.Is(err, logingest.ErrUnavailable) ||
+		errors.Is(err, logingest.ErrClosed) || errors.Is(err, context.DeadlineExceeded)
+}
+
+// mayRefund takes one token of the key's refund bucket, which has the rate of the request bucket c draws
+// from; false means the key had as many request tokens back as its rate allows. A failing limiter allows it.
+func (h *Handler) mayRefund(r *http.Request, c charge) bool {
+	d, ok := h.take(r, "refund:"+c.key, c.rate, 1)
+	return !ok || d.Allowed
 }
 
 // take asks the limiter; ok is false when the limiter failed, in which case the request goes through (fail

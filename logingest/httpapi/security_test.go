@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -263,10 +264,11 @@ func TestEventRateLimit(t *testing.T) {
 	require.Equal(t, "20", w.Header().Get("Retry-After"))
 	require.EqualValues(t, 60, countStored(t, e.store, "app"))
 
-	// The refused request gave its request token back: 2 of 3 are left after two requests.
+	// The refused request keeps its request token (it ran into its own limit; were a 429 free, a key could have
+	// the server read and decode batches without end): none of 3 is left after three requests.
 	w = do(t, e.h, http.MethodPost, "/api/v1/batch-ingest", keyIngest, batchOf("c", 40))
 	require.Equal(t, http.StatusCreated, w.Code, w.Body)
-	require.Equal(t, "1", w.Header().Get("RateLimit-Remaining"), "request bucket: 3 - 2 charged requests")
+	require.Equal(t, "0", w.Header().Get("RateLimit-Remaining"), "request bucket: 3 - 3 charged requests")
 
 	// A batch larger than the event burst can never pass: 400, not 429.
 	e.clock.Advance(time.Hour)
@@ -293,21 +295,66 @@ func TestRateLimitGivesBackFailedRequests(t *testing.T) {
 	w := do(t, e.h, http.MethodPost, "/api/v1/ingest", keyIngest, event("ok-3", "behavioral"))
 	requireError(t, w, http.StatusTooManyRequests, "rate_limited", "")
 
-	// 503s give back the request token, so a client retrying an overloaded server is not locked out.
+	// A 503 the client did not cause gives back the request token, so a client retrying an overloaded server is
+	// not locked out; refunds are limited to the key's rate (burst 2 here), so 2 + 2 answers pass, then 429.
 	ing := &fakeIngester{ingest: func(context.Context, string, []logingest.Event) (*logingest.BatchResult, error) {
 		return nil, logingest.ErrOverloaded
 	}}
 	h, err := New(ing, &fakeReader{}, &Config{Authenticator: testAuth(), Logger: testLogger(nil), RequestsPerMinute: 60, Burst: 2})
 	require.NoError(t, err)
-	for range 5 {
+	for range 4 {
 		w := do(t, h, http.MethodPost, "/api/v1/ingest", keyIngest, readFile(t, "single.json"))
 		requireError(t, w, http.StatusServiceUnavailable, "overloaded", "")
 	}
+	requireError(t, do(t, h, http.MethodPost, "/api/v1/ingest", keyIngest, readFile(t, "single.json")), http.StatusTooManyRequests, "rate_limited", "")
+
 	// Malformed requests (other 4xx) keep their request token: the app's key is public, so they must not be free.
+	h, err = New(ing, &fakeReader{}, &Config{Authenticator: testAuth(), Logger: testLogger(nil), RequestsPerMinute: 60, Burst: 2})
+	require.NoError(t, err)
 	for range 2 {
 		requireError(t, do(t, h, http.MethodPost, "/api/v1/ingest", keyIngest, []byte(`{`)), http.StatusBadRequest, "validation_failed", "")
 	}
 	requireError(t, do(t, h, http.MethodPost, "/api/v1/ingest", keyIngest, []byte(`{`)), http.StatusTooManyRequests, "rate_limited", "")
+}
+
+// TestRefundsCannotBeFarmed is case 2 of issue 14 at the HTTP layer: a value that made the store fail gave the
+// request token back on every 503, so a key limited to 60 requests a minute sent 7,676 of them in 8 s. Failures
+// the client causes keep their token, and refunds of the others are limited to the key's rate.
+func TestRefundsCannotBeFarmed(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		err     error // what every Ingest call fails with
+		maxSent int   // requests answered before the first 429, at most
+	}{
+		{"store unavailable (maybe a poison value)", logingest.ErrUnavailable, 2 * 60},
+		{"overloaded", logingest.ErrOverloaded, 2 * 60},
+		{"our bug (500)", errors.New("boom"), 60},
+		{"client's share of the budget", errClientBudget, 60},
+		{"invalid", &logingest.ValidationError{Errors: []logingest.FieldError{{Field: "event_type", Reason: "bad"}}}, 60},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			ing := &fakeIngester{ingest: func(context.Context, string, []logingest.Event) (*logingest.BatchResult, error) {
+				return nil, tt.err
+			}}
+			clk := newClock() // frozen: no refill during the test
+			h, err := New(ing, &fakeReader{}, &Config{
+				Authenticator: testAuth(), Logger: testLogger(nil), Now: clk.Now, RequestsPerMinute: 60, Burst: 60,
+			})
+			require.NoError(t, err)
+			sent := 0
+			for ; sent < 10_000; sent++ {
+				w := do(t, h, http.MethodPost, "/api/v1/ingest", keyIngest, readFile(t, "single.json"))
+				if w.Code == http.StatusTooManyRequests {
+					break
+				}
+				require.Equal(t, classify(tt.err).status, w.Code, w.Body.String())
+			}
+			require.Equal(t, tt.maxSent, sent, "failing requests answered before the key's limit applied")
+		})
+	}
 }
 
 func TestPerKeyLimitOverrides(t *testing.T) {

@@ -180,6 +180,7 @@ function add(ctx, ev, fresh) {
   const key = ev.id ?? ev.event_id;
   if (seen.has(key)) return;
   seen.add(key);
+  if (seen.size > 4 * MAX_ROWS) seen.delete(seen.values().next().value); // a Set keeps insertion order
   newest = Math.max(newest, receivedAt(ev));
   count++;
   const li = h('li', {

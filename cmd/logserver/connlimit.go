@@ -1,0 +1,166 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// connLimiter caps the connections the API server holds open (MAX_CONNECTIONS). Its listener counts accepted
+// connections until they close, and http.Server.ConnState tells it which ones wait between requests. When a
+// connection arrives at the cap, the one idle the longest (keep-alive between requests, or connected for more
+// than newConnGrace without sending a request) is closed to make room, so idle connections can never lock
+// clients out; when none is idle, the new connection is answered 503 with Retry-After and closed at once
+// instead of waiting in the kernel's queue. Every connection is thus bounded: at most max of them, each idle
+// one until HTTP_IDLE_TIMEOUT or until a new client needs its place.
+type connLimiter struct {
+	max     int
+	now     func() time.Time
+	mu      sync.Mutex
+	open    int
+	waiting map[*limitedConn]time.Time // idle or new connections, with the time they started waiting
+
+	openGauge prometheus.Gauge
+	closed    *prometheus.CounterVec // reason: evicted, refused
+}
+
+// newConnGrace is how long a new connection may stay silent before it counts as idle: an honest client sends
+// its request right after connecting.
+const newConnGrace = time.Second
+
+// refusalBody is the JSON body of the answer to a connection over the cap.
+const refusalBody = `{"success":false,"error":"too many connections, retry later","code":"overloaded"}` + "\n"
+
+// refusal is the whole answer to a connection over the cap.
+var refusal = []byte(fmt.Sprintf("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\n"+
+	"Retry-After: 1\r\nConnection: close\r\nContent-Length: %d\r\n\r\n%s", len(refusalBody), refusalBody))
+
+func newConnLimiter(maxConns int, reg prometheus.Registerer) (*connLimiter, error) {
+	l := &connLimiter{
+		max:     maxConns,
+		now:     time.Now,
+		waiting: make(map[*limitedConn]time.Time),
+		openGauge: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "logingest_http_open_connections",
+			Help: "Connections the API server holds open (at most MAX_CONNECTIONS).",
+		}),
+		closed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "logingest_http_connections_shed_total",
+			Help: "Connections closed because MAX_CONNECTIONS was reached: evicted (idle, to make room) or refused (answered 503).",
+		}, []string{"reason"}),
+	}
+	for _, c := range []prometheus.Collector{l.openGauge, l.closed} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	l.closed.WithLabelValues("evicted")
+	l.closed.WithLabelValues("refused")
+	return l, nil
+}
+
+// listener wraps ln so that every connection it accepts counts against the cap.
+func (l *connLimiter) listener(ln net.Listener) net.Listener {
+	return &limitedListener{Listener: ln, l: l}
+}
+
+// connState is the http.Server ConnState hook.
+func (l *connLimiter) connState(c net.Conn, s http.ConnState) {
+	lc, ok := c.(*limitedConn)
+	if !ok {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	switch s {
+	case http.StateIdle:
+		l.waiting[lc] = l.now()
+	case http.StateNew:
+		l.waiting[lc] = l.now().Add(newConnGrace)
+	default:
+		delete(l.waiting, lc)
+	}
+}
+
+// admit reserves a place for a new connection, evicting the longest-waiting idle one at the cap. It returns
+// false when every connection is busy.
+func (l *connLimiter) admit() bool {
+	l.mu.Lock()
+	if l.open < l.max {
+		l.open++
+		l.openGauge.Inc()
+		l.mu.Unlock()
+		return true
+	}
+	now := l.now()
+	var victim *limitedConn
+	var since time.Time
+	for c, t := range l.waiting {
+		if !t.After(now) && (victim == nil || t.Before(since)) {
+			victim, since = c, t
+		}
+	}
+	if victim == nil {
+		l.mu.Unlock()
+		l.closed.WithLabelValues("refused").Inc()
+		return false
+	}
+	delete(l.waiting, victim)
+	// The victim's place goes to the new connection: count it now, and let the victim's Close give back its own.
+	l.open++
+	l.openGauge.Inc()
+	l.mu.Unlock()
+	l.closed.WithLabelValues("evicted").Inc()
+	_ = victim.Close()
+	return true
+}
+
+func (l *connLimiter) release(c *limitedConn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.waiting, c)
+	l.open--
+	l.openGauge.Dec()
+}
+
+type limitedListener struct {
+	net.Listener
+	l *connLimiter
+}
+
+// Accept returns the next connection that fits under the cap; those that do not are answered and closed here.
+func (ll *limitedListener) Accept() (net.Conn, error) {
+	for {
+		c, err := ll.Listener.Accept()
+		if err != nil {
+			return nil, err
+		}
+		if ll.l.admit() {
+			return &limitedConn{Conn: c, l: ll.l}, nil
+		}
+		// A fresh socket's send buffer is empty: the write does not block, but never wait for a client.
+		_ = c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+		_, _ = c.Write(refusal)
+		_ = c.Close()
+	}
+}
+
+type limitedConn struct {
+	net.Conn
+	l    *connLimiter
+	once sync.Once
+}
+
+func (c *limitedConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(func() { c.l.release(c) })
+	if errors.Is(err, net.ErrClosed) {
+		return nil // evicted first, then closed by the server
+	}
+	return err
+}

@@ -1,0 +1,201 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/stretchr/testify/require"
+)
+
+// limitedServer serves handler on a loopback listener capped at maxConns; now is the limiter's clock.
+func limitedServer(t *testing.T, maxConns int, handler http.Handler) (string, *connLimiter) {
+	t.Helper()
+	cl, err := newConnLimiter(maxConns, prometheus.NewRegistry())
+	require.NoError(t, err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	srv := &http.Server{Handler: handler, ConnState: cl.connState, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan struct{})
+	go func() { defer close(done); _ = srv.Serve(cl.listener(ln)) }()
+	t.Cleanup(func() { _ = srv.Close(); <-done })
+	return ln.Addr().String(), cl
+}
+
+// keepAlive is a client connection that sends one GET per call and keeps the connection.
+type keepAlive struct {
+	conn net.Conn
+	r    *bufio.Reader
+}
+
+func dialKeepAlive(t *testing.T, addr string) *keepAlive {
+	t.Helper()
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = c.Close() })
+	return &keepAlive{conn: c, r: bufio.NewReader(c)}
+}
+
+func (k *keepAlive) get(path string) (*http.Response, error) {
+	_ = k.conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := fmt.Fprintf(k.conn, "GET %s HTTP/1.1\r\nHost: x\r\n\r\n", path); err != nil {
+		return nil, err
+	}
+	resp, err := http.ReadResponse(k.r, nil)
+	if err != nil {
+		return nil, err
+	}
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp, nil
+}
+
+// TestConnLimiterEvictsIdleConnections is case 7 of issue 14: idle keep-alive connections used to pile up
+// (3,000 held 91 MiB for 120 s). At the cap, the longest idle one makes room for a new client.
+func TestConnLimiterEvictsIdleConnections(t *testing.T) {
+	t.Parallel()
+	addr, cl := limitedServer(t, 3, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
+	var idle []*keepAlive
+	for range 3 {
+		k := dialKeepAlive(t, addr)
+		resp, err := k.get("/")
+		require.NoError(t, err)
+		require.Equal(t, http.StatusOK, resp.StatusCode)
+		idle = append(idle, k)
+	}
+	require.Eventually(t, func() bool { cl.mu.Lock(); defer cl.mu.Unlock(); return len(cl.waiting) == 3 },
+		5*time.Second, time.Millisecond, "three idle connections")
+
+	fresh := dialKeepAlive(t, addr)
+	resp, err := fresh.get("/")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "a new client gets in at the cap")
+
+	// The oldest idle connection was closed to make room: its next request fails.
+	_, err = idle[0].get("/")
+	require.Error(t, err)
+	require.InDelta(t, 1, testutil.ToFloat64(cl.closed.WithLabelValues("evicted")), 0)
+	require.Eventually(t, func() bool { return testutil.ToFloat64(cl.openGauge) <= 3 }, 5*time.Second, time.Millisecond)
+}
+
+// TestConnLimiterRefusesWhenEveryConnectionIsBusy: with every connection in a request, a new one is answered
+// 503 with Retry-After at once, and gets in once a place frees up.
+func TestConnLimiterRefusesWhenEveryConnectionIsBusy(t *testing.T) {
+	t.Parallel()
+	release := make(chan struct{})
+	var entered sync.WaitGroup
+	entered.Add(2)
+	addr, cl := limitedServer(t, 2, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/block" {
+			entered.Done()
+			<-release
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	results := make(chan error, 2)
+	for range 2 {
+		k := dialKeepAlive(t, addr)
+		go func() { _, err := k.get("/block"); results <- err }()
+	}
+	entered.Wait()
+
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
+	require.Equal(t, "1", resp.Header.Get("Retry-After"))
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.JSONEq(t, refusalBody, string(body))
+	require.InDelta(t, 1, testutil.ToFloat64(cl.closed.WithLabelValues("refused")), 0)
+
+	close(release)
+	require.NoError(t, <-results)
+	require.NoError(t, <-results)
+	resp2, err := dialKeepAlive(t, addr).get("/")
+	require.NoError(t, err, "the busy connections are idle now, so a new client evicts one")
+	require.Equal(t, http.StatusOK, resp2.StatusCode)
+}
+
+// TestConnLimiterEvictsSilentNewConnections: a connection that never sends a request counts as idle once
+// newConnGrace has passed, so connect-and-wait cannot hold the cap either.
+func TestConnLimiterEvictsSilentNewConnections(t *testing.T) {
+	t.Parallel()
+	addr, cl := limitedServer(t, 1, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
+	var mu sync.Mutex
+	now := time.Now()
+	cl.mu.Lock()
+	cl.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	cl.mu.Unlock()
+
+	silent := dialKeepAlive(t, addr)
+	require.Eventually(t, func() bool { cl.mu.Lock(); defer cl.mu.Unlock(); return len(cl.waiting) == 1 },
+		5*time.Second, time.Millisecond)
+	c, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "within its grace a new connection is not evicted")
+	_ = c.Close()
+
+	mu.Lock()
+	now = now.Add(newConnGrace)
+	mu.Unlock()
+	resp, err = dialKeepAlive(t, addr).get("/")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	_, err = silent.get("/")
+	require.Error(t, err, "the silent connection was evicted")
+}
+
+// freeAddr returns a loopback address that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	addr := ln.Addr().String()
+	require.NoError(t, ln.Close())
+	return addr
+}
+
+// TestMetricsAddr: with METRICS_ADDR, /metrics and pprof are served there and /metrics is gone from the API
+// port; the connection cap's metrics are exported.
+func TestMetricsAddr(t *testing.T) {
+	t.Parallel()
+	maddr := freeAddr(t)
+	s := startServer(t, map[string]string{"DATA_DIR": t.TempDir(), "API_KEYS": "k", "LOG_LEVEL": "error", "METRICS_ADDR": maddr})
+	code, _ := s.status(t, http.MethodGet, "/metrics", "", nil)
+	require.Equal(t, http.StatusNotFound, code, "/metrics is not on the API port")
+
+	get := func(url string) (int, string) {
+		resp, err := http.Get(url) //nolint:noctx // test helper on loopback
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		b, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		return resp.StatusCode, string(b)
+	}
+	code, body := get("http://" + maddr + "/metrics")
+	require.Equal(t, http.StatusOK, code)
+	require.Contains(t, body, "logingest_http_open_connections")
+	require.Contains(t, body, `logingest_http_connections_shed_total{reason="evicted"}`)
+	code, _ = get("http://" + maddr + "/debug/pprof/")
+	require.Equal(t, http.StatusOK, code)
+
+	s2 := startServer(t, map[string]string{"DATA_DIR": t.TempDir(), "API_KEYS": "k", "LOG_LEVEL": "error"})
+	code, _ = s2.status(t, http.MethodGet, "/metrics", "", nil)
+	require.Equal(t, http.StatusOK, code, "without METRICS_ADDR /metrics stays on the API port")
+	code, _ = s2.status(t, http.MethodGet, "/debug/pprof/", "", nil)
+	require.Equal(t, http.StatusNotFound, code, "pprof is never on the API port")
+}
