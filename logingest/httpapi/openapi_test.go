@@ -102,6 +102,19 @@ type exchange struct {
 	code string
 	// badRequest marks a request the spec itself refuses (so request validation must fail, not pass).
 	badRequest bool
+	// stream marks an answer that lasts until the client hangs up; run hangs up after its first flush.
+	stream bool
+}
+
+// hangUpRecorder records an answer and cancels the request (the client hangs up) at its first flush.
+type hangUpRecorder struct {
+	*httptest.ResponseRecorder
+	hangUp context.CancelFunc
+}
+
+func (r *hangUpRecorder) Flush() {
+	r.ResponseRecorder.Flush()
+	r.hangUp()
 }
 
 // run sends ex to h, validates the request (it must match the spec unless ex.badRequest, in which case it must
@@ -127,7 +140,14 @@ func (c *checker) run(h http.Handler, ex exchange) *httptest.ResponseRecorder {
 		return r
 	}
 	w := httptest.NewRecorder()
-	h.ServeHTTP(w, newReq())
+	if ex.stream {
+		// A stream answers until the client goes away: go away once its first bytes are flushed.
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		h.ServeHTTP(&hangUpRecorder{ResponseRecorder: w, hangUp: cancel}, newReq().WithContext(ctx))
+	} else {
+		h.ServeHTTP(w, newReq())
+	}
 	require.Equal(t, ex.status, w.Code, "%s: %s", ex.name, w.Body)
 	if ex.code != "" {
 		var e struct {
