@@ -70,7 +70,7 @@ var hostileCases = []hostileCase{
 	{
 		name: "legitimate worst case: 16 maximal batches", attack: legitMaximalBatches, peakMiB: 448, overload: true,
 		// k8s/deployment.yaml's GOMEMLIMIT; one key sends all sixteen batches.
-		env: map[string]string{"GOMEMLIMIT": "384MiB", "RATE_LIMIT_EVENTS_PER_MINUTE": "0", "RATE_LIMIT_REQUESTS_PER_MINUTE": "0"},
+		env: map[string]string{"GOMEMLIMIT": "320MiB", "RATE_LIMIT_EVENTS_PER_MINUTE": "0", "RATE_LIMIT_REQUESTS_PER_MINUTE": "0"},
 	},
 }
 
