@@ -9,7 +9,9 @@ import (
 	"time"
 )
 
-// Status is the outcome of one event in an Ingest call.
+// Status is the outcome of one event in an Ingest call, as the client is told it. It extends the Store's
+// AppendStatus (what the store did) with StatusRejected (the event never reached the store). It is unrelated
+// to Stats, the summary of stored events that Store.Stats returns.
 type Status string
 
 // Event outcomes.
@@ -134,7 +136,8 @@ func (ing *Ingester) QueueDepth() (events int, bytes int64) {
 	return ing.queuedEvents, ing.queuedBytes
 }
 
-// Store returns the Store the Ingester writes to.
+// Store returns the Store the Ingester writes to, for readers: httpapi's read endpoints query it, so an
+// application passes its store once, to New.
 func (ing *Ingester) Store() Store { return ing.store }
 
 // Ingest validates events, stamps each valid one with source (DefaultSource when empty) and the receive time,
@@ -149,13 +152,9 @@ func (ing *Ingester) Store() Store { return ing.store }
 //     it idempotent);
 //   - ctx.Err() when ctx ends first (the events may still be committed; a retry is reported duplicate).
 func (ing *Ingester) Ingest(ctx context.Context, source string, events []Event) (*BatchResult, error) {
-	if len(events) == 0 {
+	if err := checkBatchSize(len(events), ing.cfg.MaxBatchSize); err != nil {
 		ing.metrics.ingestRequests.WithLabelValues("invalid").Inc()
-		return nil, &LimitError{Field: "logs", Limit: 1, Unit: "events minimum"}
-	}
-	if len(events) > ing.cfg.MaxBatchSize {
-		ing.metrics.ingestRequests.WithLabelValues("invalid").Inc()
-		return nil, &LimitError{Field: "logs", Limit: int64(ing.cfg.MaxBatchSize), Unit: "events"}
+		return nil, err
 	}
 	ing.metrics.requestEvents.Observe(float64(len(events)))
 	p := prepare(ing.val, ing.cfg, source, events, ing.countRejected)

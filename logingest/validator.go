@@ -1,6 +1,9 @@
 package logingest
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Validator is the validation half of an Ingester, for transports that hand valid events to something other
 // than a Store (a durable buffer, for example). It applies exactly the checks and server stamps of
@@ -40,13 +43,22 @@ type Prepared struct {
 // time, as Ingester.Ingest does before it writes. The caller's slice is not modified. It returns a
 // *LimitError (matching ErrInvalid) when events is empty or longer than MaxBatchSize.
 func (v *Validator) Prepare(source string, events []Event) (*Prepared, error) {
-	if len(events) == 0 {
-		return nil, &LimitError{Field: "logs", Limit: 1, Unit: "events minimum"}
-	}
-	if len(events) > v.cfg.MaxBatchSize {
-		return nil, &LimitError{Field: "logs", Limit: int64(v.cfg.MaxBatchSize), Unit: "events"}
+	if err := checkBatchSize(len(events), v.cfg.MaxBatchSize); err != nil {
+		return nil, err
 	}
 	return prepare(v.val, v.cfg, source, events, nil), nil
+}
+
+// checkBatchSize returns a *LimitError for a batch of n events that is empty or longer than maxSize.
+func checkBatchSize(n, maxSize int) error {
+	const field = "logs" // the batch envelope's array
+	if n == 0 {
+		return &LimitError{Field: field, Limit: 1, Unit: "events minimum"}
+	}
+	if n > maxSize {
+		return &LimitError{Field: field, Limit: int64(maxSize), Unit: "events"}
+	}
+	return nil
 }
 
 // prepare is the loop shared by Ingester.Ingest and Validator.Prepare. onReject, when not nil, is called for
@@ -70,7 +82,7 @@ func prepare(val *eventValidator, cfg Config, source string, events []Event, onR
 		}
 		normalize(&e, source, now)
 		p.Result.Results[i] = Result{Index: i, EventID: e.EventID}
-		if errs := append(skewErrs, val.check(&e, now)...); len(errs) > 0 {
+		if errs := slices.Concat(skewErrs, val.check(&e, now)); len(errs) > 0 {
 			p.Result.Results[i].Status = StatusRejected
 			p.Result.Results[i].Errors = errs
 			p.Result.Rejected++

@@ -103,6 +103,16 @@ func connectBuffer(b bufferConfig, name string, logger *slog.Logger) (*nats.Conn
 	return nc, nil
 }
 
+// bufferBackend is the httpapi.Backend of buffer mode: Ingest (and MaxBatchSize) publish through the
+// Publisher, reads go to store.
+type bufferBackend struct {
+	*natsbuffer.Publisher
+	store logingest.Store
+}
+
+// Store implements httpapi.Backend.
+func (b bufferBackend) Store() logingest.Store { return b.store }
+
 // bufferReader is the read side handed to httpapi in buffer mode: reads go to the store, but Ping (health and
 // readiness) reports the buffer connection, because ingest no longer depends on the database; a database
 // outage must not take every replica out of its load balancer.
@@ -119,7 +129,9 @@ func (r bufferReader) Ping(context.Context) error {
 }
 
 // startWriters creates n writers on nc for store; run runs them until ctx ends.
-func startWriters(ctx context.Context, nc *nats.Conn, store logingest.Store, n int, cfg *natsbuffer.Config) (run func(context.Context) error, err error) {
+func startWriters(
+	ctx context.Context, nc *nats.Conn, store logingest.Store, n int, cfg *natsbuffer.Config,
+) (run func(context.Context) error, err error) {
 	ws := make([]*natsbuffer.Writer, n)
 	for i := range ws {
 		if ws[i], err = natsbuffer.NewWriter(ctx, nc, store, cfg); err != nil {
@@ -131,7 +143,7 @@ func startWriters(ctx context.Context, nc *nats.Conn, store logingest.Store, n i
 		for _, w := range ws {
 			go func() { errs <- w.Run(ctx) }()
 		}
-		var all []error
+		all := make([]error, 0, len(ws))
 		for range ws {
 			all = append(all, <-errs)
 		}

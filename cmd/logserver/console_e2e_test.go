@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/change66/logserver/internal/pgtest"
 )
 
 // e2eDir holds the console's browser test (logingest/console/e2e: console.e2e.mjs, package.json, lock file).
@@ -49,12 +51,19 @@ func e2eTools(t *testing.T) (node, browser string) {
 	return node, browser
 }
 
-// TestConsoleE2E runs the web console in a real headless Chromium against the real server on SQLite: sign-in,
-// dashboard charts, filters, search, event detail, live tail and export (logingest/console/e2e/console.e2e.mjs).
-func TestConsoleE2E(t *testing.T) {
+// TestConsoleE2E runs the web console in a real headless Chromium against the real server, on SQLite and on
+// PostgreSQL: sign-in, dashboard charts, filters, search, event detail, live tail and export
+// (logingest/console/e2e/console.e2e.mjs). The two stores run one after the other, so the browser's timing
+// checks do not compete with each other for CPU.
+func TestConsoleE2E(t *testing.T) { //nolint:tparallel // the subtests are sequential on purpose (see above)
 	t.Parallel()
 	node, browser := e2eTools(t)
-	runConsoleE2E(t, node, browser, "sqlite", map[string]string{"DATA_DIR": t.TempDir()})
+	t.Run("sqlite", func(t *testing.T) { //nolint:paralleltest // sequential on purpose
+		runConsoleE2E(t, node, browser, "sqlite", map[string]string{"DATA_DIR": t.TempDir()})
+	})
+	t.Run("postgres", func(t *testing.T) { //nolint:paralleltest // sequential on purpose
+		runConsoleE2E(t, node, browser, "postgres", map[string]string{"DATA_DIR": t.TempDir(), "DATABASE_URL": pgtest.Schema(t)})
+	})
 }
 
 func runConsoleE2E(t *testing.T, node, browser, label string, env map[string]string) {
@@ -72,10 +81,12 @@ func runConsoleE2E(t *testing.T, node, browser, label string, env map[string]str
 
 	// The first start prints a key (ingest and read) and points to the console.
 	var baseURL, readKey, consoleLine string
+	var banner []string
 	timeout := time.After(30 * time.Second)
 	for baseURL == "" {
 		select {
 		case line := <-out.lines:
+			banner = append(banner, line)
 			if m := keyRE.FindStringSubmatch(line); m != nil {
 				readKey = m[1]
 			}
@@ -98,6 +109,8 @@ func runConsoleE2E(t *testing.T, node, browser, label string, env map[string]str
 	case <-time.After(5 * time.Second):
 	}
 	require.Contains(t, consoleLine, "web console: "+baseURL+"/ui/", "the start-up output points to the console")
+	require.Contains(t, strings.Join(banner, "\n"), "open the web console at "+baseURL+"/ui/ and paste the key",
+		"the first-start key comes with the console's address")
 
 	// A second key, without the read scope, for the "clear message" check.
 	var keyOut bytes.Buffer

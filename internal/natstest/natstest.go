@@ -102,7 +102,7 @@ func Start(tb testing.TB, n int) *Cluster {
 		if err != nil {
 			tb.Fatal(err)
 		}
-		cmd := exec.Command(bin, "-c", confPath)
+		cmd := exec.CommandContext(context.Background(), bin, "-c", confPath) // lives until the cleanup kills it
 		cmd.Stdout, cmd.Stderr = logf, logf
 		if err := cmd.Start(); err != nil {
 			tb.Fatalf("natstest: start %s: %v", bin, err)
@@ -162,14 +162,18 @@ func waitJetStream(ctx context.Context, url string) error {
 func freePorts(tb testing.TB, n int) []int {
 	tb.Helper()
 	ports := make([]int, n)
-	var lns []net.Listener
+	lns := make([]net.Listener, 0, n)
 	for i := range n {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
 		if err != nil {
 			tb.Fatal(err)
 		}
 		lns = append(lns, ln)
-		ports[i] = ln.Addr().(*net.TCPAddr).Port
+		addr, ok := ln.Addr().(*net.TCPAddr)
+		if !ok {
+			tb.Fatalf("natstest: listener address %v is not TCP", ln.Addr())
+		}
+		ports[i] = addr.Port
 	}
 	for _, ln := range lns {
 		_ = ln.Close()

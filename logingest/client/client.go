@@ -177,7 +177,7 @@ type Client struct {
 	changed   chan struct{} // closed and replaced whenever queued or unsent shrink
 	abandoned int           // events failed because Close gave up on them
 	batches   chan *batch
-	sendCtx   context.Context
+	sendCtx   context.Context //nolint:containedctx // the senders' lifetime: Close cancels it to abort retries and requests
 	stopSends context.CancelFunc
 	senders   sync.WaitGroup
 }
@@ -453,12 +453,9 @@ func (c *Client) send(events []json.RawMessage, ids []string) ([]Result, error) 
 			}
 			return append(first, second...), nil
 		case err == nil && !retryable(status):
-			return nil, fmt.Errorf("server refused the request: %d %s", status, results[0].Err)
+			return nil, fmt.Errorf("server refused the request: %d: %w", status, results[0].Err)
 		}
-		d := c.backoff(attempt)
-		if wait > d {
-			d = wait
-		}
+		d := max(c.backoff(attempt), wait)
 		c.logger.Warn("client: retrying batch", slog.Int("events", len(events)), slog.Int("attempt", attempt),
 			slog.Int("status", status), slog.Any("error", err), slog.Duration("retry_in", d))
 		t := time.NewTimer(d)

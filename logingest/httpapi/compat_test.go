@@ -61,6 +61,16 @@ func TestFlutterApp_IngestAnswerCarriesEventIDAndID(t *testing.T) {
 	require.NoError(t, json.Unmarshal(readFile(t, "single.json"), &sent))
 	require.Equal(t, sent.EventID, data["event_id"])
 	require.IsType(t, float64(0), data["id"], "id is the stored row's number")
+	id := data["id"].(float64)
+	require.Positive(t, id)
+
+	// A resend is a duplicate carrying the id of the first delivery, and the log object has the same id.
+	w = do(t, e.h, http.MethodPost, "/api/v1/ingest", keyIngest, readFile(t, "single.json"))
+	require.Equal(t, http.StatusCreated, w.Code)
+	require.InDelta(t, id, obj(t, jsonBody(t, w)["data"], "data")["id"], 0)
+	w = do(t, e.h, http.MethodGet, "/api/v1/logs/recent", keyRead, nil)
+	logs := jsonBody(t, w)["data"].([]any)
+	require.InDelta(t, id, obj(t, logs[0], "log")["id"], 0)
 }
 
 // TestFlutterApp_ResendingIsSafe resends the same event as the app does after any non-201: every answer is 201
@@ -189,11 +199,19 @@ func TestWebViewer_LogObject(t *testing.T) {
 			lo := obj(t, l, "log")
 			requireKeys(t, lo, originalLogFields...)
 			requireKeys(t, lo, "source", "received_at", "original_timestamp")
+			require.NotNil(t, lo["processed_at"], "the store knows when it wrote the event")
+			require.Positive(t, lo["id"])
 			require.Equal(t, lo["created_at"], lo["received_at"], "created_at is the receive time")
+			if lo["event_id"] != "bare-1" {
+				require.NotNil(t, lo["sequence_number"], "single.json sends one")
+			}
 			if lo["event_id"] == "bare-1" {
-				for _, f := range []string{"user_id", "session_id", "app_version", "processed_at"} {
+				for _, f := range []string{"user_id", "session_id", "app_version", "sequence_number", "original_timestamp"} {
 					require.Nil(t, lo[f], "%s: absent must be null, not %v", f, lo[f])
 				}
+				// processed_at is when the store wrote the event; null only for events imported without one.
+				require.IsType(t, "", lo["processed_at"])
+				require.Positive(t, lo["id"])
 			}
 		}
 	}
@@ -332,9 +350,11 @@ func TestWebViewer_CORSWildcard(t *testing.T) {
 // TestOperator_HealthShape: the original's /health {status, timestamp, version, services, uptime}.
 func TestOperator_HealthShape(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, &Config{Version: "3.0.0"})
+	e := newEnv(t, nil)
+	ops, err := NewOps(e.store, &OpsConfig{Version: "3.0.0", Now: e.clock.Now, Logger: testLogger(nil)})
+	require.NoError(t, err)
 	e.clock.Advance(90 * time.Second)
-	w := do(t, e.h, http.MethodGet, "/health", "", nil)
+	w := do(t, ops, http.MethodGet, "/health", "", nil)
 	require.Equal(t, http.StatusOK, w.Code)
 	m := jsonBody(t, w)
 	requireKeys(t, m, "status", "timestamp", "version", "services", "uptime")
@@ -344,4 +364,54 @@ func TestOperator_HealthShape(t *testing.T) {
 	svc := obj(t, m["services"], "services")
 	require.Equal(t, "healthy", svc["database"])
 	require.Equal(t, "healthy", svc["database_queries"])
+}
+
+// TestWebViewer_SortByOriginalFields: every sort_by of the original's list is accepted, created_at DESC is the
+// default, and ids increase in insertion order.
+func TestWebViewer_SortByOriginalFields(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	for i, ts := range []string{"2025-08-27T09:05:00Z", "2025-08-27T09:00:00Z", "2025-08-27T09:03:00Z"} {
+		body := fmt.Sprintf(`{"event_id":"s%d","timestamp":%q,"event_type":"telemetry","event_name":"tick"}`, i, ts)
+		require.Equal(t, http.StatusCreated, do(t, e.h, http.MethodPost, "/api/v1/ingest", keyIngest, []byte(body)).Code)
+		e.clock.Advance(time.Second)
+	}
+	ids := func(q string) []string {
+		t.Helper()
+		w := do(t, e.h, http.MethodGet, "/api/v1/logs/filter?"+q, keyRead, nil)
+		require.Equal(t, http.StatusOK, w.Code, "%s: %s", q, w.Body)
+		var out []string
+		for _, l := range decodeData[filterData](t, w).Logs {
+			out = append(out, l.EventID)
+		}
+		return out
+	}
+	require.Equal(t, []string{"s2", "s1", "s0"}, ids(""), "default: created_at DESC")
+	require.Equal(t, []string{"s2", "s1", "s0"}, ids("sort_by=created_at"))
+	require.Equal(t, []string{"s0", "s1", "s2"}, ids("sort_by=id&sort_order=asc"))
+	require.Equal(t, []string{"s0", "s1", "s2"}, ids("sort_by=event_id&sort_order=ASC"))
+	require.Equal(t, []string{"s1", "s2", "s0"}, ids("sort_by=timestamp&sort_order=asc"))
+	for _, f := range []string{"event_type", "event_name", "user_id", "session_id", "app_version", "priority"} {
+		require.Len(t, ids("sort_by="+f), 3, f)
+	}
+}
+
+// TestWebViewer_SequenceNumberZeroIsKept: 0 is a sequence number, apart from absent (null).
+func TestWebViewer_SequenceNumberZeroIsKept(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, nil)
+	for _, body := range []string{
+		`{"event_id":"zero","timestamp":"2025-08-27T09:00:00Z","event_type":"telemetry","event_name":"tick","sequence_number":0}`,
+		`{"event_id":"none","timestamp":"2025-08-27T09:00:00Z","event_type":"telemetry","event_name":"tick"}`,
+	} {
+		require.Equal(t, http.StatusCreated, do(t, e.h, http.MethodPost, "/api/v1/ingest", keyIngest, []byte(body)).Code)
+	}
+	w := do(t, e.h, http.MethodGet, "/api/v1/logs/recent", keyRead, nil)
+	got := map[any]any{}
+	for _, l := range jsonBody(t, w)["data"].([]any) {
+		lo := obj(t, l, "log")
+		require.Contains(t, lo, "sequence_number")
+		got[lo["event_id"]] = lo["sequence_number"]
+	}
+	require.Equal(t, map[any]any{"zero": 0.0, "none": nil}, got)
 }

@@ -182,10 +182,8 @@ type ingestData struct {
 }
 
 func toIngestData(res logingest.Result) ingestData {
-	return ingestData{EventID: res.EventID, ID: resultID(res), Status: res.Status}
+	return ingestData{EventID: res.EventID, ID: res.ID, Status: res.Status}
 }
-
-func resultID(logingest.Result) int64 { return 0 }
 
 // batchData is the data of a POST /api/v1/batch-ingest answer: the original's {logs_processed,
 // total_received} plus counts per outcome and one result per element of "logs", in order.

@@ -21,6 +21,7 @@ func BenchmarkPublishR3(b *testing.B) {
 }
 
 func benchmarkPublish(b *testing.B, nodes int) {
+	b.Helper()
 	pub, _ := setupCluster(b, nodes, &Config{Replicas: nodes})
 	var batchNo atomic.Int64
 	b.SetParallelism(8)

@@ -240,7 +240,9 @@ func appendIsolating(ctx context.Context, store logingest.Store, events []loging
 	return statuses, refused, nil
 }
 
-func isolate(ctx context.Context, store logingest.Store, events []logingest.Event, statuses []logingest.AppendStatus, refused []error) error {
+func isolate(
+	ctx context.Context, store logingest.Store, events []logingest.Event, statuses []logingest.AppendStatus, refused []error,
+) error {
 	st, err := store.Append(ctx, events)
 	switch {
 	case err == nil:

@@ -12,6 +12,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, mkdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { createRequire } from 'node:module';
 import { chromium } from 'playwright-core';
 
 const base = (process.env.CONSOLE_URL || '').replace(/\/+$/, '');
@@ -22,9 +23,10 @@ const shots = process.env.SCREENSHOT_DIR || path.join(path.dirname(new URL(impor
 assert.ok(base && readKey && ingestKey, 'CONSOLE_URL, READ_KEY and INGEST_KEY must be set');
 
 const result = { checks: [], capabilities: {} };
+const started = Date.now();
 function passed(name, extra) {
   result.checks.push(name);
-  console.log(`ok - ${name}${extra ? ` (${extra})` : ''}`);
+  console.log(`ok - ${name}${extra ? ` (${extra})` : ''} [${((Date.now() - started) / 1000).toFixed(1)} s]`);
 }
 
 // --- the API, called directly to know what the console should show -------------------------------------------
@@ -89,6 +91,19 @@ function watch(page) {
   page.on('request', (r) => requested.push(r.url()));
 }
 const shot = (page, name, opts = {}) => page.screenshot({ path: path.join(shots, `${label}-${name}.png`), ...opts });
+// a11y runs axe-core's WCAG 2.1 A and AA rules (contrast, labels, names, roles) on the page as it is.
+const axeSource = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+async function a11y(page, name) {
+  if (!await page.evaluate(() => 'axe' in window)) await page.evaluate(axeSource);
+  const violations = await page.evaluate(async () => {
+    const res = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
+    return res.violations.map((v) => `${v.id} (${v.impact}): ${v.nodes.map((n) => n.target.join(' ')).slice(0, 5).join(', ')}`);
+  });
+  assert.deepEqual(violations, [], `accessibility violations on ${name}`);
+  result.a11yChecked = (result.a11yChecked || 0) + 1;
+}
+// clean hides a lingering toast before a screenshot meant for the documentation.
+const clean = (page) => page.evaluate(() => { document.getElementById('toast').hidden = true; });
 
 try {
   await context.grantPermissions(['clipboard-read', 'clipboard-write'], { origin: base });
@@ -103,6 +118,7 @@ try {
   assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval/);
   await page.locator('#signin').waitFor();
   await shot(page, '01-signin');
+  await a11y(page, 'sign-in');
   passed('console served at /ui/ with a strict CSP');
 
   // --- sign-in: wrong key, key without read scope, then the read key --------------------------------------------
@@ -123,6 +139,28 @@ try {
   assert.equal(await page.evaluate(() => localStorage.length), 0, 'nothing in localStorage');
   passed('sign-in keeps the key in sessionStorage');
 
+  // --- the console's own modules, in the page: the SSE parser and the URL state ----------------------------------
+  const units = await page.evaluate(async () => {
+    const { SSEParser } = await import('./js/sse.js');
+    const { parse, format } = await import('./js/state.js');
+    const p = new SSEParser();
+    const got = [];
+    for (const chunk of ['id: 1\r', '\nevent: log\ndata: {"a"', ':1}\n', '\n: heartbeat\n\n', 'data: a\ndata: b\n\n',
+      'id: 2\ndata: half']) got.push(...p.push(chunk));
+    const afterHalf = p.lastEventId; // the half-received block must not move the resume point
+    got.push(...p.push('\r\r\n'));
+    const state = parse('#/explorer?event_type=error&search=a%20b&sort_by=event_name&range=24h&cursor=xyz');
+    return { got, afterHalf, last: p.lastEventId, state, hash: format(state) };
+  });
+  assert.deepEqual(units.got, [
+    { event: 'log', data: '{"a":1}', id: '1' }, { event: 'message', data: 'a\nb', id: '1' },
+    { event: 'message', data: 'half', id: '2' }]);
+  assert.equal(units.afterHalf, '1');
+  assert.equal(units.last, '2');
+  assert.deepEqual(units.state.filters, { event_type: 'error', search: 'a b' });
+  assert.equal(units.hash, '#/explorer?search=a+b&event_type=error&sort_by=event_name&cursor=xyz', 'only the view\'s options are kept');
+  passed('SSE parser (chunks, CRLF, comments, multi-line data, resume id) and URL state');
+
   // --- dashboard ------------------------------------------------------------------------------------------------
   await page.waitForFunction((n) => document.querySelector('[data-metric="total_logs"] .value').textContent.replace(/\D/g, '') === String(n), total);
   // Every card has a value; a server without /api/v1/dashboard shows what /api/v1/metrics has.
@@ -142,10 +180,17 @@ try {
     for (const c of ['priorities', 'top_event_names', 'app_versions', 'platforms']) {
       assert.ok(await page.locator(`#c-${c} .bars li`).count() > 0, `chart ${c} has data`);
     }
-    // The range buttons change the query: 1 h covers fewer events than 30 d.
+    // The range buttons and a custom range change the query and the timeline.
     await page.click('#ranges [data-range="30d"]');
     await page.waitForURL(/range=30d/);
     await page.locator('#ranges [data-range="30d"][aria-pressed="true"]').waitFor();
+    await page.click('#ranges [data-range="custom"]');
+    await page.fill('#d-from', '2020-01-01T00:00');
+    await page.fill('#d-to', '2020-01-02T00:00');
+    await page.click('#d-apply');
+    await page.waitForURL(/range=custom&from=2020-01-01/);
+    await page.locator('#c-timeline .empty').waitFor(); // nothing happened on that day
+    await page.locator('#timeline-range:has-text("2020")').waitFor();
     passed('dashboard: every card and chart has data');
   } else {
     assert.ok(await page.locator('#c-event_types circle.arc').count() > 0, 'event type chart from /metrics');
@@ -157,6 +202,7 @@ try {
   await page.waitForURL(/range=24h/);
   await page.waitForFunction(() => document.querySelector('#updated').textContent !== '');
   await shot(page, '03-dashboard', { fullPage: true });
+  await a11y(page, 'dashboard');
 
   // Clicking a distribution entry filters the dashboard.
   await page.locator('#c-event_types button:text-is("error")').click();
@@ -217,6 +263,7 @@ try {
   const copied = JSON.parse(await page.evaluate(() => navigator.clipboard.readText()));
   assert.equal(copied.event_id, first.event_id, 'the copied JSON is the event');
   await shot(page, '05-detail');
+  await a11y(page, 'event detail');
   passed('event detail with pretty JSON and copy');
 
   // Pick an event with a session to follow.
@@ -249,13 +296,17 @@ try {
   await tab.press('#key', 'Enter');
   await tab.waitForFunction((n) => document.querySelector('#ex-count')?.textContent.replace(/\D/g, '') === String(n), inSession);
   assert.equal(await tab.inputValue('#f-session_id'), withSession.session_id);
-  await tab.click('#detail-user').catch(() => {}); // not open: nothing happens
   await tab.close();
   passed('a shared URL restores the view');
 
   // --- sorting and keyset pagination -----------------------------------------------------------------------------
   await page.goto(base + '/ui/#/explorer?page_size=25');
+  if (await page.getAttribute('#filters-toggle', 'aria-expanded') === 'true') await page.click('#filters-toggle');
+  await page.locator('#filter-more').waitFor({ state: 'hidden' });
   await page.waitForFunction(() => document.querySelectorAll('#ex-rows tr.row').length === 25);
+  await clean(page);
+  await shot(page, '04b-explorer');
+  await a11y(page, 'explorer');
   await page.click('#ex-table th[data-sort="event_name"] button');
   await page.waitForURL(/sort_by=event_name&sort_order=asc/);
   await page.locator('#ex-table th[data-sort="event_name"][aria-sort="ascending"]').waitFor();
@@ -270,6 +321,10 @@ try {
     document.querySelector('#ex-page').textContent === 'Page 2', page1);
   await page.click('#ex-prev');
   await page.waitForFunction((p1) => document.querySelector('#ex-rows tr.row')?.getAttribute('aria-label') === p1, page1);
+  await page.click('#ex-table th[data-sort="event_name"] button'); // again: descending
+  await page.waitForURL(/sort_by=event_name&sort_order=desc/);
+  await page.locator('#ex-table th[data-sort="event_name"][aria-sort="descending"]').waitFor();
+  assert.equal(await page.inputValue('#ex-sort'), 'event_name:desc', 'the sort list shows the header\'s order');
   passed('sorting by a column and keyset pagination (next / previous)');
 
   // --- live tail -----------------------------------------------------------------------------------------------
@@ -287,6 +342,7 @@ try {
   const latency = Date.now() - t0;
   result.tailLatencyMs = latency;
   await shot(page, '06-live-tail');
+  await a11y(page, 'live tail');
   passed(`live tail shows a fresh event within 2 s`, `${latency} ms, ${mode}`);
 
   await page.click('#tail-pause');
@@ -333,17 +389,24 @@ try {
   const [r, g, b] = bg.match(/\d+/g).map(Number);
   assert.ok(r + g + b < 120, `dark background in dark mode (${bg})`);
   await shot(page, '07-dashboard-phone-dark', { fullPage: true });
+  await a11y(page, 'dashboard, phone, dark');
   await page.goto(base + '/ui/#/explorer');
-  await page.waitForFunction(() => document.querySelectorAll('#ex-rows tr.row').length > 0);
+  const all = await count({});
+  await page.waitForFunction((n) => document.querySelector('#ex-count').textContent.replace(/\D/g, '') === String(n), all);
   assert.ok(await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth) <= 1, 'explorer fits a phone');
   await shot(page, '08-explorer-phone-dark');
+  await a11y(page, 'explorer, phone, dark');
   passed('usable at phone width, dark theme');
 
   await page.setViewportSize({ width: 1360, height: 900 });
   await page.goto(base + '/ui/#/dashboard?range=24h');
   await page.waitForFunction(() => document.querySelector('#updated').textContent !== '');
   await shot(page, '09-dashboard-dark', { fullPage: true });
+
   await page.emulateMedia({ colorScheme: 'light' });
+  await page.waitForFunction(() => document.querySelector('#updated').textContent !== '');
+  await clean(page);
+  await shot(page, '10-dashboard', { fullPage: true });
 
   // --- sign out --------------------------------------------------------------------------------------------------
   await page.click('#signout');
@@ -351,6 +414,7 @@ try {
   assert.equal(await page.evaluate(() => sessionStorage.length), 0, 'sign-out forgets the key');
   passed('sign out');
 
+  passed('accessibility (axe-core, WCAG 2.1 AA) in light and dark', `${result.a11yChecked} views`);
   assert.deepEqual(problems, [], 'no page errors and no CSP violations');
   passed('no page errors, no CSP violations');
 } finally {

@@ -182,7 +182,12 @@ function draw(ctx, data) {
 }
 
 const shortFmt = new Intl.DateTimeFormat(undefined, { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
-const fmtShort = (iso) => shortFmt.format(new Date(iso));
+const yearFmt = new Intl.DateTimeFormat(undefined, { year: 'numeric', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
+// fmtShort leaves out the year of this year's dates.
+const fmtShort = (iso) => {
+  const d = new Date(iso);
+  return (d.getFullYear() === new Date().getFullYear() ? shortFmt : yearFmt).format(d);
+};
 
 function drawTimeline(data) {
   const box = $('#c-timeline');

@@ -56,8 +56,13 @@ export function show(ctx) {
   const key = JSON.stringify([filters, opts.sort_by, opts.sort_order, opts.page_size]);
   if (key !== lastKey || !opts.cursor) cursors = [];
   lastKey = key;
-  $('#ex-sort').value = opts.sort_by ? `${opts.sort_by}:${sort.order}` : '';
-  if ($('#ex-sort').selectedIndex < 0) $('#ex-sort').value = '';
+  const sel = $('#ex-sort');
+  const want = opts.sort_by ? `${opts.sort_by}:${sort.order}` : '';
+  sel.value = want;
+  if (sel.selectedIndex < 0) { // a column header's order that the list does not name: add it
+    sel.append(h('option', { value: want }, `${opts.sort_by.replace(/_/g, ' ')} (${sort.order === 'asc' ? 'ascending' : 'descending'})`));
+    sel.value = want;
+  }
   $('#ex-size').value = opts.page_size || '50';
   for (const th of $$('#ex-table th[data-sort]')) {
     if (th.dataset.sort === sort.by) th.setAttribute('aria-sort', sort.order === 'asc' ? 'ascending' : 'descending');

@@ -97,8 +97,8 @@ function signOut(message) {
 
 async function signIn(key) {
   const api = new Api(apiBase, key);
-  // A cheap read proves the key and its scope: 401 unknown key, 403 no read scope.
-  await api.get('/logs/filter', { page_size: 1 });
+  // A cheap read (no total count) proves the key and its scope: 401 unknown key, 403 no read scope.
+  await api.get('/logs/recent', { limit: 1 });
   sessionStorage.setItem(STORAGE_KEY, key);
   ctx.api = api;
   $('#signin').hidden = true;
