@@ -206,7 +206,7 @@ func TestMetricsAudit(t *testing.T) {
 				`/api/v1/(ingest|batch-ingest|logs/filter|logs/recent|metrics|status|keys|keys/\{id\}/(revoke|rotate)))$`),
 			"method":     regexp.MustCompile(`^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS|OTHER)$`),
 			"code":       regexp.MustCompile(`^([1-5]xx|other)$`),
-			"reason":     regexp.MustCompile(`^(missing|invalid|forbidden|error)$`),
+			"reason":     regexp.MustCompile(`^(missing|invalid|forbidden|error|evicted|refused)$`), // auth failures; connections shed
 			"event_type": regexp.MustCompile(`^(behavioral|telemetry|observability|error|performance|invalid)$`),
 			"outcome":    regexp.MustCompile(`^(accepted|duplicate|rejected)$`),
 			"result":     regexp.MustCompile(`^(ok|invalid|overloaded|unavailable|closed|canceled|hit|miss)$`),

@@ -209,6 +209,9 @@ func TestWebViewer_LogObject(t *testing.T) {
 				for _, f := range []string{"user_id", "session_id", "app_version", "sequence_number", "original_timestamp"} {
 					require.Nil(t, lo[f], "%s: absent must be null, not %v", f, lo[f])
 				}
+				// processed_at is when the store wrote the event; null only for events imported without one.
+				require.IsType(t, "", lo["processed_at"])
+				require.Positive(t, lo["id"])
 			}
 		}
 	}

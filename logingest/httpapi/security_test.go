@@ -168,12 +168,14 @@ func TestKeyEndpoints(t *testing.T) {
 	require.ElementsMatch(t, []string{"name", "scopes", "expires_in"}, fields(resp.Errors))
 	// Names are printable text; limits are within what the limiters can represent.
 	w = do(t, e.h, http.MethodPost, "/api/v1/keys", admin, []byte(`{"name":"evil\u001b[2J\n","scopes":["read"],`+
-		`"limits":{"requests_per_minute":1e-9,"request_burst":9223372036854775807,"events_per_minute":1e7,"events_burst":-5}}`))
+		`"limits":{"requests_per_minute":1e-9,"request_burst":9223372036854775807,"events_per_minute":1e10,"events_burst":-5}}`))
 	resp = requireError(t, w, http.StatusBadRequest, "validation_failed", "")
-	require.ElementsMatch(t, []string{"name", "limits.requests_per_minute", "limits.request_burst", "limits.events_per_minute",
-		"limits.events_burst"}, fields(resp.Errors))
+	require.ElementsMatch(t, []string{
+		"name", "limits.requests_per_minute", "limits.request_burst", "limits.events_per_minute",
+		"limits.events_burst",
+	}, fields(resp.Errors))
 	require.Contains(t, w.Body.String(), "must be printable text; U+001B is not")
-	require.Contains(t, w.Body.String(), "between 0.001 and 1e+06 per minute")
+	require.Contains(t, w.Body.String(), "between 0.001 and 1e+09 per minute")
 	w = do(t, e.h, http.MethodPost, "/api/v1/keys", admin,
 		[]byte(`{"name":"ios","scopes":["ingest","read"],"expires_in":"720h","limits":{"events_per_minute":600}}`))
 	require.Equal(t, http.StatusCreated, w.Code, w.Body)

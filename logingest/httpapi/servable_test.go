@@ -39,7 +39,7 @@ func TestRead_StoredValueThatCannotBeServed(t *testing.T) {
 		require.Contains(t, w.Body.String(), `"timestamp":"0001-01-01T00:00:00Z"`)
 	}
 	var found bool
-	for _, line := range strings.Split(logs.String(), "\n") {
+	for line := range strings.SplitSeq(logs.String(), "\n") {
 		if strings.Contains(line, "served sanitised") {
 			found = true
 			require.Contains(t, line, `"request_id":"req-poison-1"`)

@@ -139,6 +139,28 @@ try {
   assert.equal(await page.evaluate(() => localStorage.length), 0, 'nothing in localStorage');
   passed('sign-in keeps the key in sessionStorage');
 
+  // --- the console's own modules, in the page: the SSE parser and the URL state ----------------------------------
+  const units = await page.evaluate(async () => {
+    const { SSEParser } = await import('./js/sse.js');
+    const { parse, format } = await import('./js/state.js');
+    const p = new SSEParser();
+    const got = [];
+    for (const chunk of ['id: 1\r', '\nevent: log\ndata: {"a"', ':1}\n', '\n: heartbeat\n\n', 'data: a\ndata: b\n\n',
+      'id: 2\ndata: half']) got.push(...p.push(chunk));
+    const afterHalf = p.lastEventId; // the half-received block must not move the resume point
+    got.push(...p.push('\r\r\n'));
+    const state = parse('#/explorer?event_type=error&search=a%20b&sort_by=event_name&range=24h&cursor=xyz');
+    return { got, afterHalf, last: p.lastEventId, state, hash: format(state) };
+  });
+  assert.deepEqual(units.got, [
+    { event: 'log', data: '{"a":1}', id: '1' }, { event: 'message', data: 'a\nb', id: '1' },
+    { event: 'message', data: 'half', id: '2' }]);
+  assert.equal(units.afterHalf, '1');
+  assert.equal(units.last, '2');
+  assert.deepEqual(units.state.filters, { event_type: 'error', search: 'a b' });
+  assert.equal(units.hash, '#/explorer?search=a+b&event_type=error&sort_by=event_name&cursor=xyz', 'only the view\'s options are kept');
+  passed('SSE parser (chunks, CRLF, comments, multi-line data, resume id) and URL state');
+
   // --- dashboard ------------------------------------------------------------------------------------------------
   await page.waitForFunction((n) => document.querySelector('[data-metric="total_logs"] .value').textContent.replace(/\D/g, '') === String(n), total);
   // Every card has a value; a server without /api/v1/dashboard shows what /api/v1/metrics has.

@@ -436,7 +436,7 @@ func copyEvent(e logingest.Event) logingest.Event {
 	e.Properties = bytes.Clone(e.Properties)
 	e.DeviceInfo = bytes.Clone(e.DeviceInfo)
 	if e.SequenceNumber != nil {
-		e.SequenceNumber = logingest.Int64(*e.SequenceNumber)
+		e.SequenceNumber = new(*e.SequenceNumber)
 	}
 	return e
 }

@@ -32,7 +32,7 @@ func event(id string) logingest.Event {
 		SessionID:      "1756288366532_WrFJAp1hSvEwhM7r6QMgvJEQj7dg",
 		AppVersion:     "2.0.1+7",
 		DeviceInfo:     json.RawMessage(`{"platform": "ios", "model": "iPhone 14"}`),
-		SequenceNumber: logingest.Int64(1),
+		SequenceNumber: new(int64(1)),
 		Priority:       logingest.PriorityNormal,
 		Source:         logingest.DefaultSource,
 		ReceivedAt:     time.Date(2025, 8, 27, 9, 0, 25, 0, time.UTC),

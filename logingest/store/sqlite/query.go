@@ -121,7 +121,7 @@ func (s *Store) query(ctx context.Context, f logingest.Filter, col string, after
 		}
 		e.ID = id
 		if seq.Valid {
-			e.SequenceNumber = logingest.Int64(seq.Int64)
+			e.SequenceNumber = new(seq.Int64)
 		}
 		var bad []logingest.FieldError
 		e.Timestamp, bad = readTime(ts, "timestamp", bad)

@@ -171,7 +171,7 @@ func brokenStores() []brokenCase {
 					if err == nil {
 						for i := range p.Events {
 							if p.Events[i].SequenceNumber == nil {
-								p.Events[i].SequenceNumber = logingest.Int64(0)
+								p.Events[i].SequenceNumber = new(int64(0))
 							}
 						}
 					}
