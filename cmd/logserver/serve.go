@@ -76,7 +76,7 @@ func openStore(ctx context.Context, cfg config, logger *slog.Logger, migrate boo
 		return s, "postgres " + redactURL(cfg.DatabaseURL), nil
 	}
 	path := filepath.Join(cfg.DataDir, "logingest.db")
-	s, err := sqlite.Open(ctx, path, &sqlite.Config{Logger: logger, SkipMigrate: !migrate})
+	s, err := sqlite.Open(ctx, path, &sqlite.Config{Logger: logger, AutoMigrate: migrate})
 	if err != nil {
 		return nil, "", fmt.Errorf("open SQLite database %s: %w", path, err)
 	}
@@ -156,7 +156,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	var (
 		backend    httpapi.Backend
 		opsStore   logingest.Store = store
-		closeIng                  = func(context.Context) error { return nil }
+		closeIng                   = func(context.Context) error { return nil }
 		runWriters func(context.Context) error
 	)
 	if cfg.Buffer.URL != "" {
