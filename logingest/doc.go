@@ -14,7 +14,7 @@
 //	if err != nil { ... }
 //	defer ing.Close(ctx) // flushes queued events
 //
-//	h, err := httpapi.New(ing, store, &httpapi.Config{
+//	h, err := httpapi.New(ing, &httpapi.Config{
 //		Authenticator: logingest.NewStaticKeys([]string{apiKey}, logingest.ScopeIngest|logingest.ScopeRead, ""),
 //	})
 //	if err != nil { ... }

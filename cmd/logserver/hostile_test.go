@@ -436,24 +436,38 @@ func attackPlainBomb(k int) func(t *testing.T, s *hostileServer) string {
 	}
 }
 
-// attackStalledUploads opens sixteen connections that each declare a (just under) 10 MiB body and send one byte, keeps
-// them while the neighbours send, then checks that the slow-body deadline answers them 408.
+// attackStalledUploads opens connections that each declare a large body and send one byte, as an attacker
+// would to fill the in-flight budget: sixteen of just under 10 MiB filled the old 160 MiB budget, which reserved
+// the declared Content-Length. When an upload is refused at once, the next declares half as much, until the
+// budget is full to its last 16 KiB or forty uploads are held. It keeps them while the neighbours send, then
+// checks that the slow-body deadline answers each 408.
 func attackStalledUploads(t *testing.T, s *hostileServer) string {
 	addr := strings.TrimPrefix(s.url, "http://")
-	conns := make([]net.Conn, 16)
-	for i := range conns {
+	var held []net.Conn
+	refused := map[int]int{}
+	size := 10<<20 - 1
+	for i := 0; len(held) < 40 && size >= 16<<10 && i < 200; i++ {
 		c, err := net.Dial("tcp", addr)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = c.Close() })
 		_, err = fmt.Fprintf(c, "POST /api/v1/batch-ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"+
 			"X-Real-IP: 203.0.113.%d\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n{",
-			attackerKey, 1+i, 10<<20-1) // with its +1, sixteen of these filled the old 160 MiB budget exactly
+			attackerKey, 1+i, size)
 		require.NoError(t, err)
-		conns[i] = c
+		// Answered within 100 ms means refused at once; otherwise the server holds it, waiting for the body.
+		_ = c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err == nil {
+			refused[resp.StatusCode]++
+			resp.Body.Close()
+			_ = c.Close()
+			size /= 2
+			continue
+		}
+		held = append(held, c)
 	}
 	// The neighbours run meanwhile; the uploads are answered once they fall behind the minimum rate.
 	statuses := map[int]int{}
-	for _, c := range conns {
+	for _, c := range held {
 		_ = c.SetReadDeadline(time.Now().Add(30 * time.Second))
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 		require.NoError(t, err)
@@ -463,7 +477,7 @@ func attackStalledUploads(t *testing.T, s *hostileServer) string {
 		requireLimitAnswer(t, hostileAnswer{status: resp.StatusCode, body: body}, http.StatusRequestTimeout, "body", 16<<10)
 		statuses[resp.StatusCode]++
 	}
-	return fmt.Sprintf("16 uploads declaring 10 MiB, 1 byte sent: %v", statuses)
+	return fmt.Sprintf("%d uploads held, declaring up to 10 MiB with 1 byte sent: %v (refused at once: %v)", len(held), statuses, refused)
 }
 
 // attackIdleConnections opens 3,000 keep-alive connections that each make one request and then idle.

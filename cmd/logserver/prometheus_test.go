@@ -22,6 +22,7 @@ import (
 
 	"github.com/change66/logserver/internal/dashtest"
 	"github.com/change66/logserver/internal/natstest"
+	"github.com/change66/logserver/logingest/logingesttest"
 )
 
 // promResult is the part of a Prometheus /api/v1/query answer the test reads.
@@ -86,7 +87,7 @@ scrape_configs:
 	cfgPath := filepath.Join(dir, "prometheus.yml")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freeLoopbackPort(t)))
-	logs := &syncBuffer{}
+	logs := &logingesttest.LogBuffer{}
 	// When the test ends (t.Context is done just before the cleanups run), Prometheus gets an interrupt and, if it
 	// has not exited 10s later, is killed.
 	cmd := exec.CommandContext(t.Context(), bin,

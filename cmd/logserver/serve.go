@@ -146,7 +146,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer closeLimiter()
-	var keys httpapi.KeyManager
+	var keys logingest.KeyStore
 	if ks, ok := store.(logingest.KeyStore); ok {
 		keys = ks
 	}
@@ -154,8 +154,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// In buffer mode (INGEST_BUFFER) requests are published to JetStream and writers move them to the store;
 	// otherwise the Ingester writes them directly.
 	var (
-		ingester   httpapi.Ingester
-		reader     httpapi.Reader = store
+		backend    httpapi.Backend
+		opsStore   logingest.Store = store
 		closeIng                  = func(context.Context) error { return nil }
 		runWriters func(context.Context) error
 	)
@@ -179,7 +179,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 				return err
 			}
 		}
-		ingester, reader = pub, bufferReader{Store: store, nc: nc}
+		br := bufferReader{Store: store, nc: nc}
+		backend, opsStore = bufferBackend{Publisher: pub, store: br}, br
 		logger.Info("ingest buffer ready", slog.String("stream", cfg.Buffer.Stream),
 			slog.String("nats", nc.ConnectedUrlRedacted()), slog.Int("writers", cfg.Buffer.Writers))
 	} else {
@@ -195,7 +196,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		if err != nil {
 			return err
 		}
-		ingester, closeIng = ing, ing.Close
+		backend, closeIng = ing, ing.Close
 	}
 
 	var draining atomic.Bool
@@ -203,10 +204,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if minBodyRate == 0 {
 		minBodyRate = -1
 	}
-	handler, err := httpapi.New(ingester, reader, &httpapi.Config{
+	api, err := httpapi.New(backend, &httpapi.Config{
 		Logger:                        logger,
 		Registerer:                    reg,
-		Gatherer:                      gatherer(cfg, reg),
 		Authenticator:                 auth,
 		MaxBodyBytes:                  int64(cfg.MaxRequestSizeMB) << 20,
 		MaxEventBytes:                 int64(cfg.MaxEventSizeKB) << 10,
@@ -225,6 +225,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		CORS:                          httpapi.CORS{AllowedOrigins: cfg.CORSOrigins},
 		Version:                       version,
 		TrustedProxyHeader:            cfg.TrustedProxyHeader,
+	})
+	if err != nil {
+		_ = closeIng(context.Background())
+		return err
+	}
+	ops, err := httpapi.NewOps(opsStore, &httpapi.OpsConfig{
+		Logger:             logger,
+		Registerer:         reg,
+		Gatherer:           gatherer(cfg, reg),
+		Version:            version,
+		TrustedProxyHeader: cfg.TrustedProxyHeader,
 		Ready: func(context.Context) error {
 			if draining.Load() {
 				return errors.New("shutting down")
@@ -236,6 +247,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		_ = closeIng(context.Background())
 		return err
 	}
+	// The server answers the API and the operational endpoints on one port, as the original did.
+	handler := http.NewServeMux()
+	for _, p := range httpapi.OpsPaths() {
+		handler.Handle(p, ops)
+	}
+	handler.Handle("/", api)
 
 	var root http.Handler = handler
 	if cfg.ConsoleEnabled {

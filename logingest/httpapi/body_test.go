@@ -178,7 +178,7 @@ func FuzzReadBody(f *testing.F) {
 	f.Add(uint8(2), enc.EncodeAll(plain, nil))
 	f.Add(uint8(2), enc.EncodeAll(bytes.Repeat(plain, 400), nil))
 	require.NoError(f, enc.Close())
-	h, err := New(&fakeIngester{}, &fakeReader{}, &Config{Logger: testLogger(nil), MaxBodyBytes: limit, MaxInflightBodyBytes: 4 * limit})
+	h, err := New(&fakeIngester{}, &Config{Logger: testLogger(nil), MaxBodyBytes: limit, MaxInflightBodyBytes: 4 * limit})
 	require.NoError(f, err)
 
 	f.Fuzz(func(t *testing.T, encoding uint8, data []byte) {
