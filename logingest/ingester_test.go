@@ -99,7 +99,7 @@ func validEvent(id string) logingest.Event {
 		SessionID:      "session-1",
 		AppVersion:     "2.0.1+7",
 		DeviceInfo:     json.RawMessage(`{"platform":"ios"}`),
-		SequenceNumber: logingest.Int64(1),
+		SequenceNumber: new(int64(1)),
 	}
 }
 

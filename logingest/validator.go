@@ -1,6 +1,9 @@
 package logingest
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Validator is the validation half of an Ingester, for transports that hand valid events to something other
 // than a Store (a durable buffer, for example). It applies exactly the checks and server stamps of
@@ -79,7 +82,7 @@ func prepare(val *eventValidator, cfg Config, source string, events []Event, onR
 		}
 		normalize(&e, source, now)
 		p.Result.Results[i] = Result{Index: i, EventID: e.EventID}
-		if errs := append(skewErrs, val.check(&e, now)...); len(errs) > 0 {
+		if errs := slices.Concat(skewErrs, val.check(&e, now)); len(errs) > 0 {
 			p.Result.Results[i].Status = StatusRejected
 			p.Result.Results[i].Errors = errs
 			p.Result.Rejected++

@@ -52,7 +52,10 @@ func TestStartOnTheOriginalDatabase(t *testing.T) {
 			}
 			done = strings.Contains(line, `"msg":"original import done"`)
 			if done {
-				var rec struct{ Imported, Skipped int64 }
+				var rec struct {
+					Imported int64 `json:"imported"`
+					Skipped  int64 `json:"skipped"`
+				}
 				require.NoError(t, json.Unmarshal([]byte(line), &rec))
 				require.EqualValues(t, n-1, rec.Imported, line)
 				require.EqualValues(t, 1, rec.Skipped, "the retried event was imported on demand: %s", line)

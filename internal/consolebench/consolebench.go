@@ -168,7 +168,7 @@ func exportBench(b *testing.B, s logingest.Store, rows int, query string) {
 		b.Fatal(err)
 	}
 	defer func() { _ = ing.Close(context.Background()) }()
-	h, err := httpapi.New(ing, s, &httpapi.Config{
+	h, err := httpapi.New(ing, &httpapi.Config{
 		Logger: slog.New(slog.DiscardHandler),
 		Authenticator: logingest.AuthenticatorFunc(func(*http.Request) (logingest.Principal, error) {
 			return logingest.Principal{KeyID: "bench", Source: Source, Scopes: logingest.ScopeRead}, nil

@@ -222,11 +222,9 @@ func (d *Dialect) active(ctx context.Context, q Querier, source, kind string, a,
 	return n, err
 }
 
-// Stats computes logingest.Stats. TopN of zero or less means 5.
+// Stats computes logingest.Stats. TopN of zero or less means logingest.DefaultTopN.
 func (d *Dialect) Stats(ctx context.Context, q Querier, sq logingest.StatsQuery) (*logingest.Stats, error) {
-	if sq.TopN <= 0 {
-		sq.TopN = 5
-	}
+	sq = sq.Normalize()
 	now := sq.Now.UTC()
 	f := logingest.Filter{Source: sq.Source}
 	st := &logingest.Stats{}

@@ -21,7 +21,7 @@ func event() logingest.Event {
 		SessionID:      "session",
 		AppVersion:     "1.2.3",
 		Priority:       logingest.PriorityHigh,
-		SequenceNumber: logingest.Int64(42),
+		SequenceNumber: new(int64(42)),
 	}
 }
 

@@ -209,6 +209,9 @@ func TestWebViewer_LogObject(t *testing.T) {
 				for _, f := range []string{"user_id", "session_id", "app_version", "sequence_number", "original_timestamp"} {
 					require.Nil(t, lo[f], "%s: absent must be null, not %v", f, lo[f])
 				}
+				// processed_at is when the store wrote the event; null only for events imported without one.
+				require.IsType(t, "", lo["processed_at"])
+				require.Positive(t, lo["id"])
 			}
 		}
 	}
@@ -347,9 +350,11 @@ func TestWebViewer_CORSWildcard(t *testing.T) {
 // TestOperator_HealthShape: the original's /health {status, timestamp, version, services, uptime}.
 func TestOperator_HealthShape(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, &Config{Version: "3.0.0"})
+	e := newEnv(t, nil)
+	ops, err := NewOps(e.store, &OpsConfig{Version: "3.0.0", Now: e.clock.Now, Logger: testLogger(nil)})
+	require.NoError(t, err)
 	e.clock.Advance(90 * time.Second)
-	w := do(t, e.h, http.MethodGet, "/health", "", nil)
+	w := do(t, ops, http.MethodGet, "/health", "", nil)
 	require.Equal(t, http.StatusOK, w.Code)
 	m := jsonBody(t, w)
 	requireKeys(t, m, "status", "timestamp", "version", "services", "uptime")

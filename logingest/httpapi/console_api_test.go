@@ -30,7 +30,7 @@ func consoleBackends() map[string]func(t *testing.T) logingest.Store {
 		"memstore": func(*testing.T) logingest.Store { return memstore.New() },
 		"sqlite": func(t *testing.T) logingest.Store {
 			t.Helper()
-			s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "logingest.db"), nil)
+			s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "logingest.db"), &sqlite.Config{AutoMigrate: true})
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = s.Close() })
 			return s

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Moving from the original server.
@@ -51,7 +52,7 @@ const originalInsertCTEs = `src AS (
 		NULLIF(b.session_id, '') AS session_id, NULLIF(b.app_version, '') AS app_version,
 		b.device_info::jsonb AS device_info, b.sequence_number::int8 AS sequence_number,
 		COALESCE(NULLIF(b.priority, ''), 'normal') AS priority, COALESCE(b.created_at, b.timestamp, now()) AS created_at,
-		b.processed_at,
+		COALESCE(b.created_at, b.timestamp, now()) AS received_at, b.processed_at,
 		encode(substring(sha256(convert_to(%[2]s::text, 'UTF8') || '\x00'::bytea || convert_to(b.event_id, 'UTF8'))
 			FROM 1 FOR 16), 'hex')::uuid AS key
 	FROM batch b WHERE b.event_id IS NOT NULL
@@ -64,7 +65,7 @@ const originalInsertCTEs = `src AS (
 	INSERT INTO analytics_logs (id, source, event_id, timestamp, event_type, event_name, properties, user_id,
 		session_id, app_version, device_info, sequence_number, priority, received_at, created_at, processed_at)
 	SELECT s.id, %[2]s::text, s.event_id, s.ts, s.event_type, s.event_name, s.properties, s.user_id, s.session_id,
-		s.app_version, s.device_info, s.sequence_number, s.priority, s.created_at, s.created_at, s.processed_at
+		s.app_version, s.device_info, s.sequence_number, s.priority, s.received_at, s.created_at, s.processed_at
 	FROM src s JOIN new_keys k ON k.key = s.key
 	ORDER BY s.id
 	RETURNING 1
@@ -156,6 +157,13 @@ func (s *Store) importOriginalCopies(ctx context.Context, ids []string) error {
 		return nil
 	}
 	_, err := s.pool.Exec(ctx, fmt.Sprintf(originalByEventIDSQL, *schema, "$2"), ids, s.cfg.OriginalSource)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
+		// An operator dropped the original's tables: nothing is left to import, and ingest must go on.
+		s.origSchema.Store(nil)
+		s.logger.WarnContext(ctx, "the original server's tables are gone; stopped importing their events", slog.String("schema", *schema))
+		return nil
+	}
 	return err
 }
 

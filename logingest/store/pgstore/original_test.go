@@ -21,6 +21,7 @@ import (
 // package stays well inside make test's timeout on a small machine (the import runs at about 10,000 events/s
 // on two shared cores). `make test-import-1m` runs it with a million events.
 func originalEventCount(t *testing.T) int {
+	t.Helper()
 	if v := os.Getenv("LOGINGEST_ORIGINAL_EVENTS"); v != "" {
 		n, err := strconv.Atoi(v)
 		require.NoError(t, err, "LOGINGEST_ORIGINAL_EVENTS")
@@ -30,8 +31,9 @@ func originalEventCount(t *testing.T) int {
 }
 
 // TestImportOriginal starts pgstore on a database built with the original server's schema, holding
-// originalEventCount events (a million with make test-import-1m): migration 001 moves the original's tables aside instead of failing, the store serves at once (a
-// retry of an original event is a duplicate with the original's id even before the import reaches it; new
+// originalEventCount events (a million with make test-import-1m): migration 001 moves the original's tables
+// aside instead of failing, the store serves at once (a retry of an original event is a duplicate with the
+// original's id even before the import reaches it; new
 // events get ids above the original's), and ImportOriginal brings every event over in bounded batches with
 // ids, created_at and all fields kept.
 func TestImportOriginal(t *testing.T) {
@@ -54,8 +56,10 @@ func TestImportOriginal(t *testing.T) {
 
 	// A count budget this test cannot outlast, so that the total it checks is exact even on a loaded machine
 	// (TestQuery_Totals covers the budget).
-	s, err := pgstore.Open(ctx, dsn, &pgstore.Config{AutoMigrate: true, Logger: slog.New(slog.DiscardHandler),
-		Now: func() time.Time { return now }, CountTimeBudget: time.Minute})
+	s, err := pgstore.Open(ctx, dsn, &pgstore.Config{
+		AutoMigrate: true, Logger: slog.New(slog.DiscardHandler),
+		Now: func() time.Time { return now }, CountTimeBudget: time.Minute,
+	})
 	require.NoError(t, err, "the original's tables must not stop the migrations")
 	t.Cleanup(func() { _ = s.Close() })
 	require.True(t, s.OriginalImportPending())
@@ -111,15 +115,19 @@ func TestImportOriginal(t *testing.T) {
 	// Read back through Query: one event with a sequence number, one without.
 	for _, i := range []int{n / 2, 7 * (n / 14)} {
 		id := "orig-" + strconv.Itoa(i)
-		page, err := s.Query(ctx, logingest.Filter{Source: logingest.DefaultSource, UserID: userOf(i), SortBy: logingest.SortID,
-			StartTime: origin.Add(time.Duration(i)*time.Second - 3*time.Second), EndTime: origin.Add(time.Duration(i)*time.Second - 2*time.Second)})
+		page, err := s.Query(ctx, logingest.Filter{
+			Source: logingest.DefaultSource, UserID: userOf(i), SortBy: logingest.SortID,
+			StartTime: origin.Add(time.Duration(i)*time.Second - 3*time.Second), EndTime: origin.Add(time.Duration(i)*time.Second - 2*time.Second),
+		})
 		require.NoError(t, err)
 		require.Len(t, page.Events, 1, id)
 		e := page.Events[0]
 		require.Equal(t, id, e.EventID)
 		require.EqualValues(t, i, e.ID)
 		require.Equal(t, origin.Add(time.Duration(i)*time.Second).UTC(), e.ReceivedAt)
-		var props struct{ N int }
+		var props struct {
+			N int `json:"n"`
+		}
 		require.NoError(t, json.Unmarshal(e.Properties, &props))
 		require.Equal(t, i, props.N)
 		if i%7 == 0 {
@@ -162,4 +170,37 @@ func TestImportOriginal_None(t *testing.T) {
 	require.False(t, s.OriginalImportPending())
 	_, err := s.ImportOriginal(t.Context(), nil)
 	require.ErrorIs(t, err, pgstore.ErrNoOriginal)
+}
+
+// TestImportOriginal_TablesDropped: an operator who drops the original's tables before the import ends does not
+// break ingest.
+func TestImportOriginal_TablesDropped(t *testing.T) {
+	t.Parallel()
+	dsn := pgtest.Schema(t)
+	conn, err := pgx.Connect(t.Context(), dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = conn.Close(context.Background()) })
+	_, err = conn.Exec(t.Context(), pgtest.OriginalSchemaSQL)
+	require.NoError(t, err)
+	_, err = conn.Exec(t.Context(), pgtest.OriginalEventsSQL, now.Add(-time.Hour), 10)
+	require.NoError(t, err)
+	s, err := pgstore.Open(t.Context(), dsn, &pgstore.Config{
+		AutoMigrate: true, Logger: slog.New(slog.DiscardHandler),
+		Now: func() time.Time { return now },
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	require.True(t, s.OriginalImportPending())
+
+	var schema string
+	require.NoError(t, conn.QueryRow(t.Context(), "SELECT current_schema() || '_original'").Scan(&schema))
+	_, err = conn.Exec(t.Context(), "DROP SCHEMA "+pgx.Identifier{schema}.Sanitize()+" CASCADE")
+	require.NoError(t, err)
+	res, err := s.Append(t.Context(), []logingest.Event{{
+		EventID: "orig-3", Timestamp: now, EventType: logingest.EventTypeError,
+		EventName: "after drop", Source: logingest.DefaultSource, ReceivedAt: now, Priority: logingest.PriorityNormal,
+	}})
+	require.NoError(t, err)
+	require.Equal(t, logingest.AppendInserted, res[0].Status)
+	require.False(t, s.OriginalImportPending())
 }

@@ -90,13 +90,14 @@ func (s *Store) Dashboard(ctx context.Context, q logingest.DashboardQuery) (*log
 
 // DeleteUserEvents implements logingest.UserEraser. The events' keys stay in analytics_event_ids, so a client
 // that retries an erased event gets AppendDuplicate and the event is not stored again; the keys are random
-// identifiers and leave with retention. It returns an error matching logingest.ErrClosed after Close.
+// identifiers and leave with retention (an erased event re-sent after its partition was dropped is stored
+// again). It returns an error matching logingest.ErrClosed after Close.
 func (s *Store) DeleteUserEvents(ctx context.Context, source, userID string) (int64, error) {
 	if err := s.checkOpen(); err != nil {
 		return 0, err
 	}
 	if userID == "" {
-		return 0, nil
+		return 0, fmt.Errorf("delete user events: user id must not be empty: %w", logingest.ErrInvalid)
 	}
 	tag, err := s.pool.Exec(ctx, `DELETE FROM analytics_logs WHERE user_id = $1 AND ($2 = '' OR source = $2)`,
 		userID, source)

@@ -16,7 +16,7 @@ import (
 func BenchmarkBigConsole(b *testing.B) {
 	rows := consolebench.Enabled(b, 1_000_000)
 	ctx := context.Background()
-	s, err := Open(ctx, filepath.Join(b.TempDir(), "logingest.db"), nil)
+	s, err := Open(ctx, filepath.Join(b.TempDir(), "logingest.db"), &Config{AutoMigrate: true})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -15,7 +15,7 @@ import (
 // exact SQL Query builds.
 func TestQueryPlans(t *testing.T) {
 	t.Parallel()
-	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "plan.db"), &Config{Logger: slog.New(slog.DiscardHandler)})
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "plan.db"), &Config{Logger: slog.New(slog.DiscardHandler), AutoMigrate: true})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
 
@@ -30,7 +30,10 @@ func TestQueryPlans(t *testing.T) {
 		{logingest.Filter{Source: "s", SortBy: logingest.SortReceivedAt}, "analytics_logs_source_received_at"},
 		{logingest.Filter{Source: "s", UserID: "u", SortBy: logingest.SortTimestamp}, "analytics_logs_user_source_timestamp"},
 		{logingest.Filter{Source: "s", SessionID: "x", SortBy: logingest.SortTimestamp}, "analytics_logs_session_source_timestamp"},
-		{logingest.Filter{Source: "s", EventType: logingest.EventTypeError, SortBy: logingest.SortTimestamp}, "analytics_logs_source_type_timestamp"},
+		{
+			logingest.Filter{Source: "s", EventType: logingest.EventTypeError, SortBy: logingest.SortTimestamp},
+			"analytics_logs_source_type_timestamp",
+		},
 		{logingest.Filter{Source: "s", EventName: "n", SortBy: logingest.SortTimestamp}, "analytics_logs_source_name_timestamp"},
 		{logingest.Filter{Source: "s", ProviderName: "google", SortBy: logingest.SortTimestamp}, "analytics_logs_provider_name"},
 	} {

@@ -31,8 +31,8 @@ func appendChecks() []check {
 					"empty_obj": {}, "empty_arr": [], "streak": 0}`)
 				events[2].Properties = json.RawMessage(`{}`)
 				events[2].DeviceInfo = json.RawMessage(`{}`)
-				events[3].SequenceNumber = logingest.Int64(1<<53 + 1)
-				events[4].SequenceNumber = logingest.Int64(0) // stored apart from nil (events[5] has none)
+				events[3].SequenceNumber = new(int64(1<<53 + 1))
+				events[4].SequenceNumber = new(int64(0)) // stored apart from nil (events[5] has none)
 				events[5].SequenceNumber = nil
 				events[7].OriginalTimestamp = time.Date(2025, 8, 26, 23, 59, 58, 123456000, paris) // corrected by sent_at
 				events[8].ID = 987654                                                              // ignored by Append

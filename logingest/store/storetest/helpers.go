@@ -109,7 +109,7 @@ func sequenceNumber(i int) *int64 {
 	if i%6 == 5 {
 		return nil
 	}
-	return logingest.Int64(int64(i + 1))
+	return new(int64(i + 1))
 }
 
 // newEvents returns events n..n+count-1 of newEvent's sequence.
@@ -145,7 +145,7 @@ func cloneEvents(events []logingest.Event) []logingest.Event {
 		out[i].Properties = bytes.Clone(out[i].Properties)
 		out[i].DeviceInfo = bytes.Clone(out[i].DeviceInfo)
 		if out[i].SequenceNumber != nil {
-			out[i].SequenceNumber = logingest.Int64(*out[i].SequenceNumber)
+			out[i].SequenceNumber = new(*out[i].SequenceNumber)
 		}
 	}
 	return out

@@ -592,7 +592,7 @@ func appendSortData(ctx context.Context, s logingest.Store, o Options, field log
 			e.ReceivedAt = o.at(100 + k)
 		case logingest.SortSequenceNumber:
 			// Absent sorts first; numeric order differs from text order; 0 is not absent.
-			e.SequenceNumber = []*int64{nil, logingest.Int64(0), logingest.Int64(9), logingest.Int64(10)}[k]
+			e.SequenceNumber = []*int64{nil, new(int64(0)), new(int64(9)), new(int64(10))}[k]
 		case logingest.SortEventType:
 			e.EventType = logingest.EventType(sortPools[field][k])
 		case logingest.SortEventName:
