@@ -12,6 +12,9 @@ const (
 	MaxSearchLength = 200
 	// MaxSearchTerms is the most terms a Filter.Search may have.
 	MaxSearchTerms = 8
+	// MaxSearchDocument is how many characters of an event's search document are searched (and indexed):
+	// an event with very large properties costs the index no more than an ordinary one.
+	MaxSearchDocument = 2048
 	// MinSearchTermLength is the shortest term, in characters: the stores' trigram indexes cannot answer
 	// shorter ones without reading every event.
 	MinSearchTermLength = 3
@@ -22,7 +25,7 @@ const (
 // Semantics, the same in every store: the text is split at white space into terms (at most MaxSearchTerms,
 // each at least MinSearchTermLength characters; the whole text at most MaxSearchLength bytes). An event
 // matches when EVERY term occurs, as a case-insensitive substring, in its search document: event_name,
-// user_id, session_id and the JSON text of properties (keys and values). event_id, event_type, app_version and
+// user_id, session_id and the JSON text of properties (keys and values), its first MaxSearchDocument characters. event_id, event_type, app_version and
 // device_info are not searched (they have exact filters, and indexing them would make every insert much
 // dearer). There is no tokenising, stemming or ranking: "sync_fail" finds "sync_failed", "FAIL"
 // finds "fail". Spacing and key order of the JSON text may differ between stores, so search for values

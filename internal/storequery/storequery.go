@@ -229,7 +229,15 @@ func topLevel(obj json.RawMessage, key string) json.RawMessage {
 // SearchDocument is the text Filter.Search matches in the reference implementation (memstore): the fields
 // listed at logingest.SearchTerms, joined by spaces, JSON as stored.
 func SearchDocument(e *logingest.Event) string {
-	return strings.Join([]string{e.EventName, e.UserID, e.SessionID, string(e.Properties)}, " ")
+	doc := strings.Join([]string{e.EventName, e.UserID, e.SessionID, string(e.Properties)}, " ")
+	n := 0
+	for i := range doc {
+		if n == logingest.MaxSearchDocument {
+			return doc[:i]
+		}
+		n++
+	}
+	return doc
 }
 
 // SearchMatches reports whether e matches every term (as returned by logingest.SearchTerms), case-insensitively.
