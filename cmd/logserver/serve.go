@@ -156,7 +156,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	var (
 		backend    httpapi.Backend
 		opsStore   logingest.Store = store
-		closeIng                  = func(context.Context) error { return nil }
+		closeIng                   = func(context.Context) error { return nil }
 		runWriters func(context.Context) error
 	)
 	if cfg.Buffer.URL != "" {
