@@ -11,6 +11,12 @@ BIN := $(CURDIR)/bin
 # Pinned tools, installed into ./bin by `make dev-setup` (or on demand by `make lint`).
 GOLANGCI_LINT_VERSION := v2.15.0
 GOLANGCI_LINT := $(BIN)/golangci-lint
+# govulncheck, installed into ./bin on demand by `make vulncheck`, reads an offline database built from the
+# golang.org/x/vulndb module (served by the Go module proxy) at VULNDB_VERSION; latest means today's advisories.
+GOVULNCHECK_VERSION := v1.9.0
+GOVULNCHECK := $(BIN)/govulncheck
+VULNDB_VERSION ?= latest
+VULNDB_DIR ?= $(shell $(GO) env GOCACHE)/logingest-vulndb
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS_PROD := -s -w -X main.version=$(VERSION)
@@ -22,8 +28,8 @@ COVERPROFILE := coverage.out
 
 MIGRATIONS_DIRS := migrations/postgres migrations/sqlite
 
-.PHONY: help dev-setup tools run build build-prod test test/race test-console test-import-1m test-coverage lint format verify \
-	migrate-up migrate-down migrate-status migrate-create bench clean
+.PHONY: help dev-setup tools run build build-prod test test/race test-console test-import-1m test-coverage lint format \
+	verify migrate-up migrate-down migrate-status migrate-create bench clean fuzz vulncheck
 
 help: ## Show this help
 	@echo "Usage: make <target>"
@@ -72,6 +78,39 @@ test-import-1m: ## Import a million events from a database with the original ser
 test-coverage: ## Run all tests with a coverage profile (coverage.out) and print the per-function summary
 	$(WITH_POSTGRES) $(GO) test ./... $(TEST_FLAGS) -covermode=atomic -coverprofile=$(COVERPROFILE)
 	$(GO) tool cover -func=$(COVERPROFILE)
+
+# Fuzz targets, as package:FuzzName. Their seed corpora (f.Add and testdata/fuzz/) run in every `make test`;
+# `make fuzz` explores each for FUZZTIME. Add new targets to this list.
+FUZZ_TARGETS := \
+	./logingest:FuzzObjectShape \
+	./logingest:FuzzValidate \
+	./logingest/httpapi:FuzzParseFilter \
+	./logingest/httpapi:FuzzDecodeBatch \
+	./logingest/httpapi:FuzzDecodeEvent \
+	./logingest/httpapi:FuzzReadBody \
+	./internal/storequery:FuzzCursorRoundTrip \
+	./internal/storequery:FuzzAfter \
+	./logingest/store/memstore:FuzzStoreRoundTrip \
+	./logingest/store/sqlite:FuzzStoreRoundTrip
+FUZZTIME ?= 30s
+
+fuzz: ## Run every fuzz target (FUZZ_TARGETS) for FUZZTIME each (default 30s; CI uses 5s); a failing input lands in testdata/fuzz/
+	@for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "==> $$name in $$pkg for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) "$$pkg" || exit 1; \
+	done
+
+vulncheck: ## Check for known vulnerabilities (govulncheck) against an offline database built from golang.org/x/vulndb
+	@if ! "$(GOVULNCHECK)" -version 2>/dev/null | grep -q "govulncheck@$(GOVULNCHECK_VERSION)$$"; then \
+		echo "installing govulncheck $(GOVULNCHECK_VERSION) into $(dir $(GOVULNCHECK))"; \
+		GOBIN="$(abspath $(dir $(GOVULNCHECK)))" $(GO) install golang.org/x/vuln/cmd/govulncheck@$(GOVULNCHECK_VERSION); \
+	fi
+	@src=$$($(GO) mod download -json golang.org/x/vulndb@$(VULNDB_VERSION) | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$$/\1/p'); \
+	if [ -z "$$src" ]; then echo "vulncheck: could not download golang.org/x/vulndb@$(VULNDB_VERSION)" >&2; exit 1; fi; \
+	echo "==> vulnerability database from $$src"; \
+	$(GO) run ./internal/tools/vulndbindex -vulns "$$src/data/osv" -out "$(VULNDB_DIR)"
+	"$(GOVULNCHECK)" -db "file://$(VULNDB_DIR)" ./...
 
 bench: ## Ingest benchmark: COPY ceiling vs logserver over HTTP on PostgreSQL and SQLite, as ratios (scripts/bench.sh)
 	$(WITH_POSTGRES) ./scripts/bench.sh

@@ -3,7 +3,6 @@ package deploy_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -22,7 +21,6 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/change66/logserver/logingest"
 	"github.com/change66/logserver/logingest/httpapi"
 	"github.com/change66/logserver/logingest/store/memstore"
 )
@@ -99,16 +97,8 @@ func shutdownTimeout(t *testing.T, value string) time.Duration {
 // probeHandler is the real HTTP handler on an in-memory store, to check that probe paths are routes.
 func probeHandler(t *testing.T) http.Handler {
 	t.Helper()
-	store := memstore.New()
-	ing, err := logingest.New(store, &logingest.Config{Logger: slog.New(slog.DiscardHandler)})
-	require.NoError(t, err)
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second) // t.Context is done in Cleanup
-		defer cancel()
-		require.NoError(t, ing.Close(ctx))
-	})
 	reg := prometheus.NewRegistry() // as cmd/logserver does; without a Gatherer there is no /metrics
-	h, err := httpapi.New(ing, store, &httpapi.Config{Logger: slog.New(slog.DiscardHandler), Registerer: reg, Gatherer: reg})
+	h, err := httpapi.NewOps(memstore.New(), &httpapi.OpsConfig{Logger: slog.New(slog.DiscardHandler), Registerer: reg, Gatherer: reg})
 	require.NoError(t, err)
 	return h
 }

@@ -9,15 +9,21 @@ import (
 )
 
 // The ranges of per-key limits (KeyLimits) that every limiter and store can represent. The in-memory limiter
-// keeps burst × (1 minute / rate) as int64 nanoseconds (at most about 292 years) and the Redis limiter keeps
-// the rate as an integer number of tokens per 1000 minutes, so a rate must be at least 0.001 per minute and a
-// burst at most 100000: 100000 tokens at 0.001 per minute is 190 years. Both stores keep rates as
-// double precision and bursts as 32-bit integers.
+// keeps one token's refill time (1 minute / rate) and a full bucket's (burst of them) as int64 nanoseconds, at
+// most about 292 years; the Redis limiter keeps the rate as an integer number of tokens per 1000 minutes. So a
+// rate must be at least 0.001 per minute (a token per 1000 minutes) and at most 1e9 (a token per 60 ns), and
+// a burst at most 100000: 100000 tokens at 0.001 per minute refill in 1e8 minutes (190 years), within
+// MaxBucketMinutes. Both stores keep rates as double precision and bursts as 32-bit integers.
 const (
 	MinKeyRatePerMinute = 0.001
-	MaxKeyRatePerMinute = 1_000_000
+	MaxKeyRatePerMinute = 1_000_000_000
 	MaxKeyBurst         = 100_000
 )
+
+// MaxBucketMinutes bounds burst / rate-per-minute, the minutes an empty bucket takes to refill, for any rate
+// limit (per key or server-wide): 1.5e8 minutes (285 years) is the most the in-memory limiter's int64
+// nanoseconds hold with margin.
+const MaxBucketMinutes = 150_000_000
 
 // MaxKeyNameLength bounds API key names (and key sources), in characters.
 const MaxKeyNameLength = 200
@@ -94,7 +100,7 @@ func validateLabel(field, s string) error {
 	reason := ""
 	switch n := utf8.RuneCountInString(s); {
 	case !utf8.ValidString(s):
-		reason = "must be valid UTF-8"
+		reason = reasonInvalidUTF8
 	case strings.TrimSpace(s) == "":
 		reason = fmt.Sprintf("must be 1 to %d characters, not only spaces", MaxKeyNameLength)
 	case n > MaxKeyNameLength:

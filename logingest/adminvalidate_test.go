@@ -15,7 +15,7 @@ func TestKeyLimitsValidate(t *testing.T) {
 	ok := []logingest.KeyLimits{
 		{},
 		{RequestsPerMinute: -1, EventsPerMinute: -1},
-		{RequestsPerMinute: 0.001, RequestBurst: 1, EventsPerMinute: 1e6, EventsBurst: 100000},
+		{RequestsPerMinute: 0.001, RequestBurst: 1, EventsPerMinute: 1e9, EventsBurst: 100000},
 		{RequestsPerMinute: 60, RequestBurst: 10},
 	}
 	for _, l := range ok {
@@ -28,7 +28,7 @@ func TestKeyLimitsValidate(t *testing.T) {
 	}{
 		{logingest.KeyLimits{RequestsPerMinute: 0.0004}, "limits.requests_per_minute"}, // Redis: rounds to 0 per 1000 min
 		{logingest.KeyLimits{RequestsPerMinute: 1e-9}, "limits.requests_per_minute"},   // in-memory: interval overflows
-		{logingest.KeyLimits{EventsPerMinute: 1e6 + 1}, "limits.events_per_minute"},
+		{logingest.KeyLimits{EventsPerMinute: 1e9 + 1}, "limits.events_per_minute"},
 		{logingest.KeyLimits{EventsPerMinute: math.NaN()}, "limits.events_per_minute"},
 		{logingest.KeyLimits{RequestsPerMinute: math.Inf(1)}, "limits.requests_per_minute"},
 		{logingest.KeyLimits{RequestBurst: math.MaxInt64}, "limits.request_burst"},
@@ -47,7 +47,7 @@ func TestKeyLimitsValidate(t *testing.T) {
 
 func TestValidateKeyName(t *testing.T) {
 	t.Parallel()
-	for _, name := range []string{"ci", "iOS app (prod) — v2", strings.Repeat("é", 200), "名前 ✓ 😀"} {
+	for _, name := range []string{"ci", "iOS app (prod) — v2", strings.Repeat("é", 200), "ações ✓ 😀"} {
 		require.NoError(t, logingest.ValidateKeyName(name), "%q", name)
 	}
 	for name, reason := range map[string]string{

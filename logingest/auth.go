@@ -62,7 +62,11 @@ func ParseScopes(s string) (Scope, error) {
 
 // Principal is the authenticated caller of a request.
 type Principal struct {
-	// KeyID identifies the key without revealing it; safe to log.
+	// KeyID identifies the credential the request was made with, without revealing it: it is logged as
+	// key_id and keys the per-key rate limits of httpapi, so an Authenticator gives every credential its own
+	// KeyID (two credentials with one KeyID share their limits). It may be empty: the limits are then kept per
+	// Source, so principals without a KeyID share a bucket only within their source, never across tenants.
+	// Safe to log.
 	KeyID string
 	// Source is the source the caller's events belong to and the only source it may read.
 	Source string
@@ -103,6 +107,20 @@ func FromContext(ctx context.Context) (Principal, bool) {
 // authenticator's own failure (HTTP 503).
 type Authenticator interface {
 	Authenticate(r *http.Request) (Principal, error)
+}
+
+// Challenger is an optional Authenticator interface: Challenge returns the message of the 401 answer to a
+// request the Authenticator refused, and its WWW-Authenticate header value, so that the answer names the
+// credentials this Authenticator expects. Every refusal gets the same answer, so it never tells why a
+// credential was refused. Without it (or for an empty value), httpapi answers "missing or invalid credentials"
+// with `Bearer realm="logingest"`.
+type Challenger interface {
+	Challenge() (message, wwwAuthenticate string)
+}
+
+// apiKeyChallenge is the 401 answer of the API key authenticators.
+func apiKeyChallenge() (message, wwwAuthenticate string) {
+	return "missing or invalid API key", `Bearer realm="logingest"`
 }
 
 // AuthenticatorFunc adapts a function to the Authenticator interface.
@@ -161,6 +179,9 @@ func NewStaticKeys(keys []string, scopes Scope, source string) *StaticKeys {
 	}
 	return s
 }
+
+// Challenge implements Challenger: the answer speaks of API keys.
+func (s *StaticKeys) Challenge() (message, wwwAuthenticate string) { return apiKeyChallenge() }
 
 // Len returns how many keys s accepts.
 func (s *StaticKeys) Len() int { return len(s.hashes) }
@@ -229,6 +250,10 @@ type KeyUsage struct {
 // concurrent use. Because KeyStore is optional (checked with a type assertion), methods are added to it as key
 // management grows; a store that implements an older version of it is simply not a KeyStore, and servers fall
 // back to keys from configuration.
+//
+// It is the one key-management interface: KeyStoreAuthenticator, RotateAPIKey, httpapi's key endpoints
+// (httpapi.Config.Keys) and the logserver keys commands all use it, and storetest checks its contract on every
+// store that implements it.
 type KeyStore interface {
 	// CreateAPIKey stores k, ignoring k.LastUsedAt and k.UseCount. It returns an error matching ErrInvalid if
 	// a key with the same ID or Hash exists.

@@ -97,7 +97,8 @@ type Event struct {
 //go:fix inline
 func Int64(v int64) *int64 { return new(v) }
 
-// AppendStatus is what a Store did with one event passed to Append.
+// AppendStatus is what a Store did with one event passed to Append. The Ingester turns it into the Status of
+// that event's Result (AppendInserted gives StatusAccepted); Stats is unrelated: a summary of stored events.
 type AppendStatus uint8
 
 const (

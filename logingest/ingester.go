@@ -9,7 +9,9 @@ import (
 	"time"
 )
 
-// Status is the outcome of one event in an Ingest call.
+// Status is the outcome of one event in an Ingest call, as the client is told it. It extends the Store's
+// AppendStatus (what the store did) with StatusRejected (the event never reached the store). It is unrelated
+// to Stats, the summary of stored events that Store.Stats returns.
 type Status string
 
 // Event outcomes.
@@ -134,7 +136,8 @@ func (ing *Ingester) QueueDepth() (events int, bytes int64) {
 	return ing.queuedEvents, ing.queuedBytes
 }
 
-// Store returns the Store the Ingester writes to.
+// Store returns the Store the Ingester writes to, for readers: httpapi's read endpoints query it, so an
+// application passes its store once, to New.
 func (ing *Ingester) Store() Store { return ing.store }
 
 // Ingest validates events, stamps each valid one with source (DefaultSource when empty) and the receive time,

@@ -184,6 +184,11 @@ func (a *KeyStoreAuthenticator) Authenticate(r *http.Request) (Principal, error)
 	return Principal{KeyID: e.key.ID, Source: e.key.Source, Scopes: e.key.Scopes, Limits: e.key.Limits.Sanitized()}, nil
 }
 
+// Challenge implements Challenger: the answer speaks of API keys.
+func (a *KeyStoreAuthenticator) Challenge() (message, wwwAuthenticate string) {
+	return apiKeyChallenge()
+}
+
 func latest(a, b time.Time) time.Time {
 	if a.After(b) {
 		return a
@@ -243,19 +248,12 @@ func (a *KeyStoreAuthenticator) Run(ctx context.Context) error {
 	}
 }
 
-// KeyRotator is what RotateAPIKey needs of a KeyStore.
-type KeyRotator interface {
-	APIKeyByID(ctx context.Context, id string) (APIKey, error)
-	CreateAPIKey(ctx context.Context, k APIKey) error
-	ExpireAPIKey(ctx context.Context, id string, at time.Time) error
-}
-
 // RotateAPIKey replaces key id: it creates a new key with the same name, source, scopes and limits (and, when
 // the old key expires, the same lifetime counted from now), then makes the old key expire at now+grace, or
 // keeps its earlier expiry. A zero grace ends the old key at once. It returns the new secret, to show once,
 // and the new record. It returns an error matching ErrNotFound for an unknown ID and ErrInvalid for a key
 // that is already revoked or expired.
-func RotateAPIKey(ctx context.Context, ks KeyRotator, id string, grace time.Duration, now time.Time) (string, APIKey, error) {
+func RotateAPIKey(ctx context.Context, ks KeyStore, id string, grace time.Duration, now time.Time) (string, APIKey, error) {
 	if grace < 0 {
 		return "", APIKey{}, &ValidationError{Errors: []FieldError{{Field: "grace", Reason: "must not be negative"}}}
 	}
@@ -285,17 +283,31 @@ func RotateAPIKey(ctx context.Context, ks KeyRotator, id string, grace time.Dura
 
 // FirstOf returns an Authenticator that tries each of auths in order and returns the first success. A request
 // that every authenticator refuses with ErrUnauthorized gets ErrUnauthorized; any other error stops the chain.
+// It is a Challenger answering as the first of auths that is one.
 func FirstOf(auths ...Authenticator) Authenticator {
-	return AuthenticatorFunc(func(r *http.Request) (Principal, error) {
-		for _, a := range auths {
-			p, err := a.Authenticate(r)
-			if err == nil {
-				return p, nil
-			}
-			if !errors.Is(err, ErrUnauthorized) {
-				return Principal{}, err
-			}
+	return firstOf(auths)
+}
+
+type firstOf []Authenticator
+
+func (f firstOf) Authenticate(r *http.Request) (Principal, error) {
+	for _, a := range f {
+		p, err := a.Authenticate(r)
+		if err == nil {
+			return p, nil
 		}
-		return Principal{}, ErrUnauthorized
-	})
+		if !errors.Is(err, ErrUnauthorized) {
+			return Principal{}, err
+		}
+	}
+	return Principal{}, ErrUnauthorized
+}
+
+func (f firstOf) Challenge() (message, wwwAuthenticate string) {
+	for _, a := range f {
+		if c, ok := a.(Challenger); ok {
+			return c.Challenge()
+		}
+	}
+	return "", ""
 }

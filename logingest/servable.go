@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -15,8 +16,8 @@ import (
 // Validation keeps such values out, but a row written by an older version, by hand or by another program may
 // still hold them, and one such row must not break every page that contains it. The rule:
 //
-//   - A time (Timestamp, ReceivedAt) whose UTC year is outside MinYear..MaxYear, which JSON cannot encode, is
-//     replaced by the zero time (served as 0001-01-01T00:00:00Z: "unknown").
+//   - A time (every time.Time field: Timestamp, ReceivedAt, ...) whose UTC year is outside MinYear..MaxYear,
+//     which JSON cannot encode, is replaced by the zero time ("unknown").
 //   - Invalid UTF-8 in a string field, or inside the strings of Properties or DeviceInfo, is replaced by
 //     U+FFFD (one per run of invalid bytes).
 //   - Properties or DeviceInfo that are still not a JSON object are dropped (served as absent).
@@ -26,48 +27,72 @@ import (
 // the others.
 func SanitizeStored(e *Event) []FieldError {
 	var changed []FieldError
-	for _, t := range []struct {
-		field string
-		v     *time.Time
-	}{{"timestamp", &e.Timestamp}, {"received_at", &e.ReceivedAt}} {
-		if t.v.IsZero() {
+	v := reflect.ValueOf(e).Elem()
+	for _, f := range eventFields.times {
+		t, ok := reflect.TypeAssert[*time.Time](v.Field(f.index).Addr())
+		if !ok || t.IsZero() {
 			continue
 		}
-		if y := t.v.UTC().Year(); y < MinYear || y > MaxYear {
-			changed = append(changed, FieldError{Field: t.field, Reason: fmt.Sprintf("year %d is outside %d to %d; served as the zero time", y, MinYear, MaxYear)})
-			*t.v = time.Time{}
+		if y := t.UTC().Year(); y < MinYear || y > MaxYear {
+			changed = append(changed, FieldError{
+				Field: f.name, Reason: fmt.Sprintf("year %d is outside %d to %d; served as the zero time", y, MinYear, MaxYear),
+			})
+			*t = time.Time{}
 		}
 	}
-	for _, s := range []struct {
-		field string
-		v     *string
-	}{{"event_id", &e.EventID}, {"event_name", &e.EventName}, {"user_id", &e.UserID}, {"session_id", &e.SessionID},
-		{"app_version", &e.AppVersion}, {"source", &e.Source}} {
-		if !utf8.ValidString(*s.v) {
-			changed = append(changed, FieldError{Field: s.field, Reason: "invalid UTF-8; replaced by U+FFFD"})
-			*s.v = strings.ToValidUTF8(*s.v, "\uFFFD")
+	for _, f := range eventFields.strings {
+		sv := v.Field(f.index)
+		if s := sv.String(); !utf8.ValidString(s) {
+			changed = append(changed, FieldError{Field: f.name, Reason: "invalid UTF-8; replaced by U+FFFD"})
+			sv.SetString(strings.ToValidUTF8(s, "\uFFFD"))
 		}
 	}
-	for _, o := range []struct {
-		field string
-		v     *json.RawMessage
-	}{{"properties", &e.Properties}, {"device_info", &e.DeviceInfo}} {
-		raw := *o.v
-		if len(raw) == 0 {
+	for _, f := range eventFields.objects {
+		o, ok := reflect.TypeAssert[*json.RawMessage](v.Field(f.index).Addr())
+		if !ok || len(*o) == 0 {
 			continue
 		}
+		raw := *o
 		if !utf8.Valid(raw) {
-			changed = append(changed, FieldError{Field: o.field, Reason: "invalid UTF-8; replaced by U+FFFD"})
+			changed = append(changed, FieldError{Field: f.name, Reason: "invalid UTF-8; replaced by U+FFFD"})
 			raw = bytes.ToValidUTF8(raw, []byte("\uFFFD"))
-			*o.v = raw
+			*o = raw
 		}
 		if !isJSONObject(raw) {
-			changed = append(changed, FieldError{Field: o.field, Reason: "not a JSON object; served as absent"})
-			*o.v = nil
+			changed = append(changed, FieldError{Field: f.name, Reason: "not a JSON object; served as absent"})
+			*o = nil
 		}
 	}
 	return changed
 }
+
+// eventField is one field of Event: its index and its JSON name.
+type eventField struct {
+	index int
+	name  string
+}
+
+// eventFields lists the fields of Event that SanitizeStored and validation check, by kind, found by
+// reflection so that a field added to Event is covered without touching them.
+var eventFields = func() (out struct{ times, strings, objects []eventField }) {
+	t := reflect.TypeFor[Event]()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" || name == "-" {
+			name = f.Name
+		}
+		switch {
+		case f.Type == reflect.TypeFor[time.Time]():
+			out.times = append(out.times, eventField{i, name})
+		case f.Type == reflect.TypeFor[json.RawMessage]():
+			out.objects = append(out.objects, eventField{i, name})
+		case f.Type.Kind() == reflect.String:
+			out.strings = append(out.strings, eventField{i, name})
+		}
+	}
+	return out
+}()
 
 // isJSONObject reports whether raw is one valid JSON object.
 func isJSONObject(raw []byte) bool {

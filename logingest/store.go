@@ -52,10 +52,22 @@ type Store interface {
 	Ping(ctx context.Context) error
 }
 
-// UserEraser is an optional Store interface for the right to erasure.
+// UserEraser is an optional Store interface for the right to erasure. The conformance suite (storetest) checks
+// every sentence of this contract.
 type UserEraser interface {
-	// DeleteUserEvents deletes every event of userID in source (every source when source is empty) and
-	// returns how many were deleted. Deleting a user with no events returns (0, nil).
+	// DeleteUserEvents deletes every event whose UserID equals userID exactly (case-sensitive) in source, or in
+	// every source when source is empty, and returns how many it deleted. Deleting a user with no events
+	// returns (0, nil).
+	//
+	// An empty userID is refused with an error matching ErrInvalid and deletes nothing: events without a user
+	// belong to nobody and are never erased by this method.
+	//
+	// Erasure is permanent: an erased event that a client sends again (apps retry until they see 201) is
+	// reported AppendDuplicate by Append and is not stored again, so a retry queue cannot restore erased
+	// data. The store keeps the erased events' (source, event_id) keys for this, and nothing else of them, for
+	// as long as it would recognise a duplicate of a stored event (a store whose retention forgets old keys
+	// forgets these with them).
+	// Another source's event with the same event_id is a different event and is stored as usual.
 	DeleteUserEvents(ctx context.Context, source, userID string) (int64, error)
 }
 
@@ -223,8 +235,20 @@ type StatsQuery struct {
 	Source string
 	// Now is the reference time for the "last hour" and "last day" windows.
 	Now time.Time
-	// TopN bounds TopEventTypes and TopEventNames. Defaults to 5.
+	// TopN bounds TopEventTypes and TopEventNames. Defaults to DefaultTopN.
 	TopN int
+}
+
+// DefaultTopN is the default of StatsQuery.TopN.
+const DefaultTopN = 5
+
+// Normalize returns q with its defaults applied (TopN). Stores call it first, so every store applies the same
+// defaults.
+func (q StatsQuery) Normalize() StatsQuery {
+	if q.TopN <= 0 {
+		q.TopN = DefaultTopN
+	}
+	return q
 }
 
 // ValueCount is a value and how many events carry it.
@@ -233,7 +257,8 @@ type ValueCount struct {
 	Count int64  `json:"count"`
 }
 
-// Stats summarises stored events. Windows are measured on ReceivedAt, because offline clients send old timestamps.
+// Stats summarises stored events (Store.Stats, served as GET /api/v1/metrics); it is not a Status, the outcome of
+// one ingested event. Windows are measured on ReceivedAt, because offline clients send old timestamps.
 type Stats struct {
 	TotalEvents int64 `json:"total_logs"`
 	// LastHour and LastDay count events received in (Now-1h, Now] and (Now-24h, Now].

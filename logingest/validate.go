@@ -93,7 +93,7 @@ func (l Limits) validate() error {
 	return nil
 }
 
-// validator checks one event: the static rules (required fields, enumerations) through go-playground/validator
+// eventValidator checks one event: the static rules (required fields, enumerations) through go-playground/validator
 // struct tags, and the configurable limits by hand.
 type eventValidator struct {
 	limits Limits
@@ -129,7 +129,11 @@ func (ev *eventValidator) check(e *Event, now time.Time) []FieldError {
 	errs = checkLen(errs, "app_version", e.AppVersion, l.MaxIDLength)
 	errs = ev.checkObject(errs, "properties", e.Properties)
 	errs = ev.checkObject(errs, "device_info", e.DeviceInfo)
-	errs = checkYear(errs, "timestamp", e.Timestamp)
+	ev0 := reflect.ValueOf(e).Elem()
+	for _, f := range eventFields.times { // every timestamp the client sent (timestamp, sent_at, ...)
+		t, _ := reflect.TypeAssert[time.Time](ev0.Field(f.index))
+		errs = checkYear(errs, f.name, t)
+	}
 	if !e.Timestamp.IsZero() && e.Timestamp.After(now.Add(l.MaxFutureSkew)) {
 		errs = append(errs, FieldError{Field: "timestamp", Reason: fmt.Sprintf("more than %s in the future", l.MaxFutureSkew)})
 	}
@@ -174,12 +178,12 @@ func checkLen(errs []FieldError, field, s string, maxChars int) []FieldError {
 	}
 	if len(s) <= maxChars { // bytes ≥ characters: the common case needs no rune count
 		if !utf8.ValidString(s) {
-			return append(errs, FieldError{Field: field, Reason: "must be valid UTF-8"})
+			return append(errs, FieldError{Field: field, Reason: reasonInvalidUTF8})
 		}
 		return errs
 	}
 	if !utf8.ValidString(s) {
-		return append(errs, FieldError{Field: field, Reason: "must be valid UTF-8"})
+		return append(errs, FieldError{Field: field, Reason: reasonInvalidUTF8})
 	}
 	if n := utf8.RuneCountInString(s); n > maxChars {
 		return append(errs, FieldError{Field: field, Reason: fmt.Sprintf("is %d characters, limit is %d", n, maxChars)})
@@ -253,7 +257,7 @@ func objectShape(raw json.RawMessage) (int, string) {
 	}
 	// json.Valid does not look at the bytes inside strings, and only strings can hold bytes >= 0x80.
 	if !utf8.Valid(raw) {
-		return 0, "must be valid UTF-8"
+		return 0, reasonInvalidUTF8
 	}
 	depth, maxDepth, inString := 0, 0, false
 	for ; i < len(raw); i++ {
@@ -309,6 +313,9 @@ func objectShape(raw json.RawMessage) (int, string) {
 	}
 	return maxDepth, ""
 }
+
+// reasonInvalidUTF8 is the FieldError reason for text that is not valid UTF-8.
+const reasonInvalidUTF8 = "must be valid UTF-8"
 
 const unpairedSurrogate = "must not contain an unpaired UTF-16 surrogate escape"
 

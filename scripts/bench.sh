@@ -7,7 +7,8 @@
 #   (d) buffer mode (INGEST_BUFFER): logserver publishing to a JetStream stream on a private nats-server, two
 #       in-process writers moving it into a fresh PostgreSQL database, batches of 100 (16 clients), compared
 #       with pg-batch100 of (b): the ingest rate (201 answers/s) and the end-to-end rate (until the writers
-#       have stored every event, lag 0).
+#       have stored every event, lag 0); then (d2) the same load with no writers in logserver (the replicas'
+#       ingest rate while the database is slow or away) and `logserver consume` draining the stream alone.
 # It prints a table with each throughput as a ratio to (a). Client, server and database share the machine.
 # Needs PostgreSQL at TEST_DATABASE_URL (run it through scripts/with-postgres.sh, as `make bench` does).
 # Tunables: BENCH_EVENTS (per HTTP run, default 200000), BENCH_SINGLE_EVENTS (default 60000), BENCH_DURATION (30s).
@@ -107,10 +108,39 @@ for _ in $(seq 1 6000); do
 done
 t1=$(date +%s.%N)
 stop_server
-kill "$nats_pid"; wait "$nats_pid" 2>/dev/null || true; nats_pid=""
 buf_acked=$(field pg-buffer-batch100 events_acked)
 buf_e2e=$(awk -v n="$buf_acked" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
 buf_stored=$(psql "$buf_url" -qAtc "SELECT count(*) FROM analytics_logs")
+
+# (d2) the same load with the writers elsewhere (INGEST_BUFFER_WRITERS=0): the ingest rate the replicas sustain
+# while the database is slow or away; then `logserver consume` drains the stream and we time it.
+psql "$buf_url" -qAtc "TRUNCATE analytics_logs" >/dev/null
+start_server DATABASE_URL="$buf_url" INGEST_BUFFER="nats://127.0.0.1:$nats_port" INGEST_BUFFER_STREAM=BENCHSPLIT INGEST_BUFFER_WRITERS=0
+load pg-buffer-nowriters-batch100 16 100 "$EVENTS"
+stop_server
+: >"$work/consume.out"
+env -i PATH="$PATH" HOME="$HOME" PORT=0 HOST=127.0.0.1 LOG_LEVEL=warn LOG_FORMAT=json DATABASE_URL="$buf_url" \
+  INGEST_BUFFER="nats://127.0.0.1:$nats_port" INGEST_BUFFER_STREAM=BENCHSPLIT INGEST_BUFFER_WRITERS=2 \
+  "$work/logserver" consume >"$work/consume.out" 2>"$work/consume.err" &
+consume_pid=$!
+t0=$(date +%s.%N)
+curl_url=""
+for _ in $(seq 1 300); do
+  curl_url=$(grep -o 'http://[^ ]*/metrics' "$work/consume.out" | head -1 || true)
+  [ -n "$curl_url" ] && break
+  sleep 0.1
+done
+for _ in $(seq 1 6000); do
+  lag=$(curl -fsS "$curl_url" | awk '$1 == "logingest_buffer_lag_events" { print $2 }')
+  [ "${lag:-1}" = "0" ] && break
+  sleep 0.1
+done
+t1=$(date +%s.%N)
+kill "$consume_pid"; wait "$consume_pid" 2>/dev/null || true
+kill "$nats_pid"; wait "$nats_pid" 2>/dev/null || true; nats_pid=""
+split_acked=$(field pg-buffer-nowriters-batch100 events_acked)
+split_drain=$(awk -v n="$split_acked" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
+split_stored=$(psql "$buf_url" -qAtc "SELECT count(*) FROM analytics_logs")
 
 printf '\n%-28s %12s %10s %10s %10s %8s\n' "run" "events/s" "vs (a)" "p50 ms" "p99 ms" "errors"
 printf '%-28s %12.0f %9.2fx %10s %10s %8s\n' "(a) COPY ceiling (batch 1000)" "$ceiling" 1 - - -
@@ -126,3 +156,6 @@ printf '\npg single (64 clients) / pg batch-100: %.2f   sqlite batch-100: %.0f e
 d=$(field pg-batch100 events_per_sec); bi=$(field pg-buffer-batch100 events_per_sec)
 printf 'buffer mode vs direct, PostgreSQL, batch 100 (same run): ingest %.2fx (%.0f vs %.0f events/s), end to end %.2fx (%s events/s; %s of %s acknowledged events stored)\n' \
   "$(ratio "$bi" "$d")" "$bi" "$d" "$(ratio "$buf_e2e" "$d")" "$buf_e2e" "$buf_stored" "$buf_acked"
+bs=$(field pg-buffer-nowriters-batch100 events_per_sec)
+printf 'buffer mode, writers elsewhere: ingest %.2fx direct (%.0f events/s); consume drained the stream at %s events/s (%.2fx direct; %s of %s stored)\n' \
+  "$(ratio "$bs" "$d")" "$bs" "$split_drain" "$(ratio "$split_drain" "$d")" "$split_stored" "$split_acked"

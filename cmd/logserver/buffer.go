@@ -103,6 +103,16 @@ func connectBuffer(b bufferConfig, name string, logger *slog.Logger) (*nats.Conn
 	return nc, nil
 }
 
+// bufferBackend is the httpapi.Backend of buffer mode: Ingest (and MaxBatchSize) publish through the
+// Publisher, reads go to store.
+type bufferBackend struct {
+	*natsbuffer.Publisher
+	store logingest.Store
+}
+
+// Store implements httpapi.Backend.
+func (b bufferBackend) Store() logingest.Store { return b.store }
+
 // bufferReader is the read side handed to httpapi in buffer mode: reads go to the store, but Ping (health and
 // readiness) reports the buffer connection, because ingest no longer depends on the database; a database
 // outage must not take every replica out of its load balancer.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"net/url"
 	"path"
@@ -11,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/change66/logserver/logingest"
 )
 
 // config is the server's configuration, read from the environment (and .env). Every variable is listed in
@@ -119,7 +122,7 @@ func (r *envReader) float(name string, def, lo float64) float64 {
 		return def
 	}
 	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || f < lo {
+	if err != nil || f < lo || math.IsNaN(f) || math.IsInf(f, 0) {
 		r.errs = append(r.errs, fmt.Errorf("%s must be a number of at least %g, got %q", name, lo, v))
 		return def
 	}
@@ -224,6 +227,26 @@ func loadConfig(getenv func(string) string) (config, error) {
 	for _, f := range []*float64{&c.RateLimitPerMinute, &c.EventsPerMinute, &c.AuthFailuresPerMin} {
 		if *f == 0 {
 			*f = -1
+		}
+	}
+	// Rates and bursts the limiters can represent (see logingest.KeyLimits.Validate for the reasons).
+	for _, l := range []struct {
+		rateName, burstName string
+		rate                float64
+		burst               int
+	}{
+		{"RATE_LIMIT_REQUESTS_PER_MINUTE", "RATE_LIMIT_BURST", c.RateLimitPerMinute, c.RateLimitBurst},
+		{"RATE_LIMIT_EVENTS_PER_MINUTE", "RATE_LIMIT_EVENTS_BURST", c.EventsPerMinute, c.EventsBurst},
+		{"AUTH_FAILURES_PER_MINUTE", "", c.AuthFailuresPerMin, 0},
+	} {
+		switch {
+		case l.rate <= 0: // unlimited
+		case l.rate < logingest.MinKeyRatePerMinute || l.rate > logingest.MaxKeyRatePerMinute:
+			r.errs = append(r.errs, fmt.Errorf("%s must be 0 (unlimited) or between %g and %g, got %g",
+				l.rateName, logingest.MinKeyRatePerMinute, float64(logingest.MaxKeyRatePerMinute), l.rate))
+		case float64(l.burst)/l.rate > logingest.MaxBucketMinutes:
+			r.errs = append(r.errs, fmt.Errorf("%s / %s must be at most %d minutes (an empty bucket refills within 285 years), got %g",
+				l.burstName, l.rateName, logingest.MaxBucketMinutes, float64(l.burst)/l.rate))
 		}
 	}
 	if c.EventsPerMinute > 0 && c.EventsBurst < c.MaxBatchSize {

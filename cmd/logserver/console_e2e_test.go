@@ -81,10 +81,12 @@ func runConsoleE2E(t *testing.T, node, browser, label string, env map[string]str
 
 	// The first start prints a key (ingest and read) and points to the console.
 	var baseURL, readKey, consoleLine string
+	var banner []string
 	timeout := time.After(30 * time.Second)
 	for baseURL == "" {
 		select {
 		case line := <-out.lines:
+			banner = append(banner, line)
 			if m := keyRE.FindStringSubmatch(line); m != nil {
 				readKey = m[1]
 			}
@@ -107,6 +109,8 @@ func runConsoleE2E(t *testing.T, node, browser, label string, env map[string]str
 	case <-time.After(5 * time.Second):
 	}
 	require.Contains(t, consoleLine, "web console: "+baseURL+"/ui/", "the start-up output points to the console")
+	require.Contains(t, strings.Join(banner, "\n"), "open the web console at "+baseURL+"/ui/ and paste the key",
+		"the first-start key comes with the console's address")
 
 	// A second key, without the read scope, for the "clear message" check.
 	var keyOut bytes.Buffer

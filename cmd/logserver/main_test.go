@@ -64,6 +64,27 @@ func TestLoadConfigInvalidValuesNameTheVariable(t *testing.T) {
 	}
 }
 
+// TestLoadConfigRatesTheLimitersCanHold: server-wide rates and bursts within what the limiters represent
+// (a rate of 1e-9 per minute overflowed the in-memory limiter's int64 nanoseconds into "unlimited").
+func TestLoadConfigRatesTheLimitersCanHold(t *testing.T) {
+	t.Parallel()
+	for env, want := range map[[2]string]string{
+		{"RATE_LIMIT_REQUESTS_PER_MINUTE", "1e-9"}:  "RATE_LIMIT_REQUESTS_PER_MINUTE must be 0 (unlimited) or between 0.001 and 1e+09, got 1e-09",
+		{"RATE_LIMIT_EVENTS_PER_MINUTE", "2e9"}:     "RATE_LIMIT_EVENTS_PER_MINUTE must be 0 (unlimited) or between 0.001 and 1e+09, got 2e+09",
+		{"AUTH_FAILURES_PER_MINUTE", "0.0001"}:      "AUTH_FAILURES_PER_MINUTE must be 0 (unlimited) or between 0.001 and 1e+09",
+		{"RATE_LIMIT_REQUESTS_PER_MINUTE", "0.001"}: "RATE_LIMIT_BURST / RATE_LIMIT_REQUESTS_PER_MINUTE must be at most 150000000 minutes",
+		{"RATE_LIMIT_EVENTS_PER_MINUTE", "NaN"}:     "RATE_LIMIT_EVENTS_PER_MINUTE must be a number",
+	} {
+		_, err := loadConfig(envMap(map[string]string{env[0]: env[1], "RATE_LIMIT_BURST": "1000000"}))
+		if env[1] != "0.001" {
+			_, err = loadConfig(envMap(map[string]string{env[0]: env[1]}))
+		}
+		require.ErrorContains(t, err, want, "%s=%s", env[0], env[1])
+	}
+	_, err := loadConfig(envMap(map[string]string{"RATE_LIMIT_REQUESTS_PER_MINUTE": "0.01", "RATE_LIMIT_BURST": "100"}))
+	require.NoError(t, err)
+}
+
 func TestLoadConfigDatabaseFromSeedVariables(t *testing.T) {
 	t.Parallel()
 	cfg, err := loadConfig(envMap(map[string]string{
@@ -290,7 +311,7 @@ func TestShutdownLosesNothingAcknowledged(t *testing.T) {
 	<-clientsDone
 
 	require.NotEmpty(t, acked)
-	store, err := sqlite.Open(t.Context(), filepath.Join(dir, "logingest.db"), nil)
+	store, err := sqlite.Open(t.Context(), filepath.Join(dir, "logingest.db"), &sqlite.Config{AutoMigrate: true})
 	require.NoError(t, err)
 	defer store.Close()
 	stored := map[string]bool{}
@@ -351,10 +372,12 @@ func TestKeysAndEraseUserCommands(t *testing.T) {
 	require.NotContains(t, out.String(), secret[len("lk_")+13:], "list never shows secrets")
 	require.ErrorContains(t, run(t.Context(), []string{"keys", "create"}, env, &out, io.Discard), "-name is required")
 	// Names and sources are printable text; limits are within what the limiters can represent.
-	err := run(t.Context(), []string{"keys", "create", "-name", "evil\x1b[2J", "-source", "a\nb", "-requests-per-minute", "0.0001"}, env, &out, io.Discard)
+	bad := []string{"keys", "create", "-name", "evil\x1b[2J", "-source", "a\nb", "-requests-per-minute", "0.0001"}
+	err := run(t.Context(), bad, env, &out, io.Discard)
 	require.ErrorContains(t, err, "-name must be printable text; U+001B is not")
 	require.ErrorContains(t, err, "-source must be printable text; U+000A is not")
-	require.ErrorContains(t, err, "-requests-per-minute must be 0 (server default), negative (unlimited) or between 0.001 and 1e+06 per minute")
+	require.ErrorContains(t, err,
+		"-requests-per-minute must be 0 (server default), negative (unlimited) or between 0.001 and 1e+09 per minute")
 
 	// The secret is shown once: when it cannot be written, the command fails and says which key to revoke.
 	err = run(t.Context(), create, env, failingWriter{}, io.Discard)

@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,25 +22,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/change66/logserver/logingest"
+	"github.com/change66/logserver/logingest/logingesttest"
 )
-
-// syncBuffer is a concurrency-safe writer for the server's stderr.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // startServerLogs runs the real server command in-process on a free port and waits for its banner; the
 // server's log output goes to stderr.
@@ -224,7 +206,7 @@ func TestMetricsAudit(t *testing.T) {
 				`/api/v1/(ingest|batch-ingest|logs/filter|logs/recent|metrics|status|keys|keys/\{id\}/(revoke|rotate)))$`),
 			"method":     regexp.MustCompile(`^(GET|HEAD|POST|PUT|PATCH|DELETE|OPTIONS|OTHER)$`),
 			"code":       regexp.MustCompile(`^([1-5]xx|other)$`),
-			"reason":     regexp.MustCompile(`^(missing|invalid|forbidden|error)$`),
+			"reason":     regexp.MustCompile(`^(missing|invalid|forbidden|error|evicted|refused)$`), // auth failures; connections shed
 			"event_type": regexp.MustCompile(`^(behavioral|telemetry|observability|error|performance|invalid)$`),
 			"outcome":    regexp.MustCompile(`^(accepted|duplicate|rejected)$`),
 			"result":     regexp.MustCompile(`^(ok|invalid|overloaded|unavailable|closed|canceled|hit|miss)$`),
@@ -290,7 +272,7 @@ func mapsKeys[K comparable, V any](m map[K]V) func(func(K) bool) {
 func TestAccessLog(t *testing.T) {
 	t.Parallel()
 	const key = "access-log-key-s3cr3t-9f8e7d"
-	logs := &syncBuffer{}
+	logs := &logingesttest.LogBuffer{}
 	s := startServerLogs(t, map[string]string{
 		"DATA_DIR": t.TempDir(), "API_KEYS": key, "LOG_FORMAT": "json", "LOG_LEVEL": "info",
 	}, logs)

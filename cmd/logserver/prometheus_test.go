@@ -22,6 +22,7 @@ import (
 
 	"github.com/change66/logserver/internal/dashtest"
 	"github.com/change66/logserver/internal/natstest"
+	"github.com/change66/logserver/logingest/logingesttest"
 )
 
 // promResult is the part of a Prometheus /api/v1/query answer the test reads.
@@ -86,7 +87,7 @@ scrape_configs:
 	cfgPath := filepath.Join(dir, "prometheus.yml")
 	require.NoError(t, os.WriteFile(cfgPath, []byte(cfg), 0o600))
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freeLoopbackPort(t)))
-	logs := &syncBuffer{}
+	logs := &logingesttest.LogBuffer{}
 	// When the test ends (t.Context is done just before the cleanups run), Prometheus gets an interrupt and, if it
 	// has not exited 10s later, is killed.
 	cmd := exec.CommandContext(t.Context(), bin,
@@ -214,9 +215,9 @@ func TestPrometheusScrapesServerMetricsPanels(t *testing.T) {
 		"INGEST_BUFFER": natstest.Start(t, 1).URLs(), "INGEST_BUFFER_WRITERS": "1",
 	})
 	var wg sync.WaitGroup
-	wg.Go(func() { trafficLoop(t.Context(), s, key, floodKey) })  // stops when the test ends
-	wg.Go(func() { trafficLoop(t.Context(), bs, key, "") })       // ingest only: feeds the buffer panels
-	t.Cleanup(wg.Wait)                                            // runs before the servers' cleanup
+	wg.Go(func() { trafficLoop(t.Context(), s, key, floodKey) }) // stops when the test ends
+	wg.Go(func() { trafficLoop(t.Context(), bs, key, "") })      // ingest only: feeds the buffer panels
+	t.Cleanup(wg.Wait)                                           // runs before the servers' cleanup
 
 	u, err := url.Parse(s.url)
 	require.NoError(t, err)

@@ -76,7 +76,7 @@ func openStore(ctx context.Context, cfg config, logger *slog.Logger, migrate boo
 		return s, "postgres " + redactURL(cfg.DatabaseURL), nil
 	}
 	path := filepath.Join(cfg.DataDir, "logingest.db")
-	s, err := sqlite.Open(ctx, path, &sqlite.Config{Logger: logger, SkipMigrate: !migrate})
+	s, err := sqlite.Open(ctx, path, &sqlite.Config{Logger: logger, AutoMigrate: migrate})
 	if err != nil {
 		return nil, "", fmt.Errorf("open SQLite database %s: %w", path, err)
 	}
@@ -146,7 +146,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer closeLimiter()
-	var keys httpapi.KeyManager
+	var keys logingest.KeyStore
 	if ks, ok := store.(logingest.KeyStore); ok {
 		keys = ks
 	}
@@ -154,9 +154,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	// In buffer mode (INGEST_BUFFER) requests are published to JetStream and writers move them to the store;
 	// otherwise the Ingester writes them directly.
 	var (
-		ingester   httpapi.Ingester
-		reader     httpapi.Reader = store
-		closeIng                  = func(context.Context) error { return nil }
+		backend    httpapi.Backend
+		opsStore   logingest.Store = store
+		closeIng                   = func(context.Context) error { return nil }
 		runWriters func(context.Context) error
 	)
 	if cfg.Buffer.URL != "" {
@@ -179,7 +179,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 				return err
 			}
 		}
-		ingester, reader = pub, bufferReader{Store: store, nc: nc}
+		br := bufferReader{Store: store, nc: nc}
+		backend, opsStore = bufferBackend{Publisher: pub, store: br}, br
 		logger.Info("ingest buffer ready", slog.String("stream", cfg.Buffer.Stream),
 			slog.String("nats", nc.ConnectedUrlRedacted()), slog.Int("writers", cfg.Buffer.Writers))
 	} else {
@@ -195,7 +196,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		if err != nil {
 			return err
 		}
-		ingester, closeIng = ing, ing.Close
+		backend, closeIng = ing, ing.Close
 	}
 
 	var draining atomic.Bool
@@ -203,10 +204,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if minBodyRate == 0 {
 		minBodyRate = -1
 	}
-	handler, err := httpapi.New(ingester, reader, &httpapi.Config{
+	api, err := httpapi.New(backend, &httpapi.Config{
 		Logger:                        logger,
 		Registerer:                    reg,
-		Gatherer:                      gatherer(cfg, reg),
 		Authenticator:                 auth,
 		MaxBodyBytes:                  int64(cfg.MaxRequestSizeMB) << 20,
 		MaxEventBytes:                 int64(cfg.MaxEventSizeKB) << 10,
@@ -225,6 +225,17 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		CORS:                          httpapi.CORS{AllowedOrigins: cfg.CORSOrigins},
 		Version:                       version,
 		TrustedProxyHeader:            cfg.TrustedProxyHeader,
+	})
+	if err != nil {
+		_ = closeIng(context.Background())
+		return err
+	}
+	ops, err := httpapi.NewOps(opsStore, &httpapi.OpsConfig{
+		Logger:             logger,
+		Registerer:         reg,
+		Gatherer:           gatherer(cfg, reg),
+		Version:            version,
+		TrustedProxyHeader: cfg.TrustedProxyHeader,
 		Ready: func(context.Context) error {
 			if draining.Load() {
 				return errors.New("shutting down")
@@ -236,6 +247,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		_ = closeIng(context.Background())
 		return err
 	}
+	// The server answers the API and the operational endpoints on one port, as the original did.
+	handler := http.NewServeMux()
+	for _, p := range httpapi.OpsPaths() {
+		handler.Handle(p, ops)
+	}
+	handler.Handle("/", api)
 
 	var root http.Handler = handler
 	if cfg.ConsoleEnabled {
@@ -253,15 +270,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	apiLn := ln
-	if cfg.MaxConnections > 0 {
-		cl, err := newConnLimiter(cfg.MaxConnections, reg)
-		if err != nil {
-			_ = closeIng(context.Background())
-			return fmt.Errorf("register connection metrics: %w", err)
-		}
-		apiLn = cl.listener(ln)
-		srv.ConnState = cl.connState
+	apiLn, err := limitConnections(srv, ln, cfg.MaxConnections, reg)
+	if err != nil {
+		_ = closeIng(context.Background())
+		return err
 	}
 	fmt.Fprintf(stdout, "logserver %s listening on %s (store: %s)\n", version, baseURL, desc)
 	if cfg.ConsoleEnabled {
@@ -283,24 +295,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 	})
 	if cfg.MetricsAddr != "" {
-		mln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.MetricsAddr)
-		if err != nil {
+		if err := addMetricsServer(ctx, &g, cfg, reg, logger, stdout); err != nil {
 			_ = closeIng(context.Background())
-			return fmt.Errorf("listen on %s (METRICS_ADDR): %w", cfg.MetricsAddr, err)
+			return err
 		}
-		msrv := &http.Server{
-			Handler:           opsMux(reg, logger, cfg.EnableMetrics),
-			ReadHeaderTimeout: cfg.ReadHeaderTimeout,
-			IdleTimeout:       cfg.IdleTimeout,
-			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		}
-		fmt.Fprintf(stdout, "metrics and pprof on http://%s (METRICS_ADDR)\n", displayAddr(mln.Addr()))
-		g.Add(func() error {
-			if err := msrv.Serve(mln); !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return nil
-		}, func(error) { _ = msrv.Close() })
 	}
 	g.Add(func() error { // stop on ctx (SIGINT/SIGTERM in main)
 		<-ctx.Done()
@@ -448,4 +446,42 @@ func newRateLimiter(cfg config, logger *slog.Logger, reg prometheus.Registerer) 
 		logger.Info("rate limits shared through redis", slog.String("redis", redactURL(cfg.RedisURL)))
 	}
 	return l, func() { _ = rdb.Close() }, nil
+}
+
+// addMetricsServer adds to g a server for /metrics and pprof on METRICS_ADDR, off the API port.
+func addMetricsServer(
+	ctx context.Context, g *oklog.Group, cfg config, reg *prometheus.Registry, logger *slog.Logger, stdout io.Writer,
+) error {
+	mln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (METRICS_ADDR): %w", cfg.MetricsAddr, err)
+	}
+	msrv := &http.Server{
+		Handler:           opsMux(reg, logger, cfg.EnableMetrics),
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	fmt.Fprintf(stdout, "metrics and pprof on http://%s (METRICS_ADDR)\n", displayAddr(mln.Addr()))
+	g.Add(func() error {
+		if err := msrv.Serve(mln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}, func(error) { _ = msrv.Close() })
+	return nil
+}
+
+// limitConnections caps the connections srv holds on ln at maxConns (MAX_CONNECTIONS; 0: no cap) and returns
+// the listener to serve.
+func limitConnections(srv *http.Server, ln net.Listener, maxConns int, reg prometheus.Registerer) (net.Listener, error) {
+	if maxConns <= 0 {
+		return ln, nil
+	}
+	cl, err := newConnLimiter(maxConns, reg)
+	if err != nil {
+		return nil, fmt.Errorf("register connection metrics: %w", err)
+	}
+	srv.ConnState = cl.connState
+	return cl.listener(ln), nil
 }

@@ -68,7 +68,7 @@ func flagNames(err error) string {
 
 // unwrapAll returns the errors joined in err (errors.Join), or err itself.
 func unwrapAll(err error) []error {
-	if j, ok := err.(interface{ Unwrap() []error }); ok { //nolint:errorlint // walking errors.Join's list
+	if j, ok := err.(interface{ Unwrap() []error }); ok { // errors.Join's list, not a wrapped error
 		return j.Unwrap()
 	}
 	return []error{err}

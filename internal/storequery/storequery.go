@@ -12,6 +12,7 @@ import (
 	"math"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/change66/logserver/logingest"
 )
@@ -101,6 +102,7 @@ type wire struct {
 	Field logingest.SortField `json:"f"`
 	Order logingest.SortOrder `json:"o,omitempty"`
 	Str   string              `json:"s,omitempty"`
+	Bytes []byte              `json:"b,omitempty"` // a string value that is not valid UTF-8, which Str would alter
 	Num   int64               `json:"n,omitempty"`
 	ID    int64               `json:"i"`
 }
@@ -114,7 +116,11 @@ func (c Cursor) Encode() string {
 	case int64:
 		w.Num = v
 	case string:
-		w.Str = v
+		if utf8.ValidString(v) {
+			w.Str = v
+		} else {
+			w.Bytes = []byte(v) // a row stored past validation: keep its exact bytes, or the keyset would drift
+		}
 	}
 	b, _ := json.Marshal(w) //nolint:errchkjson // wire holds only strings and integers, which Marshal always encodes
 	return base64.RawURLEncoding.EncodeToString(b)
@@ -145,6 +151,9 @@ func After(f logingest.Filter) (*Cursor, error) {
 		c.Value = w.Num
 	default:
 		c.Value = w.Str
+		if w.Bytes != nil {
+			c.Value = string(w.Bytes)
+		}
 	}
 	if err != nil || w.Field != f.SortBy || (w.Order != "" && w.Order != f.SortOrder) || w.ID <= 0 {
 		return nil, &logingest.ValidationError{Errors: []logingest.FieldError{

@@ -23,7 +23,9 @@ func TestParseTime_AnyYear(t *testing.T) {
 			t.Errorf("ParseTime(%q) = %v, %v; want %v", s, got, err, want)
 		}
 	}
-	for _, bad := range []string{"", "yesterday", "-", "12-01-01T00:00:00.000000000Z", "2025-13-01T00:00:00.000000000Z", "x2025-01-01T00:00:00.000000000Z"} {
+	for _, bad := range []string{
+		"", "yesterday", "-", "12-01-01T00:00:00.000000000Z", "2025-13-01T00:00:00.000000000Z", "x2025-01-01T00:00:00.000000000Z",
+	} {
 		if got, err := storequery.ParseTime(bad); err == nil {
 			t.Errorf("ParseTime(%q) = %v, want an error", bad, got)
 		}

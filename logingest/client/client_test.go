@@ -48,7 +48,7 @@ func setup(t *testing.T, hcfg *httpapi.Config) *testBundle {
 	}
 	hcfg.Logger = logger
 	hcfg.Authenticator = logingest.NewStaticKeys([]string{testKey}, logingest.ScopeIngest|logingest.ScopeRead, "svc")
-	h, err := httpapi.New(ing, b.store, hcfg)
+	h, err := httpapi.New(ing, hcfg)
 	require.NoError(t, err)
 	b.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b.requests.Add(1)

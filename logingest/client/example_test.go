@@ -20,7 +20,7 @@ func ExampleNew() {
 	store := memstore.New()
 	ing, _ := logingest.New(store, &logingest.Config{Logger: logger})
 	defer ing.Close(context.Background())
-	h, _ := httpapi.New(ing, store, &httpapi.Config{
+	h, _ := httpapi.New(ing, &httpapi.Config{
 		Logger:        logger,
 		Authenticator: logingest.NewStaticKeys([]string{"backend-key"}, logingest.ScopeIngest, "billing"),
 	})

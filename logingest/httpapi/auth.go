@@ -44,7 +44,8 @@ func (h *Handler) api(need logingest.Scope, next http.HandlerFunc) http.Handler 
 			return
 		}
 		if rate, on := h.requestRate(p); on {
-			d, ok := h.take(r, "req:"+p.KeyID, rate, 1)
+			key := bucketKey("req", p)
+			d, ok := h.take(r, key, rate, 1)
 			if ok {
 				setRateHeaders(w.Header(), rate, d)
 				if !d.Allowed {
@@ -52,7 +53,7 @@ func (h *Handler) api(need logingest.Scope, next http.HandlerFunc) http.Handler 
 					return
 				}
 				if ri != nil {
-					ri.charges = append(ri.charges, charge{key: "req:" + p.KeyID, rate: rate, n: 1, request: true})
+					ri.charges = append(ri.charges, charge{key: key, rate: rate, n: 1, request: true})
 				}
 			}
 		}
@@ -72,7 +73,7 @@ func (h *Handler) authenticate(r *http.Request) (logingest.Principal, error) {
 	}
 	if h.cfg.Authenticator == nil {
 		h.metrics.authFailures.WithLabelValues(reason).Inc()
-		return logingest.Principal{}, logingest.ErrUnauthorized
+		return logingest.Principal{}, h.refusal()
 	}
 	p, err := h.cfg.Authenticator.Authenticate(r)
 	switch {
@@ -80,7 +81,7 @@ func (h *Handler) authenticate(r *http.Request) (logingest.Principal, error) {
 		return p, nil
 	case errors.Is(err, logingest.ErrUnauthorized):
 		h.metrics.authFailures.WithLabelValues(reason).Inc()
-		return logingest.Principal{}, logingest.ErrUnauthorized
+		return logingest.Principal{}, h.refusal()
 	default:
 		h.metrics.authFailures.WithLabelValues(authError).Inc()
 		// %v, not %w: only ErrUnavailable may decide the status, whatever the authenticator wrapped.
@@ -95,4 +96,47 @@ func sourceOf(p logingest.Principal) string {
 		return logingest.DefaultSource
 	}
 	return p.Source
+}
+
+// Answer to a refused request when the Authenticator is not a logingest.Challenger.
+const (
+	defaultUnauthorizedMessage = "missing or invalid credentials"
+	defaultChallenge           = `Bearer realm="logingest"`
+)
+
+// unauthorized is a request the Authenticator refused, with the answer it chose (logingest.Challenger). It
+// matches logingest.ErrUnauthorized. Every refusal by one Authenticator gets the same answer.
+type unauthorized struct{ message, challenge string }
+
+func (e *unauthorized) Error() string        { return "unauthorized: " + e.message }
+func (e *unauthorized) Is(target error) bool { return target == logingest.ErrUnauthorized }
+
+// refusal returns the 401 error of the configured Authenticator.
+func (h *Handler) refusal() error {
+	u := &unauthorized{message: defaultUnauthorizedMessage, challenge: defaultChallenge}
+	if c, ok := h.cfg.Authenticator.(logingest.Challenger); ok {
+		msg, ch := c.Challenge()
+		if msg != "" {
+			u.message = msg
+		}
+		if ch != "" {
+			u.challenge = ch
+		}
+	}
+	return u
+}
+
+// unauthorizedMessage and unauthorizedChallenge give the answer to a 401 error.
+func unauthorizedMessage(err error) string {
+	if u, ok := errors.AsType[*unauthorized](err); ok {
+		return u.message
+	}
+	return defaultUnauthorizedMessage
+}
+
+func unauthorizedChallenge(err error) string {
+	if u, ok := errors.AsType[*unauthorized](err); ok {
+		return u.challenge
+	}
+	return defaultChallenge
 }

@@ -18,7 +18,9 @@ import (
 
 // acceptAll is an Ingester that validates nothing and stores nothing, so the benchmark measures the HTTP layer:
 // body reading, decoding, auth, limits, encoding the answer.
-type acceptAll struct{}
+type acceptAll struct{ store logingest.Store }
+
+func (a acceptAll) Store() logingest.Store { return a.store }
 
 func (acceptAll) Ingest(_ context.Context, _ string, events []logingest.Event) (*logingest.BatchResult, error) {
 	res := &logingest.BatchResult{Results: make([]logingest.Result, len(events)), Accepted: len(events)}
@@ -49,7 +51,7 @@ func benchBodies(b *testing.B) (single []byte, batch100 []byte) {
 // BenchmarkIngestHTTP measures the handler's own cost per event for single events and batches of 100.
 func BenchmarkIngestHTTP(b *testing.B) {
 	single, batch := benchBodies(b)
-	h, err := httpapi.New(acceptAll{}, memstore.New(), &httpapi.Config{
+	h, err := httpapi.New(acceptAll{store: memstore.New()}, &httpapi.Config{
 		Logger:            slog.New(slog.DiscardHandler),
 		Authenticator:     logingest.NewStaticKeys([]string{"k"}, logingest.ScopeIngest, ""),
 		RequestsPerMinute: -1,

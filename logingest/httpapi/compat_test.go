@@ -350,9 +350,11 @@ func TestWebViewer_CORSWildcard(t *testing.T) {
 // TestOperator_HealthShape: the original's /health {status, timestamp, version, services, uptime}.
 func TestOperator_HealthShape(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t, &Config{Version: "3.0.0"})
+	e := newEnv(t, nil)
+	ops, err := NewOps(e.store, &OpsConfig{Version: "3.0.0", Now: e.clock.Now, Logger: testLogger(nil)})
+	require.NoError(t, err)
 	e.clock.Advance(90 * time.Second)
-	w := do(t, e.h, http.MethodGet, "/health", "", nil)
+	w := do(t, ops, http.MethodGet, "/health", "", nil)
 	require.Equal(t, http.StatusOK, w.Code)
 	m := jsonBody(t, w)
 	requireKeys(t, m, "status", "timestamp", "version", "services", "uptime")

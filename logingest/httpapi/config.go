@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,9 +24,6 @@ type Config struct {
 	// (for example by a second Handler), the existing one is shared. Defaults to nil: metrics are kept but not
 	// registered.
 	Registerer prometheus.Registerer
-	// Gatherer is served on GET /metrics in the Prometheus exposition format. Defaults to nil: /metrics answers
-	// 404.
-	Gatherer prometheus.Gatherer
 	// Authenticator identifies the caller of every /api/v1 request. Its errors matching
 	// logingest.ErrUnauthorized give 401; any other error gives 503. Defaults to nil: every /api/v1 request is
 	// answered 401.
@@ -85,15 +81,12 @@ type Config struct {
 	RateLimiter RateLimiter
 	// Keys enables the key management endpoints (GET and POST /api/v1/keys, POST /api/v1/keys/{id}/revoke
 	// and /rotate), which need logingest.ScopeAdmin. Defaults to nil: those routes do not exist.
-	Keys KeyManager
+	Keys logingest.KeyStore
 
 	// CORS configures cross-origin access. Defaults to the zero CORS: no CORS headers are sent.
 	CORS CORS
 
-	// Ready is an extra readiness check run by GET /readiness after the store Ping, for example a check that
-	// the server is not draining. A non-nil error makes /readiness answer 503. Defaults to nil (no extra check).
-	Ready func(ctx context.Context) error
-	// Version is reported by GET /api/v1/status and GET /health. Defaults to "".
+	// Version is reported by GET /api/v1/status. Defaults to "".
 	Version string
 	// TrustedProxyHeader names a header set by a trusted reverse proxy that carries the client IP, for example
 	// "X-Forwarded-For" or "X-Real-IP"; the first address in it is logged as client_ip and keys the

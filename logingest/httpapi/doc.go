@@ -1,11 +1,29 @@
-// Package httpapi serves the logingest HTTP API: event ingestion, filtering, stats, health and metrics, as one
-// http.Handler that can be served directly or mounted under a prefix.
+// Package httpapi serves the logingest HTTP API as two http.Handlers an application mounts where it wants:
 //
-// It holds no SQL and imports no store backend: it talks to an Ingester for writes and a Reader for reads,
-// both declared here as small consumer-side interfaces (*logingest.Ingester and every logingest.Store satisfy
-// them).
+//   - New returns the API (Handler): event ingestion, filtering, stats and key management under /api/v1,
+//     every request authenticated and rate limited;
+//   - NewOps returns the operational endpoints (Ops): /health, /readiness, /liveness and /metrics, without
+//     authentication, for probes and Prometheus.
+//
+// cmd/logserver serves both on one port. An embedding application usually mounts the API under a prefix of its
+// own mux and either mounts Ops where its probes look or leaves it out.
+//
+// It holds no SQL and imports no store backend: the API talks to a Backend (Ingest for writes, Store for
+// reads), declared here as a small consumer-side interface that *logingest.Ingester implements, and Ops pings
+// a Pinger (every logingest.Store).
+//
+// # What New turns on by default
+//
+// With a nil *Config the API is locked and limited, and does nothing cross-origin: every request is refused
+// 401 until Config.Authenticator is set; each key gets 1000 requests and 60000 events per minute (bursts of
+// 100 and 10000), and each client IP 60 failed authentications per minute, counted in this process; bodies
+// are bounded to 10 MiB each and 160 MiB in flight; no CORS headers are sent (set Config.CORS for browser
+// clients on another origin); key management routes are absent (set Config.Keys). Negative values turn a
+// limit off.
 //
 // # Routes
+//
+// Handler serves:
 //
 //	POST /api/v1/ingest        one event                              201, 400, 401, 403, 408, 413, 415, 429, 503
 //	POST /api/v1/batch-ingest  {"logs":[...]}                         201, 400, 401, 403, 408, 413, 415, 429, 503
@@ -18,8 +36,11 @@
 //	POST /api/v1/keys/{id}/revoke   revoke a key                      200, 401, 403, 404, 429, 503
 //	POST /api/v1/keys/{id}/rotate   new key, old one expires after grace  201, 400, 401, 403, 404, 429, 503
 //	GET  /api/v1/openapi.json  the OpenAPI 3.1 document (no key)      200
+//
+// Ops serves:
+//
 //	GET  /health               store ping and query: healthy, degraded 200, 503
-//	GET  /readiness            store reachable and Config.Ready       200, 503
+//	GET  /readiness            store reachable and OpsConfig.Ready    200, 503
 //	GET  /liveness             process alive                          200
 //	GET  /metrics              Prometheus exposition of Gatherer      200, 404 when no Gatherer
 //

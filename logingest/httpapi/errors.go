@@ -164,7 +164,7 @@ func classifyStatus(err error) problem {
 	case errors.As(err, &me):
 		return problem{status: http.StatusUnsupportedMediaType, code: "unsupported_media_type", message: me.msg}
 	case errors.Is(err, logingest.ErrUnauthorized):
-		return problem{status: http.StatusUnauthorized, code: "unauthorized", message: "missing or invalid API key"}
+		return problem{status: http.StatusUnauthorized, code: "unauthorized", message: unauthorizedMessage(err)}
 	case errors.Is(err, logingest.ErrForbidden):
 		return problem{status: http.StatusForbidden, code: "forbidden", message: "API key lacks the scope this endpoint needs"}
 	case errors.Is(err, logingest.ErrNotFound):
@@ -237,7 +237,7 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		w.Header().Set("Connection", "close") // the rest of the body is not worth waiting for
 	}
 	if p.status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="logingest"`)
+		w.Header().Set("WWW-Authenticate", unauthorizedChallenge(err))
 	}
 	body := errorBody{
 		Error:     p.wire,

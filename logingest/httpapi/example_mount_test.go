@@ -24,7 +24,7 @@ func ExampleHandler_mount() {
 	}
 	defer ing.Close(context.Background())
 
-	h, err := httpapi.New(ing, store, &httpapi.Config{
+	h, err := httpapi.New(ing, &httpapi.Config{
 		Logger:        logger,
 		Authenticator: logingest.NewStaticKeys([]string{"app-key"}, logingest.ScopeIngest|logingest.ScopeRead, "habit-tracker"),
 	})

@@ -9,71 +9,90 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/semaphore"
 
 	"github.com/change66/logserver/logingest"
 )
 
-// Ingester validates and stores events. *logingest.Ingester implements it; see its Ingest method for the
-// contract this package relies on: one Result per event in input order, a *logingest.LimitError for empty or
-// oversized batches, and errors matching logingest.ErrOverloaded, ErrUnavailable or ErrClosed when a retry may
-// succeed.
-type Ingester interface {
+// Backend is what a Handler serves: Ingest writes events and Store is read by the read endpoints (the status
+// endpoint pings it). *logingest.Ingester implements it, so the store is passed once, to logingest.New.
+//
+// Ingest follows the contract of (*logingest.Ingester).Ingest: one Result per event in input order, a
+// *logingest.LimitError for empty or oversized batches, and errors matching logingest.ErrOverloaded,
+// ErrUnavailable or ErrClosed when a retry may succeed. Store returns the same Store on every call.
+type Backend interface {
 	Ingest(ctx context.Context, source string, events []logingest.Event) (*logingest.BatchResult, error)
+	Store() logingest.Store
 }
 
-// Reader answers the read endpoints. Every logingest.Store implements it, with the same contracts.
-type Reader interface {
-	// Query returns one page of events matching f; an invalid f gives an error matching logingest.ErrInvalid.
-	Query(ctx context.Context, f logingest.Filter) (*logingest.Page, error)
-	// Stats summarises the events of q.Source.
-	Stats(ctx context.Context, q logingest.StatsQuery) (*logingest.Stats, error)
-	// Ping returns a non-nil error when the backend is unreachable.
-	Ping(ctx context.Context) error
-}
-
-// batchSizer is an optional Ingester interface reporting the largest batch Ingest accepts. When present, the
+// batchSizer is an optional Backend interface reporting the largest batch Ingest accepts. When present, the
 // batch endpoint refuses larger batches before decoding their events.
 type batchSizer interface {
 	MaxBatchSize() int
 }
 
-// checkTimeout bounds the store Ping and Ready checks of the health endpoints.
+// checkTimeout bounds the store Ping and Ready checks of the status and health endpoints.
 const checkTimeout = 2 * time.Second
 
-// Handler is the logingest HTTP API. It is safe for concurrent use. Create it with New.
+// Handler is the logingest HTTP API: the /api/v1 routes, each authenticated and rate limited. It serves no
+// operational endpoints (see Ops). It is safe for concurrent use. Create it with New.
 type Handler struct {
-	ing     Ingester
-	store   Reader
+	ing     Backend
+	store   logingest.Store // the API: ing.Store(), read by the query, stats and status endpoints; Ops: pinged
 	cfg     Config
 	logger  *slog.Logger
 	metrics *httpMetrics
 	limiter RateLimiter
-	keys    KeyManager // nil: no key routes
+	keys    logingest.KeyStore // nil: no key routes
 	mux     *http.ServeMux
 	// patterns are the mux patterns registered, in order.
 	patterns []string
-	promh    http.Handler // nil without a Gatherer
 	started  time.Time
 	// inflight is the MaxInflightBodyBytes budget; nil when unbounded.
 	inflight *semaphore.Weighted
 	// clients is the MaxInflightBodyBytesPerClient cap; nil when unbounded.
 	clients *clientBudgets
+
+	// Set on the Handler inside an Ops only.
+	ready func(ctx context.Context) error
+	promh http.Handler // nil without a Gatherer
 }
 
 var _ http.Handler = (*Handler)(nil)
 
-// New returns a Handler that writes through ing and reads from store. A nil cfg uses the defaults. It returns an
-// error naming the Config field when cfg is invalid, or when its metrics cannot be registered on
-// cfg.Registerer (collectors already registered by another Handler are shared, not an error).
-func New(ing Ingester, store Reader, cfg *Config) (*Handler, error) {
-	if ing == nil {
-		return nil, errors.New("httpapi: ingester must not be nil")
+// New returns the API Handler: it writes through b and reads from b.Store(). A nil cfg uses the defaults (see
+// the package doc for what they turn on). It returns an error naming the Config field when cfg is invalid, or
+// when its metrics cannot be registered on cfg.Registerer (collectors already registered by another Handler or
+// Ops are shared, not an error).
+func New(b Backend, cfg *Config) (*Handler, error) {
+	if b == nil {
+		return nil, errors.New("httpapi: backend must not be nil")
 	}
+	store := b.Store()
 	if store == nil {
-		return nil, errors.New("httpapi: store must not be nil")
+		return nil, errors.New("httpapi: backend store must not be nil")
 	}
+	h, err := newHandler(cfg)
+	if err != nil {
+		return nil, err
+	}
+	h.ing, h.store = b, store
+	h.limiter = h.cfg.RateLimiter
+	if h.limiter == nil {
+		h.limiter = NewLocalLimiter(&LocalLimiterConfig{Now: h.cfg.Now})
+	}
+	h.keys = h.cfg.Keys
+	if h.cfg.MaxInflightBodyBytes > 0 {
+		h.inflight = semaphore.NewWeighted(h.cfg.MaxInflightBodyBytes)
+	}
+	h.clients = newClientBudgets(h.cfg.MaxInflightBodyBytesPerClient)
+	h.routes()
+	return h, nil
+}
+
+// newHandler returns a Handler with its middleware (request IDs, access log, metrics, security headers, CORS,
+// JSON 404/405) and no routes.
+func newHandler(cfg *Config) (*Handler, error) {
 	c := cfg.withDefaults()
 	if err := c.validate(); err != nil {
 		return nil, fmt.Errorf("httpapi: invalid config: %w", err)
@@ -82,32 +101,13 @@ func New(ing Ingester, store Reader, cfg *Config) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: %w", err)
 	}
-	h := &Handler{
-		ing:     ing,
-		store:   store,
+	return &Handler{
 		cfg:     c,
 		logger:  c.Logger,
 		metrics: m,
 		mux:     http.NewServeMux(),
 		started: c.Now(),
-	}
-	h.limiter = c.RateLimiter
-	if h.limiter == nil {
-		h.limiter = NewLocalLimiter(&LocalLimiterConfig{Now: c.Now})
-	}
-	h.keys = c.Keys
-	if c.MaxInflightBodyBytes > 0 {
-		h.inflight = semaphore.NewWeighted(c.MaxInflightBodyBytes)
-	}
-	h.clients = newClientBudgets(c.MaxInflightBodyBytesPerClient)
-	if c.Gatherer != nil {
-		h.promh = promhttp.HandlerFor(c.Gatherer, promhttp.HandlerOpts{
-			ErrorLog:      slog.NewLogLogger(c.Logger.Handler(), slog.LevelError),
-			ErrorHandling: promhttp.ContinueOnError,
-		})
-	}
-	h.routes()
-	return h, nil
+	}, nil
 }
 
 func (h *Handler) routes() {
@@ -124,10 +124,6 @@ func (h *Handler) routes() {
 		h.handle("POST /api/v1/keys/{id}/rotate", h.api(logingest.ScopeAdmin, h.handleRotateKey))
 	}
 	h.handleFunc("GET /api/v1/openapi.json", h.handleOpenAPI)
-	h.handleFunc("GET /health", h.handleHealth)
-	h.handleFunc("GET /readiness", h.handleReadiness)
-	h.handleFunc("GET /liveness", h.handleLiveness)
-	h.handleFunc("GET /metrics", h.handleMetrics)
 }
 
 // handle registers pattern on the mux and records it, so tests can check that the OpenAPI document describes

@@ -4,18 +4,19 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/change66/logserver/logingest"
+	"github.com/change66/logserver/logingest/logingesttest"
 	"github.com/change66/logserver/logingest/store/memstore"
 )
 
@@ -28,64 +29,25 @@ const (
 )
 
 func testAuth() logingest.Authenticator {
-	keys := map[string]logingest.Principal{
+	return logingesttest.Keys(map[string]logingest.Principal{
 		keyFull:   {KeyID: "k_full", Source: "app", Scopes: logingest.ScopeIngest | logingest.ScopeRead},
 		keyIngest: {KeyID: "k_ingest", Source: "app", Scopes: logingest.ScopeIngest},
 		keyRead:   {KeyID: "k_read", Source: "app", Scopes: logingest.ScopeRead},
 		keyOther:  {KeyID: "k_other", Source: "other", Scopes: logingest.ScopeIngest | logingest.ScopeRead},
-	}
-	return logingest.AuthenticatorFunc(func(r *http.Request) (logingest.Principal, error) {
-		p, ok := keys[logingest.APIKeyFromRequest(r)]
-		if !ok {
-			return logingest.Principal{}, logingest.ErrUnauthorized
-		}
-		return p, nil
 	})
 }
 
-// clock is a settable time source for Config.Now.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2025, 8, 27, 12, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+// newClock returns a fake clock for Config.Now.
+func newClock() *logingesttest.Clock {
+	return logingesttest.NewClock(time.Date(2025, 8, 27, 12, 0, 0, 0, time.UTC))
 }
 
 // testLogger writes log lines to buf when it is not nil, else discards them.
-func testLogger(buf *syncBuffer) *slog.Logger {
+func testLogger(buf *logingesttest.LogBuffer) *slog.Logger {
 	if buf == nil {
 		return slog.New(slog.DiscardHandler)
 	}
 	return slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // env is a Handler over a real Ingester and memstore.
@@ -93,7 +55,7 @@ type env struct {
 	h     *Handler
 	store *memstore.Store
 	ing   *logingest.Ingester
-	clock *clock
+	clock *logingesttest.Clock
 }
 
 // newEnv builds a Handler with testAuth, a fake clock and a silent logger unless cfg sets them.
@@ -117,14 +79,26 @@ func newEnv(t *testing.T, cfg *Config) *env {
 	if c.Logger == nil {
 		c.Logger = testLogger(nil)
 	}
-	h, err := New(ing, st, &c)
+	h, err := New(ing, &c)
 	require.NoError(t, err)
 	return &env{h: h, store: st, ing: ing, clock: clk}
 }
 
-// fakeIngester and fakeReader have func fields so tests can script error paths.
+// fakeIngester (a Backend) and fakeReader (its Store) have func fields so tests can script error paths.
 type fakeIngester struct {
-	ingest func(ctx context.Context, source string, events []logingest.Event) (*logingest.BatchResult, error)
+	ingest  func(ctx context.Context, source string, events []logingest.Event) (*logingest.BatchResult, error)
+	reader  *fakeReader // nil: a fakeReader whose Ping succeeds
+	noStore bool        // Store returns nil
+}
+
+func (f *fakeIngester) Store() logingest.Store {
+	switch {
+	case f.noStore:
+		return nil
+	case f.reader == nil:
+		return &fakeReader{}
+	}
+	return f.reader
 }
 
 func (f *fakeIngester) Ingest(ctx context.Context, source string, events []logingest.Event) (*logingest.BatchResult, error) {
@@ -135,6 +109,10 @@ type fakeReader struct {
 	query func(ctx context.Context, f logingest.Filter) (*logingest.Page, error)
 	stats func(ctx context.Context, q logingest.StatsQuery) (*logingest.Stats, error)
 	ping  func(ctx context.Context) error
+}
+
+func (f *fakeReader) Append(context.Context, []logingest.Event) ([]logingest.AppendResult, error) {
+	return nil, errors.New("fakeReader: Append is not used by the handler")
 }
 
 func (f *fakeReader) Query(ctx context.Context, fl logingest.Filter) (*logingest.Page, error) {
@@ -249,4 +227,14 @@ func countStored(t *testing.T, st logingest.Store, source string) int64 {
 	p, err := st.Query(t.Context(), logingest.Filter{Source: source, Limit: 1})
 	require.NoError(t, err)
 	return p.Total
+}
+
+// serveBoth serves the API and Ops on one mux, as cmd/logserver does.
+func serveBoth(api *Handler, ops *Ops) http.Handler {
+	mux := http.NewServeMux()
+	for _, p := range OpsPaths() {
+		mux.Handle(p, ops)
+	}
+	mux.Handle("/", api)
+	return mux
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/change66/logserver/logingest"
+	"github.com/change66/logserver/logingest/logingesttest"
 )
 
 func gzipBytes(t *testing.T, b []byte) []byte {
@@ -339,11 +340,11 @@ func TestIngestErrorTable(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			logs := &syncBuffer{}
+			logs := &logingesttest.LogBuffer{}
 			ing := &fakeIngester{ingest: func(context.Context, string, []logingest.Event) (*logingest.BatchResult, error) {
 				return nil, tt.err
 			}}
-			h, err := New(ing, &fakeReader{}, &Config{Authenticator: testAuth(), Logger: testLogger(logs)})
+			h, err := New(ing, &Config{Authenticator: testAuth(), Logger: testLogger(logs)})
 			require.NoError(t, err)
 			for _, c := range []struct{ path, file string }{{"/api/v1/ingest", "single.json"}, {"/api/v1/batch-ingest", "batch-50.json"}} {
 				w := do(t, h, http.MethodPost, c.path, keyIngest, readFile(t, c.file))
@@ -369,7 +370,7 @@ func TestIngestClientGone(t *testing.T) {
 	ing := &fakeIngester{ingest: func(ctx context.Context, _ string, _ []logingest.Event) (*logingest.BatchResult, error) {
 		return nil, context.Canceled
 	}}
-	h, err := New(ing, &fakeReader{}, &Config{Authenticator: testAuth(), Logger: testLogger(nil)})
+	h, err := New(ing, &Config{Authenticator: testAuth(), Logger: testLogger(nil)})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(t.Context())
 	r := request(t, http.MethodPost, "/api/v1/ingest", keyIngest, readFile(t, "single.json")).WithContext(ctx)
@@ -389,7 +390,7 @@ func TestIngestSourceIsPrincipals(t *testing.T) {
 		}
 		return res, nil
 	}}
-	h, err := New(ing, &fakeReader{}, &Config{Authenticator: testAuth(), Logger: testLogger(nil)})
+	h, err := New(ing, &Config{Authenticator: testAuth(), Logger: testLogger(nil)})
 	require.NoError(t, err)
 	body := []byte(`{"event_id":"x","timestamp":"2025-08-27T09:00:00Z","event_type":"error","event_name":"n",` +
 		`"source":"someone-else","received_at":"garbage"}`)
@@ -483,7 +484,7 @@ func TestInflightBodyBudget(t *testing.T) {
 			Accepted: 1,
 		}, nil
 	}}
-	h, err := New(fake, &fakeReader{}, &Config{
+	h, err := New(fake, &Config{
 		Authenticator: testAuth(), Logger: testLogger(nil), MaxBodyBytes: 8 << 10, MaxInflightBodyBytes: 12 << 10,
 	})
 	require.NoError(t, err)

@@ -1,7 +1,6 @@
 package httpapi
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,21 +10,6 @@ import (
 
 	"github.com/change66/logserver/logingest"
 )
-
-// KeyManager manages the API keys of the key endpoints. Every logingest.KeyStore implements it, with the
-// contracts documented there.
-type KeyManager interface {
-	// CreateAPIKey stores k; a duplicate ID or hash gives an error matching logingest.ErrInvalid.
-	CreateAPIKey(ctx context.Context, k logingest.APIKey) error
-	// APIKeyByID returns key id or an error matching logingest.ErrNotFound.
-	APIKeyByID(ctx context.Context, id string) (logingest.APIKey, error)
-	// ListAPIKeys returns every key ordered by CreatedAt, then ID.
-	ListAPIKeys(ctx context.Context) ([]logingest.APIKey, error)
-	// RevokeAPIKey sets RevokedAt of key id, keeping an earlier one.
-	RevokeAPIKey(ctx context.Context, id string, at time.Time) error
-	// ExpireAPIKey moves ExpiresAt of key id to at unless it is earlier already.
-	ExpireAPIKey(ctx context.Context, id string, at time.Time) error
-}
 
 // maxKeyRequestBytes bounds the body of the key endpoints.
 const maxKeyRequestBytes = 16 << 10

@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/change66/logserver/logingest"
+	"github.com/change66/logserver/logingest/logingesttest"
 )
 
 func TestAuth(t *testing.T) {
@@ -58,9 +59,9 @@ func TestAuth(t *testing.T) {
 
 func TestAuthSecureByDefault(t *testing.T) {
 	t.Parallel()
-	_, err := New(&fakeIngester{}, &fakeReader{}, nil)
+	_, err := New(&fakeIngester{}, nil)
 	require.NoError(t, err, "a nil Config works")
-	h, err := New(&fakeIngester{}, &fakeReader{}, &Config{Logger: testLogger(nil)})
+	h, err := New(&fakeIngester{}, &Config{Logger: testLogger(nil)})
 	require.NoError(t, err)
 	for _, path := range []string{"/api/v1/logs/filter", "/api/v1/status"} {
 		requireError(t, do(t, h, http.MethodGet, path, keyFull, nil), http.StatusUnauthorized, "unauthorized", "")
@@ -73,7 +74,7 @@ func TestAuthenticatorFailureIs503(t *testing.T) {
 	auth := logingest.AuthenticatorFunc(func(*http.Request) (logingest.Principal, error) {
 		return logingest.Principal{}, errors.New("key store: connection reset")
 	})
-	h, err := New(&fakeIngester{}, &fakeReader{}, &Config{Authenticator: auth, Logger: testLogger(nil)})
+	h, err := New(&fakeIngester{}, &Config{Authenticator: auth, Logger: testLogger(nil)})
 	require.NoError(t, err)
 	w := do(t, h, http.MethodGet, "/api/v1/status", keyFull, nil)
 	requireError(t, w, http.StatusServiceUnavailable, "unavailable", "")
@@ -196,11 +197,11 @@ func TestIPBucket(t *testing.T) {
 
 func TestPanicRecovery(t *testing.T) {
 	t.Parallel()
-	logs := &syncBuffer{}
+	logs := &logingesttest.LogBuffer{}
 	ing := &fakeIngester{ingest: func(context.Context, string, []logingest.Event) (*logingest.BatchResult, error) {
 		panic("boom: secret state")
 	}}
-	h, err := New(ing, &fakeReader{}, &Config{Authenticator: testAuth(), Logger: testLogger(logs)})
+	h, err := New(ing, &Config{Authenticator: testAuth(), Logger: testLogger(logs)})
 	require.NoError(t, err)
 	w := do(t, h, http.MethodPost, "/api/v1/ingest", keyIngest, readFile(t, "single.json"))
 	resp := requireError(t, w, http.StatusInternalServerError, "internal", "")
@@ -210,12 +211,12 @@ func TestPanicRecovery(t *testing.T) {
 	require.Contains(t, logs.String(), `"status":500`)
 
 	// The handler keeps serving.
-	require.Equal(t, http.StatusOK, do(t, h, http.MethodGet, "/liveness", "", nil).Code)
+	require.Equal(t, http.StatusOK, do(t, h, http.MethodGet, "/api/v1/openapi.json", "", nil).Code)
 }
 
 func TestRequestID(t *testing.T) {
 	t.Parallel()
-	logs := &syncBuffer{}
+	logs := &logingesttest.LogBuffer{}
 	e := newEnv(t, &Config{Logger: testLogger(logs)})
 	tests := []struct {
 		sent string
@@ -246,7 +247,7 @@ func TestRequestID(t *testing.T) {
 
 func TestAccessLog(t *testing.T) {
 	t.Parallel()
-	logs := &syncBuffer{}
+	logs := &logingesttest.LogBuffer{}
 	e := newEnv(t, &Config{Logger: testLogger(logs), TrustedProxyHeader: "X-Forwarded-For"})
 	r := request(t, http.MethodGet, "/api/v1/logs/filter?user_id=u1", keyRead, nil)
 	r.Header.Set("X-Request-ID", "log-test")
@@ -396,13 +397,13 @@ func TestConfigValidation(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.field, func(t *testing.T) {
 			t.Parallel()
-			_, err := New(&fakeIngester{}, &fakeReader{}, &tt.cfg)
+			_, err := New(&fakeIngester{}, &tt.cfg)
 			require.ErrorContains(t, err, tt.field)
 		})
 	}
-	_, err := New(nil, &fakeReader{}, nil)
+	_, err := New(nil, nil)
 	require.Error(t, err)
-	_, err = New(&fakeIngester{}, nil, nil)
+	_, err = New(&fakeIngester{noStore: true}, nil)
 	require.Error(t, err)
 }
 
@@ -410,7 +411,7 @@ func TestConfigNotMutated(t *testing.T) {
 	t.Parallel()
 	origins := []string{" https://a.example/ "}
 	cfg := &Config{CORS: CORS{AllowedOrigins: origins}}
-	_, err := New(&fakeIngester{}, &fakeReader{}, cfg)
+	_, err := New(&fakeIngester{}, cfg)
 	require.NoError(t, err)
 	require.Equal(t, Config{CORS: CORS{AllowedOrigins: []string{" https://a.example/ "}}}, *cfg)
 }

@@ -26,6 +26,7 @@ import (
 
 	"github.com/change66/logserver/internal/pgtest"
 	"github.com/change66/logserver/logingest"
+	"github.com/change66/logserver/logingest/logingesttest"
 	"github.com/change66/logserver/logingest/store/memstore"
 	"github.com/change66/logserver/logingest/store/pgstore"
 	"github.com/change66/logserver/logingest/store/sqlite"
@@ -101,6 +102,19 @@ type exchange struct {
 	code string
 	// badRequest marks a request the spec itself refuses (so request validation must fail, not pass).
 	badRequest bool
+	// stream marks an answer that lasts until the client hangs up; run hangs up after its first flush.
+	stream bool
+}
+
+// hangUpRecorder records an answer and cancels the request (the client hangs up) at its first flush.
+type hangUpRecorder struct {
+	*httptest.ResponseRecorder
+	hangUp context.CancelFunc
+}
+
+func (r *hangUpRecorder) Flush() {
+	r.ResponseRecorder.Flush()
+	r.hangUp()
 }
 
 // run sends ex to h, validates the request (it must match the spec unless ex.badRequest, in which case it must
@@ -126,7 +140,14 @@ func (c *checker) run(h http.Handler, ex exchange) *httptest.ResponseRecorder {
 		return r
 	}
 	w := httptest.NewRecorder()
-	h.ServeHTTP(w, newReq())
+	if ex.stream {
+		// A stream answers until the client goes away: go away once its first bytes are flushed.
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		h.ServeHTTP(&hangUpRecorder{ResponseRecorder: w, hangUp: cancel}, newReq().WithContext(ctx))
+	} else {
+		h.ServeHTTP(w, newReq())
+	}
 	require.Equal(t, ex.status, w.Code, "%s: %s", ex.name, w.Body)
 	if ex.code != "" {
 		var e struct {
@@ -198,9 +219,9 @@ func (c *checker) requireEveryOperation() {
 
 // contractEnv is a Handler over a real store (SQLite or PostgreSQL) with key management.
 type contractEnv struct {
-	h                   *Handler
+	h                   http.Handler // the API and Ops, as cmd/logserver serves them
 	full, ingest, admin string
-	clock               *clock
+	clock               *logingesttest.Clock
 }
 
 func newContractEnv(t *testing.T, st logingest.Store, cfg Config) *contractEnv {
@@ -215,9 +236,12 @@ func newContractEnv(t *testing.T, st logingest.Store, cfg Config) *contractEnv {
 	require.NoError(t, err)
 	reg := prometheus.NewRegistry()
 	cfg.Authenticator, cfg.Keys, cfg.Now, cfg.Logger = auth, ks, clk.Now, testLogger(nil)
-	cfg.Registerer, cfg.Gatherer, cfg.Version = reg, reg, "1.2.3"
-	h, err := New(ing, st, &cfg)
+	cfg.Registerer, cfg.Version = reg, "1.2.3"
+	api, err := New(ing, &cfg)
 	require.NoError(t, err)
+	ops, err := NewOps(st, &OpsConfig{Registerer: reg, Gatherer: reg, Version: "1.2.3", Now: clk.Now, Logger: testLogger(nil)})
+	require.NoError(t, err)
+	h := serveBoth(api, ops)
 	mint := func(scopes logingest.Scope) string {
 		secret, k, err := logingest.GenerateAPIKey("contract", "app", scopes, clk.Now())
 		require.NoError(t, err)
@@ -234,7 +258,7 @@ func newContractEnv(t *testing.T, st logingest.Store, cfg Config) *contractEnv {
 
 func openSQLite(t *testing.T) logingest.Store {
 	t.Helper()
-	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "contract.db"), &sqlite.Config{Logger: slog.New(slog.DiscardHandler)})
+	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "contract.db"), &sqlite.Config{Logger: slog.New(slog.DiscardHandler), AutoMigrate: true})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
 	return s
@@ -458,8 +482,12 @@ func runErrorContract(t *testing.T, c *checker) {
 		ing := &fakeIngester{ingest: func(context.Context, string, []logingest.Event) (*logingest.BatchResult, error) {
 			return nil, fmt.Errorf("write: %w", logingest.ErrOverloaded)
 		}}
-		h, err := New(ing, rd, &Config{Authenticator: testAuth(), Logger: testLogger(nil), Keys: memstore.New()})
+		ing.reader = rd
+		api, err := New(ing, &Config{Authenticator: testAuth(), Logger: testLogger(nil), Keys: memstore.New()})
 		require.NoError(t, err)
+		ops, err := NewOps(rd, &OpsConfig{Logger: testLogger(nil)})
+		require.NoError(t, err)
+		h := serveBoth(api, ops)
 		for _, path := range []string{"/api/v1/logs/filter", "/api/v1/logs/recent", "/api/v1/metrics"} {
 			c.run(h, exchange{name: tt.name + " " + path, method: "GET", target: path, key: keyRead, status: tt.status, code: tt.code})
 		}
@@ -478,8 +506,11 @@ func runErrorContract(t *testing.T, c *checker) {
 
 	down := &fakeReader{ping: func(context.Context) error { return logingest.ErrUnavailable }}
 	draining := func(context.Context) error { return errors.New("draining") }
-	h, err := New(&fakeIngester{}, down, &Config{Authenticator: testAuth(), Logger: testLogger(nil), Ready: draining})
+	api, err := New(&fakeIngester{reader: down}, &Config{Authenticator: testAuth(), Logger: testLogger(nil)})
 	require.NoError(t, err)
+	ops, err := NewOps(down, &OpsConfig{Logger: testLogger(nil), Ready: draining})
+	require.NoError(t, err)
+	h := serveBoth(api, ops)
 	c.run(h, exchange{name: "unhealthy", method: "GET", target: "/health", status: 503})
 	c.run(h, exchange{name: "not ready", method: "GET", target: "/readiness", status: 503})
 	c.run(h, exchange{name: "status store down", method: "GET", target: "/api/v1/status", key: keyRead, status: 200})
@@ -491,9 +522,11 @@ func TestOpenAPIDescribesEveryRoute(t *testing.T) {
 	t.Parallel()
 	s := loadSpec(t)
 	reg := prometheus.NewRegistry()
-	e := newEnv(t, &Config{Keys: memstore.New(), Gatherer: reg})
+	e := newEnv(t, &Config{Keys: memstore.New()})
+	ops, err := NewOps(e.store, &OpsConfig{Gatherer: reg, Logger: testLogger(nil)})
+	require.NoError(t, err)
 	var registered []string
-	for _, p := range e.h.patterns {
+	for _, p := range append(slices.Clone(e.h.patterns), ops.h.patterns...) {
 		method, path, ok := strings.Cut(p, " ")
 		require.True(t, ok, "pattern %q has no method", p)
 		registered = append(registered, method+" "+path)

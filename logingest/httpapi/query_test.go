@@ -271,7 +271,7 @@ func TestReadErrors(t *testing.T) {
 				query: func(context.Context, logingest.Filter) (*logingest.Page, error) { return nil, tt.err },
 				stats: func(context.Context, logingest.StatsQuery) (*logingest.Stats, error) { return nil, tt.err },
 			}
-			h, err := New(&fakeIngester{}, rd, &Config{Authenticator: testAuth(), Logger: testLogger(nil)})
+			h, err := New(&fakeIngester{reader: rd}, &Config{Authenticator: testAuth(), Logger: testLogger(nil)})
 			require.NoError(t, err)
 			for _, path := range []string{"/api/v1/logs/filter", "/api/v1/logs/recent", "/api/v1/metrics"} {
 				w := do(t, h, http.MethodGet, path, keyRead, nil)
@@ -295,7 +295,7 @@ func TestFilterPassesSourceAndDefaults(t *testing.T) {
 	auth := logingest.AuthenticatorFunc(func(*http.Request) (logingest.Principal, error) {
 		return logingest.Principal{KeyID: "k", Scopes: logingest.ScopeRead}, nil
 	})
-	h, err := New(&fakeIngester{}, rd, &Config{Authenticator: auth, Logger: testLogger(nil)})
+	h, err := New(&fakeIngester{reader: rd}, &Config{Authenticator: auth, Logger: testLogger(nil)})
 	require.NoError(t, err)
 	w := do(t, h, http.MethodGet, "/api/v1/logs/filter?source=evil", "x", nil)
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())

@@ -102,7 +102,7 @@ func (h *Handler) chargeEvents(w http.ResponseWriter, r *http.Request, n int) er
 	if n > rate.Burst {
 		return &logingest.LimitError{Field: fieldLogs, Limit: int64(rate.Burst), Unit: "events per request (event rate limit burst)"}
 	}
-	key := "ev:" + p.KeyID
+	key := bucketKey("ev", p)
 	d, ok := h.take(r, key, rate, n)
 	if !ok {
 		return nil
@@ -146,4 +146,13 @@ func (h *Handler) eventRate(p logingest.Principal) (Rate, bool) {
 // over a minute.
 func (h *Handler) authRate() Rate {
 	return Rate{PerMinute: h.cfg.AuthFailuresPerMinute, Burst: max(1, int(math.Ceil(h.cfg.AuthFailuresPerMinute)))}
+}
+
+// bucketKey names p's bucket of a limit kind ("req", "ev"): its KeyID's or, for a Principal without a KeyID,
+// its source's (see logingest.Principal), so tenants never share a bucket. The two forms cannot collide.
+func bucketKey(kind string, p logingest.Principal) string {
+	if p.KeyID == "" {
+		return kind + "-src:" + sourceOf(p)
+	}
+	return kind + ":" + p.KeyID
 }

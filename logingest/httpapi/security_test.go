@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/change66/logserver/logingest"
+	"github.com/change66/logserver/logingest/logingesttest"
 	"github.com/change66/logserver/logingest/store/memstore"
 )
 
@@ -25,7 +26,7 @@ import (
 type keyEnv struct {
 	h      *Handler
 	store  *memstore.Store
-	clock  *clock
+	clock  *logingesttest.Clock
 	admins map[string]string // source → admin secret
 }
 
@@ -43,7 +44,7 @@ func newKeyEnv(t *testing.T, cfg *Config) *keyEnv {
 		c = *cfg
 	}
 	c.Authenticator, c.Keys, c.Now, c.Logger = auth, st, clk.Now, testLogger(nil)
-	h, err := New(ing, st, &c)
+	h, err := New(ing, &c)
 	require.NoError(t, err)
 	e := &keyEnv{h: h, store: st, clock: clk, admins: map[string]string{}}
 	for _, src := range []string{"app", "other"} {
@@ -167,12 +168,14 @@ func TestKeyEndpoints(t *testing.T) {
 	require.ElementsMatch(t, []string{"name", "scopes", "expires_in"}, fields(resp.Errors))
 	// Names are printable text; limits are within what the limiters can represent.
 	w = do(t, e.h, http.MethodPost, "/api/v1/keys", admin, []byte(`{"name":"evil\u001b[2J\n","scopes":["read"],`+
-		`"limits":{"requests_per_minute":1e-9,"request_burst":9223372036854775807,"events_per_minute":1e7,"events_burst":-5}}`))
+		`"limits":{"requests_per_minute":1e-9,"request_burst":9223372036854775807,"events_per_minute":1e10,"events_burst":-5}}`))
 	resp = requireError(t, w, http.StatusBadRequest, "validation_failed", "")
-	require.ElementsMatch(t, []string{"name", "limits.requests_per_minute", "limits.request_burst", "limits.events_per_minute",
-		"limits.events_burst"}, fields(resp.Errors))
+	require.ElementsMatch(t, []string{
+		"name", "limits.requests_per_minute", "limits.request_burst", "limits.events_per_minute",
+		"limits.events_burst",
+	}, fields(resp.Errors))
 	require.Contains(t, w.Body.String(), "must be printable text; U+001B is not")
-	require.Contains(t, w.Body.String(), "between 0.001 and 1e+06 per minute")
+	require.Contains(t, w.Body.String(), "between 0.001 and 1e+09 per minute")
 	w = do(t, e.h, http.MethodPost, "/api/v1/keys", admin,
 		[]byte(`{"name":"ios","scopes":["ingest","read"],"expires_in":"720h","limits":{"events_per_minute":600}}`))
 	require.Equal(t, http.StatusCreated, w.Code, w.Body)
@@ -300,16 +303,17 @@ func TestRateLimitGivesBackFailedRequests(t *testing.T) {
 	ing := &fakeIngester{ingest: func(context.Context, string, []logingest.Event) (*logingest.BatchResult, error) {
 		return nil, logingest.ErrOverloaded
 	}}
-	h, err := New(ing, &fakeReader{}, &Config{Authenticator: testAuth(), Logger: testLogger(nil), RequestsPerMinute: 60, Burst: 2})
+	h, err := New(ing, &Config{Authenticator: testAuth(), Logger: testLogger(nil), RequestsPerMinute: 60, Burst: 2})
 	require.NoError(t, err)
 	for range 4 {
 		w := do(t, h, http.MethodPost, "/api/v1/ingest", keyIngest, readFile(t, "single.json"))
 		requireError(t, w, http.StatusServiceUnavailable, "overloaded", "")
 	}
-	requireError(t, do(t, h, http.MethodPost, "/api/v1/ingest", keyIngest, readFile(t, "single.json")), http.StatusTooManyRequests, "rate_limited", "")
+	w = do(t, h, http.MethodPost, "/api/v1/ingest", keyIngest, readFile(t, "single.json"))
+	requireError(t, w, http.StatusTooManyRequests, "rate_limited", "")
 
 	// Malformed requests (other 4xx) keep their request token: the app's key is public, so they must not be free.
-	h, err = New(ing, &fakeReader{}, &Config{Authenticator: testAuth(), Logger: testLogger(nil), RequestsPerMinute: 60, Burst: 2})
+	h, err = New(ing, &Config{Authenticator: testAuth(), Logger: testLogger(nil), RequestsPerMinute: 60, Burst: 2})
 	require.NoError(t, err)
 	for range 2 {
 		requireError(t, do(t, h, http.MethodPost, "/api/v1/ingest", keyIngest, []byte(`{`)), http.StatusBadRequest, "validation_failed", "")
@@ -340,7 +344,7 @@ func TestRefundsCannotBeFarmed(t *testing.T) {
 				return nil, tt.err
 			}}
 			clk := newClock() // frozen: no refill during the test
-			h, err := New(ing, &fakeReader{}, &Config{
+			h, err := New(ing, &Config{
 				Authenticator: testAuth(), Logger: testLogger(nil), Now: clk.Now, RequestsPerMinute: 60, Burst: 60,
 			})
 			require.NoError(t, err)

@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/change66/logserver/logingest"
+	"github.com/change66/logserver/logingest/logingesttest"
 )
 
 // TestRead_StoredValueThatCannotBeServed: an event the store holds but JSON cannot carry (appended past the
@@ -17,7 +18,7 @@ import (
 // the cause under the request's id.
 func TestRead_StoredValueThatCannotBeServed(t *testing.T) {
 	t.Parallel()
-	var logs syncBuffer
+	var logs logingesttest.LogBuffer
 	e := newEnv(t, &Config{Logger: testLogger(&logs)})
 	ts, err := time.Parse(time.RFC3339, "0000-01-01T00:00:00+01:00") // year -1 in UTC
 	require.NoError(t, err)
@@ -38,7 +39,7 @@ func TestRead_StoredValueThatCannotBeServed(t *testing.T) {
 		require.Contains(t, w.Body.String(), `"timestamp":"0001-01-01T00:00:00Z"`)
 	}
 	var found bool
-	for _, line := range strings.Split(logs.String(), "\n") {
+	for line := range strings.SplitSeq(logs.String(), "\n") {
 		if strings.Contains(line, "served sanitised") {
 			found = true
 			require.Contains(t, line, `"request_id":"req-poison-1"`)

@@ -1,7 +1,7 @@
 // Package natsbuffer puts a NATS JetStream stream between the ingest handler and the Store, so that a database
 // outage or a slow database no longer reaches the clients.
 //
-// A Publisher implements the httpapi Ingester interface: it validates a request exactly as logingest.Ingester
+// A Publisher provides the Ingest method of an httpapi Backend: it validates a request exactly as logingest.Ingester
 // does (through a logingest.Validator), publishes each valid event as one message, and returns only after
 // JetStream has acknowledged every one of them, which means the event is stored on the stream's replicas.
 // Writers pull the stream through one durable consumer in large batches, Append them to the Store and

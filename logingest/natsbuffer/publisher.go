@@ -17,8 +17,8 @@ import (
 // DiscardNew stream answers when MaxBytes or MaxEvents is reached.
 const jsErrStoreFailed jetstream.ErrorCode = 10077
 
-// Publisher validates events and publishes them to the buffer stream. It implements the httpapi Ingester
-// interface (and its optional MaxBatchSize). A Publisher is safe for concurrent use.
+// Publisher validates events and publishes them to the buffer stream. It provides the Ingest method of an httpapi
+// Backend (and its optional MaxBatchSize); pair it with the Store reads go to. A Publisher is safe for concurrent use.
 type Publisher struct {
 	js      jetstream.JetStream
 	val     *logingest.Validator

@@ -1,7 +1,6 @@
 package redislimit_test
 
 import (
-	"bytes"
 	"log/slog"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/change66/logserver/internal/redistest"
 	"github.com/change66/logserver/logingest/httpapi"
+	"github.com/change66/logserver/logingest/logingesttest"
 	"github.com/change66/logserver/logingest/redislimit"
 )
 
@@ -87,31 +87,13 @@ func TestReturnAndPeek(t *testing.T) {
 	require.NoError(t, l.Return(t.Context(), "nothing-taken", rate, 1), "returning to a full bucket is a no-op")
 }
 
-// syncBuffer is a log destination safe for concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestFallbackWhenRedisIsDown points at a port where nothing listens: every decision is taken locally, none
 // fails, the limits still hold, and the fallback shows in the log and the metrics.
 func TestFallbackWhenRedisIsDown(t *testing.T) {
 	t.Parallel()
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
 	t.Cleanup(func() { _ = rdb.Close() })
-	logs := &syncBuffer{}
+	logs := &logingesttest.LogBuffer{}
 	reg := prometheus.NewPedanticRegistry()
 	now := time.Date(2025, 8, 27, 12, 0, 0, 0, time.UTC)
 	var mu sync.Mutex

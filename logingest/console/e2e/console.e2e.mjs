@@ -90,10 +90,16 @@ function watch(page) {
   });
   page.on('request', (r) => requested.push(r.url()));
 }
-const shot = (page, name, opts = {}) => page.screenshot({ path: path.join(shots, `${label}-${name}.png`), ...opts });
+const shot = async (page, name, opts = {}) => {
+  await settled(page);
+  await page.screenshot({ path: path.join(shots, `${label}-${name}.png`), ...opts });
+};
+// settled waits until no view is loading (nothing aria-busy), so checks and screenshots see final content.
+const settled = (page) => page.waitForFunction(() => !document.querySelector('[aria-busy="true"]'));
 // a11y runs axe-core's WCAG 2.1 A and AA rules (contrast, labels, names, roles) on the page as it is.
 const axeSource = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 async function a11y(page, name) {
+  await settled(page);
   if (!await page.evaluate(() => 'axe' in window)) await page.evaluate(axeSource);
   const violations = await page.evaluate(async () => {
     const res = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });
@@ -138,6 +144,28 @@ try {
   assert.equal(await page.evaluate(() => sessionStorage.getItem('logingest.console.key')), readKey, 'key in sessionStorage');
   assert.equal(await page.evaluate(() => localStorage.length), 0, 'nothing in localStorage');
   passed('sign-in keeps the key in sessionStorage');
+
+  // --- the console's own modules, in the page: the SSE parser and the URL state ----------------------------------
+  const units = await page.evaluate(async () => {
+    const { SSEParser } = await import('./js/sse.js');
+    const { parse, format } = await import('./js/state.js');
+    const p = new SSEParser();
+    const got = [];
+    for (const chunk of ['id: 1\r', '\nevent: log\ndata: {"a"', ':1}\n', '\n: heartbeat\n\n', 'data: a\ndata: b\n\n',
+      'id: 2\ndata: half']) got.push(...p.push(chunk));
+    const afterHalf = p.lastEventId; // the half-received block must not move the resume point
+    got.push(...p.push('\r\r\n'));
+    const state = parse('#/explorer?event_type=error&search=a%20b&sort_by=event_name&range=24h&cursor=xyz');
+    return { got, afterHalf, last: p.lastEventId, state, hash: format(state) };
+  });
+  assert.deepEqual(units.got, [
+    { event: 'log', data: '{"a":1}', id: '1' }, { event: 'message', data: 'a\nb', id: '1' },
+    { event: 'message', data: 'half', id: '2' }]);
+  assert.equal(units.afterHalf, '1');
+  assert.equal(units.last, '2');
+  assert.deepEqual(units.state.filters, { event_type: 'error', search: 'a b' });
+  assert.equal(units.hash, '#/explorer?search=a+b&event_type=error&sort_by=event_name&cursor=xyz', 'only the view\'s options are kept');
+  passed('SSE parser (chunks, CRLF, comments, multi-line data, resume id) and URL state');
 
   // --- dashboard ------------------------------------------------------------------------------------------------
   await page.waitForFunction((n) => document.querySelector('[data-metric="total_logs"] .value').textContent.replace(/\D/g, '') === String(n), total);

@@ -34,7 +34,7 @@ type Store struct {
 	closed bool
 	seq    int64         // insertion sequence of the last stored event
 	rows   []row         // in insertion order
-	ids    map[key]int64 // (Source, EventID) of every stored event → its ID
+	ids    map[key]int64 // (Source, EventID) of every stored or erased event → its ID
 	now    func() time.Time
 	keys   []logingest.APIKey
 }
@@ -209,10 +209,7 @@ func matchFilter(r *row, f *logingest.Filter) bool {
 
 // Stats implements logingest.Store.
 func (s *Store) Stats(ctx context.Context, q logingest.StatsQuery) (*logingest.Stats, error) {
-	topN := q.TopN
-	if topN <= 0 {
-		topN = 5
-	}
+	topN := q.Normalize().TopN
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if err := s.begin(ctx, "stats"); err != nil {
@@ -287,18 +284,21 @@ func (s *Store) Ping(ctx context.Context) error {
 	return s.begin(ctx, "ping")
 }
 
-// DeleteUserEvents implements logingest.UserEraser.
+// DeleteUserEvents implements logingest.UserEraser. The erased events' keys stay in the store's key set, so
+// a re-sent erased event is reported AppendDuplicate.
 func (s *Store) DeleteUserEvents(ctx context.Context, source, userID string) (int64, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.begin(ctx, "delete user events"); err != nil {
 		return 0, err
 	}
+	if userID == "" {
+		return 0, fmt.Errorf("delete user events: user id must not be empty: %w", logingest.ErrInvalid)
+	}
 	kept := s.rows[:0]
 	for _, r := range s.rows {
 		if r.ev.UserID == userID && (source == "" || r.ev.Source == source) {
-			delete(s.ids, key{r.ev.Source, r.ev.EventID})
-			continue
+			continue // its key stays in s.ids: erased for good
 		}
 		kept = append(kept, r)
 	}

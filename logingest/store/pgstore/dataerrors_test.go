@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/change66/logserver/logingest"
+	"github.com/change66/logserver/logingest/store/storetest"
 )
 
 // poisonStore hands Append a copy of the events in which the events named in poison are altered, so that the
@@ -127,4 +128,13 @@ func TestIngest_StoreDataErrorsAreIsolated(t *testing.T) {
 			require.ErrorIs(t, err, logingest.ErrInvalid, "event %s in a batch of %d", id, size)
 		}
 	}
+}
+
+// FuzzStoreRoundTrip: whatever ingest validation accepts, PostgreSQL stores and reads back as valid JSON equal
+// to what was sent (jsonb keeps numbers by value and the last of duplicate keys; times to the microsecond).
+// go test runs the seed corpus, the edges of validation; make fuzz leaves it out (each input costs a round
+// trip to the database).
+func FuzzStoreRoundTrip(f *testing.F) {
+	s, _ := setup(f, nil)
+	storetest.FuzzRoundTrip(f, s, &storetest.Options{TimePrecision: time.Microsecond})
 }

@@ -17,9 +17,7 @@ func (s *Store) Stats(ctx context.Context, q logingest.StatsQuery) (*logingest.S
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
-	if q.TopN <= 0 {
-		q.TopN = 5
-	}
+	q = q.Normalize()
 	now := q.Now.UTC()
 	dayAgo, hourAgo := now.Add(-24*time.Hour), now.Add(-time.Hour)
 	const window = `FROM analytics_logs WHERE ($1 = '' OR source = $1) AND received_at > $2 AND received_at <= $3`
@@ -80,13 +78,14 @@ func (s *Store) Stats(ctx context.Context, q logingest.StatsQuery) (*logingest.S
 
 // DeleteUserEvents implements logingest.UserEraser. The events' keys stay in analytics_event_ids, so a client
 // that retries an erased event gets AppendDuplicate and the event is not stored again; the keys are random
-// identifiers and leave with retention. It returns an error matching logingest.ErrClosed after Close.
+// identifiers and leave with retention (an erased event re-sent after its partition was dropped is stored
+// again). It returns an error matching logingest.ErrClosed after Close.
 func (s *Store) DeleteUserEvents(ctx context.Context, source, userID string) (int64, error) {
 	if err := s.checkOpen(); err != nil {
 		return 0, err
 	}
 	if userID == "" {
-		return 0, nil
+		return 0, fmt.Errorf("delete user events: user id must not be empty: %w", logingest.ErrInvalid)
 	}
 	tag, err := s.pool.Exec(ctx, `DELETE FROM analytics_logs WHERE user_id = $1 AND ($2 = '' OR source = $2)`,
 		userID, source)

@@ -2,16 +2,20 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/change66/logserver/logingest"
 )
 
+// An erased event (erased_event_ids) is not inserted again: it is reported a duplicate.
 const insertSQL = `INSERT INTO analytics_logs (source, event_id, timestamp, event_type, event_name, properties,
 	user_id, session_id, app_version, device_info, sequence_number, priority, received_at, created_at,
 	processed_at, original_timestamp)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16
+WHERE NOT EXISTS (SELECT 1 FROM erased_event_ids WHERE source = ?1 AND event_id = ?2)
 ON CONFLICT (source, event_id) DO NOTHING`
 
 // storedIDSQL reads the id of the stored copy of a duplicate.
@@ -88,7 +92,8 @@ func (s *Store) append(ctx context.Context, events []logingest.Event) (_ []login
 			continue
 		}
 		results[i].Status = logingest.AppendDuplicate
-		if err := tx.QueryRowContext(rowCtx, storedIDSQL, e.Source, e.EventID).Scan(&results[i].ID); err != nil {
+		err = tx.QueryRowContext(rowCtx, storedIDSQL, e.Source, e.EventID).Scan(&results[i].ID)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) { // no row: the event was erased; its ID stays 0
 			return nil, fmt.Errorf("insert event %d: id of the stored copy: %w", i, err)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/change66/logserver/logingest"
+	"github.com/change66/logserver/logingest/store/storetest"
 )
 
 // poisonStore hands Append a copy of the events in which the events named in poison are altered, so that the
@@ -118,4 +119,11 @@ func TestIngest_StoreDataErrorsAreIsolated(t *testing.T) {
 		_, err := s.Append(t.Context(), batch)
 		require.ErrorIs(t, err, logingest.ErrInvalid, "event %s", id)
 	}
+}
+
+// FuzzStoreRoundTrip: whatever ingest validation accepts, SQLite stores and reads back as valid JSON equal to
+// what was sent.
+func FuzzStoreRoundTrip(f *testing.F) {
+	s, _ := setup(f)
+	storetest.FuzzRoundTrip(f, s, nil)
 }

@@ -188,10 +188,7 @@ func (s *Store) Stats(ctx context.Context, q logingest.StatsQuery) (*logingest.S
 }
 
 func (s *Store) stats(ctx context.Context, q logingest.StatsQuery) (*logingest.Stats, error) {
-	topN := q.TopN
-	if topN <= 0 {
-		topN = 5
-	}
+	topN := q.Normalize().TopN
 	src, srcArgs := "", []any{}
 	if q.Source != "" {
 		src, srcArgs = "source = ? AND ", []any{q.Source}
@@ -270,25 +267,43 @@ func topValues(ctx context.Context, tx *sql.Tx, col, window string, args []any, 
 	return out, nil
 }
 
-// DeleteUserEvents implements logingest.UserEraser. It deletes, in one statement on the writer connection,
-// every event whose user_id equals userID (in source, or every source when source is empty), and returns how
-// many it deleted. Note that an empty userID matches the events that carry no user. Deleted event ids may be
-// appended again afterwards.
-func (s *Store) DeleteUserEvents(ctx context.Context, source, userID string) (int64, error) {
+// DeleteUserEvents implements logingest.UserEraser. In one transaction on the writer connection it records
+// the keys of the events of userID (in source, or every source when source is empty) in erased_event_ids, so a
+// re-sent erased event is reported a duplicate, then deletes the events and returns how many it deleted.
+func (s *Store) DeleteUserEvents(ctx context.Context, source, userID string) (_ int64, err error) {
 	if err := s.begin(ctx); err != nil {
 		return 0, fmt.Errorf("delete user events: %w", err)
 	}
-	q, args := "DELETE FROM analytics_logs WHERE user_id = ?", []any{userID}
-	if source != "" {
-		q, args = q+" AND source = ?", append(args, source)
+	if userID == "" {
+		return 0, fmt.Errorf("delete user events: user id must not be empty: %w", logingest.ErrInvalid)
 	}
-	res, err := s.writer.ExecContext(ctx, q, args...)
+	where, args := "user_id = ?", []any{userID}
+	if source != "" {
+		where, args = where+" AND source = ?", append(args, source)
+	}
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return 0, fmt.Errorf("delete user events: %w", s.mapErr(ctx, err))
+	}
+	defer func() {
+		if err != nil {
+			_ = tx.Rollback()
+		}
+	}()
+	if _, err := tx.ExecContext(ctx, "INSERT INTO erased_event_ids (source, event_id) SELECT source, event_id FROM analytics_logs WHERE "+
+		where+" ON CONFLICT DO NOTHING", args...); err != nil {
+		return 0, fmt.Errorf("delete user events: keep erased keys: %w", s.mapErr(ctx, err))
+	}
+	res, err := tx.ExecContext(ctx, "DELETE FROM analytics_logs WHERE "+where, args...)
 	if err != nil {
 		return 0, fmt.Errorf("delete user events: %w", s.mapErr(ctx, err))
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
 		return 0, fmt.Errorf("delete user events: %w", s.mapErr(ctx, err))
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, fmt.Errorf("delete user events: commit: %w", s.mapErr(ctx, err))
 	}
 	return n, nil
 }

@@ -137,6 +137,83 @@ func userEraserChecks() []check {
 				}
 				return wantEvents(o, "Query after deleting unknown users", got, events)
 			}),
+
+		newCheck("UserEraser/EmptyUser",
+			"DeleteUserEvents with an empty user id must return an error matching logingest.ErrInvalid and delete nothing, not the events without a user",
+			func(ctx context.Context, s logingest.Store, o Options) error {
+				ue, err := eraser(s)
+				if err != nil {
+					return err
+				}
+				events := newEvents(o, 0, 10) // some of them carry no user
+				if !slices.ContainsFunc(events, func(e logingest.Event) bool { return e.UserID == "" }) {
+					panic("storetest: no event without a user")
+				}
+				if err := appendInserted(ctx, s, events); err != nil {
+					return err
+				}
+				for _, source := range []string{"", sourceProd} {
+					n, err := ue.DeleteUserEvents(ctx, source, "")
+					if !errors.Is(err, logingest.ErrInvalid) {
+						return fmt.Errorf("DeleteUserEvents(%q, \"\") = (%d, %v), want an error matching ErrInvalid", source, n, err)
+					}
+				}
+				// Erasing every named user leaves exactly the events without a user.
+				for _, u := range sampleUsers {
+					if u == "" {
+						continue
+					}
+					if _, err := ue.DeleteUserEvents(ctx, "", u); err != nil {
+						return fmt.Errorf("DeleteUserEvents(\"\", %q): %w", u, err)
+					}
+				}
+				got, err := queryAll(ctx, s, allAsc)
+				if err != nil {
+					return err
+				}
+				anonymous := expect(events, func(e logingest.Event) bool { return e.UserID == "" }, logingest.SortTimestamp, logingest.SortAsc)
+				return wantEvents(o, "Query after erasing every user", got, anonymous)
+			}),
+
+		newCheck("UserEraser/ResentStaysErased",
+			"an erased event appended again must be reported AppendDuplicate and stay erased, while the same event_id in another source is stored as usual",
+			func(ctx context.Context, s logingest.Store, o Options) error {
+				ue, err := eraser(s)
+				if err != nil {
+					return err
+				}
+				events := newEvents(o, 0, 10)
+				if err := appendInserted(ctx, s, events); err != nil {
+					return err
+				}
+				if _, err := ue.DeleteUserEvents(ctx, sourceProd, u1); err != nil {
+					return fmt.Errorf("DeleteUserEvents(%q, %q): %w", sourceProd, u1, err)
+				}
+				erased := expect(events, func(e logingest.Event) bool { return e.UserID == u1 }, logingest.SortTimestamp, logingest.SortAsc)
+				kept := expect(events, func(e logingest.Event) bool { return e.UserID != u1 }, logingest.SortTimestamp, logingest.SortAsc)
+				if len(erased) == 0 {
+					panic("storetest: no event of u1")
+				}
+				// The app re-sends the erased events, and the same events reach another source.
+				elsewhere := cloneEvents(erased)
+				for i := range elsewhere {
+					elsewhere[i].Source = sourceStaging
+				}
+				st, err := s.Append(ctx, append(cloneEvents(erased), elsewhere...))
+				if err != nil {
+					return fmt.Errorf("Append(erased events again): %w", err)
+				}
+				want := append(repeat(logingest.AppendDuplicate, len(erased)), repeat(logingest.AppendInserted, len(elsewhere))...)
+				if err := wantStatuses(st, want); err != nil {
+					return fmt.Errorf("re-sent erased events: %w", err)
+				}
+				got, err := queryAll(ctx, s, allAsc)
+				if err != nil {
+					return err
+				}
+				all := expect(append(kept, elsewhere...), func(logingest.Event) bool { return true }, logingest.SortTimestamp, logingest.SortAsc)
+				return wantEvents(o, "Query after re-sending erased events", got, all)
+			}),
 	}
 }
 

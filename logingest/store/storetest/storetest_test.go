@@ -217,22 +217,37 @@ func brokenStores() []brokenCase {
 		{
 			name: "changes the stored copy on a duplicate",
 			store: func() logingest.Store {
+				// Last write wins: a duplicate's copy replaces the stored one in every answer.
+				var mu sync.Mutex
+				latest := map[string]logingest.Event{}
 				return &broken{
 					append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
 						st, err := m.Append(ctx, events)
+						mu.Lock()
+						defer mu.Unlock()
 						for i := range st {
 							if st[i].Status == logingest.AppendDuplicate {
-								// Last write wins: drop the stored user's events and store this copy.
-								e := events[i]
-								if _, err := m.DeleteUserEvents(ctx, e.Source, mustStored(m, e).UserID); err != nil {
-									return nil, err
-								}
-								if _, err := m.Append(ctx, []logingest.Event{e}); err != nil {
-									return nil, err
-								}
+								e := cloneEvents(events[i : i+1])[0]
+								stored := mustStored(m, e)
+								e.ID, e.ProcessedAt = stored.ID, stored.ProcessedAt
+								latest[ref(e)] = e
 							}
 						}
 						return st, err
+					},
+					query: func(m *memstore.Store, ctx context.Context, f logingest.Filter) (*logingest.Page, error) {
+						p, err := m.Query(ctx, f)
+						if err != nil {
+							return nil, err
+						}
+						mu.Lock()
+						defer mu.Unlock()
+						for i, e := range p.Events {
+							if l, ok := latest[ref(e)]; ok {
+								p.Events[i] = l
+							}
+						}
+						return p, nil
 					},
 				}
 			},
@@ -581,6 +596,43 @@ func brokenStores() []brokenCase {
 				}}
 			},
 			fails: []string{"UserEraser/DeleteUserEvents"},
+		},
+		{
+			name: "answers (0, nil) to an empty user id",
+			store: func() logingest.Store {
+				return &broken{deleteUser: func(m *memstore.Store, ctx context.Context, source, user string) (int64, error) {
+					if user == "" {
+						return 0, nil
+					}
+					return m.DeleteUserEvents(ctx, source, user)
+				}}
+			},
+			fails: []string{"UserEraser/EmptyUser"},
+		},
+		{
+			name: "takes a re-sent erased event as new",
+			store: func() logingest.Store {
+				return &broken{append: func(m *memstore.Store, ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
+					st, err := m.Append(ctx, events)
+					if err != nil {
+						return st, err
+					}
+					for i := range st {
+						if st[i].Status != logingest.AppendDuplicate {
+							continue
+						}
+						p, err := m.Query(ctx, logingest.Filter{Source: events[i].Source, Limit: logingest.MaxQueryLimit})
+						if err != nil {
+							return nil, err
+						}
+						if !slices.ContainsFunc(p.Events, func(e logingest.Event) bool { return e.EventID == events[i].EventID }) {
+							st[i].Status = logingest.AppendInserted // erased: the old memstore stored it again
+						}
+					}
+					return st, nil
+				}}
+			},
+			fails: []string{"UserEraser/ResentStaysErased"},
 		},
 		{
 			name: "reports a wrong erase count",

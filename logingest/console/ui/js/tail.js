@@ -4,9 +4,10 @@
 // endpoint are polled instead.
 import { ApiError } from './api.js';
 import { $, h, fmtNumber, fmtTime, typeClass } from './dom.js';
+import { SSEParser } from './sse.js';
 
 const MAX_ROWS = 500;
-const POLL_MS = 1000;
+const POLL_MS = 500;
 
 let active = false;
 let paused = false;
@@ -119,42 +120,20 @@ async function stream(ctx, signal) {
     throw err;
   }
   status('live', 'Live');
+  const parser = new SSEParser();
   const reader = resp.body.pipeThrough(new TextDecoderStream()).getReader();
-  let buf = '';
   for (;;) {
     const { value, done } = await reader.read();
     if (done) break;
-    buf += value;
-    let at;
-    while ((at = buf.search(/\r\n\r\n|\n\n|\r\r/)) >= 0) {
-      const block = buf.slice(0, at);
-      buf = buf.slice(at + (buf.startsWith('\r\n\r\n', at) ? 4 : 2));
-      dispatch(ctx, block);
+    for (const ev of parser.push(value)) {
+      if (ev.event !== 'log' && ev.event !== 'message') continue;
+      try {
+        add(ctx, JSON.parse(ev.data), true);
+      } catch { /* not an event */ }
     }
+    if (parser.lastEventId) lastId = parser.lastEventId;
   }
   throw new Error('the stream ended'); // reconnect
-}
-
-/** dispatch handles one SSE block: comments (heartbeats) are ignored, "log" events are shown. */
-function dispatch(ctx, block) {
-  let event = 'message';
-  let id = null;
-  const data = [];
-  for (const line of block.split(/\r\n|\n|\r/)) {
-    if (!line || line.startsWith(':')) continue;
-    const i = line.indexOf(':');
-    const field = i < 0 ? line : line.slice(0, i);
-    const val = i < 0 ? '' : line.slice(i + 1).replace(/^ /, '');
-    if (field === 'event') event = val;
-    else if (field === 'data') data.push(val);
-    else if (field === 'id') id = val;
-  }
-  if (id !== null) lastId = id;
-  if ((event === 'log' || event === 'message') && data.length) {
-    try {
-      add(ctx, JSON.parse(data.join('\n')), true);
-    } catch { /* not an event */ }
-  }
 }
 
 async function poll(ctx, signal) {

@@ -36,7 +36,7 @@ func TestHealthEndpoints(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			rd := &fakeReader{ping: func(context.Context) error { return tt.ping }}
-			h, err := New(&fakeIngester{}, rd, &Config{
+			h, err := NewOps(rd, &OpsConfig{
 				Logger:  testLogger(nil),
 				Ready:   func(context.Context) error { return tt.ready },
 				Version: "v9",
@@ -73,7 +73,7 @@ func TestHealthEndpoints(t *testing.T) {
 func TestStatusStoreDown(t *testing.T) {
 	t.Parallel()
 	rd := &fakeReader{ping: func(context.Context) error { return logingest.ErrUnavailable }}
-	h, err := New(&fakeIngester{}, rd, &Config{Authenticator: testAuth(), Logger: testLogger(nil)})
+	h, err := New(&fakeIngester{reader: rd}, &Config{Authenticator: testAuth(), Logger: testLogger(nil)})
 	require.NoError(t, err)
 	w := do(t, h, http.MethodGet, "/api/v1/status", keyRead, nil)
 	require.Equal(t, http.StatusOK, w.Code)
@@ -86,7 +86,9 @@ func TestStatusStoreDown(t *testing.T) {
 func TestMetrics(t *testing.T) {
 	t.Parallel()
 	reg := prometheus.NewPedanticRegistry()
-	e := newEnv(t, &Config{Registerer: reg, Gatherer: reg, RequestsPerMinute: 60, Burst: 1})
+	e := newEnv(t, &Config{Registerer: reg, RequestsPerMinute: 60, Burst: 1})
+	ops, err := NewOps(e.store, &OpsConfig{Registerer: reg, Gatherer: reg, Logger: testLogger(nil)})
+	require.NoError(t, err)
 
 	require.Equal(t, http.StatusOK, do(t, e.h, http.MethodGet, "/api/v1/status", keyRead, nil).Code)
 	require.Equal(t, http.StatusTooManyRequests, do(t, e.h, http.MethodGet, "/api/v1/status", keyRead, nil).Code)
@@ -108,7 +110,8 @@ func TestMetrics(t *testing.T) {
 	require.InDelta(t, 1, testutil.ToFloat64(m.authFailures.WithLabelValues(authInvalid)), 0)
 	require.InDelta(t, 1, testutil.ToFloat64(m.authFailures.WithLabelValues(authForbidden)), 0)
 
-	w := do(t, e.h, http.MethodGet, "/metrics", "", nil)
+	require.Equal(t, http.StatusNotFound, do(t, e.h, http.MethodGet, "/metrics", "", nil).Code, "the API serves no ops routes")
+	w := do(t, ops, http.MethodGet, "/metrics", "", nil)
 	require.Equal(t, http.StatusOK, w.Code)
 	body := w.Body.String()
 	for _, name := range []string{
@@ -122,8 +125,26 @@ func TestMetrics(t *testing.T) {
 
 func TestMetricsWithoutGatherer(t *testing.T) {
 	t.Parallel()
+	ops, err := NewOps(&fakeReader{}, &OpsConfig{Logger: testLogger(nil)})
+	require.NoError(t, err)
+	requireError(t, do(t, ops, http.MethodGet, "/metrics", "", nil), http.StatusNotFound, "not_found", "")
+}
+
+func TestOpsSeparateFromAPI(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t, nil)
-	requireError(t, do(t, e.h, http.MethodGet, "/metrics", "", nil), http.StatusNotFound, "not_found", "")
+	ops, err := NewOps(e.store, &OpsConfig{Logger: testLogger(nil)})
+	require.NoError(t, err)
+	for _, path := range OpsPaths() {
+		requireError(t, do(t, e.h, http.MethodGet, path, "", nil), http.StatusNotFound, "not_found", "")
+	}
+	for _, path := range []string{"/health", "/readiness", "/liveness"} {
+		require.Equal(t, http.StatusOK, do(t, ops, http.MethodGet, path, "", nil).Code, path)
+	}
+	requireError(t, do(t, ops, http.MethodGet, "/api/v1/status", keyRead, nil), http.StatusNotFound, "not_found", "")
+	requireError(t, do(t, ops, http.MethodPost, "/health", "", nil), http.StatusMethodNotAllowed, "method_not_allowed", "")
+	_, err = NewOps(nil, nil)
+	require.Error(t, err)
 }
 
 func TestTwoHandlersOneRegistry(t *testing.T) {
@@ -131,13 +152,18 @@ func TestTwoHandlersOneRegistry(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	a := newEnv(t, &Config{Registerer: reg})
 	b := newEnv(t, &Config{Registerer: reg})
-	require.Equal(t, http.StatusOK, do(t, a.h, http.MethodGet, "/liveness", "", nil).Code)
-	require.Equal(t, http.StatusOK, do(t, b.h, http.MethodGet, "/liveness", "", nil).Code)
+	ops, err := NewOps(a.store, &OpsConfig{Registerer: reg, Logger: testLogger(nil)})
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, do(t, a.h, http.MethodGet, "/api/v1/status", keyRead, nil).Code)
+	require.Equal(t, http.StatusOK, do(t, b.h, http.MethodGet, "/api/v1/status", keyRead, nil).Code)
+	require.Equal(t, http.StatusOK, do(t, ops, http.MethodGet, "/liveness", "", nil).Code)
 	n, err := testutil.GatherAndCount(reg, "logingest_http_requests_total")
 	require.NoError(t, err)
-	require.Equal(t, 1, n)
-	require.InDelta(t, 2, testutil.ToFloat64(a.h.metrics.requests.WithLabelValues("/liveness", "GET", "2xx")), 0,
+	require.Equal(t, 2, n, "one series per route, shared by the three handlers")
+	require.InDelta(t, 2, testutil.ToFloat64(a.h.metrics.requests.WithLabelValues("/api/v1/status", "GET", "2xx")), 0,
 		"both handlers count into the shared collector")
+	require.InDelta(t, 1, testutil.ToFloat64(a.h.metrics.requests.WithLabelValues("/liveness", "GET", "2xx")), 0,
+		"and so does Ops")
 }
 
 func TestMetricsRegistrationConflict(t *testing.T) {
@@ -147,7 +173,7 @@ func TestMetricsRegistrationConflict(t *testing.T) {
 	require.NoError(t, reg.Register(prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "logingest_http_requests_total", Help: "other",
 	}, []string{"path"})))
-	_, err := New(&fakeIngester{}, &fakeReader{}, &Config{Registerer: reg})
+	_, err := New(&fakeIngester{}, &Config{Registerer: reg})
 	require.Error(t, err)
 }
 
@@ -187,7 +213,7 @@ func exerciseMounted(t *testing.T, srv *httptest.Server) {
 	require.Len(t, resp.Data.Logs, 5)
 	require.Positive(t, resp.Data.TotalCount)
 
-	require.Equal(t, http.StatusOK, get("/logs/health").StatusCode)
+	require.Equal(t, http.StatusOK, get("/logs/api/v1/status").StatusCode)
 	require.Equal(t, http.StatusNotFound, get("/logs/nope").StatusCode)
 	require.Equal(t, http.StatusMethodNotAllowed, get("/logs/api/v1/ingest").StatusCode)
 }
@@ -227,9 +253,14 @@ func TestMountChi(t *testing.T) {
 func TestPathPrefixOutside(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, &Config{PathPrefix: "/logs"})
-	requireError(t, do(t, e.h, http.MethodGet, "/logsx/health", "", nil), http.StatusNotFound, "not_found", "")
-	requireError(t, do(t, e.h, http.MethodGet, "/health", "", nil), http.StatusNotFound, "not_found", "")
-	w := do(t, e.h, http.MethodGet, "/logs/health", "", nil)
+	requireError(t, do(t, e.h, http.MethodGet, "/logsx/api/v1/status", keyRead, nil), http.StatusNotFound, "not_found", "")
+	requireError(t, do(t, e.h, http.MethodGet, "/api/v1/status", keyRead, nil), http.StatusNotFound, "not_found", "")
+	w := do(t, e.h, http.MethodGet, "/logs/api/v1/status", keyRead, nil)
 	require.Equal(t, http.StatusOK, w.Code)
-	require.Contains(t, w.Body.String(), "healthy")
+	require.Contains(t, w.Body.String(), `"status":"ok"`)
+
+	ops, err := NewOps(e.store, &OpsConfig{PathPrefix: "/ops", Logger: testLogger(nil)})
+	require.NoError(t, err)
+	requireError(t, do(t, ops, http.MethodGet, "/health", "", nil), http.StatusNotFound, "not_found", "")
+	require.Equal(t, http.StatusOK, do(t, ops, http.MethodGet, "/ops/health", "", nil).Code)
 }

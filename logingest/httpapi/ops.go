@@ -2,12 +2,100 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/change66/logserver/logingest"
 )
+
+// OpsConfig configures an Ops handler. A nil *OpsConfig and the zero value of every field are reasonable
+// defaults.
+type OpsConfig struct {
+	// Logger receives the access log and the failures of health checks. Defaults to slog.Default().
+	Logger *slog.Logger
+	// Registerer receives the HTTP metrics of the operational routes (the same collectors as the API Handler's,
+	// shared when both use one registry). Defaults to nil: metrics are kept but not registered.
+	Registerer prometheus.Registerer
+	// Gatherer is served on GET /metrics in the Prometheus exposition format. Defaults to nil: /metrics
+	// answers 404.
+	Gatherer prometheus.Gatherer
+	// Ready is an extra readiness check run by GET /readiness after the store Ping, for example a check that
+	// the server is not draining. A non-nil error makes /readiness answer 503. Defaults to nil (no extra check).
+	Ready func(ctx context.Context) error
+	// Version is reported by GET /health and GET /readiness. Defaults to "".
+	Version string
+	// Now returns the current time. Defaults to time.Now.
+	Now func() time.Time
+	// TrustedProxyHeader names the header carrying the client IP that the access log reports, as in Config.
+	// Defaults to "": the connection's remote address.
+	TrustedProxyHeader string
+	// PathPrefix is removed from the request path before routing, as in Config. Defaults to "".
+	PathPrefix string
+}
+
+// Ops serves the operational endpoints, without authentication, rate limits or CORS:
+//
+//	GET /health     store reachable (and answering queries)  200, 503
+//	GET /readiness  store reachable and OpsConfig.Ready    200, 503
+//	GET /liveness   process alive                         200
+//	GET /metrics    Prometheus exposition of Gatherer     200, 404 when no Gatherer
+//
+// Other paths answer 404 and other methods 405, as JSON. Mount it where only operators and probes reach it, or
+// next to the API on the same server as cmd/logserver does. It is safe for concurrent use. Create it with
+// NewOps.
+type Ops struct {
+	h *Handler
+}
+
+var _ http.Handler = (*Ops)(nil)
+
+// OpsPaths lists the paths Ops serves, for routers that send only those paths to it.
+func OpsPaths() []string { return []string{"/health", "/readiness", "/liveness", "/metrics"} }
+
+// NewOps returns the operational handler; its health checks ping store and read one event from it. A nil cfg
+// uses the defaults. It returns an error when cfg is invalid or its metrics cannot be registered on
+// cfg.Registerer.
+func NewOps(store logingest.Store, cfg *OpsConfig) (*Ops, error) {
+	if store == nil {
+		return nil, errors.New("httpapi: store must not be nil")
+	}
+	var oc OpsConfig
+	if cfg != nil {
+		oc = *cfg
+	}
+	h, err := newHandler(&Config{
+		Logger:             oc.Logger,
+		Registerer:         oc.Registerer,
+		Now:                oc.Now,
+		Version:            oc.Version,
+		TrustedProxyHeader: oc.TrustedProxyHeader,
+		PathPrefix:         oc.PathPrefix,
+	})
+	if err != nil {
+		return nil, err
+	}
+	h.store, h.ready = store, oc.Ready
+	if oc.Gatherer != nil {
+		h.promh = promhttp.HandlerFor(oc.Gatherer, promhttp.HandlerOpts{
+			ErrorLog:      slog.NewLogLogger(h.logger.Handler(), slog.LevelError),
+			ErrorHandling: promhttp.ContinueOnError,
+		})
+	}
+	h.handleFunc("GET /health", h.handleHealth)
+	h.handleFunc("GET /readiness", h.handleReadiness)
+	h.handleFunc("GET /liveness", h.handleLiveness)
+	h.handleFunc("GET /metrics", h.handleMetrics)
+	return &Ops{h: h}, nil
+}
+
+// ServeHTTP implements http.Handler.
+func (o *Ops) ServeHTTP(w http.ResponseWriter, r *http.Request) { o.h.serve(w, r) }
 
 // healthBody is the answer of GET /readiness and GET /liveness. Checks maps each check to "ok" or a short
 // failure that reveals no internal detail (the detail is logged).
@@ -43,13 +131,13 @@ func (h *Handler) ping(ctx context.Context) error {
 	return nil
 }
 
-func (h *Handler) ready(ctx context.Context) error {
-	if h.cfg.Ready == nil {
+func (h *Handler) checkReady(ctx context.Context) error {
+	if h.ready == nil {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
-	if err := h.cfg.Ready(ctx); err != nil {
+	if err := h.ready(ctx); err != nil {
 		return fmt.Errorf("ready: %w", err)
 	}
 	return nil
@@ -96,7 +184,7 @@ func (h *Handler) probeQuery(ctx context.Context) error {
 	return nil
 }
 
-// handleReadiness answers 200 when the store is reachable and Config.Ready passes, else 503.
+// handleReadiness answers 200 when the store is reachable and OpsConfig.Ready passes, else 503.
 func (h *Handler) handleReadiness(w http.ResponseWriter, r *http.Request) {
 	h.runChecks(w, r, "ready", "not_ready", true)
 }
@@ -109,9 +197,9 @@ func (h *Handler) runChecks(w http.ResponseWriter, r *http.Request, okStatus, fa
 		body.Checks["store"] = "unreachable"
 		code = http.StatusServiceUnavailable
 	}
-	if withReady && h.cfg.Ready != nil {
+	if withReady && h.ready != nil {
 		body.Checks["ready"] = "ok"
-		if err := h.ready(r.Context()); err != nil {
+		if err := h.checkReady(r.Context()); err != nil {
 			h.requestLogger(r).WarnContext(r.Context(), "health check failed", "check", "ready", "error", err)
 			body.Checks["ready"] = "failing"
 			code = http.StatusServiceUnavailable
