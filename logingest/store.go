@@ -235,8 +235,20 @@ type StatsQuery struct {
 	Source string
 	// Now is the reference time for the "last hour" and "last day" windows.
 	Now time.Time
-	// TopN bounds TopEventTypes and TopEventNames. Defaults to 5.
+	// TopN bounds TopEventTypes and TopEventNames. Defaults to DefaultTopN.
 	TopN int
+}
+
+// DefaultTopN is the default of StatsQuery.TopN.
+const DefaultTopN = 5
+
+// Normalize returns q with its defaults applied (TopN). Stores call it first, so every store applies the same
+// defaults.
+func (q StatsQuery) Normalize() StatsQuery {
+	if q.TopN <= 0 {
+		q.TopN = DefaultTopN
+	}
+	return q
 }
 
 // ValueCount is a value and how many events carry it.

@@ -258,7 +258,7 @@ func newContractEnv(t *testing.T, st logingest.Store, cfg Config) *contractEnv {
 
 func openSQLite(t *testing.T) logingest.Store {
 	t.Helper()
-	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "contract.db"), &sqlite.Config{Logger: slog.New(slog.DiscardHandler)})
+	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "contract.db"), &sqlite.Config{Logger: slog.New(slog.DiscardHandler), AutoMigrate: true})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
 	return s

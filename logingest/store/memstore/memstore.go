@@ -209,10 +209,7 @@ func matchFilter(r *row, f *logingest.Filter) bool {
 
 // Stats implements logingest.Store.
 func (s *Store) Stats(ctx context.Context, q logingest.StatsQuery) (*logingest.Stats, error) {
-	topN := q.TopN
-	if topN <= 0 {
-		topN = 5
-	}
+	topN := q.Normalize().TopN
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if err := s.begin(ctx, "stats"); err != nil {

@@ -17,9 +17,7 @@ func (s *Store) Stats(ctx context.Context, q logingest.StatsQuery) (*logingest.S
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
-	if q.TopN <= 0 {
-		q.TopN = 5
-	}
+	q = q.Normalize()
 	now := q.Now.UTC()
 	dayAgo, hourAgo := now.Add(-24*time.Hour), now.Add(-time.Hour)
 	const window = `FROM analytics_logs WHERE ($1 = '' OR source = $1) AND received_at > $2 AND received_at <= $3`

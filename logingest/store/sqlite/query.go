@@ -188,10 +188,7 @@ func (s *Store) Stats(ctx context.Context, q logingest.StatsQuery) (*logingest.S
 }
 
 func (s *Store) stats(ctx context.Context, q logingest.StatsQuery) (*logingest.Stats, error) {
-	topN := q.TopN
-	if topN <= 0 {
-		topN = 5
-	}
+	topN := q.Normalize().TopN
 	src, srcArgs := "", []any{}
 	if q.Source != "" {
 		src, srcArgs = "source = ? AND ", []any{q.Source}
