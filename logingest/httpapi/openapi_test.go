@@ -354,7 +354,7 @@ func runContract(t *testing.T, c *checker, e *contractEnv) {
 			name: "filter every parameter", method: "GET",
 			target: "/api/v1/logs/filter?event_type=behavioral&event_name=habit_completed&user_id=u&session_id=s" +
 				"&app_version=2.0.0+6&priority=normal&provider_name=p&start_time=2025-01-01T00:00:00Z" +
-				"&end_time=2026-01-01T00:00:00Z&search=x&sort_by=event_name&sort_order=asc&page=2&page_size=5",
+				"&end_time=2026-01-01T00:00:00Z&search=habit&sort_by=event_name&sort_order=asc&page=2&page_size=5",
 			key: e.full, status: 200,
 		},
 		{
@@ -387,6 +387,19 @@ func runContract(t *testing.T, c *checker, e *contractEnv) {
 			code: "validation_error", badRequest: true,
 		},
 		{name: "metrics", method: "GET", target: "/api/v1/metrics", key: e.full, status: 200},
+		{name: "dashboard", method: "GET", target: "/api/v1/dashboard?event_type=behavioral&search=habit", key: e.full, status: 200},
+		{
+			name: "dashboard bad top", method: "GET", target: "/api/v1/dashboard?top=0", key: e.full, status: 400,
+			code: "validation_error", badRequest: true,
+		},
+		{
+			name: "export bad format", method: "GET", target: "/api/v1/logs/export?format=xml", key: e.full, status: 400,
+			code: "validation_error", badRequest: true,
+		},
+		{
+			name: "stream bad Last-Event-ID", method: "GET", target: "/api/v1/logs/stream", key: e.full, status: 400,
+			header: map[string]string{"Last-Event-ID": "garbage"}, code: "validation_error",
+		},
 		{name: "status", method: "GET", target: "/api/v1/status", key: e.full, status: 200},
 		{name: "openapi", method: "GET", target: "/api/v1/openapi.json", status: 200},
 		{name: "list keys", method: "GET", target: "/api/v1/keys", key: e.admin, status: 200},

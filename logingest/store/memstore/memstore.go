@@ -25,6 +25,7 @@ var (
 	_ logingest.Store      = (*Store)(nil)
 	_ logingest.UserEraser = (*Store)(nil)
 	_ logingest.KeyStore   = (*Store)(nil)
+	_ logingest.Aggregator = (*Store)(nil)
 )
 
 // Store keeps events and API keys in memory. It is safe for concurrent use. The zero value is not usable;
@@ -203,6 +204,10 @@ func matchFilter(r *row, f *logingest.Filter) bool {
 		!f.StartTime.IsZero() && e.Timestamp.Before(f.StartTime),
 		!f.EndTime.IsZero() && !e.Timestamp.Before(f.EndTime):
 		return false
+	}
+	if f.Search != "" {
+		terms, _ := logingest.SearchTerms(f.Search) // validated by Normalize
+		return storequery.SearchMatches(e, terms)
 	}
 	return true
 }

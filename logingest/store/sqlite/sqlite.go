@@ -54,6 +54,7 @@ var (
 	_ logingest.Store      = (*Store)(nil)
 	_ logingest.UserEraser = (*Store)(nil)
 	_ logingest.KeyStore   = (*Store)(nil)
+	_ logingest.Aggregator = (*Store)(nil)
 
 	_ logingest.AppendConcurrency = (*Store)(nil)
 )
