@@ -108,9 +108,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	logger := newLogger(cfg, stderr)
-	for _, n := range cfg.Notices {
-		logger.Warn(n.Message, slog.String("variable", n.Variable), slog.String("reason", n.Reason))
-	}
+	logNotices(logger, cfg.Notices)
 
 	store, desc, err := openStore(ctx, cfg, logger, cfg.AutoMigrate)
 	if err != nil {
@@ -337,6 +335,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	logger.Info("stopped")
 	return runErr
+}
+
+// logNotices logs, once at start-up, the original server's variables that are ignored or read differently.
+func logNotices(logger *slog.Logger, notices []notice) {
+	for _, n := range notices {
+		logger.Warn(n.Message, slog.String("variable", n.Variable), slog.String("reason", n.Reason))
+	}
 }
 
 // withOpsPaths serves GET /metrics and GET /health also at METRICS_PATH and HEALTH_CHECK_PATH (the original's
