@@ -258,7 +258,8 @@ func newContractEnv(t *testing.T, st logingest.Store, cfg Config) *contractEnv {
 
 func openSQLite(t *testing.T) logingest.Store {
 	t.Helper()
-	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "contract.db"), &sqlite.Config{Logger: slog.New(slog.DiscardHandler), AutoMigrate: true})
+	cfg := &sqlite.Config{Logger: slog.New(slog.DiscardHandler), AutoMigrate: true}
+	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "contract.db"), cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
 	return s
@@ -319,7 +320,10 @@ func runContract(t *testing.T, c *checker, e *contractEnv) {
 			body: []byte(`{"sent_at":"2025-08-27T15:00:30Z","logs":[{"event_id":"skewed-2","timestamp":"2025-08-27T15:00:00Z",` +
 				`"event_type":"telemetry","event_name":"tick"}]}`),
 		},
-		{name: "filter by created_at", method: "GET", target: "/api/v1/logs/filter?sort_by=created_at&sort_order=desc", key: e.full, status: 200},
+		{
+			name: "filter by created_at", method: "GET", target: "/api/v1/logs/filter?sort_by=created_at&sort_order=desc",
+			key: e.full, status: 200,
+		},
 		{name: "filter by id", method: "GET", target: "/api/v1/logs/filter?sort_by=id&sort_order=asc", key: e.full, status: 200},
 		{name: "batch", method: "POST", target: "/api/v1/batch-ingest", key: e.ingest, body: batch, status: 201},
 		{name: "batch with a rejected event", method: "POST", target: "/api/v1/batch-ingest", key: e.ingest, body: oneBad, status: 201},
@@ -400,6 +404,8 @@ func runContract(t *testing.T, c *checker, e *contractEnv) {
 			name: "stream bad Last-Event-ID", method: "GET", target: "/api/v1/logs/stream", key: e.full, status: 400,
 			header: map[string]string{"Last-Event-ID": "garbage"}, code: "validation_error",
 		},
+		{name: "export csv", method: "GET", target: "/api/v1/logs/export?format=csv&event_type=error", key: e.full, status: 200},
+		{name: "stream", method: "GET", target: "/api/v1/logs/stream?event_type=error", key: e.full, status: 200, stream: true},
 		{name: "status", method: "GET", target: "/api/v1/status", key: e.full, status: 200},
 		{name: "openapi", method: "GET", target: "/api/v1/openapi.json", status: 200},
 		{name: "list keys", method: "GET", target: "/api/v1/keys", key: e.admin, status: 200},
@@ -426,9 +432,19 @@ func runContract(t *testing.T, c *checker, e *contractEnv) {
 		c.run(h, ex)
 	}
 
+	// Export: every NDJSON line is a log object.
+	w := c.run(h, exchange{
+		name: "export ndjson", method: "GET", target: "/api/v1/logs/export?format=ndjson&sort_by=id", key: e.full, status: 200,
+	})
+	lines := bytes.Split(bytes.TrimSpace(w.Body.Bytes()), []byte("\n"))
+	require.Greater(t, len(lines), 50)
+	for _, line := range lines {
+		c.validateSchema("LogObject", line, "export line")
+	}
+
 	// Paging by cursor, with the cursor the first page gave.
 	const pageQuery = "/api/v1/logs/filter?page_size=20&sort_by=timestamp"
-	w := c.run(h, exchange{name: "filter page 1", method: "GET", target: pageQuery, key: e.full, status: 200})
+	w = c.run(h, exchange{name: "filter page 1", method: "GET", target: pageQuery, key: e.full, status: 200})
 	var page struct {
 		Data filterData `json:"data"`
 	}
