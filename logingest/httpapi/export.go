@@ -3,7 +3,6 @@ package httpapi
 import (
 	"bufio"
 	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -91,6 +90,7 @@ func (h *Handler) handleExport(w http.ResponseWriter, r *http.Request) {
 		_ = cw.Write(exportColumns)
 	}
 	rows := 0
+	var buf []byte // one NDJSON line, reused
 	for {
 		_ = rc.SetWriteDeadline(time.Now().Add(exportWriteTimeout))
 		for i := range page.Events {
@@ -98,7 +98,11 @@ func (h *Handler) handleExport(w http.ResponseWriter, r *http.Request) {
 			if cw != nil {
 				err = cw.Write(csvRecord(e))
 			} else {
-				err = writeNDJSON(bw, e)
+				buf, err = appendLogJSON(buf[:0], e)
+				if err == nil {
+					buf = append(buf, '\n')
+					_, err = bw.Write(buf)
+				}
 			}
 			if err != nil {
 				break
@@ -129,17 +133,6 @@ func (h *Handler) handleExport(w http.ResponseWriter, r *http.Request) {
 		h.requestLogger(r).WarnContext(r.Context(), "export aborted", "rows", rows, "error", err)
 		panic(http.ErrAbortHandler) // the status is sent: break the transfer so the file is not taken as whole
 	}
-}
-
-func writeNDJSON(w *bufio.Writer, e *logingest.Event) error {
-	b, err := json.Marshal(toLogObject(e))
-	if err != nil {
-		return err
-	}
-	if _, err := w.Write(b); err != nil {
-		return err
-	}
-	return w.WriteByte('\n')
 }
 
 // csvRecord is e as exportColumns (sequence_number empty when absent). Free-text cells that a spreadsheet

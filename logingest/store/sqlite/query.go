@@ -67,7 +67,7 @@ func (s *Store) query(ctx context.Context, f logingest.Filter, col string, after
 	}
 	defer tx.Rollback() // read-only; nothing to lose
 
-	page := &logingest.Page{Events: []logingest.Event{}, Total: -1}
+	page := &logingest.Page{Events: make([]logingest.Event, 0, min(f.Limit+1, logingest.MaxQueryLimit+1)), Total: -1}
 	if !f.SkipTotal {
 		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM analytics_logs"+where, args...).Scan(&page.Total); err != nil {
 			return nil, fmt.Errorf("count: %w", err)
