@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bufio"
+	"context"
 	"encoding/csv"
 	"fmt"
 	"net/http"
@@ -89,9 +90,27 @@ func (h *Handler) handleExport(w http.ResponseWriter, r *http.Request) {
 		cw = csv.NewWriter(bw)
 		_ = cw.Write(exportColumns)
 	}
+	// The next page is read while this one is written (at most two pages in memory): the store's work and
+	// the encoding overlap.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	type fetched struct {
+		page *logingest.Page
+		err  error
+	}
+	next := make(chan fetched, 1) // buffered: a fetch never blocks, even when the export stops early
 	rows := 0
 	var buf []byte // one NDJSON line, reused
 	for {
+		pending := page.NextCursor != ""
+		if pending {
+			nf := f
+			nf.After = page.NextCursor
+			go func() {
+				p, err := h.store.Query(ctx, nf)
+				next <- fetched{p, err}
+			}()
+		}
 		_ = rc.SetWriteDeadline(time.Now().Add(exportWriteTimeout))
 		for i := range page.Events {
 			e := &page.Events[i]
@@ -121,11 +140,11 @@ func (h *Handler) handleExport(w http.ResponseWriter, r *http.Request) {
 			_ = rc.Flush()
 		}
 		rows += len(page.Events)
-		if err != nil || page.NextCursor == "" {
+		if err != nil || !pending {
 			break
 		}
-		f.After = page.NextCursor
-		if page, err = h.store.Query(r.Context(), f); err != nil {
+		got := <-next
+		if page, err = got.page, got.err; err != nil {
 			break
 		}
 	}
