@@ -16,6 +16,7 @@ import (
 // writes for the same log object (the bytes of /logs/filter's events), on the test data and on values that
 // need escaping or compaction.
 func TestAppendLogJSONMatchesMarshal(t *testing.T) {
+	t.Parallel()
 	var events []logingest.Event
 	f, err := os.Open("../../testdata/events.ndjson")
 	require.NoError(t, err)
