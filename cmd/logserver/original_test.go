@@ -57,8 +57,11 @@ func TestStartOnTheOriginalDatabase(t *testing.T) {
 					Skipped  int64 `json:"skipped"`
 				}
 				require.NoError(t, json.Unmarshal([]byte(line), &rec))
-				require.EqualValues(t, n-1, rec.Imported, line)
-				require.EqualValues(t, 1, rec.Skipped, "the retried event was imported on demand: %s", line)
+				// The retry lands either before the importer reaches orig-42 (then that event is imported on
+				// demand and skipped later) or after (then it is already imported): every original event is
+				// there once either way, and the filter below proves the retry was a duplicate.
+				require.EqualValues(t, n, rec.Imported+rec.Skipped, line)
+				require.LessOrEqual(t, rec.Skipped, int64(1), line)
 			}
 		case <-deadline:
 			t.Fatal("the import did not finish within 2 minutes")
