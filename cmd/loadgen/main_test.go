@@ -300,6 +300,11 @@ func TestParseFlags(t *testing.T) {
 		{"-dup-fraction", "NaN"},
 		{"-timeout", "0s"},
 		{"-retries", "-1"},
+		{"-timestamps", "later"},
+		{"-offline-fraction", "1.5"},
+		{"-offline-min-age", "2h", "-offline-max-age", "1h"},
+		{"-recent-spread", "-1s"},
+		{"-users", "-1"},
 		{"extra"},
 		{"-nope"},
 	} {
