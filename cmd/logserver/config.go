@@ -22,6 +22,9 @@ type config struct {
 	Port    int    // PORT
 	Host    string // HOST
 	DataDir string // DATA_DIR
+	// SQLiteSynchronous is SQLITE_SYNCHRONOUS: FULL (default; acknowledged events survive power loss) or NORMAL
+	// (faster; they survive a crash of the process only).
+	SQLiteSynchronous string
 
 	DatabaseURL string // DATABASE_URL, or built from DB_HOST/DB_PORT/DB_NAME/DB_USER/DB_PASSWORD/DB_SSL_MODE
 	DBMaxConns  int    // DB_MAX_CONNECTIONS
@@ -204,6 +207,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 		IdleTimeout:        r.duration("HTTP_IDLE_TIMEOUT", 120*time.Second, time.Second),
 		MinBodyRateKB:      r.int("HTTP_MIN_BODY_RATE_KB", 16, 0, 1<<20),
 		BodyGrace:          r.duration("HTTP_BODY_GRACE", 5*time.Second, 0),
+	}
+	c.SQLiteSynchronous = strings.ToUpper(r.str("SQLITE_SYNCHRONOUS", "FULL"))
+	switch c.SQLiteSynchronous {
+	case "FULL", "NORMAL", "EXTRA":
+	default:
+		r.errs = append(r.errs, fmt.Errorf("SQLITE_SYNCHRONOUS must be FULL, EXTRA or NORMAL, got %q", c.SQLiteSynchronous))
 	}
 	c.DBMinConns = min(r.int("DB_MAX_IDLE_CONNECTIONS", 0, 0, 1000), c.DBMaxConns)
 	c.DBMaxConnLifetime = time.Duration(r.int("DB_MAX_LIFETIME_MINUTES", 0, 0, 100_000)) * time.Minute

@@ -76,7 +76,7 @@ func openStore(ctx context.Context, cfg config, logger *slog.Logger, migrate boo
 		return s, "postgres " + redactURL(cfg.DatabaseURL), nil
 	}
 	path := filepath.Join(cfg.DataDir, "logingest.db")
-	s, err := sqlite.Open(ctx, path, &sqlite.Config{Logger: logger, SkipMigrate: !migrate})
+	s, err := sqlite.Open(ctx, path, &sqlite.Config{Logger: logger, SkipMigrate: !migrate, Synchronous: cfg.SQLiteSynchronous})
 	if err != nil {
 		return nil, "", fmt.Errorf("open SQLite database %s: %w", path, err)
 	}
