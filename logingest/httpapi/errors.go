@@ -87,7 +87,7 @@ type problem struct {
 	// retryAfter is the Retry-After in seconds when the error says (a *logingest.OverloadedError: the
 	// Ingester's drain-rate estimate, jittered); 0 sends retryAfterSeconds.
 	retryAfter int64
-	log     bool // log the error's detail: it is not the client's fault
+	log        bool // log the error's detail: it is not the client's fault
 }
 
 // classify is the one table from errors to HTTP answers. Unknown errors become 500 "internal error"; their
