@@ -63,6 +63,9 @@ Safety: loadgen refuses any target that is not a loopback address (127.0.0.0/8, 
 connections can only reach loopback addresses. -allow-remote lifts this; it is for servers you own and are
 allowed to load. In this workplace it is never passed.
 
+loadgen noop-server [-addr 127.0.0.1:0] serves the ingest endpoints with a no-op net/http server that reads
+and decodes each JSON body and stores nothing: the baseline make bench quotes single events against.
+
 The exit status is 0 when at least one event was acknowledged, 1 otherwise (or when the key was refused),
 2 for a bad command line.
 
@@ -182,6 +185,16 @@ func (o *options) validate() error {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "noop-server" {
+		// The baseline of make bench: loadgen noop-server [-addr 127.0.0.1:0].
+		fs := flag.NewFlagSet("loadgen noop-server", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		addr := fs.String("addr", "127.0.0.1:0", "loopback `host:port` to listen on")
+		if err := fs.Parse(args[1:]); err != nil {
+			return usageError{err}
+		}
+		return runNoop(ctx, *addr, stdout)
+	}
 	o, err := parseFlags(args, os.Getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
