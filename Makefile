@@ -23,7 +23,7 @@ LDFLAGS_PROD := -s -w -X main.version=$(VERSION)
 
 # go test runs against the PostgreSQL at TEST_DATABASE_URL or a throwaway cluster (see the script).
 WITH_POSTGRES := ./scripts/with-postgres.sh
-TEST_FLAGS := -race -count=1 -timeout 5m
+TEST_FLAGS := -race -count=1 -timeout 20m
 COVERPROFILE := coverage.out
 
 MIGRATIONS_DIRS := migrations/postgres migrations/sqlite

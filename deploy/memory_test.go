@@ -65,5 +65,6 @@ func TestMemoryFormula(t *testing.T) {
 
 	require.GreaterOrEqual(t, gomemlimit, heap, "GOMEMLIMIT must hold the Go heap the in-flight budget needs")
 	require.GreaterOrEqual(t, limit, gomemlimit/0.75, "limits.memory must leave a quarter above GOMEMLIMIT")
-	t.Logf("budget %.0f MiB → Go heap %.0f MiB ≤ GOMEMLIMIT %.0f MiB; limit %.0f MiB ≥ %.0f MiB", budget, heap, gomemlimit, limit, gomemlimit/0.75)
+	t.Logf("budget %.0f MiB → Go heap %.0f MiB ≤ GOMEMLIMIT %.0f MiB; limit %.0f MiB ≥ %.0f MiB",
+		budget, heap, gomemlimit, limit, gomemlimit/0.75)
 }

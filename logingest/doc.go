@@ -6,7 +6,7 @@
 // An Ingester validates events and writes them to a Store; httpapi.New turns both into an http.Handler that
 // speaks the app's API (POST /api/v1/ingest, /api/v1/batch-ingest, GET /api/v1/logs/filter, …):
 //
-//	store, err := sqlite.Open(ctx, "data/logingest.db", nil) // or pgstore.Open, or memstore.New() in tests
+//	store, err := sqlite.Open(ctx, "data/logingest.db", &sqlite.Config{AutoMigrate: true}) // or pgstore.Open, or memstore.New() in tests
 //	if err != nil { ... }
 //	defer store.Close()
 //

@@ -152,6 +152,8 @@ type Filter struct {
 	// StartTime and EndTime bound Timestamp: StartTime inclusive, EndTime exclusive. Zero means unbounded.
 	StartTime time.Time
 	EndTime   time.Time
+	// Search is free text: see SearchTerms. Empty means no search.
+	Search string
 
 	// SortBy defaults to DefaultSortField (SortCreatedAt, the same order as SortReceivedAt); SortOrder defaults
 	// to SortDesc.
@@ -209,6 +211,9 @@ func (f Filter) Normalize() (Filter, error) {
 	if !f.StartTime.IsZero() && !f.EndTime.IsZero() && !f.StartTime.Before(f.EndTime) {
 		errs = append(errs, FieldError{"end_time", "must be after start_time"})
 	}
+	if _, err := SearchTerms(f.Search); err != nil {
+		errs = append(errs, FieldError{"search", err.Error()})
+	}
 	if errs != nil {
 		return f, &ValidationError{Errors: errs}
 	}
@@ -235,8 +240,20 @@ type StatsQuery struct {
 	Source string
 	// Now is the reference time for the "last hour" and "last day" windows.
 	Now time.Time
-	// TopN bounds TopEventTypes and TopEventNames. Defaults to 5.
+	// TopN bounds TopEventTypes and TopEventNames. Defaults to DefaultTopN.
 	TopN int
+}
+
+// DefaultTopN is the default of StatsQuery.TopN.
+const DefaultTopN = 5
+
+// Normalize returns q with its defaults applied (TopN). Stores call it first, so every store applies the same
+// defaults.
+func (q StatsQuery) Normalize() StatsQuery {
+	if q.TopN <= 0 {
+		q.TopN = DefaultTopN
+	}
+	return q
 }
 
 // ValueCount is a value and how many events carry it.
@@ -253,8 +270,8 @@ type Stats struct {
 	LastHour int64 `json:"last_hour"`
 	LastDay  int64 `json:"last_day"`
 	// AverageLatencyMs is the mean of properties.duration_ms over the events received in the last hour
-	// (Now-1h, Now] whose duration_ms is a JSON number of magnitude at most MaxDurationMs; 0 when there are
-	// none. Events without one (or with a string, a boolean, …) do not count.
+	// (Now-1h, Now] whose duration_ms is a JSON number from 0 to MaxDurationMs; 0 when there are none.
+	// Events without one (or with a string, a boolean, a negative number, …) do not count.
 	AverageLatencyMs float64 `json:"average_latency_ms"`
 	// ErrorRatePercent is the number of events of type "error" received in the last hour, as a percentage
 	// (0..100) of all events received in the last hour; 0 when there are none.
@@ -275,6 +292,6 @@ const (
 	// ActiveSessionWindow is the window of Stats.ActiveSessions.
 	ActiveSessionWindow = 30 * time.Minute
 	// MaxDurationMs bounds the properties.duration_ms values that Stats.AverageLatencyMs averages: larger
-	// magnitudes are ignored, so that one absurd value cannot overflow or dominate the mean.
+	// (and negative) values are ignored, so that one absurd value cannot overflow or dominate the mean.
 	MaxDurationMs = 1e12
 )

@@ -8,17 +8,16 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"text/tabwriter"
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx" for the migrator
 	"github.com/prometheus/client_golang/prometheus"
-	_ "modernc.org/sqlite" // database/sql driver "sqlite" for migrating the embedded store
 
 	"github.com/change66/logserver/logingest"
 	"github.com/change66/logserver/logingest/store/pgstore"
+	"github.com/change66/logserver/logingest/store/sqlite"
 	"github.com/change66/logserver/migrations"
 )
 
@@ -78,24 +77,32 @@ Try it:
 	return logingest.FirstOf(auths...), ka, nil
 }
 
-// openSQL opens the configured database with database/sql for the migrator, without touching its schema.
-func openSQL(cfg config) (*sql.DB, migrations.Dialect, error) {
+// openMigrator returns the migrator of the configured database, without touching its schema, and the function
+// that releases it. Each store builds its own connection settings.
+func openMigrator(ctx context.Context, cfg config, logger *slog.Logger) (*migrations.Migrator, func() error, error) {
+	mc := &migrations.Config{Logger: logger}
 	if cfg.DatabaseURL != "" {
 		db, err := sql.Open("pgx", cfg.DatabaseURL)
 		if err != nil {
-			return nil, 0, fmt.Errorf("open PostgreSQL at %s: %w", redactURL(cfg.DatabaseURL), err)
+			return nil, nil, fmt.Errorf("open PostgreSQL at %s: %w", redactURL(cfg.DatabaseURL), err)
 		}
-		return db, migrations.DialectPostgres, nil
+		if err := db.PingContext(ctx); err != nil {
+			_ = db.Close()
+			return nil, nil, fmt.Errorf("connect to database: %w", err)
+		}
+		m, err := pgstore.NewMigrator(db, mc)
+		if err != nil {
+			_ = db.Close()
+			return nil, nil, err
+		}
+		return m, db.Close, nil
 	}
 	path := filepath.Join(cfg.DataDir, "logingest.db")
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return nil, 0, fmt.Errorf("create DATA_DIR: %w", err)
-	}
-	db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)")
+	m, release, err := sqlite.NewMigrator(path, mc)
 	if err != nil {
-		return nil, 0, fmt.Errorf("open SQLite database %s: %w", path, err)
+		return nil, nil, fmt.Errorf("open SQLite database %s: %w", path, err)
 	}
-	return db, migrations.DialectSQLite, nil
+	return m, release, nil
 }
 
 // migrateCmd runs "logserver migrate up|down|status".
@@ -117,23 +124,11 @@ func migrateCmd(ctx context.Context, args []string, getenv func(string) string, 
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	logger := newLogger(cfg, stderr)
-	db, dialect, err := openSQL(cfg)
+	m, release, err := openMigrator(ctx, cfg, logger)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	if err := db.PingContext(ctx); err != nil {
-		return fmt.Errorf("connect to database: %w", err)
-	}
-	var m *migrations.Migrator
-	if dialect == migrations.DialectPostgres {
-		m, err = pgstore.NewMigrator(db, &migrations.Config{Logger: logger})
-	} else {
-		m, err = migrations.New(db, dialect, migrations.SQLite(), &migrations.Config{Logger: logger})
-	}
-	if err != nil {
-		return err
-	}
+	defer func() { _ = release() }()
 	switch dir {
 	case "up", "down":
 		res, err := m.Migrate(ctx, migrations.Direction(dir), &migrations.MigrateOpts{TargetVersion: *target, MaxSteps: *steps, DryRun: *dryRun})

@@ -20,7 +20,7 @@ func limitedServer(t *testing.T, maxConns int, handler http.Handler) (string, *c
 	t.Helper()
 	cl, err := newConnLimiter(maxConns, prometheus.NewRegistry())
 	require.NoError(t, err)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	srv := &http.Server{Handler: handler, ConnState: cl.connState, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan struct{})
@@ -37,7 +37,7 @@ type keepAlive struct {
 
 func dialKeepAlive(t *testing.T, addr string) *keepAlive {
 	t.Helper()
-	c, err := net.Dial("tcp", addr)
+	c, err := (&net.Dialer{}).DialContext(t.Context(), "tcp", addr)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = c.Close() })
 	return &keepAlive{conn: c, r: bufio.NewReader(c)}
@@ -106,7 +106,7 @@ func TestConnLimiterRefusesWhenEveryConnectionIsBusy(t *testing.T) {
 	}
 	entered.Wait()
 
-	c, err := net.Dial("tcp", addr)
+	c, err := (&net.Dialer{}).DialContext(t.Context(), "tcp", addr)
 	require.NoError(t, err)
 	defer c.Close()
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
@@ -141,7 +141,7 @@ func TestConnLimiterEvictsSilentNewConnections(t *testing.T) {
 	silent := dialKeepAlive(t, addr)
 	require.Eventually(t, func() bool { cl.mu.Lock(); defer cl.mu.Unlock(); return len(cl.waiting) == 1 },
 		5*time.Second, time.Millisecond)
-	c, err := net.Dial("tcp", addr)
+	c, err := (&net.Dialer{}).DialContext(t.Context(), "tcp", addr)
 	require.NoError(t, err)
 	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
@@ -162,7 +162,7 @@ func TestConnLimiterEvictsSilentNewConnections(t *testing.T) {
 // freeAddr returns a loopback address that was free a moment ago.
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
 	require.NoError(t, err)
 	addr := ln.Addr().String()
 	require.NoError(t, ln.Close())

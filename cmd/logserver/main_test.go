@@ -316,7 +316,7 @@ func TestShutdownLosesNothingAcknowledged(t *testing.T) {
 	<-clientsDone
 
 	require.NotEmpty(t, acked)
-	store, err := sqlite.Open(t.Context(), filepath.Join(dir, "logingest.db"), nil)
+	store, err := sqlite.Open(t.Context(), filepath.Join(dir, "logingest.db"), &sqlite.Config{AutoMigrate: true})
 	require.NoError(t, err)
 	defer store.Close()
 	stored := map[string]bool{}

@@ -215,9 +215,9 @@ func TestPrometheusScrapesServerMetricsPanels(t *testing.T) {
 		"INGEST_BUFFER": natstest.Start(t, 1).URLs(), "INGEST_BUFFER_WRITERS": "1",
 	})
 	var wg sync.WaitGroup
-	wg.Go(func() { trafficLoop(t.Context(), s, key, floodKey) })  // stops when the test ends
-	wg.Go(func() { trafficLoop(t.Context(), bs, key, "") })       // ingest only: feeds the buffer panels
-	t.Cleanup(wg.Wait)                                            // runs before the servers' cleanup
+	wg.Go(func() { trafficLoop(t.Context(), s, key, floodKey) }) // stops when the test ends
+	wg.Go(func() { trafficLoop(t.Context(), bs, key, "") })      // ingest only: feeds the buffer panels
+	t.Cleanup(wg.Wait)                                           // runs before the servers' cleanup
 
 	u, err := url.Parse(s.url)
 	require.NoError(t, err)

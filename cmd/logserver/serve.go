@@ -76,7 +76,7 @@ func openStore(ctx context.Context, cfg config, logger *slog.Logger, migrate boo
 		return s, "postgres " + redactURL(cfg.DatabaseURL), nil
 	}
 	path := filepath.Join(cfg.DataDir, "logingest.db")
-	s, err := sqlite.Open(ctx, path, &sqlite.Config{Logger: logger, SkipMigrate: !migrate, Synchronous: cfg.SQLiteSynchronous})
+	s, err := sqlite.Open(ctx, path, &sqlite.Config{Logger: logger, AutoMigrate: migrate, Synchronous: cfg.SQLiteSynchronous})
 	if err != nil {
 		return nil, "", fmt.Errorf("open SQLite database %s: %w", path, err)
 	}
@@ -108,9 +108,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return fmt.Errorf("invalid configuration:\n%w", err)
 	}
 	logger := newLogger(cfg, stderr)
-	for _, n := range cfg.Notices {
-		logger.Warn(n.Message, slog.String("variable", n.Variable), slog.String("reason", n.Reason))
-	}
+	logNotices(logger, cfg.Notices)
 
 	store, desc, err := openStore(ctx, cfg, logger, cfg.AutoMigrate)
 	if err != nil {
@@ -156,7 +154,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	var (
 		backend    httpapi.Backend
 		opsStore   logingest.Store = store
-		closeIng                  = func(context.Context) error { return nil }
+		closeIng                   = func(context.Context) error { return nil }
 		runWriters func(context.Context) error
 	)
 	if cfg.Buffer.URL != "" {
@@ -270,15 +268,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
-	apiLn := ln
-	if cfg.MaxConnections > 0 {
-		cl, err := newConnLimiter(cfg.MaxConnections, reg)
-		if err != nil {
-			_ = closeIng(context.Background())
-			return fmt.Errorf("register connection metrics: %w", err)
-		}
-		apiLn = cl.listener(ln)
-		srv.ConnState = cl.connState
+	apiLn, err := limitConnections(srv, ln, cfg.MaxConnections, reg)
+	if err != nil {
+		_ = closeIng(context.Background())
+		return err
 	}
 	fmt.Fprintf(stdout, "logserver %s listening on %s (store: %s)\n", version, baseURL, desc)
 	if cfg.ConsoleEnabled {
@@ -300,24 +293,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 	})
 	if cfg.MetricsAddr != "" {
-		mln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.MetricsAddr)
-		if err != nil {
+		if err := addMetricsServer(ctx, &g, cfg, reg, logger, stdout); err != nil {
 			_ = closeIng(context.Background())
-			return fmt.Errorf("listen on %s (METRICS_ADDR): %w", cfg.MetricsAddr, err)
+			return err
 		}
-		msrv := &http.Server{
-			Handler:           opsMux(reg, logger, cfg.EnableMetrics),
-			ReadHeaderTimeout: cfg.ReadHeaderTimeout,
-			IdleTimeout:       cfg.IdleTimeout,
-			ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
-		}
-		fmt.Fprintf(stdout, "metrics and pprof on http://%s (METRICS_ADDR)\n", displayAddr(mln.Addr()))
-		g.Add(func() error {
-			if err := msrv.Serve(mln); !errors.Is(err, http.ErrServerClosed) {
-				return err
-			}
-			return nil
-		}, func(error) { _ = msrv.Close() })
 	}
 	g.Add(func() error { // stop on ctx (SIGINT/SIGTERM in main)
 		<-ctx.Done()
@@ -356,6 +335,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	logger.Info("stopped")
 	return runErr
+}
+
+// logNotices logs, once at start-up, the original server's variables that are ignored or read differently.
+func logNotices(logger *slog.Logger, notices []notice) {
+	for _, n := range notices {
+		logger.Warn(n.Message, slog.String("variable", n.Variable), slog.String("reason", n.Reason))
+	}
 }
 
 // withOpsPaths serves GET /metrics and GET /health also at METRICS_PATH and HEALTH_CHECK_PATH (the original's
@@ -465,4 +451,42 @@ func newRateLimiter(cfg config, logger *slog.Logger, reg prometheus.Registerer) 
 		logger.Info("rate limits shared through redis", slog.String("redis", redactURL(cfg.RedisURL)))
 	}
 	return l, func() { _ = rdb.Close() }, nil
+}
+
+// addMetricsServer adds to g a server for /metrics and pprof on METRICS_ADDR, off the API port.
+func addMetricsServer(
+	ctx context.Context, g *oklog.Group, cfg config, reg *prometheus.Registry, logger *slog.Logger, stdout io.Writer,
+) error {
+	mln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.MetricsAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (METRICS_ADDR): %w", cfg.MetricsAddr, err)
+	}
+	msrv := &http.Server{
+		Handler:           opsMux(reg, logger, cfg.EnableMetrics),
+		ReadHeaderTimeout: cfg.ReadHeaderTimeout,
+		IdleTimeout:       cfg.IdleTimeout,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	fmt.Fprintf(stdout, "metrics and pprof on http://%s (METRICS_ADDR)\n", displayAddr(mln.Addr()))
+	g.Add(func() error {
+		if err := msrv.Serve(mln); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	}, func(error) { _ = msrv.Close() })
+	return nil
+}
+
+// limitConnections caps the connections srv holds on ln at maxConns (MAX_CONNECTIONS; 0: no cap) and returns
+// the listener to serve.
+func limitConnections(srv *http.Server, ln net.Listener, maxConns int, reg prometheus.Registerer) (net.Listener, error) {
+	if maxConns <= 0 {
+		return ln, nil
+	}
+	cl, err := newConnLimiter(maxConns, reg)
+	if err != nil {
+		return nil, fmt.Errorf("register connection metrics: %w", err)
+	}
+	srv.ConnState = cl.connState
+	return cl.listener(ln), nil
 }

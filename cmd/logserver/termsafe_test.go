@@ -34,7 +34,7 @@ func TestTermSafe(t *testing.T) {
 func TestKeysList_EscapesStoredNames(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	st, err := sqlite.Open(t.Context(), filepath.Join(dir, "logingest.db"), nil)
+	st, err := sqlite.Open(t.Context(), filepath.Join(dir, "logingest.db"), &sqlite.Config{AutoMigrate: true})
 	require.NoError(t, err)
 	_, key, err := logingest.GenerateAPIKey("evil\x1b[2J\x1b]0;owned\a\nfake-row", "src\x00\u202e", logingest.ScopeRead, time.Now())
 	require.NoError(t, err)

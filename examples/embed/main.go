@@ -53,7 +53,7 @@ func run(ctx context.Context, addr string) error {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, nil))
 	reg := prometheus.NewRegistry()
 
-	store, err := sqlite.Open(ctx, "data/embed-example.db", &sqlite.Config{Logger: logger})
+	store, err := sqlite.Open(ctx, "data/embed-example.db", &sqlite.Config{Logger: logger, AutoMigrate: true})
 	if err != nil {
 		return err
 	}

@@ -63,6 +63,12 @@ func Schema(tb testing.TB) string {
 		tb.Fatalf("pgtest: connect: %v", err)
 	}
 	defer conn.Close(ctx)
+	// pg_trgm (migration 008_search) exists once per database: install it in public once, under a lock, so
+	// that schemas do not race to create it and dropping a test schema does not drop it.
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(7346501); CREATE EXTENSION IF NOT EXISTS pg_trgm WITH SCHEMA public;
+		SELECT pg_advisory_unlock(7346501)`); err != nil {
+		tb.Fatalf("pgtest: create extension pg_trgm: %v", err)
+	}
 	if _, err := conn.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{name}.Sanitize()); err != nil {
 		tb.Fatalf("pgtest: create schema %s: %v", name, err)
 	}

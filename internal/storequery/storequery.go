@@ -191,7 +191,7 @@ func Matches(f logingest.Filter) []Match {
 	return out
 }
 
-// DurationMs returns the value of properties.duration_ms when it is a JSON number of magnitude at most
+// DurationMs returns the value of properties.duration_ms when it is a JSON number from 0 to
 // logingest.MaxDurationMs, the values Stats.AverageLatencyMs averages; ok is false otherwise.
 func DurationMs(props json.RawMessage) (ms float64, ok bool) {
 	raw := topLevel(props, "duration_ms")
@@ -199,7 +199,7 @@ func DurationMs(props json.RawMessage) (ms float64, ok bool) {
 		return 0, false
 	}
 	var v float64
-	if json.Unmarshal(raw, &v) != nil || v > logingest.MaxDurationMs || v < -logingest.MaxDurationMs {
+	if json.Unmarshal(raw, &v) != nil || v > logingest.MaxDurationMs || v < 0 {
 		return 0, false
 	}
 	return v, true
@@ -224,4 +224,94 @@ func topLevel(obj json.RawMessage, key string) json.RawMessage {
 		return nil
 	}
 	return bytes.TrimSpace(m[key])
+}
+
+// SearchDocument is the text Filter.Search matches in the reference implementation (memstore): the fields
+// listed at logingest.SearchTerms, joined by spaces, JSON as stored.
+func SearchDocument(e *logingest.Event) string {
+	doc := strings.Join([]string{e.EventName, e.UserID, e.SessionID, string(e.Properties)}, " ")
+	n := 0
+	for i := range doc {
+		if n == logingest.MaxSearchDocument {
+			return doc[:i]
+		}
+		n++
+	}
+	return doc
+}
+
+// SearchMatches reports whether e matches every term (as returned by logingest.SearchTerms), case-insensitively.
+func SearchMatches(e *logingest.Event, terms []string) bool {
+	if len(terms) == 0 {
+		return true
+	}
+	doc := strings.ToLower(SearchDocument(e))
+	for _, t := range terms {
+		if !strings.Contains(doc, strings.ToLower(t)) {
+			return false
+		}
+	}
+	return true
+}
+
+// Platform returns device_info.platform as the rollups count it: the string value cut to 64 characters, or ""
+// when it is absent or not a string.
+func Platform(deviceInfo json.RawMessage) string {
+	p := StringField(deviceInfo, "platform")
+	if n := 0; len(p) > 64 {
+		for i := range p {
+			if n == 64 {
+				return p[:i]
+			}
+			n++
+		}
+	}
+	return p
+}
+
+// RollupPart is one piece of a time window over received_at, read from one source: Grain is time.Minute or
+// time.Hour for the rollup tables (whole buckets in [From, To)), or 0 for the events themselves
+// (received_at > From, or >= when FromIncl; received_at < To, or <= when ToIncl).
+type RollupPart struct {
+	Grain            time.Duration
+	From, To         time.Time
+	FromIncl, ToIncl bool
+}
+
+// RollupParts splits the window (a, b] of received_at into whole hours, whole minutes and at most two raw
+// edges shorter than a minute each, so that a sum over the parts equals a count over the events while reading
+// at most ~2 hours of minute rows and ~2 minutes of events. Times are UTC.
+func RollupParts(a, b time.Time) []RollupPart {
+	a, b = a.UTC(), b.UTC()
+	if !a.Before(b) {
+		return nil
+	}
+	loM, hiM := a.Truncate(time.Minute).Add(time.Minute), b.Truncate(time.Minute)
+	if !loM.Before(hiM) {
+		return []RollupPart{{From: a, To: b, ToIncl: true}}
+	}
+	parts := []RollupPart{{From: a, To: loM}}
+	loH, hiH := loM.Truncate(time.Hour), hiM.Truncate(time.Hour)
+	if !loH.Equal(loM) {
+		loH = loH.Add(time.Hour)
+	}
+	if loH.Before(hiH) {
+		if loM.Before(loH) {
+			parts = append(parts, RollupPart{Grain: time.Minute, From: loM, To: loH})
+		}
+		parts = append(parts, RollupPart{Grain: time.Hour, From: loH, To: hiH})
+		if hiH.Before(hiM) {
+			parts = append(parts, RollupPart{Grain: time.Minute, From: hiH, To: hiM})
+		}
+	} else {
+		parts = append(parts, RollupPart{Grain: time.Minute, From: loM, To: hiM})
+	}
+	return append(parts, RollupPart{From: hiM, To: b, FromIncl: true, ToIncl: true})
+}
+
+// RollupFilter reports whether the rollups can answer f: only Source, EventType, EventName, AppVersion and
+// Priority are set among the filters.
+func RollupFilter(f logingest.Filter) bool {
+	return f.UserID == "" && f.SessionID == "" && f.ProviderName == "" && f.StartTime.IsZero() &&
+		f.EndTime.IsZero() && f.Search == ""
 }

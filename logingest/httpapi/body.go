@@ -41,7 +41,11 @@ var errBodyBudget = fmt.Errorf("ingest bodies in flight use the whole memory bud
 
 // errClientBudget refuses a body when its client's bodies in flight already use MaxInflightBodyBytesPerClient:
 // 503, retry later. The client caused it: it does not get its rate-limit tokens back.
-var errClientBudget = &clientCausedError{fmt.Errorf("this client's ingest bodies in flight use its whole share of the memory budget: %w", logingest.ErrOverloaded)}
+var errClientBudget = &clientCausedError{fmt.Errorf(
+	"this client's ingest bodies in flight use its whole share of the memory budget: %w", logingest.ErrOverloaded)}
+
+// unitBytes is the Unit of byte limits in *logingest.LimitError.
+const unitBytes = "bytes"
 
 // clientCausedError marks a failure the client caused even though its status is a 5xx (it is a 503 so that the
 // client retries later); such failures do not give rate-limit tokens back.
@@ -167,7 +171,7 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, rv *reservati
 		return nil, &mediaTypeError{msg: "Content-Encoding must be gzip, zstd or identity"}
 	}
 	limit := h.cfg.MaxBodyBytes
-	tooLarge := &logingest.LimitError{Field: fieldBody, Limit: limit, Unit: "bytes", TooLarge: true}
+	tooLarge := &logingest.LimitError{Field: fieldBody, Limit: limit, Unit: unitBytes, TooLarge: true}
 	if r.ContentLength > limit {
 		return nil, tooLarge
 	}

@@ -24,7 +24,7 @@ import (
 // bytes of it, then nothing. The connection is closed at the end of the test.
 func stalledUpload(t *testing.T, srvURL string, declared, sent int, header string) net.Conn {
 	t.Helper()
-	conn, err := net.Dial("tcp", strings.TrimPrefix(srvURL, "http://"))
+	conn, err := (&net.Dialer{}).DialContext(t.Context(), "tcp", strings.TrimPrefix(srvURL, "http://"))
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = conn.Close() })
 	_, err = fmt.Fprintf(conn, "POST /api/v1/batch-ingest HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\n"+
@@ -103,8 +103,8 @@ func TestSlowBodyIsCutOff(t *testing.T) {
 
 	// A body that keeps arriving at the rate passes, even when it takes longer than the grace period.
 	pr, pw := io.Pipe()
+	body := readFile(t, "batch-50.json")
 	go func() {
-		body := readFile(t, "batch-50.json")
 		for chunk := range slicesChunk(body, 100) {
 			if _, err := pw.Write(chunk); err != nil {
 				return
@@ -183,7 +183,7 @@ func FuzzReadBody(f *testing.F) {
 
 	f.Fuzz(func(t *testing.T, encoding uint8, data []byte) {
 		name := []string{"", encGzip, encZstd}[int(encoding)%3]
-		r := httptest.NewRequest(http.MethodPost, "/api/v1/batch-ingest", bytes.NewReader(data))
+		r := httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/api/v1/batch-ingest", bytes.NewReader(data))
 		r.Header.Set("Content-Type", "application/json")
 		r.Header.Set("Content-Encoding", name)
 		rv := h.newReservation(r)

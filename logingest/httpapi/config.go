@@ -85,6 +85,8 @@ type Config struct {
 
 	// CORS configures cross-origin access. Defaults to the zero CORS: no CORS headers are sent.
 	CORS CORS
+	// Stream configures the live tail, GET /api/v1/logs/stream. The zero value works.
+	Stream StreamConfig
 
 	// Version is reported by GET /api/v1/status. Defaults to "".
 	Version string
@@ -179,6 +181,7 @@ func (c *Config) withDefaults() Config {
 		out.AuthFailuresPerMinute = defaultAuthFailures
 	}
 	out.CORS = out.CORS.withDefaults()
+	out.Stream = out.Stream.withDefaults()
 	out.PathPrefix = strings.TrimSuffix(out.PathPrefix, "/")
 	return out
 }

@@ -52,7 +52,8 @@ func TestDecodeBatchFastMatchesPerElement(t *testing.T) {
 	}
 
 	// A batch mixing good and bad elements goes the per-element way and keeps the good ones.
-	env, err = walkEnvelope([]byte(`{"logs":[{"event_id":"a","timestamp":"2025-08-27T09:00:00Z"},{"event_id":"b","timestamp":5}]}`), testLimits)
+	mixed := `{"logs":[{"event_id":"a","timestamp":"2025-08-27T09:00:00Z"},{"event_id":"b","timestamp":5}]}`
+	env, err = walkEnvelope([]byte(mixed), testLimits)
 	require.NoError(t, err)
 	b := decodeBatch(env, testLimits)
 	require.Len(t, b.events, 1)
@@ -126,8 +127,7 @@ func requireWalkMatchesJSON(t *testing.T, body []byte, env batchEnvelope) {
 // TestWalkEnvelopeStopsAtTheLimit is case 1 of issue 14 at the decoder: a body of millions of empty events is
 // refused at element MaxBatchSize+1 without allocating per element (the old decoder allocated every one of
 // them, 1.5 GiB for a 10 MiB body).
-func TestWalkEnvelopeStopsAtTheLimit(t *testing.T) {
-	// Not parallel: it measures the process's allocations.
+func TestWalkEnvelopeStopsAtTheLimit(t *testing.T) { //nolint:paralleltest // it measures the process's allocations
 	var b bytes.Buffer
 	b.WriteString(`{"logs":[`)
 	for i := range 3_500_000 {
@@ -194,7 +194,8 @@ func FuzzDecodeBatch(f *testing.F) {
 
 		slow := decodeBatchSlow(env, testLimits)
 		if len(slow.results) != len(env.logs) || len(slow.events) != len(slow.positions) {
-			t.Fatalf("slow path: %d results, %d events, %d positions for %d elements", len(slow.results), len(slow.events), len(slow.positions), len(env.logs))
+			t.Fatalf("slow path: %d results, %d events, %d positions for %d elements",
+				len(slow.results), len(slow.events), len(slow.positions), len(env.logs))
 		}
 		for i, res := range slow.results {
 			if (res.Status == logingest.StatusRejected) == (len(res.Errors) == 0) {
@@ -257,7 +258,8 @@ func FuzzDecodeEvent(f *testing.F) {
 		fast, ok := decodeBatchFast(env, lim)
 		require.True(t, ok, "a valid event must take the fast path")
 		require.Equal(t, []logingest.Event{ev}, fast)
-		held := int64(len(ev.EventID) + len(ev.EventName) + len(ev.UserID) + len(ev.SessionID) + len(ev.AppVersion) + len(ev.Properties) + len(ev.DeviceInfo))
+		held := int64(len(ev.EventID) + len(ev.EventName) + len(ev.UserID) + len(ev.SessionID) + len(ev.AppVersion) +
+			len(ev.Properties) + len(ev.DeviceInfo))
 		require.GreaterOrEqual(t, decodedSize([]logingest.Event{ev}), eventSize+held)
 	})
 }

@@ -29,7 +29,10 @@
 //	POST /api/v1/batch-ingest  {"logs":[...]}                         201, 400, 401, 403, 408, 413, 415, 429, 503
 //	GET  /api/v1/logs/filter   filter, sort and page events           200, 400, 401, 403, 429, 503
 //	GET  /api/v1/logs/recent   newest received events (?limit=)       200, 400, 401, 403, 429, 503
+//	GET  /api/v1/logs/export   every matching event, NDJSON or CSV    200, 400, 401, 403, 429, 503
+//	GET  /api/v1/logs/stream   live tail, Server-Sent Events          200, 400, 401, 403, 429, 503
 //	GET  /api/v1/metrics       Stats of the caller's source           200, 401, 403, 429, 503
+//	GET  /api/v1/dashboard     aggregates (store is an Aggregator)    200, 400, 401, 403, 404, 429, 503
 //	GET  /api/v1/status        version, uptime, store reachability    200, 401, 403, 429
 //	GET  /api/v1/keys          the caller's source's keys (admin)     200, 401, 403, 429, 503
 //	POST /api/v1/keys          create a key, secret shown once        201, 400, 401, 403, 429, 503

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/semaphore"
@@ -72,6 +73,8 @@ type Handler struct {
 	inflight *semaphore.Weighted
 	// clients is the MaxInflightBodyBytesPerClient cap; nil when unbounded.
 	clients *clientBudgets
+	// streams counts the open live tails (Config.Stream.MaxStreams).
+	streams atomic.Int64
 
 	// Set on the Handler inside an Ops only.
 	ready func(ctx context.Context) error
@@ -137,6 +140,11 @@ func (h *Handler) routes() {
 	h.handle("GET /api/v1/logs/recent", h.api(logingest.ScopeRead, h.handleRecent))
 	h.handle("GET /api/v1/metrics", h.api(logingest.ScopeRead, h.handleStats))
 	h.handle("GET /api/v1/status", h.api(logingest.ScopeRead, h.handleStatus))
+	h.handle("GET /api/v1/logs/export", h.api(logingest.ScopeRead, h.handleExport))
+	h.handle("GET /api/v1/logs/stream", h.api(logingest.ScopeRead, h.handleStream))
+	if _, ok := h.store.(logingest.Aggregator); ok {
+		h.handle("GET /api/v1/dashboard", h.api(logingest.ScopeRead, h.handleDashboard))
+	}
 	if h.keys != nil {
 		h.handle("GET /api/v1/keys", h.api(logingest.ScopeAdmin, h.handleListKeys))
 		h.handle("POST /api/v1/keys", h.api(logingest.ScopeAdmin, h.handleCreateKey))

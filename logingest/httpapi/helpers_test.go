@@ -53,7 +53,7 @@ func testLogger(buf *logingesttest.LogBuffer) *slog.Logger {
 // env is a Handler over a real Ingester and memstore.
 type env struct {
 	h     *Handler
-	store *memstore.Store
+	store logingest.Store
 	ing   *logingest.Ingester
 	clock *logingesttest.Clock
 }
@@ -61,8 +61,13 @@ type env struct {
 // newEnv builds a Handler with testAuth, a fake clock and a silent logger unless cfg sets them.
 func newEnv(t *testing.T, cfg *Config) *env {
 	t.Helper()
+	return newEnvStore(t, memstore.New(), cfg)
+}
+
+// newEnvStore is newEnv over st.
+func newEnvStore(t *testing.T, st logingest.Store, cfg *Config) *env {
+	t.Helper()
 	clk := newClock()
-	st := memstore.New()
 	ing, err := logingest.New(st, &logingest.Config{Logger: slog.New(slog.DiscardHandler), Now: clk.Now, MaxBatchSize: 100})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, ing.Close(context.Background())) })

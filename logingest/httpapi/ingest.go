@@ -24,7 +24,7 @@ func (h *Handler) handleIngest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if limit := h.cfg.MaxEventBytes; int64(len(body)) > limit {
-		h.writeError(w, r, &logingest.LimitError{Field: fieldEvent, Limit: limit, Unit: "bytes", TooLarge: true})
+		h.writeError(w, r, &logingest.LimitError{Field: fieldEvent, Limit: limit, Unit: unitBytes, TooLarge: true})
 		return
 	}
 	estimate := decodeCost(len(body), 1)

@@ -102,6 +102,19 @@ type exchange struct {
 	code string
 	// badRequest marks a request the spec itself refuses (so request validation must fail, not pass).
 	badRequest bool
+	// stream marks an answer that lasts until the client hangs up; run hangs up after its first flush.
+	stream bool
+}
+
+// hangUpRecorder records an answer and cancels the request (the client hangs up) at its first flush.
+type hangUpRecorder struct {
+	*httptest.ResponseRecorder
+	hangUp context.CancelFunc
+}
+
+func (r *hangUpRecorder) Flush() {
+	r.ResponseRecorder.Flush()
+	r.hangUp()
 }
 
 // run sends ex to h, validates the request (it must match the spec unless ex.badRequest, in which case it must
@@ -127,7 +140,14 @@ func (c *checker) run(h http.Handler, ex exchange) *httptest.ResponseRecorder {
 		return r
 	}
 	w := httptest.NewRecorder()
-	h.ServeHTTP(w, newReq())
+	if ex.stream {
+		// A stream answers until the client goes away: go away once its first bytes are flushed.
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		h.ServeHTTP(&hangUpRecorder{ResponseRecorder: w, hangUp: cancel}, newReq().WithContext(ctx))
+	} else {
+		h.ServeHTTP(w, newReq())
+	}
 	require.Equal(t, ex.status, w.Code, "%s: %s", ex.name, w.Body)
 	if ex.code != "" {
 		var e struct {
@@ -238,7 +258,8 @@ func newContractEnv(t *testing.T, st logingest.Store, cfg Config) *contractEnv {
 
 func openSQLite(t *testing.T) logingest.Store {
 	t.Helper()
-	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "contract.db"), &sqlite.Config{Logger: slog.New(slog.DiscardHandler)})
+	cfg := &sqlite.Config{Logger: slog.New(slog.DiscardHandler), AutoMigrate: true}
+	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "contract.db"), cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, s.Close()) })
 	return s
@@ -299,7 +320,10 @@ func runContract(t *testing.T, c *checker, e *contractEnv) {
 			body: []byte(`{"sent_at":"2025-08-27T15:00:30Z","logs":[{"event_id":"skewed-2","timestamp":"2025-08-27T15:00:00Z",` +
 				`"event_type":"telemetry","event_name":"tick"}]}`),
 		},
-		{name: "filter by created_at", method: "GET", target: "/api/v1/logs/filter?sort_by=created_at&sort_order=desc", key: e.full, status: 200},
+		{
+			name: "filter by created_at", method: "GET", target: "/api/v1/logs/filter?sort_by=created_at&sort_order=desc",
+			key: e.full, status: 200,
+		},
 		{name: "filter by id", method: "GET", target: "/api/v1/logs/filter?sort_by=id&sort_order=asc", key: e.full, status: 200},
 		{name: "batch", method: "POST", target: "/api/v1/batch-ingest", key: e.ingest, body: batch, status: 201},
 		{name: "batch with a rejected event", method: "POST", target: "/api/v1/batch-ingest", key: e.ingest, body: oneBad, status: 201},
@@ -334,7 +358,7 @@ func runContract(t *testing.T, c *checker, e *contractEnv) {
 			name: "filter every parameter", method: "GET",
 			target: "/api/v1/logs/filter?event_type=behavioral&event_name=habit_completed&user_id=u&session_id=s" +
 				"&app_version=2.0.0+6&priority=normal&provider_name=p&start_time=2025-01-01T00:00:00Z" +
-				"&end_time=2026-01-01T00:00:00Z&search=x&sort_by=event_name&sort_order=asc&page=2&page_size=5",
+				"&end_time=2026-01-01T00:00:00Z&search=habit&sort_by=event_name&sort_order=asc&page=2&page_size=5",
 			key: e.full, status: 200,
 		},
 		{
@@ -367,6 +391,21 @@ func runContract(t *testing.T, c *checker, e *contractEnv) {
 			code: "validation_error", badRequest: true,
 		},
 		{name: "metrics", method: "GET", target: "/api/v1/metrics", key: e.full, status: 200},
+		{name: "dashboard", method: "GET", target: "/api/v1/dashboard?event_type=behavioral&search=habit", key: e.full, status: 200},
+		{
+			name: "dashboard bad top", method: "GET", target: "/api/v1/dashboard?top=0", key: e.full, status: 400,
+			code: "validation_error", badRequest: true,
+		},
+		{
+			name: "export bad format", method: "GET", target: "/api/v1/logs/export?format=xml", key: e.full, status: 400,
+			code: "validation_error", badRequest: true,
+		},
+		{
+			name: "stream bad Last-Event-ID", method: "GET", target: "/api/v1/logs/stream", key: e.full, status: 400,
+			header: map[string]string{"Last-Event-ID": "garbage"}, code: "validation_error",
+		},
+		{name: "export csv", method: "GET", target: "/api/v1/logs/export?format=csv&event_type=error", key: e.full, status: 200},
+		{name: "stream", method: "GET", target: "/api/v1/logs/stream?event_type=error", key: e.full, status: 200, stream: true},
 		{name: "status", method: "GET", target: "/api/v1/status", key: e.full, status: 200},
 		{name: "openapi", method: "GET", target: "/api/v1/openapi.json", status: 200},
 		{name: "list keys", method: "GET", target: "/api/v1/keys", key: e.admin, status: 200},
@@ -393,9 +432,19 @@ func runContract(t *testing.T, c *checker, e *contractEnv) {
 		c.run(h, ex)
 	}
 
+	// Export: every NDJSON line is a log object.
+	w := c.run(h, exchange{
+		name: "export ndjson", method: "GET", target: "/api/v1/logs/export?format=ndjson&sort_by=id", key: e.full, status: 200,
+	})
+	lines := bytes.Split(bytes.TrimSpace(w.Body.Bytes()), []byte("\n"))
+	require.Greater(t, len(lines), 50)
+	for _, line := range lines {
+		c.validateSchema("LogObject", line, "export line")
+	}
+
 	// Paging by cursor, with the cursor the first page gave.
 	const pageQuery = "/api/v1/logs/filter?page_size=20&sort_by=timestamp"
-	w := c.run(h, exchange{name: "filter page 1", method: "GET", target: pageQuery, key: e.full, status: 200})
+	w = c.run(h, exchange{name: "filter page 1", method: "GET", target: pageQuery, key: e.full, status: 200})
 	var page struct {
 		Data filterData `json:"data"`
 	}

@@ -98,6 +98,7 @@ func parseFilter(q url.Values, source string) (logingest.Filter, int, error) {
 		ProviderName: q.Get("provider_name"),
 		StartTime:    timeParam(q, "start_time", &errs),
 		EndTime:      timeParam(q, "end_time", &errs),
+		Search:       q.Get("search"),
 		SortBy:       logingest.SortField(strings.ToLower(strings.TrimSpace(q.Get("sort_by")))),
 		After:        q.Get("cursor"),
 	}

@@ -309,7 +309,8 @@ func TestRateLimitGivesBackFailedRequests(t *testing.T) {
 		w := do(t, h, http.MethodPost, "/api/v1/ingest", keyIngest, readFile(t, "single.json"))
 		requireError(t, w, http.StatusServiceUnavailable, "overloaded", "")
 	}
-	requireError(t, do(t, h, http.MethodPost, "/api/v1/ingest", keyIngest, readFile(t, "single.json")), http.StatusTooManyRequests, "rate_limited", "")
+	w = do(t, h, http.MethodPost, "/api/v1/ingest", keyIngest, readFile(t, "single.json"))
+	requireError(t, w, http.StatusTooManyRequests, "rate_limited", "")
 
 	// Malformed requests (other 4xx) keep their request token: the app's key is public, so they must not be free.
 	h, err = New(ing, &Config{Authenticator: testAuth(), Logger: testLogger(nil), RequestsPerMinute: 60, Burst: 2})

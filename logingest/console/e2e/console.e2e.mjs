@@ -90,10 +90,16 @@ function watch(page) {
   });
   page.on('request', (r) => requested.push(r.url()));
 }
-const shot = (page, name, opts = {}) => page.screenshot({ path: path.join(shots, `${label}-${name}.png`), ...opts });
+const shot = async (page, name, opts = {}) => {
+  await settled(page);
+  await page.screenshot({ path: path.join(shots, `${label}-${name}.png`), ...opts });
+};
+// settled waits until no view is loading (nothing aria-busy), so checks and screenshots see final content.
+const settled = (page) => page.waitForFunction(() => !document.querySelector('[aria-busy="true"]'));
 // a11y runs axe-core's WCAG 2.1 A and AA rules (contrast, labels, names, roles) on the page as it is.
 const axeSource = await readFile(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 async function a11y(page, name) {
+  await settled(page);
   if (!await page.evaluate(() => 'axe' in window)) await page.evaluate(axeSource);
   const violations = await page.evaluate(async () => {
     const res = await window.axe.run(document, { runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa'] } });

@@ -25,6 +25,7 @@ var (
 	_ logingest.Store      = (*Store)(nil)
 	_ logingest.UserEraser = (*Store)(nil)
 	_ logingest.KeyStore   = (*Store)(nil)
+	_ logingest.Aggregator = (*Store)(nil)
 )
 
 // Store keeps events and API keys in memory. It is safe for concurrent use. The zero value is not usable;
@@ -204,15 +205,16 @@ func matchFilter(r *row, f *logingest.Filter) bool {
 		!f.EndTime.IsZero() && !e.Timestamp.Before(f.EndTime):
 		return false
 	}
+	if f.Search != "" {
+		terms, _ := logingest.SearchTerms(f.Search) // validated by Normalize
+		return storequery.SearchMatches(e, terms)
+	}
 	return true
 }
 
 // Stats implements logingest.Store.
 func (s *Store) Stats(ctx context.Context, q logingest.StatsQuery) (*logingest.Stats, error) {
-	topN := q.TopN
-	if topN <= 0 {
-		topN = 5
-	}
+	topN := q.Normalize().TopN
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	if err := s.begin(ctx, "stats"); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
+	"github.com/change66/logserver/internal/consolebench"
 	"github.com/change66/logserver/internal/pgtest"
 	"github.com/change66/logserver/logingest"
 	"github.com/change66/logserver/logingest/store/pgstore"
@@ -298,4 +299,108 @@ func logPlan(b *testing.B, s *pgstore.Store, f logingest.Filter) {
 	lines, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	require.NoError(b, err)
 	b.Logf("%s\n%s", sqlText, strings.Join(lines, "\n"))
+}
+
+// BenchmarkBigConsole measures the console's read paths (package consolebench: /api/v1/metrics, dashboard,
+// search, export) over 5 million events received in one day, bulk-loaded with SQL (the rollup trigger and the
+// search index maintained as at ingest). Only with LOGINGEST_BIG_BENCH=1 (LOGINGEST_BIG_BENCH_ROWS overrides
+// the row count).
+func BenchmarkBigConsole(b *testing.B) {
+	rowsWanted := consolebench.Enabled(b, 5_000_000)
+	ctx := context.Background()
+	s := benchStore(b)
+	nowT := time.Now().UTC()
+	require.NoError(b, s.MaintainPartitions(ctx, nowT.AddDate(0, 0, -2)))
+	start := time.Now()
+	// In chunks of 500k rows, so that each statement's trigger aggregates a bounded transition table.
+	const chunk = 500_000
+	for lo := 1; lo <= rowsWanted; lo += chunk {
+		hi := min(lo+chunk-1, rowsWanted)
+		_, err := s.Pool().Exec(ctx, `
+		INSERT INTO analytics_logs (source, event_id, timestamp, event_type, event_name, properties, user_id,
+			session_id, app_version, device_info, sequence_number, priority, received_at)
+		SELECT 'habit-tracker-prod', md5(g::text),
+			$3::timestamptz - ($1 - g) * (interval '1 day' / $1) - (g % 600) * interval '1 second',
+			(ARRAY['behavioral','telemetry','observability','error','performance'])[g % 5 + 1],
+			(ARRAY['habit_completed','habit_skipped','sync_finished','habit_fetched','nfc_notifier_update',
+				'auth_provider_update','sync_failed','unhandled_exception','frame_time','cold_start','streak_extended',
+				'button_tap'])[(g / 5) % 12 + 1],
+			CASE WHEN g % 5 = 2
+				THEN jsonb_build_object('provider_name', (ARRAY['habit_provider','nfc_notifier','auth_provider'])[g % 3 + 1],
+					'old_state', 'idle', 'new_state', 'ready')
+				WHEN g % 5 = 1 THEN jsonb_build_object('endpoint', '/habits', 'status_code', 200, 'duration_ms', g % 900)
+				ELSE jsonb_build_object('habit_id', (g % 13)::text, 'streak', g % 200) END,
+			CASE WHEN g % 20 = 0 THEN NULL ELSE 'user_' || (g % 50000) END,
+			CASE WHEN g % 20 = 0 THEN NULL ELSE 'session_' || (g % 500000) END,
+			(ARRAY['2.0.1+7','2.0.0+6','1.9.4+5'])[g % 3 + 1],
+			jsonb_build_object('platform', (ARRAY['ios','android'])[g % 2 + 1], 'model', 'iPhone 14', 'os_version', '17.5'),
+			g % 1000, CASE WHEN g % 10 = 0 THEN 'high' ELSE 'normal' END,
+			$3::timestamptz - ($1 - g) * (interval '1 day' / $1)
+		FROM generate_series($2::int, $4::int) g`, rowsWanted, lo, nowT, hi)
+		require.NoError(b, err)
+	}
+	_, err := s.Pool().Exec(ctx, "VACUUM ANALYZE analytics_logs")
+	require.NoError(b, err)
+	b.Logf("generated %d events in %v (rollups and search index maintained)", rowsWanted, time.Since(start).Round(time.Second))
+	// The pre-rollup Stats (direct aggregates over the day's events), for a ratio in the same run.
+	b.Run("metrics/direct-baseline", func(b *testing.B) {
+		d := make([]time.Duration, 0, b.N)
+		for range b.N {
+			t0 := time.Now()
+			args := []any{consolebench.Source, nowT.Add(-24 * time.Hour), nowT, nowT.Add(-time.Hour)}
+			for _, q := range []string{
+				`SELECT count(*) FROM analytics_logs WHERE source = $1 AND $2::timestamptz < $3 AND $4::timestamptz IS NOT NULL`,
+				`SELECT count(*) FILTER (WHERE received_at > $4), count(*), count(DISTINCT session_id), count(DISTINCT user_id)
+				FROM analytics_logs WHERE source = $1 AND received_at > $2 AND received_at <= $3`,
+				`SELECT event_type, count(*) AS n FROM analytics_logs WHERE source = $1 AND received_at > $2 AND received_at <= $3
+				AND $4::timestamptz IS NOT NULL GROUP BY event_type ORDER BY n DESC LIMIT 10`,
+				`SELECT event_name, count(*) AS n FROM analytics_logs WHERE source = $1 AND received_at > $2 AND received_at <= $3
+				AND $4::timestamptz IS NOT NULL GROUP BY event_name ORDER BY n DESC LIMIT 10`,
+			} {
+				if _, err := s.Pool().Exec(ctx, q, args...); err != nil {
+					b.Fatal(err)
+				}
+			}
+			d = append(d, time.Since(t0))
+		}
+		consolebench.Percentiles(b, d)
+	})
+	consolebench.Run(b, s, rowsWanted, nowT)
+}
+
+// BenchmarkAppendConsoleCost measures what migrations 007 (rollup triggers) and 008 (trigram search index)
+// cost Append: every iteration appends the same batch to three fresh stores, alternating the order: "full"
+// (as migrated), "rollups" (search index dropped) and "bare" (search index dropped and rollup triggers
+// disabled). The ratios rollups/bare and full/bare are the relative cost in time per batch.
+func BenchmarkAppendConsoleCost(b *testing.B) {
+	for _, size := range []int{1, 100, 1000} {
+		b.Run(fmt.Sprintf("batch=%d", size), func(b *testing.B) {
+			ctx := context.Background()
+			full, rollups, bare := benchStore(b), benchStore(b), benchStore(b)
+			for _, s := range []*pgstore.Store{rollups, bare} {
+				_, err := s.Pool().Exec(ctx, "DROP INDEX analytics_logs_search")
+				require.NoError(b, err)
+			}
+			_, err := bare.Pool().Exec(ctx, `ALTER TABLE analytics_logs DISABLE TRIGGER analytics_logs_rollup_insert`)
+			require.NoError(b, err)
+			batches := benchBatches(b, b.N, size)
+			stores := []*pgstore.Store{full, rollups, bare}
+			spent := make([]time.Duration, 3)
+			b.ResetTimer()
+			for i := range b.N {
+				for k := range 3 {
+					j := (i + k) % 3
+					t0 := time.Now()
+					if _, err := stores[j].Append(ctx, batches[i]); err != nil {
+						b.Fatal(err)
+					}
+					spent[j] += time.Since(t0)
+				}
+			}
+			events := float64(b.N * size)
+			b.ReportMetric(events/spent[2].Seconds(), "bare_events/s")
+			b.ReportMetric(spent[1].Seconds()/spent[2].Seconds(), "rollups/bare")
+			b.ReportMetric(spent[0].Seconds()/spent[2].Seconds(), "full/bare")
+		})
+	}
 }

@@ -138,6 +138,11 @@ func (s *Store) checkOriginal(ctx context.Context) error {
 		return fmt.Errorf("original import progress: %w", err)
 	}
 	if !done {
+		// Before anything is served: an on-demand import of an old event must not land in the DEFAULT
+		// partition while the partition for its period is being created.
+		if err := s.archivePartition(ctx, schema); err != nil {
+			return fmt.Errorf("original events' partition: %w", err)
+		}
 		s.origSchema.Store(&schema)
 		s.logger.InfoContext(ctx, "the original server's events are being imported; retries of them stay duplicates meanwhile",
 			slog.String("schema", schema))
@@ -297,15 +302,21 @@ func readProgress(ctx context.Context, conn *pgx.Conn, schema string) (ImportPro
 
 // archivePartition creates one partition for the original's events received before the first existing
 // partition, so that they do not pile up in the DEFAULT partition. Retention drops it whole once its end is
-// past the cutoff.
+// past the cutoff. Open creates it before the store serves (checkOriginal); later calls find it and do nothing.
 func (s *Store) archivePartition(ctx context.Context, schema string) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, partitionLockSQL); err != nil {
 			return err
 		}
+		// The first event's receive time, through the primary key (a min over created_at would scan the table);
+		// the rare older one simply goes to the DEFAULT partition.
 		var oldest *time.Time
-		if err := tx.QueryRow(ctx, fmt.Sprintf("SELECT min(COALESCE(created_at, timestamp)) FROM %s.analytics_logs", schema)).
-			Scan(&oldest); err != nil {
+		err := tx.QueryRow(ctx, fmt.Sprintf("SELECT COALESCE(created_at, timestamp) FROM %s.analytics_logs ORDER BY id LIMIT 1", schema)).
+			Scan(&oldest)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		if err != nil {
 			return err
 		}
 		existing, err := listPartitions(ctx, tx)

@@ -69,6 +69,9 @@ func TestImportOriginal(t *testing.T) {
 	require.NoError(t, conn.QueryRow(ctx, `SELECT count(*) FROM information_schema.tables WHERE table_schema = $1
 		AND table_name IN ('analytics_logs', 'api_keys', 'server_metrics')`, schema).Scan(&moved))
 	require.Equal(t, 3, moved, "the original's three tables are kept, aside")
+	var archive bool
+	require.NoError(t, conn.QueryRow(ctx, "SELECT to_regclass('analytics_logs_original') IS NOT NULL").Scan(&archive))
+	require.True(t, archive, "Open creates the original events' partition before anything is served")
 
 	// Serving before the import: a retry of an original event is a duplicate with the original's id, and a new
 	// event gets an id above every original id.

@@ -201,6 +201,17 @@ func (s *Store) DropPartitionsBefore(ctx context.Context, cutoff time.Time) ([]P
 		if _, err := tx.Exec(ctx, `DELETE FROM analytics_event_ids WHERE received_at < $1`, effective); err != nil {
 			return fmt.Errorf("expire event ids: %w", err)
 		}
+		// The rollups (migration 007) follow: their buckets are on received_at too. Partitions are whole
+		// periods, so effective is a bucket boundary.
+		for _, q := range []string{
+			`DELETE FROM analytics_rollup_minute WHERE bucket < $1`,
+			`DELETE FROM analytics_rollup_hour WHERE bucket < $1`,
+			`DELETE FROM analytics_last_seen WHERE seen < $1`,
+		} {
+			if _, err := tx.Exec(ctx, q, effective); err != nil {
+				return fmt.Errorf("expire rollups: %w", err)
+			}
+		}
 		return nil
 	})
 	if err != nil {

@@ -24,6 +24,7 @@ var (
 	_ logingest.Store      = (*Store)(nil)
 	_ logingest.UserEraser = (*Store)(nil)
 	_ logingest.KeyStore   = (*Store)(nil)
+	_ logingest.Aggregator = (*Store)(nil)
 )
 
 // Config configures a Store. The zero value of Config is a reasonable default; a nil *Config means the zero

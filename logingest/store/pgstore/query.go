@@ -60,6 +60,12 @@ const selectColumns = `id, source, event_id, timestamp, event_type, event_name, 
 	COALESCE(session_id, ''), COALESCE(app_version, ''), device_info, sequence_number, priority, received_at,
 	processed_at, original_timestamp`
 
+// searchDoc is the indexed search document of migration 008_search.
+const searchDoc = `analytics_search_doc(event_name, user_id, session_id, properties)`
+
+// likeEscaper escapes the LIKE wildcards and the escape character (backslash, PostgreSQL's default).
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
+
 // whereClause builds the WHERE clause of f with positional placeholders only.
 func whereClause(f logingest.Filter, args []any) (string, []any) {
 	var conds []string
@@ -78,6 +84,12 @@ func whereClause(f logingest.Filter, args []any) (string, []any) {
 	}
 	if !f.EndTime.IsZero() {
 		add("timestamp < ?", f.EndTime)
+	}
+	// Search (logingest.SearchTerms): every term is a case-insensitive substring of the document that the
+	// trigram index of migration 008 covers; the expression must stay exactly the indexed one.
+	terms, _ := logingest.SearchTerms(f.Search) // validated by Normalize
+	for _, t := range terms {
+		add(searchDoc+" ILIKE ?", "%"+likeEscaper.Replace(t)+"%")
 	}
 	if len(conds) == 0 {
 		return "", args

@@ -3,79 +3,89 @@ package pgstore
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/change66/logserver/internal/rollupsql"
 	"github.com/change66/logserver/logingest"
 )
 
-// Stats implements logingest.Store. The windows are on received_at, the partition key, so they read only the
-// last one or two partitions. TotalEvents is an exact count. It returns an error matching logingest.ErrClosed
-// after Close.
+// dialect is rollupsql's view of PostgreSQL: the rollup tables and functions of migration 007_rollups.
+var dialect = &rollupsql.Dialect{
+	Placeholder:   func(n int) string { return fmt.Sprintf("$%d", n) },
+	Time:          func(t time.Time) any { return t.UTC() },
+	ParseTime:     func(s string) (time.Time, error) { return time.Parse(time.RFC3339, s) },
+	BucketText:    `to_char(bucket AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`,
+	RawMinute:     "date_trunc('minute', received_at)",
+	RawAppVersion: "coalesce(app_version, '')",
+	RawPlatform:   "analytics_platform(device_info)",
+	RawDuration:   "analytics_duration_ms(properties)",
+	Where: func(f logingest.Filter, args []any) (string, []any) {
+		w, args := whereClause(f, args)
+		return strings.TrimPrefix(w, " WHERE "), args
+	},
+}
+
+// querier adapts a pgx.Tx to rollupsql.Querier.
+type querier struct{ tx pgx.Tx }
+
+func (q querier) Query(ctx context.Context, sql string, args ...any) (rollupsql.Rows, error) {
+	return q.tx.Query(ctx, sql, args...) //nolint:sqlclosecheck // the caller (rollupsql) closes the rows
+}
+
+// readOnly runs fn in a read-only REPEATABLE READ transaction, so that every figure comes from one snapshot.
+func (s *Store) readOnly(ctx context.Context, fn func(rollupsql.Querier) error) error {
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if err := fn(querier{tx}); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// Stats implements logingest.Store from the rollups of migration 007 (see package rollupsql): it reads at
+// most ~2 hours of minute rows, a day of hour rows and ~2 minutes of events, whatever the volume, and every
+// figure is exact. It returns an error matching logingest.ErrClosed after Close.
 func (s *Store) Stats(ctx context.Context, q logingest.StatsQuery) (*logingest.Stats, error) {
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
-	if q.TopN <= 0 {
-		q.TopN = 5
-	}
-	now := q.Now.UTC()
-	dayAgo, hourAgo := now.Add(-24*time.Hour), now.Add(-time.Hour)
-	const window = `FROM analytics_logs WHERE ($1 = '' OR source = $1) AND received_at > $2 AND received_at <= $3`
-
-	batch := &pgx.Batch{}
-	batch.Queue(`SELECT count(*) FROM analytics_logs WHERE ($1 = '' OR source = $1)`, q.Source)
-	// duration_ms counts when it is a JSON number of magnitude at most logingest.MaxDurationMs.
-	const duration = `CASE WHEN received_at > $4 AND jsonb_typeof(properties -> 'duration_ms') = 'number'
-		AND abs((properties ->> 'duration_ms')::numeric) <= $6::numeric THEN (properties ->> 'duration_ms')::float8 END`
-	batch.Queue(`SELECT count(*) FILTER (WHERE received_at > $4), count(*),
-		count(*) FILTER (WHERE received_at > $4 AND event_type = 'error'),
-		count(`+duration+`), coalesce(sum(`+duration+`), 0),
-		count(DISTINCT session_id) FILTER (WHERE received_at > $5), count(DISTINCT user_id) `+window,
-		q.Source, dayAgo, now, hourAgo, now.Add(-logingest.ActiveSessionWindow), logingest.MaxDurationMs)
-	batch.Queue(`SELECT event_type, count(*) AS n `+window+` GROUP BY event_type ORDER BY n DESC, event_type LIMIT $4`,
-		q.Source, dayAgo, now, q.TopN)
-	batch.Queue(`SELECT event_name, count(*) AS n `+window+` GROUP BY event_name ORDER BY n DESC, event_name LIMIT $4`,
-		q.Source, dayAgo, now, q.TopN)
-	br := s.pool.SendBatch(ctx, batch)
-	defer br.Close()
-
-	st := &logingest.Stats{TopEventTypes: []logingest.ValueCount{}, TopEventNames: []logingest.ValueCount{}}
-	if err := br.QueryRow().Scan(&st.TotalEvents); err != nil {
-		return nil, fmt.Errorf("stats: total: %w", withCtx(ctx, mapErr(err)))
-	}
-	var errorsLastHour, durations int64
-	var durationSum float64
-	if err := br.QueryRow().Scan(&st.LastHour, &st.LastDay, &errorsLastHour, &durations, &durationSum,
-		&st.ActiveSessions, &st.ActiveUsers); err != nil {
-		return nil, fmt.Errorf("stats: windows: %w", withCtx(ctx, mapErr(err)))
-	}
-	if durations > 0 {
-		st.AverageLatencyMs = durationSum / float64(durations)
-	}
-	if st.LastHour > 0 {
-		st.ErrorRatePercent = 100 * float64(errorsLastHour) / float64(st.LastHour)
-	}
-	for _, dst := range []*[]logingest.ValueCount{&st.TopEventTypes, &st.TopEventNames} {
-		rows, err := br.Query()
-		if err != nil {
-			return nil, fmt.Errorf("stats: top: %w", withCtx(ctx, mapErr(err)))
-		}
-		vcs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (logingest.ValueCount, error) {
-			var vc logingest.ValueCount
-			err := r.Scan(&vc.Value, &vc.Count)
-			return vc, err
-		})
-		if err != nil {
-			return nil, fmt.Errorf("stats: top: %w", withCtx(ctx, mapErr(err)))
-		}
-		*dst = append(*dst, vcs...)
-	}
-	if err := br.Close(); err != nil {
+	var st *logingest.Stats
+	err := s.readOnly(ctx, func(qr rollupsql.Querier) error {
+		var err error
+		st, err = dialect.Stats(ctx, qr, q)
+		return err
+	})
+	if err != nil {
 		return nil, fmt.Errorf("stats: %w", withCtx(ctx, mapErr(err)))
 	}
 	return st, nil
+}
+
+// Dashboard implements logingest.Aggregator from the rollups of migration 007 (see package rollupsql). It
+// returns an error matching logingest.ErrClosed after Close.
+func (s *Store) Dashboard(ctx context.Context, q logingest.DashboardQuery) (*logingest.Dashboard, error) {
+	if err := s.checkOpen(); err != nil {
+		return nil, err
+	}
+	if _, _, err := q.Normalize(); err != nil {
+		return nil, err
+	}
+	var d *logingest.Dashboard
+	err := s.readOnly(ctx, func(qr rollupsql.Querier) error {
+		var err error
+		d, err = dialect.Dashboard(ctx, qr, q)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("dashboard: %w", withCtx(ctx, mapErr(err)))
+	}
+	return d, nil
 }
 
 // DeleteUserEvents implements logingest.UserEraser. The events' keys stay in analytics_event_ids, so a client

@@ -15,7 +15,7 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) logingest.Store {
 		t.Helper()
 		s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "conformance.db"),
-			&sqlite.Config{Logger: slog.New(slog.DiscardHandler)})
+			&sqlite.Config{Logger: slog.New(slog.DiscardHandler), AutoMigrate: true})
 		if err != nil {
 			t.Fatalf("open: %v", err)
 		}

@@ -15,7 +15,7 @@ import (
 // exact SQL Query builds.
 func TestQueryPlans(t *testing.T) {
 	t.Parallel()
-	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "plan.db"), &Config{Logger: slog.New(slog.DiscardHandler)})
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "plan.db"), &Config{Logger: slog.New(slog.DiscardHandler), AutoMigrate: true})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
 

@@ -5,11 +5,11 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/change66/logserver/internal/rollupsql"
 	"github.com/change66/logserver/internal/storequery"
 	"github.com/change66/logserver/logingest"
 )
@@ -168,106 +168,118 @@ func filterWhere(f logingest.Filter) (string, []any) {
 	if !f.EndTime.IsZero() {
 		add("timestamp < ?", formatTime(f.EndTime))
 	}
+	// Search (logingest.SearchTerms) through the FTS5 trigram index of migration 007_search: each term is an
+	// FTS5 string (a phrase of its trigrams), which matches it as a case-insensitive substring.
+	if terms, _ := logingest.SearchTerms(f.Search); len(terms) > 0 { // validated by Normalize
+		quoted := make([]string, len(terms))
+		for i, t := range terms {
+			quoted[i] = `"` + strings.ReplaceAll(t, `"`, `""`) + `"`
+		}
+		add("id IN (SELECT rowid FROM analytics_logs_fts WHERE analytics_logs_fts MATCH ?)", strings.Join(quoted, " AND "))
+	}
 	if len(conds) == 0 {
 		return "", nil
 	}
 	return " WHERE " + strings.Join(conds, " AND "), args
 }
 
-// Stats implements logingest.Store. Every figure is read in one read transaction (one snapshot). A TopN of
-// zero or less means 5. It returns an error matching logingest.ErrClosed after Close.
+// Stats implements logingest.Store from the rollups of migration 006 (see package rollupsql), in one read
+// transaction (one snapshot): it reads at most ~2 hours of minute rows, a day of hour rows and ~2 minutes of
+// events, and every figure is exact. A TopN of zero or less means 5. It returns an error matching
+// logingest.ErrClosed after Close.
 func (s *Store) Stats(ctx context.Context, q logingest.StatsQuery) (*logingest.Stats, error) {
 	if err := s.begin(ctx); err != nil {
 		return nil, fmt.Errorf("stats: %w", err)
 	}
-	st, err := s.stats(ctx, q)
+	var st *logingest.Stats
+	err := s.readOnly(ctx, func(qr rollupsql.Querier) error {
+		var err error
+		st, err = dialect.Stats(ctx, qr, q)
+		return err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("stats: %w", s.mapErr(ctx, err))
 	}
 	return st, nil
 }
 
-func (s *Store) stats(ctx context.Context, q logingest.StatsQuery) (*logingest.Stats, error) {
-	topN := q.TopN
-	if topN <= 0 {
-		topN = 5
+// Dashboard implements logingest.Aggregator from the rollups of migration 006 (see package rollupsql), in
+// one read transaction. It returns an error matching logingest.ErrClosed after Close.
+func (s *Store) Dashboard(ctx context.Context, q logingest.DashboardQuery) (*logingest.Dashboard, error) {
+	if _, _, err := q.Normalize(); err != nil {
+		return nil, err
 	}
-	src, srcArgs := "", []any{}
-	if q.Source != "" {
-		src, srcArgs = "source = ? AND ", []any{q.Source}
+	if err := s.begin(ctx); err != nil {
+		return nil, fmt.Errorf("dashboard: %w", err)
 	}
-	now := formatTime(q.Now)
-	hourAgo := formatTime(q.Now.Add(-time.Hour))
-	dayAgo := formatTime(q.Now.Add(-24 * time.Hour))
-	window := " FROM analytics_logs WHERE " + src + "received_at > ? AND received_at <= ?"
-	windowArgs := slices.Concat(srcArgs, []any{dayAgo, now})
-
-	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	var d *logingest.Dashboard
+	err := s.readOnly(ctx, func(qr rollupsql.Querier) error {
+		var err error
+		d, err = dialect.Dashboard(ctx, qr, q)
+		return err
+	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("dashboard: %w", s.mapErr(ctx, err))
 	}
-	defer tx.Rollback() // read-only; nothing to lose
-
-	st := &logingest.Stats{}
-	totalQ := "SELECT count(*) FROM analytics_logs"
-	if q.Source != "" {
-		totalQ += " WHERE source = ?"
-	}
-	if err := tx.QueryRowContext(ctx, totalQ, srcArgs...).Scan(&st.TotalEvents); err != nil {
-		return nil, fmt.Errorf("count total: %w", err)
-	}
-	// duration_ms counts when it is a JSON number of magnitude at most logingest.MaxDurationMs.
-	duration := `CASE WHEN received_at > ?1 AND json_type(properties, '$.duration_ms') IN ('integer', 'real')
-		AND abs(json_extract(properties, '$.duration_ms')) <= ` + strconv.FormatFloat(logingest.MaxDurationMs, 'g', -1, 64) + `
-		THEN json_extract(properties, '$.duration_ms') END`
-	var errorsLastHour, durations int64
-	var durationSum float64
-	err = tx.QueryRowContext(ctx, `SELECT count(*), count(*) FILTER (WHERE received_at > ?1),
-		count(*) FILTER (WHERE received_at > ?1 AND event_type = 'error'),
-		count(`+duration+`), coalesce(sum(`+duration+`), 0),
-		count(DISTINCT CASE WHEN received_at > ?2 THEN NULLIF(session_id, '') END),
-		count(DISTINCT NULLIF(user_id, ''))`+window,
-		append([]any{hourAgo, formatTime(q.Now.Add(-logingest.ActiveSessionWindow))}, windowArgs...)...).Scan(
-		&st.LastDay, &st.LastHour, &errorsLastHour, &durations, &durationSum, &st.ActiveSessions, &st.ActiveUsers)
-	if err != nil {
-		return nil, fmt.Errorf("count window: %w", err)
-	}
-	if durations > 0 {
-		st.AverageLatencyMs = durationSum / float64(durations)
-	}
-	if st.LastHour > 0 {
-		st.ErrorRatePercent = 100 * float64(errorsLastHour) / float64(st.LastHour)
-	}
-	if st.TopEventTypes, err = topValues(ctx, tx, "event_type", window, windowArgs, topN); err != nil {
-		return nil, err
-	}
-	if st.TopEventNames, err = topValues(ctx, tx, "event_name", window, windowArgs, topN); err != nil {
-		return nil, err
-	}
-	return st, nil
+	return d, nil
 }
 
-// topValues counts col over window. col is one of two constants.
-func topValues(ctx context.Context, tx *sql.Tx, col, window string, args []any, n int) ([]logingest.ValueCount, error) {
-	//nolint:gosec // G202: col is "event_type" or "event_name" and window is built from constants; values are ? arguments
-	rows, err := tx.QueryContext(ctx, "SELECT "+col+", count(*) AS n"+window+
-		" GROUP BY "+col+" ORDER BY n DESC, "+col+" ASC LIMIT ?", append(slices.Clip(args), n)...)
+// readOnly runs fn in a read transaction on the reader pool.
+func (s *Store) readOnly(ctx context.Context, fn func(rollupsql.Querier) error) error {
+	tx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 	if err != nil {
-		return nil, fmt.Errorf("top %s: %w", col, err)
+		return err
 	}
-	defer rows.Close()
-	out := []logingest.ValueCount{}
-	for rows.Next() {
-		var vc logingest.ValueCount
-		if err := rows.Scan(&vc.Value, &vc.Count); err != nil {
-			return nil, fmt.Errorf("top %s: %w", col, err)
+	defer func() { _ = tx.Rollback() }() // read-only; nothing to lose
+	return fn(querier{tx})
+}
+
+// querier adapts a *sql.Tx to rollupsql.Querier.
+type querier struct{ tx *sql.Tx }
+
+func (q querier) Query(ctx context.Context, query string, args ...any) (rollupsql.Rows, error) {
+	rows, err := q.tx.QueryContext(ctx, query, args...) //nolint:rowserrcheck // the caller (rollupsql) closes the rows and checks Err
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rows}, nil
+}
+
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { _ = r.Rows.Close() }
+
+// durationSQL is the duration_ms that the rollups count (0 to logingest.MaxDurationMs), or NULL.
+const durationSQL = `CASE WHEN json_type(properties, '$.duration_ms') IN ('integer', 'real')
+	AND json_extract(properties, '$.duration_ms') BETWEEN 0 AND 1e12 THEN json_extract(properties, '$.duration_ms') END`
+
+// dialect is rollupsql's view of SQLite: the rollup tables and triggers of migration 006_rollups.
+var dialect = &rollupsql.Dialect{
+	Placeholder:   func(n int) string { return "?" + strconv.Itoa(n) },
+	Time:          func(t time.Time) any { return formatTime(t) },
+	ParseTime:     parseTime,
+	BucketText:    "bucket",
+	RawMinute:     "substr(received_at, 1, 16) || ':00.000000000Z'",
+	RawAppVersion: "app_version",
+	RawPlatform: `CASE WHEN json_type(device_info, '$.platform') = 'text'
+		THEN substr(json_extract(device_info, '$.platform'), 1, 64) ELSE '' END`,
+	RawDuration: durationSQL,
+	Where: func(f logingest.Filter, args []any) (string, []any) {
+		w, more := filterWhere(f)
+		w = strings.TrimPrefix(w, " WHERE ")
+		// Number the ? placeholders after args, so that they can be mixed with rollupsql's numbered ones.
+		var b strings.Builder
+		n := len(args)
+		for _, r := range w {
+			if r == '?' {
+				n++
+				b.WriteString("?" + strconv.Itoa(n))
+				continue
+			}
+			b.WriteRune(r)
 		}
-		out = append(out, vc)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("top %s: %w", col, err)
-	}
-	return out, nil
+		return b.String(), append(args, more...)
+	},
 }
 
 // DeleteUserEvents implements logingest.UserEraser. In one transaction on the writer connection it records

@@ -2,8 +2,9 @@
 // pure-Go driver modernc.org/sqlite (no cgo).
 //
 // It implements logingest.Store, logingest.UserEraser and logingest.KeyStore, and passes the storetest
-// conformance suite. The schema comes from migrations.SQLite() and is migrated up by Open unless
-// Config.SkipMigrate is set.
+// conformance suite. The schema comes from migrations.SQLite(). Like pgstore, Open migrates it only when asked
+// (Config.AutoMigrate); otherwise run the migrations with Store.Migrator, NewMigrator or
+// "logserver migrate up" first.
 //
 // # Connections and locking
 //
@@ -54,6 +55,7 @@ var (
 	_ logingest.Store      = (*Store)(nil)
 	_ logingest.UserEraser = (*Store)(nil)
 	_ logingest.KeyStore   = (*Store)(nil)
+	_ logingest.Aggregator = (*Store)(nil)
 
 	_ logingest.AppendConcurrency = (*Store)(nil)
 )
@@ -63,9 +65,10 @@ var (
 type Config struct {
 	// Logger receives migration and maintenance messages. Defaults to slog.Default().
 	Logger *slog.Logger
-	// SkipMigrate stops Open from migrating the schema up to the latest version; the caller then runs the
-	// migrations itself (for example with "logserver migrate up"). Defaults to false: Open migrates.
-	SkipMigrate bool
+	// AutoMigrate makes Open apply every pending migration before anything else. Defaults to false: the
+	// schema must have been migrated (NewMigrator, "logserver migrate up"), and Open fails on a database
+	// without it.
+	AutoMigrate bool
 	// BusyTimeout is how long a connection waits for a lock held by another process before failing with
 	// SQLITE_BUSY. Defaults to 5s.
 	BusyTimeout time.Duration
@@ -135,8 +138,9 @@ type Store struct {
 	closeErr  error
 }
 
-// Open opens (creating it and its parent directories if needed) the SQLite database at path and, unless
-// cfg.SkipMigrate is set, migrates its schema up. path is a file name; it must not contain '?' and must not be
+// Open opens (creating it and its parent directories if needed) the SQLite database at path and, when
+// cfg.AutoMigrate is set, migrates its schema up; without it, a database whose schema was never migrated is
+// refused. path is a file name; it must not contain '?' and must not be
 // ":memory:" (use memstore for an in-memory store). A nil cfg means the zero Config.
 func Open(ctx context.Context, path string, cfg *Config) (*Store, error) {
 	c := cfg.withDefaults()
@@ -152,11 +156,7 @@ func Open(ctx context.Context, path string, cfg *Config) (*Store, error) {
 		}
 	}
 
-	pragmas := url.Values{}
-	pragmas.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", c.BusyTimeout.Milliseconds()))
-	pragmas.Add("_pragma", "journal_mode(WAL)")
-	pragmas.Add("_pragma", "synchronous("+c.Synchronous+")")
-	pragmas.Add("_pragma", "foreign_keys(1)")
+	pragmas := c.pragmas()
 
 	wp := cloneValues(pragmas)
 	// The writer touches every index of every insert: give it a 16 MiB page cache (readers keep the 2 MiB default).
@@ -189,13 +189,22 @@ func (s *Store) init(ctx context.Context, c Config, pragmas url.Values) error {
 	if !strings.EqualFold(mode, "wal") {
 		return fmt.Errorf("journal_mode is %q, want wal", mode)
 	}
-	if !c.SkipMigrate {
-		m, err := migrations.New(s.writer, migrations.DialectSQLite, migrations.SQLite(), &migrations.Config{Logger: c.Logger})
+	if c.AutoMigrate {
+		m, _, err := s.Migrator(nil)
 		if err != nil {
 			return err
 		}
 		if _, err := m.Migrate(ctx, migrations.DirectionUp, nil); err != nil {
-			return err
+			return fmt.Errorf("migrate: %w", err)
+		}
+	} else {
+		var n int
+		if err := s.writer.QueryRowContext(ctx,
+			"SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name = 'analytics_logs'").Scan(&n); err != nil {
+			return s.mapErr(ctx, err)
+		}
+		if n == 0 {
+			return errors.New("schema is not migrated (run `logserver migrate up` or set AutoMigrate)")
 		}
 	}
 
@@ -211,8 +220,7 @@ func (s *Store) init(ctx context.Context, c Config, pragmas url.Values) error {
 	return nil
 }
 
-// insertStmt returns the insert statement, preparing it on first use (not in Open, so that a store opened with
-// SkipMigrate on an unmigrated file still opens).
+// insertStmt returns the insert statement, preparing it on first use.
 func (s *Store) insertStmt(ctx context.Context) (*sql.Stmt, error) {
 	s.insertMu.Lock()
 	defer s.insertMu.Unlock()
@@ -324,6 +332,61 @@ func isDataError(se *sqlitedrv.Error) bool {
 			strings.Contains(msg, "JSON nested too deep")
 	}
 	return false
+}
+
+// pragmas are the connection settings of every connection to the database: the one definition of the DSN's
+// parameters, used by Open and NewMigrator.
+func (c Config) pragmas() url.Values {
+	p := url.Values{}
+	p.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", c.BusyTimeout.Milliseconds()))
+	p.Add("_pragma", "journal_mode(WAL)")
+	p.Add("_pragma", "synchronous("+c.Synchronous+")")
+	p.Add("_pragma", "foreign_keys(1)")
+	return p
+}
+
+// Migrator returns a migrations.Migrator for the Store's database, working on its writer connection, and a
+// function that releases it (it holds nothing; the Store's Close does). cfg may be nil; its Logger defaults to
+// the Store's logger. It mirrors pgstore's Store.Migrator.
+func (s *Store) Migrator(cfg *migrations.Config) (*migrations.Migrator, func() error, error) {
+	var c migrations.Config
+	if cfg != nil {
+		c = *cfg
+	}
+	if c.Logger == nil {
+		c.Logger = s.logger
+	}
+	m, err := migrations.New(s.writer, migrations.DialectSQLite, migrations.SQLite(), &c)
+	if err != nil {
+		return nil, nil, fmt.Errorf("sqlite: new migrator: %w", err)
+	}
+	return m, func() error { return nil }, nil
+}
+
+// NewMigrator opens the SQLite database at path (creating it if needed) with the Store's connection settings
+// and returns a migrations.Migrator for it, without the schema check of Open, so it can migrate a new database.
+// The returned function closes the database. cfg may be nil.
+func NewMigrator(path string, cfg *migrations.Config) (*migrations.Migrator, func() error, error) {
+	if path == "" || path == ":memory:" || strings.HasPrefix(path, "file:") || strings.ContainsRune(path, '?') {
+		return nil, nil, fmt.Errorf("sqlite migrator: path %q must be a plain file name: %w", path, logingest.ErrInvalid)
+	}
+	if dir := filepath.Dir(path); dir != "." {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, nil, fmt.Errorf("sqlite migrator: create directory: %w", err)
+		}
+	}
+	c := (*Config)(nil).withDefaults()
+	db, err := sql.Open("sqlite", path+"?"+c.pragmas().Encode())
+	if err != nil {
+		return nil, nil, fmt.Errorf("sqlite migrator: %w", err)
+	}
+	db.SetMaxOpenConns(1)
+	m, err := migrations.New(db, migrations.DialectSQLite, migrations.SQLite(), cfg)
+	if err != nil {
+		_ = db.Close()
+		return nil, nil, fmt.Errorf("sqlite migrator: %w", err)
+	}
+	return m, db.Close, nil
 }
 
 func cloneValues(v url.Values) url.Values {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/change66/logserver/logingest"
 	"github.com/change66/logserver/logingest/store/sqlite"
+	"github.com/change66/logserver/migrations"
 )
 
 const testdataDir = "../../../testdata"
@@ -30,7 +31,7 @@ func setup(t testing.TB) (*sqlite.Store, *testBundle) {
 	t.Helper()
 	b := &testBundle{
 		path: filepath.Join(t.TempDir(), "nested", "dir", "logs.db"),
-		cfg:  &sqlite.Config{Logger: slog.New(slog.DiscardHandler)},
+		cfg:  &sqlite.Config{Logger: slog.New(slog.DiscardHandler), AutoMigrate: true},
 	}
 	return open(t, b), b
 }
@@ -426,17 +427,33 @@ func TestOpenConfig(t *testing.T) {
 	_, err := sqlite.Open(t.Context(), filepath.Join(dir, "s.db"), &sqlite.Config{Synchronous: "sometimes"})
 	require.ErrorContains(t, err, "Synchronous")
 
-	// FULL is accepted, and SkipMigrate leaves an empty database unmigrated.
-	s, err := sqlite.Open(t.Context(), filepath.Join(dir, "raw.db"), &sqlite.Config{Synchronous: "full", SkipMigrate: true})
+	// Without AutoMigrate a database that was never migrated is refused; NewMigrator migrates it, and then it
+	// opens (FULL is accepted).
+	raw := filepath.Join(dir, "raw.db")
+	_, err = sqlite.Open(t.Context(), raw, &sqlite.Config{Synchronous: "full"})
+	require.ErrorContains(t, err, "not migrated")
+	m, release, err := sqlite.NewMigrator(raw, nil)
+	require.NoError(t, err)
+	_, err = m.Migrate(t.Context(), migrations.DirectionUp, nil)
+	require.NoError(t, err)
+	require.NoError(t, release())
+	s, err := sqlite.Open(t.Context(), raw, &sqlite.Config{Synchronous: "full"})
 	require.NoError(t, err)
 	defer s.Close()
-	_, err = s.Append(t.Context(), loadBatch(t))
-	require.ErrorContains(t, err, "no such table")
+	require.NoError(t, appendErr(s.Append(t.Context(), loadBatch(t))))
+	sm, release, err := s.Migrator(nil)
+	require.NoError(t, err)
+	defer release()
+	versions, err := sm.ExistingVersions(t.Context())
+	require.NoError(t, err)
+	require.NotEmpty(t, versions, "the Store's Migrator sees the applied migrations")
 }
+
+func appendErr(_ []logingest.AppendResult, err error) error { return err }
 
 func TestDefaultConfigOpens(t *testing.T) {
 	t.Parallel()
-	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "d.db"), nil)
+	s, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "d.db"), &sqlite.Config{AutoMigrate: true})
 	require.NoError(t, err)
 	defer s.Close()
 	require.NoError(t, s.Ping(t.Context()))

@@ -1,8 +1,8 @@
 // Package storetest provides a conformance suite for logingest.Store implementations. Import it only from
 // _test.go files.
 //
-// Every sentence of the logingest.Store contract, and of the optional logingest.UserEraser and
-// logingest.KeyStore interfaces, is a check: a name, an explanation of the rule and a function that returns an
+// Every sentence of the logingest.Store contract, and of the optional logingest.UserEraser,
+// logingest.KeyStore and logingest.Aggregator interfaces, is a check: a name, an explanation of the rule and a function that returns an
 // error when the store breaks it. Run turns each check into a parallel subtest, grouped by method:
 //
 //	func TestConformance(t *testing.T) {
@@ -47,7 +47,7 @@ const checkTimeout = 2 * time.Minute
 // are named after the method they exercise, for example "Query/Cursor/timestamp". Run returns when every check
 // has finished.
 //
-// Checks of an optional interface (logingest.UserEraser, logingest.KeyStore) are skipped, with the reason, when
+// Checks of an optional interface (logingest.UserEraser, logingest.KeyStore, logingest.Aggregator) are skipped, with the reason, when
 // the store does not implement it.
 func Run(t *testing.T, newStore func(t *testing.T) logingest.Store, opts *Options) {
 	t.Helper()
@@ -110,6 +110,8 @@ func checks() []check {
 	all = append(all, appendChecks()...)
 	all = append(all, queryChecks()...)
 	all = append(all, statsChecks()...)
+	all = append(all, searchChecks()...)
+	all = append(all, aggregatorChecks()...)
 	all = append(all, pingChecks()...)
 	all = append(all, userEraserChecks()...)
 	all = append(all, keyStoreChecks()...)

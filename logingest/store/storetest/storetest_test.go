@@ -61,7 +61,7 @@ func TestOptionalInterfacesSkipped(t *testing.T) {
 
 func TestChecksWellFormed(t *testing.T) {
 	t.Parallel()
-	groups := []string{"Append", "Query", "Stats", "Ping", "UserEraser", "KeyStore"}
+	groups := []string{"Append", "Query", "Stats", "Ping", "UserEraser", "KeyStore", "Aggregator"}
 	source := regexp.MustCompile(`^[a-z]+\.go:\d+$`)
 	seen := map[string]bool{}
 	for _, c := range checks() {

@@ -7,7 +7,7 @@ import { $, h, fmtNumber, fmtTime, typeClass } from './dom.js';
 import { SSEParser } from './sse.js';
 
 const MAX_ROWS = 500;
-const POLL_MS = 1000;
+const POLL_MS = 500;
 
 let active = false;
 let paused = false;
