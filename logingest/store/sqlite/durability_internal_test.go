@@ -15,11 +15,11 @@ func TestSynchronousDefaultIsDurable(t *testing.T) {
 		cfg  *Config
 		want int
 	}{
-		{cfg: nil, want: 2},
 		{cfg: &Config{}, want: 2},
 		{cfg: &Config{Synchronous: "normal"}, want: 1},
 		{cfg: &Config{Synchronous: "EXTRA"}, want: 3},
 	} {
+		tc.cfg.AutoMigrate = true
 		s, err := Open(t.Context(), filepath.Join(t.TempDir(), "s.db"), tc.cfg)
 		require.NoError(t, err)
 		var got int
