@@ -43,7 +43,7 @@ type Config struct {
 	// depth and the measured drain rate; a request that would wait longer is refused at once with an
 	// *OverloadedError (ErrOverloaded) carrying a Retry-After, so answers stay fast under overload instead of
 	// queueing past the clients' timeouts. Negative disables the bound (QueueEvents and QueueBytes still
-	// apply). Defaults to 500ms.
+	// apply). Defaults to 750ms.
 	MaxQueueWait time.Duration
 	// SmallRequestEvents is the largest request (in events) that queues in the small-request lane, which the
 	// writers serve first: live single events are not delayed by a backlog of large batches. Defaults to 10.
@@ -85,7 +85,7 @@ func (c *Config) withDefaults() Config {
 		out.QueueBytes = 64 << 20
 	}
 	if out.MaxQueueWait == 0 {
-		out.MaxQueueWait = 500 * time.Millisecond
+		out.MaxQueueWait = 750 * time.Millisecond
 	}
 	if out.SmallRequestEvents == 0 {
 		out.SmallRequestEvents = 10

@@ -130,9 +130,6 @@ type Store struct {
 	now    func() time.Time
 	logger *slog.Logger
 
-	insertMu sync.Mutex
-	insert   *sql.Stmt // prepared on the writer on first use; guarded by insertMu
-
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -220,31 +217,12 @@ func (s *Store) init(ctx context.Context, c Config, pragmas url.Values) error {
 	return nil
 }
 
-// insertStmt returns the insert statement, preparing it on first use.
-func (s *Store) insertStmt(ctx context.Context) (*sql.Stmt, error) {
-	s.insertMu.Lock()
-	defer s.insertMu.Unlock()
-	if s.insert == nil {
-		stmt, err := s.writer.PrepareContext(ctx, insertSQL)
-		if err != nil {
-			return nil, fmt.Errorf("prepare insert: %w", err)
-		}
-		s.insert = stmt
-	}
-	return s.insert, nil
-}
-
 // Close closes the database. Later calls on the Store return an error matching logingest.ErrClosed. Close is
 // idempotent; it waits for running calls to release their connections.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
 		var errs []error
-		s.insertMu.Lock()
-		if s.insert != nil {
-			errs = append(errs, s.insert.Close())
-		}
-		s.insertMu.Unlock()
 		if s.reader != nil {
 			errs = append(errs, s.reader.Close())
 		}
