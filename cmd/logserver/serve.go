@@ -189,6 +189,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			Writers:      cfg.WorkerPoolSize,
 			FlushDelay:   cfg.FlushDelay,
 			QueueEvents:  cfg.QueueMaxEvents,
+			MaxQueueWait: queueWait(cfg.QueueMaxWait),
 			WriteTimeout: cfg.WriteTimeout,
 		})
 		if err != nil {
@@ -489,4 +490,12 @@ func limitConnections(srv *http.Server, ln net.Listener, maxConns int, reg prome
 	}
 	srv.ConnState = cl.connState
 	return cl.listener(ln), nil
+}
+
+// queueWait maps INGEST_QUEUE_MAX_WAIT to logingest.Config.MaxQueueWait: 0 turns the bound off (negative there).
+func queueWait(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
