@@ -389,7 +389,11 @@ func displayAddr(a net.Addr) string {
 
 // maintainPartitions creates future partitions and applies retention every hour until ctx ends.
 func maintainPartitions(ctx context.Context, s *pgstore.Store, retentionDays int, logger *slog.Logger) {
-	// pgstore.Open has just created the partitions ahead; only retention is due now, both every hour after.
+	// pgstore.Open created the partitions ahead but left any rows of the DEFAULT partition (a bulk import) where
+	// they are, so that start-up stays short: move them now, in the background, then every hour.
+	if err := s.MaintainPartitions(ctx, time.Now()); err != nil && ctx.Err() == nil {
+		logger.Error("create partitions", slog.Any("error", err))
+	}
 	applyRetention(ctx, s, time.Now(), retentionDays, logger)
 	tick := time.NewTicker(time.Hour)
 	defer tick.Stop()
