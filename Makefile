@@ -6,6 +6,10 @@ SHELL := bash
 .DEFAULT_GOAL := help
 
 GO ?= go
+# Go 1.27.3: the standard library's HTTP server advisories for Go 1.26.8 (GO-2026-6603, -6611, -6612, -6613,
+# -6617) reach logserver's http.Server; `make vulncheck` proves it. The go command downloads this toolchain
+# through the module proxy on first use. Override with GOTOOLCHAIN=... if you must.
+export GOTOOLCHAIN ?= go1.27.3
 BIN := $(CURDIR)/bin
 
 # Pinned tools, installed into ./bin by `make dev-setup` (or on demand by `make lint`).

@@ -3,6 +3,8 @@ module github.com/change66/logserver
 
 go 1.26.0
 
+toolchain go1.27.3
+
 require (
 	github.com/getkin/kin-openapi v0.153.0
 	github.com/go-chi/chi/v5 v5.5.0

@@ -25,8 +25,8 @@ const (
 // Semantics, the same in every store: the text is split at white space into terms (at most MaxSearchTerms,
 // each at least MinSearchTermLength characters; the whole text at most MaxSearchLength bytes). An event
 // matches when EVERY term occurs, as a case-insensitive substring, in its search document: event_name,
-// user_id, session_id and the JSON text of properties (keys and values), its first MaxSearchDocument characters. event_id, event_type, app_version and
-// device_info are not searched (they have exact filters, and indexing them would make every insert much
+// user_id, session_id and the JSON text of properties (keys and values), its first MaxSearchDocument
+// characters. event_id, event_type, app_version and device_info are not searched (they have exact filters, and indexing them would make every insert much
 // dearer). There is no tokenising, stemming or ranking: "sync_fail" finds "sync_failed", "FAIL"
 // finds "fail". Spacing and key order of the JSON text may differ between stores, so search for values
 // rather than for JSON punctuation. Empty text means no search.

@@ -146,7 +146,7 @@ func (r *envReader) duration(name string, def, lo time.Duration) time.Duration {
 	return d
 }
 
-func (r *envReader) bool(name string, def bool) bool {
+func (r *envReader) bool(name string, def bool) bool { //nolint:unparam // each call states its default, true or not
 	v := strings.TrimSpace(r.getenv(name))
 	if v == "" {
 		return def

@@ -34,7 +34,8 @@ type connLimiter struct {
 const newConnGrace = time.Second
 
 // refusalBody is the JSON body of the answer to a connection over the cap.
-const refusalBody = `{"success":false,"error":"overloaded","message":"too many connections, retry later","code":"overloaded","retryable":true}` + "\n"
+const refusalBody = `{"success":false,"error":"overloaded","message":"too many connections, retry later",` +
+	`"code":"overloaded","retryable":true}` + "\n"
 
 // refusal is the whole answer to a connection over the cap.
 var refusal = []byte(fmt.Sprintf("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json; charset=utf-8\r\n"+

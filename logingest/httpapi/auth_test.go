@@ -28,9 +28,15 @@ func TestUnauthorizedAnswerFromAuthenticator(t *testing.T) {
 	}{
 		{"plain func", refuse, "missing or invalid credentials", `Bearer realm="logingest"`},
 		{"no authenticator", nil, "missing or invalid credentials", `Bearer realm="logingest"`},
-		{"static keys", logingest.NewStaticKeys([]string{"k"}, logingest.ScopeRead, ""), "missing or invalid API key", `Bearer realm="logingest"`},
+		{
+			"static keys", logingest.NewStaticKeys([]string{"k"}, logingest.ScopeRead, ""),
+			"missing or invalid API key", `Bearer realm="logingest"`,
+		},
 		{"challenger", challengeAuth{refuse}, "missing or invalid session token", `Bearer realm="my-app", error="invalid_token"`},
-		{"first of", logingest.FirstOf(refuse, challengeAuth{refuse}), "missing or invalid session token", `Bearer realm="my-app", error="invalid_token"`},
+		{
+			"first of", logingest.FirstOf(refuse, challengeAuth{refuse}),
+			"missing or invalid session token", `Bearer realm="my-app", error="invalid_token"`,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

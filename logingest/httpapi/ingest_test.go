@@ -62,7 +62,8 @@ func TestIngestSingle(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, stored.Events, 1)
 	require.Positive(t, stored.Events[0].ID)
-	require.Equal(t, ingestData{EventID: "6d499ffd-8dc6-36eb-00ed-9039f9ba492d", ID: stored.Events[0].ID, Status: logingest.StatusAccepted}, got)
+	want := ingestData{EventID: "6d499ffd-8dc6-36eb-00ed-9039f9ba492d", ID: stored.Events[0].ID, Status: logingest.StatusAccepted}
+	require.Equal(t, want, got)
 	require.EqualValues(t, 1, countStored(t, e.store, "app"))
 
 	// A retry is a success too, and stores nothing new.
@@ -469,7 +470,8 @@ func (zeros) Read(p []byte) (int, error) {
 }
 
 // TestInflightBodyBudget: while events being ingested hold the MaxInflightBodyBytes budget, another request that
-// needs more (its body, then what decoding it takes) is answered 503 with Retry-After at once instead of adding to memory; once they finish it passes.
+// needs more (its body, then what decoding it takes) is answered 503 with Retry-After at once instead of adding
+// to memory; once they finish it passes.
 func TestInflightBodyBudget(t *testing.T) {
 	t.Parallel()
 	entered := make(chan struct{})

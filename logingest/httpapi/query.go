@@ -57,7 +57,7 @@ func query(r *http.Request) (url.Values, error) {
 }
 
 // intParam parses an optional integer parameter within [lo, hi]; def when absent.
-func intParam(q url.Values, name string, def, lo, hi int, errs *paramErrors) int {
+func intParam(q url.Values, name string, def, lo, hi int, errs *paramErrors) int { //nolint:unparam // each call states its bounds
 	s := q.Get(name)
 	if s == "" {
 		return def

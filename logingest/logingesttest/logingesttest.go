@@ -29,7 +29,7 @@ type testingT interface {
 	FailNow()
 }
 
-var _ testingT = (testing.TB)(nil)
+var _ testingT = testing.TB(nil)
 
 // failuref reports a failure with the package's fixed header and stops the test.
 func failuref(t testingT, format string, args ...any) {

@@ -443,7 +443,7 @@ func TestOpenConfig(t *testing.T) {
 	require.NoError(t, appendErr(s.Append(t.Context(), loadBatch(t))))
 	sm, release, err := s.Migrator(nil)
 	require.NoError(t, err)
-	defer release()
+	defer func() { require.NoError(t, release()) }()
 	versions, err := sm.ExistingVersions(t.Context())
 	require.NoError(t, err)
 	require.NotEmpty(t, versions, "the Store's Migrator sees the applied migrations")

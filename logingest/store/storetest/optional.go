@@ -155,7 +155,7 @@ func userEraserChecks() []check {
 				for _, source := range []string{"", sourceProd} {
 					n, err := ue.DeleteUserEvents(ctx, source, "")
 					if !errors.Is(err, logingest.ErrInvalid) {
-						return fmt.Errorf("DeleteUserEvents(%q, \"\") = (%d, %v), want an error matching ErrInvalid", source, n, err)
+						return fmt.Errorf("DeleteUserEvents(%q, \"\") = (%d, %w), want an error matching ErrInvalid", source, n, err)
 					}
 				}
 				// Erasing every named user leaves exactly the events without a user.
