@@ -306,8 +306,8 @@ func (s *Store) DeleteUserEvents(ctx context.Context, source, userID string) (_ 
 		}
 	}()
 	// where is one of two constant conditions built above; the values are bound parameters.
-	keep := "INSERT INTO erased_event_ids (source, event_id) SELECT source, event_id FROM analytics_logs WHERE " + //nolint:gosec // constant condition
-		where + " ON CONFLICT DO NOTHING"
+	keep := "INSERT INTO erased_event_ids (source, event_id) " + //nolint:gosec // where is a constant condition
+		"SELECT source, event_id FROM analytics_logs WHERE " + where + " ON CONFLICT DO NOTHING"
 	if _, err := tx.ExecContext(ctx, keep, args...); err != nil {
 		return 0, fmt.Errorf("delete user events: keep erased keys: %w", s.mapErr(ctx, err))
 	}
