@@ -39,6 +39,15 @@ type Config struct {
 	// QueueBytes bounds the approximate memory of queued events; past it Ingest fails fast with ErrOverloaded.
 	// Defaults to 64 MiB.
 	QueueBytes int64
+	// MaxQueueWait bounds how long a request may wait in the queue, as estimated at admission from the queue's
+	// depth and the measured drain rate; a request that would wait longer is refused at once with an
+	// *OverloadedError (ErrOverloaded) carrying a Retry-After, so answers stay fast under overload instead of
+	// queueing past the clients' timeouts. Negative disables the bound (QueueEvents and QueueBytes still
+	// apply). Defaults to 750ms.
+	MaxQueueWait time.Duration
+	// SmallRequestEvents is the largest request (in events) that queues in the small-request lane, which the
+	// writers serve first: live single events are not delayed by a backlog of large batches. Defaults to 10.
+	SmallRequestEvents int
 	// WriteTimeout bounds one store write; requests in a write that times out fail with ErrUnavailable.
 	// Defaults to 10s.
 	WriteTimeout time.Duration
@@ -75,6 +84,12 @@ func (c *Config) withDefaults() Config {
 	if out.QueueBytes == 0 {
 		out.QueueBytes = 64 << 20
 	}
+	if out.MaxQueueWait == 0 {
+		out.MaxQueueWait = 750 * time.Millisecond
+	}
+	if out.SmallRequestEvents == 0 {
+		out.SmallRequestEvents = 10
+	}
 	if out.WriteTimeout == 0 {
 		out.WriteTimeout = 10 * time.Second
 	}
@@ -103,6 +118,9 @@ func (c Config) validate() error {
 	}
 	if c.QueueBytes < 1 {
 		errs = append(errs, errors.New("QueueBytes must be at least 1"))
+	}
+	if c.SmallRequestEvents < 0 {
+		errs = append(errs, errors.New("SmallRequestEvents must not be negative"))
 	}
 	if c.WriteTimeout < time.Millisecond {
 		errs = append(errs, errors.New("WriteTimeout must be at least 1ms"))

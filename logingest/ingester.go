@@ -51,8 +51,10 @@ type BatchResult struct {
 // write carries every request that queued while the writers were busy, up to Config.FlushSize events. An Ingest
 // call returns only after the write holding its events has committed, so an accepted event is durable.
 //
-// The queue is bounded by Config.QueueEvents and Config.QueueBytes; when it is full Ingest fails at once with
-// ErrOverloaded instead of waiting. An Ingester is safe for concurrent use. Call Close to drain it.
+// The queue is bounded by Config.QueueEvents and Config.QueueBytes and by the time a request would wait in it
+// (Config.MaxQueueWait, estimated from the measured drain rate); past them Ingest fails at once with an
+// *OverloadedError instead of waiting. Small requests queue in a lane of their own that the writers serve first
+// (Config.SmallRequestEvents). An Ingester is safe for concurrent use. Call Close to drain it.
 type Ingester struct {
 	store   Store
 	cfg     Config
@@ -60,12 +62,12 @@ type Ingester struct {
 	val     *eventValidator
 	metrics *ingestMetrics
 
-	queue chan *request
-
-	mu           sync.Mutex // guards closed, queuedEvents, queuedBytes and sends on queue
+	mu           sync.Mutex // guards closed, queuedEvents, queuedBytes, the lanes' counts, drain and sends on lanes
 	closed       bool
 	queuedEvents int
 	queuedBytes  int64
+	small, large lane // the small-request lane is served first
+	drain        drainMeter
 
 	writers   sync.WaitGroup
 	drained   chan struct{}
@@ -77,6 +79,7 @@ type request struct {
 	events   []Event
 	bytes    int64
 	enqueued time.Time
+	lane     *lane
 	statuses []AppendResult // set by the writer before done is closed
 	refused  []bool         // set by the writer before done is closed: events the store refused as invalid
 	err      error          // set by the writer before done is closed
@@ -109,11 +112,12 @@ func New(store Store, cfg *Config) (*Ingester, error) {
 		logger:  c.Logger,
 		val:     newEventValidator(c.Limits),
 		metrics: m,
-		// Every queued request holds at least one event and admission bounds queued events, so a send on a
-		// channel of this capacity made under mu never blocks.
-		queue:   make(chan *request, c.QueueEvents),
 		drained: make(chan struct{}),
 	}
+	// Every queued request holds at least one event and admission bounds queued events (one request more when
+	// its lane is empty), so a send on a channel of this capacity made under mu never blocks.
+	ing.small.ch = make(chan *request, c.QueueEvents+1)
+	ing.large.ch = make(chan *request, c.QueueEvents+1)
 	ing.writers.Add(c.Writers)
 	for range c.Writers {
 		go ing.writer()
@@ -146,7 +150,8 @@ func (ing *Ingester) Store() Store { return ing.store }
 //
 // Whole-call errors, for which no event was written by this call:
 //   - a *LimitError (matching ErrInvalid) when events is empty or longer than Config.MaxBatchSize;
-//   - ErrOverloaded when the queue is full (retry later);
+//   - an *OverloadedError (matching ErrOverloaded) when the queue is full or the request would wait longer than
+//     Config.MaxQueueWait (retry after its RetryAfter);
 //   - ErrClosed after Close;
 //   - an error matching ErrUnavailable when the store write failed or timed out (retry is safe: event ids make
 //     it idempotent);
@@ -276,19 +281,70 @@ func (ing *Ingester) enqueue(req *request) error {
 		ing.metrics.ingestRequests.WithLabelValues("closed").Inc()
 		return ErrClosed
 	}
-	// An empty queue admits any request, so a batch larger than the bounds is not refused forever.
-	if ing.queuedEvents > 0 && (ing.queuedEvents+n > ing.cfg.QueueEvents || ing.queuedBytes+req.bytes > ing.cfg.QueueBytes) {
+	l := ing.laneFor(n)
+	if ing.refuse(l, n, req.bytes) {
 		ing.metrics.overloaded.Inc()
 		ing.metrics.ingestRequests.WithLabelValues("overloaded").Inc()
-		return ErrOverloaded
+		return ing.overloaded()
 	}
+	req.lane = l
+	l.events += n
 	ing.queuedEvents += n
 	ing.queuedBytes += req.bytes
 	ing.metrics.queueEvents.Add(float64(n))
 	ing.metrics.queueBytes.Add(float64(req.bytes))
 	req.enqueued = ing.cfg.Now()
-	ing.queue <- req
+	l.ch <- req
 	return nil
+}
+
+// lanes is one writer's view of the two lanes; a lane's channel becomes nil once it is closed and empty.
+type lanes struct{ small, large chan *request }
+
+func (ls *lanes) open() bool { return ls.small != nil || ls.large != nil }
+
+// take returns the next request, the small lane's first, waiting for one; ok is false once both lanes are
+// closed and empty.
+func (ls *lanes) take() (*request, bool) {
+	for ls.open() {
+		if r, ok := ls.poll(); ok {
+			return r, true
+		}
+		if !ls.open() {
+			break
+		}
+		select {
+		case r, ok := <-ls.small:
+			if ok {
+				return r, true
+			}
+			ls.small = nil
+		case r, ok := <-ls.large:
+			if ok {
+				return r, true
+			}
+			ls.large = nil
+		}
+	}
+	return nil, false
+}
+
+// poll returns a request already queued, the small lane's first, without waiting.
+func (ls *lanes) poll() (*request, bool) {
+	for _, ch := range []*chan *request{&ls.small, &ls.large} {
+		if *ch == nil {
+			continue
+		}
+		select {
+		case r, ok := <-*ch:
+			if ok {
+				return r, true
+			}
+			*ch = nil
+		default:
+		}
+	}
+	return nil, false
 }
 
 // writer takes the oldest queued request, gathers whatever else is queued (waiting up to FlushDelay) up to
@@ -296,7 +352,12 @@ func (ing *Ingester) enqueue(req *request) error {
 func (ing *Ingester) writer() {
 	defer ing.writers.Done()
 	var timer *time.Timer
-	for first := range ing.queue {
+	ls := lanes{small: ing.small.ch, large: ing.large.ch}
+	for {
+		first, ok := ls.take()
+		if !ok {
+			return
+		}
 		batch := []*request{first}
 		n := len(first.events)
 		var timeout <-chan time.Time // nil (never ready) when FlushDelay is zero
@@ -310,22 +371,19 @@ func (ing *Ingester) writer() {
 		}
 	gather:
 		for n < ing.cfg.FlushSize {
-			var r *request
-			var ok bool
-			select {
-			case r, ok = <-ing.queue: // whatever is queued already joins without waiting
-			default:
-				if timeout == nil {
+			r, ok := ls.poll() // whatever is queued already joins without waiting
+			if !ok {
+				if timeout == nil || !ls.open() {
 					break gather
 				}
 				select {
-				case r, ok = <-ing.queue:
+				case r, ok = <-ls.small:
+				case r, ok = <-ls.large:
 				case <-timeout:
-					break gather
 				}
-			}
-			if !ok {
-				break gather
+				if !ok {
+					break gather // a lane closed (Close drains both on the next take) or the delay ran out
+				}
 			}
 			batch = append(batch, r)
 			n += len(r.events)
@@ -354,15 +412,20 @@ func (ing *Ingester) flush(batch []*request, n int) {
 	ctx, cancel := context.WithTimeout(context.Background(), ing.cfg.WriteTimeout)
 	statuses, refused, err := ing.appendIsolating(ctx, events)
 	cancel()
-	ing.metrics.writeDuration.Observe(ing.cfg.Now().Sub(start).Seconds())
+	took := ing.cfg.Now().Sub(start)
+	ing.metrics.writeDuration.Observe(took.Seconds())
 	if err != nil {
 		ing.metrics.writeErrors.Inc()
 		ing.logger.Error("store write failed", slog.Int("events", n), slog.Int("requests", len(batch)), slog.Any("error", err))
 	}
 
 	var bytes int64
+	var small int
 	off := 0
 	for _, r := range batch {
+		if r.lane == &ing.small {
+			small += len(r.events)
+		}
 		if err != nil {
 			r.err = err
 		} else {
@@ -378,6 +441,11 @@ func (ing *Ingester) flush(batch []*request, n int) {
 	ing.mu.Lock()
 	ing.queuedEvents -= n
 	ing.queuedBytes -= bytes
+	ing.small.events -= small
+	ing.large.events -= n - small
+	if err == nil {
+		ing.drain.observe(n, took)
+	}
 	ing.mu.Unlock()
 	ing.metrics.queueEvents.Sub(float64(n))
 	ing.metrics.queueBytes.Sub(float64(bytes))
@@ -444,7 +512,8 @@ func (ing *Ingester) Close(ctx context.Context) error {
 	ing.closeOnce.Do(func() {
 		ing.mu.Lock()
 		ing.closed = true
-		close(ing.queue)
+		close(ing.small.ch)
+		close(ing.large.ch)
 		ing.mu.Unlock()
 	})
 	select {

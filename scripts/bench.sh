@@ -9,9 +9,18 @@
 #       with pg-batch100 of (b): the ingest rate (201 answers/s) and the end-to-end rate (until the writers
 #       have stored every event, lag 0); then (d2) the same load with no writers in logserver (the replicas'
 #       ingest rate while the database is slow or away) and `logserver consume` draining the stream alone.
+#   (e) the baseline of single events: `loadgen noop-server`, a net/http server that reads and decodes the same
+#       JSON bodies and stores nothing, 64 clients;
+#   (f) overload: on each store, batches of 1000 from 3x and 10x the 8 clients that saturate it in (b)/(c), each
+#       client retrying 429/503 after Retry-After as the app does, while 4 live clients send single events;
+#       prints goodput (acknowledged events/s) as a ratio to the saturation run, the answer mix and p99.
+# loadgen sends the app's realistic traffic by default (timestamps seconds old with a tail of offline events
+# hours to days old, 5,000 users); the "-now" rows reproduce the old load where every timestamp is the current
+# time. SQLite runs durable (SQLITE_SYNCHRONOUS=FULL, the default); the "-normal" row is the opt-out.
 # It prints a table with each throughput as a ratio to (a). Client, server and database share the machine.
 # Needs PostgreSQL at TEST_DATABASE_URL (run it through scripts/with-postgres.sh, as `make bench` does).
-# Tunables: BENCH_EVENTS (per HTTP run, default 200000), BENCH_SINGLE_EVENTS (default 60000), BENCH_DURATION (30s).
+# Tunables: BENCH_EVENTS (per HTTP run, default 200000), BENCH_SINGLE_EVENTS (default 60000), BENCH_DURATION (30s),
+# BENCH_STEPS (default "a b c d e f": the steps to run; (a) is always run when b, c or d is).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +28,8 @@ PG_URL=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=
 EVENTS=${BENCH_EVENTS:-200000}
 SINGLE_EVENTS=${BENCH_SINGLE_EVENTS:-60000}
 DURATION=${BENCH_DURATION:-30s}
+STEPS=" ${BENCH_STEPS:-a b c d e f} "
+step() { [[ "$STEPS" == *" $1 "* ]]; }
 KEY=bench-key-$$
 work=$(mktemp -d)
 db=logingest_bench_$$
@@ -38,12 +49,15 @@ echo "building logserver and loadgen ..." >&2
 go build -o "$work/logserver" ./cmd/logserver
 go build -o "$work/loadgen" ./cmd/loadgen
 
+ceiling=0 append=0
+if step a || step b || step c || step d; then
 echo "(a) COPY ceiling and idempotent Append, straight into PostgreSQL ..." >&2
 go test -run '^$' -bench 'BenchmarkAppendVsCopy/batch=1000$' -benchtime 100x ./logingest/store/pgstore/ | tee "$work/gobench.txt" >&2
 metric() { awk -v unit="$1" '$1 ~ /^BenchmarkAppendVsCopy\/batch=1000/ { for (i = 2; i <= NF; i++) if ($(i) == unit) print $(i-1) }' "$work/gobench.txt" | tail -1; }
 ceiling=$(metric copy_events/s)
 append=$(metric append_events/s)
 [ -n "$ceiling" ] || { echo "bench: could not read the COPY ceiling from go test output" >&2; exit 1; }
+fi
 
 # start_server ENV... : runs logserver on a free port with the given environment, waits until it is ready.
 start_server() {
@@ -61,34 +75,83 @@ start_server() {
 }
 stop_server() { kill "$server_pid"; wait "$server_pid" || true; server_pid=""; }
 
-# load NAME CLIENTS BATCH EVENTS : runs loadgen and records events/s and latencies.
+# load NAME CLIENTS BATCH EVENTS [LOADGEN ARGS...] : runs loadgen and records events/s and latencies.
 results=()
 load() {
   local name=$1 clients=$2 batch=$3 events=$4
-  echo "  $name: $clients clients, batch $batch ..." >&2
+  shift 4
+  echo "  $name: $clients clients, batch $batch $* ..." >&2
   "$work/loadgen" -url "$url" -key "$KEY" -clients "$clients" -batch "$batch" -events "$events" \
-    -duration "$DURATION" -json >"$work/$name.json"
+    -duration "$DURATION" -json "$@" >"$work/$name.json"
   results+=("$name")
 }
+
+# overload NAME CLIENTS : batches of 1000 from CLIENTS clients that retry every 429/503 after its Retry-After
+# (as the app does), with 4 live clients sending single events at the same time.
+overload() {
+  local name=$1 clients=$2
+  echo "  $name: $clients clients, batch 1000, with 4 live single-event clients ..." >&2
+  "$work/loadgen" -url "$url" -key "$KEY" -clients 4 -batch 1 -events 100000000 -duration "$DURATION" \
+    -retries 1000 -retry-max-wait 60s -timeout 15s -json >"$work/$name-live.json" &
+  local live=$!
+  "$work/loadgen" -url "$url" -key "$KEY" -clients "$clients" -batch 1000 -events 100000000 -duration "$DURATION" \
+    -retries 1000 -retry-max-wait 60s -timeout 15s -json >"$work/$name.json"
+  wait "$live" || true
+  overloads+=("$name")
+}
+overloads=()
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", (b > 0 ? a / b : 0) }'; }
 field() { sed -n "s/.*\"$2\": *\([0-9.eE+-]*\).*/\1/p" "$work/$1.json" | head -1; }
 
-echo "(b) logserver over HTTP on PostgreSQL ..." >&2
 psql "$PG_URL" -qAtc "CREATE DATABASE $db" >/dev/null
 bench_url=$(python3 -c 'import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]); print(p._replace(path="/" + sys.argv[2]).geturl())' "$PG_URL" "$db")
+if step b; then
+echo "(b) logserver over HTTP on PostgreSQL ..." >&2
 start_server DATABASE_URL="$bench_url"
 load pg-single 64 1 "$SINGLE_EVENTS"
 load pg-batch100 16 100 "$EVENTS"
 load pg-batch1000 8 1000 "$EVENTS"
 stop_server
+fi
 
-echo "(c) logserver over HTTP on SQLite ..." >&2
+if step c; then
+echo "(c) logserver over HTTP on SQLite (durable: SQLITE_SYNCHRONOUS=FULL) ..." >&2
 start_server DATA_DIR="$work/sqlite"
 load sqlite-single 64 1 "$SINGLE_EVENTS"
 load sqlite-batch100 16 100 "$EVENTS"
+load sqlite-batch100-now 16 100 "$EVENTS" -timestamps now
 load sqlite-batch1000 8 1000 "$EVENTS"
 stop_server
+start_server DATA_DIR="$work/sqlite-normal" SQLITE_SYNCHRONOUS=NORMAL
+load sqlite-normal-batch100 16 100 "$EVENTS"
+stop_server
+fi
 
+if step e; then
+echo "(e) baseline: a no-op net/http server that reads and decodes the same bodies ..." >&2
+"$work/loadgen" noop-server >"$work/noop.out" 2>&1 &
+noop_pid=$!
+for _ in $(seq 1 100); do url=$(grep -o 'http://[^ ]*' "$work/noop.out" | head -1 || true); [ -n "$url" ] && break; sleep 0.1; done
+load noop-single 64 1 "$SINGLE_EVENTS"
+kill "$noop_pid"; wait "$noop_pid" 2>/dev/null || true
+fi
+
+if step f; then
+echo "(f) overload: 3x and 10x the clients that saturate each store ..." >&2
+start_server DATA_DIR="$work/sqlite-overload"
+load sqlite-saturation 8 1000 100000000
+overload sqlite-overload-3x 24
+overload sqlite-overload-10x 80
+stop_server
+psql "$bench_url" -qAtc "TRUNCATE analytics_logs" >/dev/null 2>&1 || true
+start_server DATABASE_URL="$bench_url"
+load pg-saturation 8 1000 100000000
+overload pg-overload-3x 24
+overload pg-overload-10x 80
+stop_server
+fi
+
+if step d; then
 echo "(d) buffer mode: logserver -> JetStream -> writers -> PostgreSQL ..." >&2
 nats_bin=$(command -v nats-server || echo /usr/sbin/nats-server)
 nats_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -141,6 +204,7 @@ kill "$nats_pid"; wait "$nats_pid" 2>/dev/null || true; nats_pid=""
 split_acked=$(field pg-buffer-nowriters-batch100 events_acked)
 split_drain=$(awk -v n="$split_acked" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
 split_stored=$(psql "$buf_url" -qAtc "SELECT count(*) FROM analytics_logs")
+fi
 
 printf '\n%-28s %12s %10s %10s %10s %8s\n' "run" "events/s" "vs (a)" "p50 ms" "p99 ms" "errors"
 printf '%-28s %12.0f %9.2fx %10s %10s %8s\n' "(a) COPY ceiling (batch 1000)" "$ceiling" 1 - - -
@@ -150,12 +214,41 @@ for r in "${results[@]}"; do
   printf '%-28s %12.0f %9.2fx %10.1f %10.1f %8s\n' "$r" "$eps" "$(ratio "$eps" "$ceiling")" \
     "$(field "$r" p50_ms)" "$(field "$r" p99_ms)" "$(field "$r" errors)"
 done
-s=$(field pg-single events_per_sec); b=$(field pg-batch100 events_per_sec)
-printf '\npg single (64 clients) / pg batch-100: %.2f   sqlite batch-100: %.0f events/s\n' \
-  "$(ratio "$s" "$b")" "$(field sqlite-batch100 events_per_sec)"
+have() { [ -f "$work/$1.json" ]; }
+echo
+if have pg-batch100; then
+  printf 'PostgreSQL batch 100 over HTTP / COPY: %.2f (target >= 0.8)\n' "$(ratio "$(field pg-batch100 events_per_sec)" "$ceiling")"
+fi
+if have sqlite-batch100; then
+  printf 'SQLite batch 100, 16 clients, realistic, FULL: %.0f events/s (target >= 20000); all-now %.0f (realistic/now %.2f); NORMAL %.0f (FULL/NORMAL %.2f)\n' \
+    "$(field sqlite-batch100 events_per_sec)" "$(field sqlite-batch100-now events_per_sec)" \
+    "$(ratio "$(field sqlite-batch100 events_per_sec)" "$(field sqlite-batch100-now events_per_sec)")" \
+    "$(field sqlite-normal-batch100 events_per_sec)" \
+    "$(ratio "$(field sqlite-batch100 events_per_sec)" "$(field sqlite-normal-batch100 events_per_sec)")"
+fi
+if have noop-single; then
+  n=$(field noop-single events_per_sec)
+  for st in pg sqlite; do
+    have $st-single && printf '%s single events (64 clients) / no-op net/http server: %.2f (target >= 0.6; no-op %.0f req/s)\n' \
+      "$st" "$(ratio "$(field $st-single events_per_sec)" "$n")" "$n"
+  done
+fi
+if [ ${#overloads[@]} -gt 0 ]; then
+  printf '\n%-22s %10s %8s %9s %7s %7s %7s %8s %8s %12s\n' overload "events/s" "vs sat" "answers" "201" "429" "503" "p99 ms" "max ms" "live p99 ms"
+  for r in "${overloads[@]}"; do
+    sat=$(field "${r%%-overload-*}-saturation" events_per_sec)
+    eps=$(field "$r" events_per_sec)
+    printf '%-22s %10.0f %7.2fx %9s %7s %7s %7s %8.0f %8.0f %12.0f\n' "$r" "$eps" "$(ratio "$eps" "$sat")" \
+      "$(field "$r" requests)" "$(field "$r" status_201)" "$(field "$r" status_429)" "$(field "$r" status_503)" \
+      "$(field "$r" p99_ms)" "$(field "$r" max_ms)" "$(field "$r-live" p99_ms)"
+  done
+  echo "(target: goodput >= 0.9x saturation, every answer p99 < 1000 ms; live single events p99 < 1000 ms)"
+fi
+if step d; then
 d=$(field pg-batch100 events_per_sec); bi=$(field pg-buffer-batch100 events_per_sec)
 printf 'buffer mode vs direct, PostgreSQL, batch 100 (same run): ingest %.2fx (%.0f vs %.0f events/s), end to end %.2fx (%s events/s; %s of %s acknowledged events stored)\n' \
   "$(ratio "$bi" "$d")" "$bi" "$d" "$(ratio "$buf_e2e" "$d")" "$buf_e2e" "$buf_stored" "$buf_acked"
 bs=$(field pg-buffer-nowriters-batch100 events_per_sec)
 printf 'buffer mode, writers elsewhere: ingest %.2fx direct (%.0f events/s); consume drained the stream at %s events/s (%.2fx direct; %s of %s stored)\n' \
   "$(ratio "$bs" "$d")" "$bs" "$split_drain" "$(ratio "$split_drain" "$d")" "$split_stored" "$split_acked"
+fi

@@ -18,13 +18,17 @@ import (
 //go:embed testdata_embed.ndjson
 var defaultTemplates []byte
 
-// template is one source event with the fields loadgen sets removed, encoded as the members of a JSON object
-// without the braces: `"event_type":"behavioral","event_name":...`.
-type template []byte
+// template is one source event with the fields loadgen sets removed: members holds the rest, encoded as the
+// members of a JSON object without the braces (`"event_type":"behavioral","event_name":...`); anonymous
+// reports that the source event had no user_id (loadgen then sends none either).
+type template struct {
+	members   []byte
+	anonymous bool
+}
 
-// setFields are the members loadgen writes itself (event_id, timestamp) or the server stamps (source,
-// received_at); they are dropped from templates.
-var setFields = []string{"event_id", "timestamp", "source", "received_at"}
+// setFields are the members loadgen writes itself (event_id, timestamp, user_id, session_id) or the server
+// stamps (source, received_at); they are dropped from templates.
+var setFields = []string{"event_id", "timestamp", "user_id", "session_id", "source", "received_at"}
 
 // parseTemplates reads template events from r: newline-delimited JSON objects, a JSON array of objects, or a
 // batch body {"logs":[...]}, in any mix. Every template needs an event_type and an event_name.
@@ -81,17 +85,19 @@ func templateObjects(raw json.RawMessage) ([]map[string]json.RawMessage, error) 
 func newTemplate(obj map[string]json.RawMessage) (template, error) {
 	for _, f := range []string{"event_type", "event_name"} {
 		if v, ok := obj[f]; !ok || string(v) == "null" || string(v) == `""` {
-			return nil, fmt.Errorf("missing %s", f)
+			return template{}, fmt.Errorf("missing %s", f)
 		}
 	}
+	u, ok := obj["user_id"]
+	anonymous := !ok || string(u) == "null" || string(u) == `""`
 	for _, f := range setFields {
 		delete(obj, f)
 	}
 	b, err := json.Marshal(obj) // sorted keys, compact values
 	if err != nil {
-		return nil, err
+		return template{}, err
 	}
-	return template(b[1 : len(b)-1]), nil
+	return template{members: b[1 : len(b)-1], anonymous: anonymous}, nil
 }
 
 // job is one request's worth of events, its body built before any client picks it up.
@@ -103,9 +109,51 @@ type job struct {
 
 // freshSlot remembers what a fresh event was made of, so a duplicate can re-send it byte for byte.
 type freshSlot struct {
-	n   int64 // event number, the suffix of its event_id
-	tpl int32
-	ts  int64 // timestamp, Unix microseconds
+	n    int64 // event number, the suffix of its event_id
+	tpl  int32
+	user int32 // user number; its session is user's session number sess
+	sess int32
+	ts   int64 // timestamp, Unix microseconds
+}
+
+// shape is what the app's traffic looks like, beyond the templates: how old timestamps are and how many users
+// send. The zero shape sends every event with the build time and the templates' own users (the old "all now"
+// load).
+type shape struct {
+	// recentSpread: a live event's timestamp is up to this much before the build time (uniform), the delay
+	// between the app logging it and sending it.
+	recentSpread time.Duration
+	// offlineFraction of events are buffered offline events, their age log-uniform between offlineMinAge and
+	// offlineMaxAge.
+	offlineFraction              float64
+	offlineMinAge, offlineMaxAge time.Duration
+	// users sending (user_id and session_id chosen per event among users×sessionsPerUser); 0 keeps no users.
+	users, sessionsPerUser int
+}
+
+// realisticShape is loadgen's default: what the habit tracker app sends. Most events are live, logged seconds
+// before they are sent; 5% come from devices that were offline, hours to days old; 5,000 users with 3
+// sessions each.
+var realisticShape = shape{
+	recentSpread:    10 * time.Second,
+	offlineFraction: 0.05,
+	offlineMinAge:   time.Hour,
+	offlineMaxAge:   72 * time.Hour,
+	users:           5000,
+	sessionsPerUser: 3,
+}
+
+// timestamp returns the timestamp of a fresh event built at base (Unix microseconds), offset i in its request.
+func (sh *shape) timestamp(rng *rand.Rand, base int64, i int) int64 {
+	switch {
+	case sh.offlineFraction > 0 && rng.Float64() < sh.offlineFraction:
+		lo, hi := math.Log(float64(sh.offlineMinAge)), math.Log(float64(max(sh.offlineMaxAge, sh.offlineMinAge)))
+		age := time.Duration(math.Exp(lo + rng.Float64()*(hi-lo)))
+		return base - age.Microseconds()
+	case sh.recentSpread > 0:
+		return base - rng.Int64N(sh.recentSpread.Microseconds()+1)
+	}
+	return base + int64(i)
 }
 
 // dupWindow is how many recent fresh events a duplicate may re-send. It bounds the builder's memory
@@ -122,6 +170,7 @@ type builder struct {
 	total       int64 // events to build
 	batch       int
 	dupFraction float64
+	shape       shape
 	rng         *rand.Rand
 	eventSize   int // a generous estimate of one encoded event, to size bodies
 
@@ -136,10 +185,10 @@ type builder struct {
 func newBuilder(runID string, tpls []template, total int64, batch int, dupFraction float64, seed uint64) *builder {
 	longest := 0
 	for _, t := range tpls {
-		longest = max(longest, len(t))
+		longest = max(longest, len(t.members))
 	}
 	return &builder{
-		eventSize:   len(runID) + longest + 80,
+		eventSize:   3*len(runID) + longest + 160,
 		runID:       runID,
 		tpls:        tpls,
 		total:       total,
@@ -192,7 +241,11 @@ func (b *builder) next(now time.Time) *job {
 			j.dups++
 			continue
 		}
-		s := freshSlot{n: n, tpl: int32(b.rng.IntN(len(b.tpls))), ts: base + int64(i)} //nolint:gosec // len(tpls) fits
+		s := freshSlot{n: n, tpl: int32(b.rng.IntN(len(b.tpls))), ts: b.shape.timestamp(b.rng, base, i)} //nolint:gosec // len(tpls) fits
+		if b.shape.users > 0 {
+			s.user = int32(b.rng.IntN(b.shape.users))                   //nolint:gosec // users fits
+			s.sess = int32(b.rng.IntN(max(1, b.shape.sessionsPerUser))) //nolint:gosec // sessions fit
+		}
 		b.recent[b.fresh%int64(len(b.recent))] = s
 		b.fresh++
 		body = b.appendEvent(body, s)
@@ -212,7 +265,26 @@ func (b *builder) appendEvent(dst []byte, s freshSlot) []byte {
 	dst = append(dst, `","timestamp":"`...)
 	dst = b.appendTimestamp(dst, s.ts)
 	dst = append(dst, `",`...)
-	dst = append(dst, b.tpls[s.tpl]...)
+	t := &b.tpls[s.tpl]
+	if b.shape.users > 0 {
+		// "u<run-id>-<user>" and "s<run-id>-<user>-<session>": fresh users per run, as many as -users says. An
+		// anonymous template (signed-out app) keeps its session but sends no user.
+		if !t.anonymous {
+			dst = append(dst, `"user_id":"u`...)
+			dst = append(dst, b.runID...)
+			dst = append(dst, '-')
+			dst = strconv.AppendInt(dst, int64(s.user), 10)
+			dst = append(dst, `",`...)
+		}
+		dst = append(dst, `"session_id":"s`...)
+		dst = append(dst, b.runID...)
+		dst = append(dst, '-')
+		dst = strconv.AppendInt(dst, int64(s.user), 10)
+		dst = append(dst, '-')
+		dst = strconv.AppendInt(dst, int64(s.sess), 10)
+		dst = append(dst, `",`...)
+	}
+	dst = append(dst, t.members...)
 	return append(dst, '}')
 }
 

@@ -153,7 +153,7 @@ func (f *fakeServer) ingest(raw json.RawMessage) string {
 	if e.EventID == "" || e.EventType == "" || e.EventName == "" || e.Timestamp.IsZero() || e.SequenceNumber == nil {
 		f.problemf("event lacks fields: %s", raw)
 	}
-	if d := time.Since(e.Timestamp); d < -time.Minute || d > time.Hour {
+	if d := time.Since(e.Timestamp); d < -time.Minute || d > realisticShape.offlineMaxAge+time.Hour {
 		f.problemf("event timestamp %s is not current", e.Timestamp)
 	}
 	f.arrival = append(f.arrival, e.EventID)

@@ -39,6 +39,7 @@ type genConfig struct {
 	duration     time.Duration
 	gzip         bool
 	dupFraction  float64
+	shape        shape         // timestamps and users
 	timeout      time.Duration // per HTTP request
 	retries      int           // extra attempts after 429 or 503
 	retryMaxWait time.Duration // cap on an honoured Retry-After
@@ -104,6 +105,7 @@ func (t *tally) add(o *tally) {
 func (g *generator) run(ctx context.Context) *result {
 	cfg := g.cfg
 	b := newBuilder(cfg.runID, cfg.templates, cfg.events, cfg.batch, cfg.dupFraction, cfg.seed)
+	b.shape = cfg.shape
 	jobs := make(chan *job, 4*cfg.clients)
 
 	// Fill the queue before starting the clock, then keep it topped up. CPU is measured from here: building

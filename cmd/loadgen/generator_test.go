@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -47,7 +48,7 @@ func TestParseTemplates(t *testing.T) {
 	require.Len(t, tpls, 300)
 	for _, tp := range tpls {
 		var m map[string]json.RawMessage
-		require.NoError(t, json.Unmarshal([]byte("{"+string(tp)+"}"), &m))
+		require.NoError(t, json.Unmarshal([]byte("{"+string(tp.members)+"}"), &m))
 		require.NotContains(t, m, "event_id")
 		require.NotContains(t, m, "timestamp")
 		require.Contains(t, m, "event_type")
@@ -59,7 +60,7 @@ func TestParseTemplates(t *testing.T) {
 	tpls, err = parseTemplates(strings.NewReader(mixed))
 	require.NoError(t, err)
 	require.Len(t, tpls, 4)
-	require.Equal(t, `"event_name":"a","event_type":"error"`, string(tpls[0]))
+	require.Equal(t, `"event_name":"a","event_type":"error"`, string(tpls[0].members))
 
 	for _, bad := range []string{"", `{"event_name":"a"}`, `{"event_type":"error","event_name":""}`, `42`, `{"event_type":`} {
 		_, err := parseTemplates(strings.NewReader(bad))
@@ -123,6 +124,61 @@ func TestBuilder(t *testing.T) {
 		require.Equal(t, tc.reqs, reqs)
 		require.Equal(t, tc.wantDu, dups, "batch %d fraction %v", tc.batch, tc.frac)
 	}
+}
+
+// TestBuilderRealisticShape checks the default load: live timestamps at most recentSpread old, about
+// offlineFraction of events hours to days old, thousands of users with a few sessions each, and duplicates that
+// re-send their original's user and timestamp.
+func TestBuilderRealisticShape(t *testing.T) {
+	t.Parallel()
+	tpls, err := parseTemplates(bytes.NewReader(defaultTemplates))
+	require.NoError(t, err)
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	const total = 40000
+	b := newBuilder("run", tpls, total, 100, 0.1, 3)
+	b.shape = realisticShape
+	var live, offline, anonymous int
+	users, sessions := map[string]bool{}, map[string]bool{}
+	byID := map[string]string{}
+	for j := b.next(now); j != nil; j = b.next(now) {
+		var env struct {
+			Logs []map[string]any `json:"logs"`
+		}
+		require.NoError(t, json.Unmarshal(j.body, &env))
+		for _, e := range env.Logs {
+			ts, err := time.Parse(time.RFC3339Nano, e["timestamp"].(string))
+			require.NoError(t, err)
+			age := now.Sub(ts)
+			switch {
+			case age >= 0 && age <= realisticShape.recentSpread:
+				live++
+			case age >= realisticShape.offlineMinAge && age <= realisticShape.offlineMaxAge:
+				offline++
+			default:
+				t.Fatalf("timestamp %s is %s old: neither live nor offline", ts, age)
+			}
+			u, _ := e["user_id"].(string)
+			if u == "" {
+				anonymous++
+			} else {
+				users[u] = true
+			}
+			s, _ := e["session_id"].(string)
+			require.NotEmpty(t, s)
+			sessions[s] = true
+			key := fmt.Sprint(e["timestamp"], u, s, e["event_name"])
+			if prev, ok := byID[e["event_id"].(string)]; ok {
+				require.Equal(t, prev, key, "a duplicate re-sends its original unchanged")
+			}
+			byID[e["event_id"].(string)] = key
+		}
+	}
+	require.Equal(t, total, live+offline)
+	require.InDelta(t, realisticShape.offlineFraction, float64(offline)/total, 0.01)
+	require.Greater(t, len(users), realisticShape.users*9/10)
+	require.LessOrEqual(t, len(users), realisticShape.users)
+	require.Greater(t, len(sessions), 2*len(users))
+	require.Positive(t, anonymous, "templates without a user stay anonymous")
 }
 
 func TestAppendTimestamp(t *testing.T) {

@@ -49,14 +49,22 @@ const usageHead = `Usage: loadgen [flags]
 loadgen sends habit-tracker events to a logserver's ingest API from concurrent clients and reports
 acknowledged events/s, requests/s, request latency (p50/p90/p99/max) and answers by status. With -batch 1 it
 uses POST /api/v1/ingest, otherwise POST /api/v1/batch-ingest. Every event gets a fresh event_id
-"<run-id>-<n>" and the current time; -dup-fraction re-sends earlier events to exercise idempotency. 429 and
-503 answers are retried after their Retry-After (at most -retry-max-wait, at most -retries times).
+"<run-id>-<n>"; -dup-fraction re-sends earlier events to exercise idempotency. 429 and 503 answers are
+retried after their Retry-After (at most -retry-max-wait, at most -retries times).
+
+By default the load looks like the app's traffic: timestamps up to -recent-spread before sending, with a
+tail (-offline-fraction) of buffered offline events between -offline-min-age and -offline-max-age old
+(log-uniform), and -users users with 3 sessions each. -timestamps now reproduces the old load: every event
+carries the current time and the templates' own users.
 
 The run stops when -events have been sent or -duration has passed, whichever comes first.
 
 Safety: loadgen refuses any target that is not a loopback address (127.0.0.0/8, ::1, localhost), and its
 connections can only reach loopback addresses. -allow-remote lifts this; it is for servers you own and are
 allowed to load. In this workplace it is never passed.
+
+loadgen noop-server [-addr 127.0.0.1:0] serves the ingest endpoints with a no-op net/http server that reads
+and decodes each JSON body and stores nothing: the baseline make bench quotes single events against.
 
 The exit status is 0 when at least one event was acknowledged, 1 otherwise (or when the key was refused),
 2 for a bad command line.
@@ -81,6 +89,13 @@ type options struct {
 	jsonOut      bool
 	seed         uint64
 	allowRemote  bool
+
+	timestamps      string
+	recentSpread    time.Duration
+	offlineFraction float64
+	offlineMinAge   time.Duration
+	offlineMaxAge   time.Duration
+	users           int
 }
 
 // parseFlags reads args; getenv supplies LOADGEN_API_KEY. It returns flag.ErrHelp for -h.
@@ -108,6 +123,14 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.BoolVar(&o.jsonOut, "json", false,
 		"print the result as one JSON object (events_per_sec, requests_per_sec, p50_ms, p99_ms, errors, ...)")
 	fs.Uint64Var(&o.seed, "seed", 0, "seed choosing templates and duplicates (default: random; the result shows the seed used)")
+	fs.StringVar(&o.timestamps, "timestamps", "realistic",
+		"`mix` of timestamps and users: realistic (the app's traffic, see above) or now (every event the current time, the templates' users)")
+	fs.DurationVar(&o.recentSpread, "recent-spread", realisticShape.recentSpread, "a live event's timestamp is up to this much before sending (realistic)")
+	fs.Float64Var(&o.offlineFraction, "offline-fraction", realisticShape.offlineFraction,
+		"fraction `f` of events, 0 <= f <= 1, that are offline events hours to days old (realistic)")
+	fs.DurationVar(&o.offlineMinAge, "offline-min-age", realisticShape.offlineMinAge, "youngest offline event (realistic)")
+	fs.DurationVar(&o.offlineMaxAge, "offline-max-age", realisticShape.offlineMaxAge, "oldest offline event (realistic)")
+	fs.IntVar(&o.users, "users", realisticShape.users, "users sending, 3 sessions each (realistic; 0 keeps the templates' users)")
 	fs.BoolVar(&o.allowRemote, "allow-remote", false, "allow a non-loopback target (never used in this workplace)")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -147,11 +170,31 @@ func (o *options) validate() error {
 		return fmt.Errorf("-retries must not be negative, got %d", o.retries)
 	case o.retryMaxWait < 0:
 		return fmt.Errorf("-retry-max-wait must not be negative, got %s", o.retryMaxWait)
+	case o.timestamps != "realistic" && o.timestamps != "now":
+		return fmt.Errorf("-timestamps must be realistic or now, got %q", o.timestamps)
+	case o.recentSpread < 0:
+		return fmt.Errorf("-recent-spread must not be negative, got %s", o.recentSpread)
+	case !(o.offlineFraction >= 0 && o.offlineFraction <= 1):
+		return fmt.Errorf("-offline-fraction must be between 0 and 1, got %v", o.offlineFraction)
+	case o.offlineMinAge <= 0 || o.offlineMaxAge < o.offlineMinAge:
+		return fmt.Errorf("-offline-min-age must be positive and at most -offline-max-age, got %s and %s", o.offlineMinAge, o.offlineMaxAge)
+	case o.users < 0 || o.users > 1<<30:
+		return fmt.Errorf("-users must be between 0 and %d, got %d", 1<<30, o.users)
 	}
 	return nil
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "noop-server" {
+		// The baseline of make bench: loadgen noop-server [-addr 127.0.0.1:0].
+		fs := flag.NewFlagSet("loadgen noop-server", flag.ContinueOnError)
+		fs.SetOutput(stderr)
+		addr := fs.String("addr", "127.0.0.1:0", "loopback `host:port` to listen on")
+		if err := fs.Parse(args[1:]); err != nil {
+			return usageError{err}
+		}
+		return runNoop(ctx, *addr, stdout)
+	}
 	o, err := parseFlags(args, os.Getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return nil
@@ -208,7 +251,16 @@ func (o *options) genConfig() (genConfig, error) {
 	}
 	var id [6]byte
 	_, _ = rand.Read(id[:])
+	var sh shape // -timestamps now
+	if o.timestamps == "realistic" {
+		sh = shape{
+			recentSpread: o.recentSpread, offlineFraction: o.offlineFraction,
+			offlineMinAge: o.offlineMinAge, offlineMaxAge: o.offlineMaxAge,
+			users: o.users, sessionsPerUser: realisticShape.sessionsPerUser,
+		}
+	}
 	return genConfig{
+		shape:        sh,
 		target:       target,
 		key:          o.key,
 		clients:      o.clients,

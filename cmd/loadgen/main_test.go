@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -300,6 +302,11 @@ func TestParseFlags(t *testing.T) {
 		{"-dup-fraction", "NaN"},
 		{"-timeout", "0s"},
 		{"-retries", "-1"},
+		{"-timestamps", "later"},
+		{"-offline-fraction", "1.5"},
+		{"-offline-min-age", "2h", "-offline-max-age", "1h"},
+		{"-recent-spread", "-1s"},
+		{"-users", "-1"},
 		{"extra"},
 		{"-nope"},
 	} {
@@ -350,4 +357,22 @@ func TestRunSourceFile(t *testing.T) {
 
 	_, err = runJSON(t, "-url", srv.URL, "-key", "k1", "-source-file", "does-not-exist.ndjson")
 	require.Error(t, err)
+}
+
+// TestNoopServerBaseline: loadgen against its own no-op server acknowledges every event, single and batched,
+// and the server refuses a body it cannot decode.
+func TestNoopServerBaseline(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(noopHandler())
+	t.Cleanup(srv.Close)
+	for _, batch := range []string{"1", "50"} {
+		res, err := runJSON(t, "-url", srv.URL, "-key", "k", "-clients", "4", "-batch", batch, "-events", "500")
+		require.NoError(t, err)
+		require.EqualValues(t, 500, res.EventsAcked, "batch %s", batch)
+		require.Zero(t, res.Errors)
+	}
+	resp, err := http.Post(srv.URL+"/api/v1/ingest", "application/json", strings.NewReader("{"))
+	require.NoError(t, err)
+	require.NoError(t, resp.Body.Close())
+	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
 }

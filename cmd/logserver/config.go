@@ -22,6 +22,9 @@ type config struct {
 	Port    int    // PORT
 	Host    string // HOST
 	DataDir string // DATA_DIR
+	// SQLiteSynchronous is SQLITE_SYNCHRONOUS: FULL (default; acknowledged events survive power loss) or NORMAL
+	// (faster; they survive a crash of the process only).
+	SQLiteSynchronous string
 
 	DatabaseURL string // DATABASE_URL, or built from DB_HOST/DB_PORT/DB_NAME/DB_USER/DB_PASSWORD/DB_SSL_MODE
 	DBMaxConns  int    // DB_MAX_CONNECTIONS
@@ -50,6 +53,7 @@ type config struct {
 	WorkerPoolSize     int      // WORKER_POOL_SIZE
 	FlushDelay         time.Duration
 	QueueMaxEvents     int
+	QueueMaxWait       time.Duration // INGEST_QUEUE_MAX_WAIT (0: off)
 	WriteTimeout       time.Duration
 	CORSOrigins        []string // CORS_ALLOWED_ORIGINS and ALLOWED_ORIGINS, empty when ENABLE_CORS=false
 	TrustedProxyHeader string   // TRUSTED_PROXY_HEADER
@@ -194,6 +198,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		FlushDelay:         r.duration("INGEST_FLUSH_DELAY", 0, 0),
 		QueueMaxEvents:     r.int("INGEST_QUEUE_MAX_EVENTS", 50000, 1, 10_000_000),
 		WriteTimeout:       r.duration("INGEST_WRITE_TIMEOUT", 10*time.Second, time.Millisecond),
+		QueueMaxWait:       r.duration("INGEST_QUEUE_MAX_WAIT", 750*time.Millisecond, 0),
 		TrustedProxyHeader: r.str("TRUSTED_PROXY_HEADER", ""),
 		ConsoleEnabled:     r.bool("CONSOLE_ENABLED", true),
 		LogFormat:          strings.ToLower(r.str("LOG_FORMAT", logFormatAuto)),
@@ -204,6 +209,12 @@ func loadConfig(getenv func(string) string) (config, error) {
 		IdleTimeout:        r.duration("HTTP_IDLE_TIMEOUT", 120*time.Second, time.Second),
 		MinBodyRateKB:      r.int("HTTP_MIN_BODY_RATE_KB", 16, 0, 1<<20),
 		BodyGrace:          r.duration("HTTP_BODY_GRACE", 5*time.Second, 0),
+	}
+	c.SQLiteSynchronous = strings.ToUpper(r.str("SQLITE_SYNCHRONOUS", "FULL"))
+	switch c.SQLiteSynchronous {
+	case "FULL", "NORMAL", "EXTRA":
+	default:
+		r.errs = append(r.errs, fmt.Errorf("SQLITE_SYNCHRONOUS must be FULL, EXTRA or NORMAL, got %q", c.SQLiteSynchronous))
 	}
 	c.DBMinConns = min(r.int("DB_MAX_IDLE_CONNECTIONS", 0, 0, 1000), c.DBMaxConns)
 	c.DBMaxConnLifetime = time.Duration(r.int("DB_MAX_LIFETIME_MINUTES", 0, 0, 100_000)) * time.Minute

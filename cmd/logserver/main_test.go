@@ -43,6 +43,10 @@ func TestLoadConfigDefaults(t *testing.T) {
 	require.Equal(t, 10, cfg.MaxRequestSizeMB)
 	require.Zero(t, cfg.WorkerPoolSize, "unset leaves the Ingester's default (GOMAXPROCS, at least 2)")
 	require.True(t, cfg.AutoMigrate)
+	require.Equal(t, "FULL", cfg.SQLiteSynchronous, "durable by default: an acknowledged event survives power loss")
+	cfg, err = loadConfig(envMap(map[string]string{"SQLITE_SYNCHRONOUS": "normal"}))
+	require.NoError(t, err)
+	require.Equal(t, "NORMAL", cfg.SQLiteSynchronous, "the documented opt-out")
 }
 
 func TestLoadConfigInvalidValuesNameTheVariable(t *testing.T) {
@@ -55,10 +59,11 @@ func TestLoadConfigInvalidValuesNameTheVariable(t *testing.T) {
 		"SHUTDOWN_TIMEOUT":               "soon",
 		"AUTO_MIGRATE":                   "perhaps",
 		"DATABASE_URL":                   "mysql://x",
+		"SQLITE_SYNCHRONOUS":             "OFF",
 	}))
 	require.Error(t, err)
 	for _, name := range []string{
-		"PORT", "MAX_BATCH_SIZE", "RATE_LIMIT_REQUESTS_PER_MINUTE", "LOG_LEVEL", "SHUTDOWN_TIMEOUT", "AUTO_MIGRATE", "DATABASE_URL",
+		"PORT", "MAX_BATCH_SIZE", "RATE_LIMIT_REQUESTS_PER_MINUTE", "LOG_LEVEL", "SHUTDOWN_TIMEOUT", "AUTO_MIGRATE", "DATABASE_URL", "SQLITE_SYNCHRONOUS",
 	} {
 		require.Contains(t, err.Error(), name)
 	}

@@ -76,7 +76,7 @@ func openStore(ctx context.Context, cfg config, logger *slog.Logger, migrate boo
 		return s, "postgres " + redactURL(cfg.DatabaseURL), nil
 	}
 	path := filepath.Join(cfg.DataDir, "logingest.db")
-	s, err := sqlite.Open(ctx, path, &sqlite.Config{Logger: logger, AutoMigrate: migrate})
+	s, err := sqlite.Open(ctx, path, &sqlite.Config{Logger: logger, AutoMigrate: migrate, Synchronous: cfg.SQLiteSynchronous})
 	if err != nil {
 		return nil, "", fmt.Errorf("open SQLite database %s: %w", path, err)
 	}
@@ -189,6 +189,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			Writers:      cfg.WorkerPoolSize,
 			FlushDelay:   cfg.FlushDelay,
 			QueueEvents:  cfg.QueueMaxEvents,
+			MaxQueueWait: queueWait(cfg.QueueMaxWait),
 			WriteTimeout: cfg.WriteTimeout,
 		})
 		if err != nil {
@@ -388,7 +389,11 @@ func displayAddr(a net.Addr) string {
 
 // maintainPartitions creates future partitions and applies retention every hour until ctx ends.
 func maintainPartitions(ctx context.Context, s *pgstore.Store, retentionDays int, logger *slog.Logger) {
-	// pgstore.Open has just created the partitions ahead; only retention is due now, both every hour after.
+	// pgstore.Open created the partitions ahead but left any rows of the DEFAULT partition (a bulk import) where
+	// they are, so that start-up stays short: move them now, in the background, then every hour.
+	if err := s.MaintainPartitions(ctx, time.Now()); err != nil && ctx.Err() == nil {
+		logger.Error("create partitions", slog.Any("error", err))
+	}
 	applyRetention(ctx, s, time.Now(), retentionDays, logger)
 	tick := time.NewTicker(time.Hour)
 	defer tick.Stop()
@@ -489,4 +494,12 @@ func limitConnections(srv *http.Server, ln net.Listener, maxConns int, reg prome
 	}
 	srv.ConnState = cl.connState
 	return cl.listener(ln), nil
+}
+
+// queueWait maps INGEST_QUEUE_MAX_WAIT to logingest.Config.MaxQueueWait: 0 turns the bound off (negative there).
+func queueWait(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

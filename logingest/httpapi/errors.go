@@ -84,7 +84,10 @@ type problem struct {
 	errors  []logingest.FieldError
 	limit   int64
 	retry   bool // send Retry-After: the failure is transient and retrying is safe
-	log     bool // log the error's detail: it is not the client's fault
+	// retryAfter is the Retry-After in seconds when the error says (a *logingest.OverloadedError: the
+	// Ingester's drain-rate estimate, jittered); 0 sends retryAfterSeconds.
+	retryAfter int64
+	log        bool // log the error's detail: it is not the client's fault
 }
 
 // classify is the one table from errors to HTTP answers. Unknown errors become 500 "internal error"; their
@@ -174,10 +177,15 @@ func classifyStatus(err error) problem {
 	case errors.Is(err, logingest.ErrRateLimited):
 		return problem{status: http.StatusTooManyRequests, code: "rate_limited", message: "rate limit exceeded"}
 	case errors.Is(err, logingest.ErrOverloaded):
-		return problem{
+		p := problem{
 			status: http.StatusServiceUnavailable, code: "overloaded", message: "server overloaded, retry later",
 			retry: true, log: true,
 		}
+		if oe, ok := errors.AsType[*logingest.OverloadedError](err); ok {
+			// Admission refusals are the expected answer under overload: counted, not logged one by one.
+			p.retryAfter, p.log = max(1, ceilSeconds(oe.RetryAfter)), false
+		}
+		return p
 	case errors.Is(err, logingest.ErrUnavailable), errors.Is(err, logingest.ErrClosed), errors.Is(err, context.DeadlineExceeded):
 		return problem{
 			status: http.StatusServiceUnavailable, code: "unavailable", message: "service unavailable, retry later",
@@ -231,7 +239,11 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		return
 	}
 	if p.retry {
-		w.Header().Set("Retry-After", strconv.Itoa(retryAfterSeconds))
+		secs := int64(retryAfterSeconds)
+		if p.retryAfter > 0 {
+			secs = p.retryAfter
+		}
+		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 	}
 	if p.status == http.StatusRequestTimeout {
 		w.Header().Set("Connection", "close") // the rest of the body is not worth waiting for

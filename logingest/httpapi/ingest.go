@@ -12,6 +12,10 @@ import (
 // from the budget before it is allocated and given back when the request ends.
 
 func (h *Handler) handleIngest(w http.ResponseWriter, r *http.Request) {
+	if err := h.admit(1); err != nil {
+		h.writeError(w, r, fmt.Errorf("ingest: %w", err))
+		return
+	}
 	rv := h.newReservation(r)
 	defer rv.release()
 	body, err := h.readBody(w, r, rv)
@@ -70,6 +74,14 @@ func (h *Handler) handleIngest(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) handleBatchIngest(w http.ResponseWriter, r *http.Request) {
+	size := 0 // events: unknown, judged as a batch
+	if r.ContentLength > 0 && r.ContentLength <= smallBodyBytes {
+		size = 1
+	}
+	if err := h.admit(size); err != nil {
+		h.writeError(w, r, fmt.Errorf("ingest batch: %w", err))
+		return
+	}
 	rv := h.newReservation(r)
 	defer rv.release()
 	body, err := h.readBody(w, r, rv)

@@ -90,47 +90,76 @@ func (s *Store) partitionName(from time.Time) string {
 	return "analytics_logs_p" + from.Format("20060102_15")
 }
 
+// partitionTryLockSQL is partitionLockSQL without the wait: false when another session holds the lock.
+const partitionTryLockSQL = `SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.analytics_logs partitions'))`
+
 // MaintainPartitions makes sure analytics_logs has a partition for the period containing now and for the
 // Config.PremakePartitions periods after it, creating the missing ones. Periods are Config.PartitionInterval
 // long, aligned on UTC midnight. Events of a new partition's period that were caught by the DEFAULT partition
-// are moved into it. It is idempotent and safe to call from several replicas at once (an advisory lock
-// serialises them). Open calls it; a long-running process should call it at least once per interval.
+// are moved into it. Each period is its own transaction (a bounded step, logged), so one period's move never
+// holds the others. It is idempotent and safe to call from several replicas at once (an advisory lock
+// serialises them). A long-running process should call it at least once per interval, in the background:
+// moving rows out of the DEFAULT partition takes as long as there are rows.
 func (s *Store) MaintainPartitions(ctx context.Context, now time.Time) error {
+	return s.maintainPartitions(ctx, now, false)
+}
+
+// maintainPartitions is MaintainPartitions; atOpen bounds the work to what start-up needs: it does not wait
+// for a replica that holds the lock (that replica does the work) and it creates only partitions whose period
+// has no rows in the DEFAULT partition, leaving moves to the background MaintainPartitions (until then those
+// events stay readable in the DEFAULT partition, and new ones of the period keep landing there).
+func (s *Store) maintainPartitions(ctx context.Context, now time.Time, atOpen bool) error {
 	if err := s.checkOpen(); err != nil {
 		return err
 	}
 	iv := s.cfg.PartitionInterval
 	start := now.UTC().Truncate(iv)
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, partitionLockSQL); err != nil {
-			return err
-		}
-		existing, err := listPartitions(ctx, tx)
-		if err != nil {
-			return err
-		}
-	periods:
-		for i := 0; i <= s.cfg.PremakePartitions; i++ {
-			from := start.Add(time.Duration(i) * iv)
-			to := from.Add(iv)
+	for i := 0; i <= s.cfg.PremakePartitions; i++ {
+		from := start.Add(time.Duration(i) * iv)
+		to := from.Add(iv)
+		var busy bool
+		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+			if atOpen {
+				var got bool
+				if err := tx.QueryRow(ctx, partitionTryLockSQL).Scan(&got); err != nil {
+					return err
+				}
+				if !got {
+					busy = true
+					return nil
+				}
+			} else if _, err := tx.Exec(ctx, partitionLockSQL); err != nil {
+				return err
+			}
+			existing, err := listPartitions(ctx, tx)
+			if err != nil {
+				return err
+			}
 			for _, p := range existing {
 				if p.From.Before(to) && from.Before(p.To) {
-					continue periods // already covered, perhaps by a partition of another interval
+					return nil // already covered, perhaps by a partition of another interval
 				}
 			}
-			if err := s.createPartition(ctx, tx, s.partitionName(from), from, to); err != nil {
+			if err := s.createPartition(ctx, tx, s.partitionName(from), from, to, atOpen); err != nil {
 				return fmt.Errorf("create partition for %s: %w", from.Format(time.RFC3339), err)
 			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("maintain partitions: %w", withCtx(ctx, mapErr(err)))
 		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("maintain partitions: %w", withCtx(ctx, mapErr(err)))
+		if busy {
+			s.logger.InfoContext(ctx, "another replica is maintaining partitions; not waiting for it at start")
+			return nil
+		}
 	}
 	return nil
 }
 
-func (s *Store) createPartition(ctx context.Context, tx pgx.Tx, name string, from, to time.Time) error {
+// createPartition creates the partition name for [from, to). When the DEFAULT partition holds events of the
+// period it moves them into it, unless skipMoves is set: then it creates nothing and logs that the period waits
+// for the background upkeep.
+func (s *Store) createPartition(ctx context.Context, tx pgx.Tx, name string, from, to time.Time, skipMoves bool) error {
 	ident := pgx.Identifier{name}.Sanitize()
 	var stray bool
 	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM analytics_logs_default
@@ -142,6 +171,11 @@ func (s *Store) createPartition(ctx context.Context, tx pgx.Tx, name string, fro
 		_, err := tx.Exec(ctx, "CREATE TABLE "+ident+" PARTITION OF analytics_logs "+bounds)
 		return err
 	}
+	if skipMoves {
+		s.logger.InfoContext(ctx, "events of a period wait in the default partition; background upkeep will move them",
+			"partition", name)
+		return nil
+	}
 	// The DEFAULT partition holds events of this period: move them into a new table, then attach it.
 	// (CREATE TABLE ... PARTITION OF would fail, as the rows would violate the default's new constraint.)
 	stmts := []string{
@@ -152,12 +186,20 @@ func (s *Store) createPartition(ctx context.Context, tx pgx.Tx, name string, fro
 			RETURNING *) INSERT INTO %s SELECT * FROM moved`, from.Format(time.RFC3339), to.Format(time.RFC3339), ident),
 		"ALTER TABLE analytics_logs ATTACH PARTITION " + ident + " " + bounds,
 	}
-	for _, q := range stmts {
-		if _, err := tx.Exec(ctx, q); err != nil {
+	s.logger.InfoContext(ctx, "moving events from the default partition", "partition", name)
+	started := time.Now()
+	var moved int64
+	for i, q := range stmts {
+		tag, err := tx.Exec(ctx, q)
+		if err != nil {
 			return err
 		}
+		if i == 1 {
+			moved = tag.RowsAffected()
+		}
 	}
-	s.logger.InfoContext(ctx, "moved events from the default partition", "partition", name)
+	s.logger.InfoContext(ctx, "moved events from the default partition", "partition", name, "events", moved,
+		"duration", time.Since(started))
 	return nil
 }
 

@@ -194,7 +194,9 @@ func (s *Store) open(ctx context.Context) error {
 			return fmt.Errorf("migrate: %w", err)
 		}
 	}
-	if err := s.MaintainPartitions(ctx, s.cfg.Now()); err != nil {
+	// Start-up does bounded work only: no waiting for another replica's upkeep, no moving rows out of the
+	// DEFAULT partition (the server's background MaintainPartitions does that).
+	if err := s.maintainPartitions(ctx, s.cfg.Now(), true); err != nil {
 		var pgErr *pgconn.PgError
 		if errors.As(err, &pgErr) && pgErr.Code == "42P01" {
 			return fmt.Errorf("schema is not migrated (run `logserver migrate up` or set AutoMigrate): %w", err)

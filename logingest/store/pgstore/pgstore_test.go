@@ -861,3 +861,42 @@ func statuses(res []logingest.AppendResult) []logingest.AppendStatus {
 	}
 	return out
 }
+
+// TestOpenLeavesDefaultPartitionMovesToTheBackground: start-up does bounded work. Open neither moves the
+// DEFAULT partition's rows (a bulk import) into a new partition nor waits for another replica holding the
+// partition lock; MaintainPartitions, called in the background, moves them.
+func TestOpenLeavesDefaultPartitionMovesToTheBackground(t *testing.T) {
+	t.Parallel()
+	s, b := setup(t, &pgstore.Config{PremakePartitions: 1})
+	future := now.AddDate(0, 0, 10)
+	e := loadEvents(t)[0]
+	e.ReceivedAt = future
+	_, err := s.Append(t.Context(), []logingest.Event{e})
+	require.NoError(t, err)
+	name := "analytics_logs_p" + future.Format("20060102")
+
+	// A second replica starts while the row sits in the DEFAULT partition: it serves without moving it.
+	cfg := &pgstore.Config{PremakePartitions: 1, Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return future }}
+	s2, err := pgstore.Open(t.Context(), b.dsn, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s2.Close() })
+	require.EqualValues(t, 1, count(t, b.conn, "SELECT count(*) FROM analytics_logs_default"))
+	page, err := s2.Query(t.Context(), logingest.Filter{SortBy: logingest.SortReceivedAt})
+	require.NoError(t, err)
+	require.Len(t, page.Events, 1, "the event stays readable")
+
+	// A third starts while another session holds the partition lock: it does not wait for it.
+	tx, err := b.conn.Begin(t.Context())
+	require.NoError(t, err)
+	_, err = tx.Exec(t.Context(), `SELECT pg_advisory_xact_lock(hashtext(current_schema() || '.analytics_logs partitions'))`)
+	require.NoError(t, err)
+	s3, err := pgstore.Open(t.Context(), b.dsn, cfg)
+	require.NoError(t, err, "Open returns while the lock is held")
+	require.NoError(t, s3.Close())
+	require.NoError(t, tx.Rollback(t.Context()))
+
+	// The background upkeep moves it.
+	require.NoError(t, s2.MaintainPartitions(t.Context(), future))
+	require.Zero(t, count(t, b.conn, "SELECT count(*) FROM analytics_logs_default"))
+	require.EqualValues(t, 1, count(t, b.conn, "SELECT count(*) FROM "+name))
+}

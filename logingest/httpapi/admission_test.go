@@ -1,0 +1,99 @@
+package httpapi
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/change66/logserver/logingest"
+)
+
+// admittingIngester is a fakeIngester with the optional Admit method.
+type admittingIngester struct {
+	fakeIngester
+	admit  func(events int) error
+	asked  []int
+	ingest atomic.Int32
+}
+
+func (a *admittingIngester) Admit(events int) error {
+	a.asked = append(a.asked, events)
+	return a.admit(events)
+}
+
+// countingBody fails the test's expectations if it is read: a refused request must not be read.
+type countingBody struct {
+	io.Reader
+	read atomic.Int64
+}
+
+func (c *countingBody) Read(p []byte) (int, error) {
+	n, err := c.Reader.Read(p)
+	c.read.Add(int64(n))
+	return n, err
+}
+
+// TestEarlyAdmission: when the Backend's Admit refuses, the ingest endpoints answer 503 overloaded with the
+// Retry-After it computed, before reading the body; small batches ask for the small-request lane.
+func TestEarlyAdmission(t *testing.T) {
+	t.Parallel()
+	ing := &admittingIngester{admit: func(int) error { return &logingest.OverloadedError{RetryAfter: 7 * time.Second} }}
+	ing.fakeIngester.ingest = func(context.Context, string, []logingest.Event) (*logingest.BatchResult, error) {
+		ing.ingest.Add(1)
+		return nil, nil
+	}
+	h, err := New(ing, &Config{Authenticator: testAuth()})
+	require.NoError(t, err)
+
+	bigBatch := readFile(t, "batch-50.json")
+	for _, c := range []struct {
+		path string
+		body []byte
+		want int
+	}{
+		{"/api/v1/ingest", readFile(t, "single.json"), 1},
+		{"/api/v1/batch-ingest", bigBatch, 0},
+		{"/api/v1/batch-ingest", []byte(`{"logs":[` + strings.TrimSpace(string(readFile(t, "single.json"))) + `]}`), 1},
+	} {
+		body := &countingBody{Reader: strings.NewReader(string(c.body))}
+		r := request(t, http.MethodPost, c.path, keyIngest, c.body)
+		r.Body = io.NopCloser(body)
+		r.ContentLength = int64(len(c.body))
+		w := serve(h, r)
+		requireError(t, w, http.StatusServiceUnavailable, "overloaded", "")
+		require.Equal(t, "7", w.Header().Get("Retry-After"), c.path)
+		require.Zero(t, body.read.Load(), "%s: a refused body is not read", c.path)
+		require.Equal(t, c.want, ing.asked[len(ing.asked)-1], "%s: events asked about", c.path)
+	}
+	require.Zero(t, ing.ingest.Load())
+}
+
+// TestOverloadedRetryAfter: an *OverloadedError from Ingest sets Retry-After; the plain sentinel keeps the
+// fixed retryAfterSeconds.
+func TestOverloadedRetryAfter(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{&logingest.OverloadedError{RetryAfter: 3 * time.Second}, "3"},
+		{&logingest.OverloadedError{RetryAfter: 1500 * time.Millisecond}, "2"},
+		{&logingest.OverloadedError{}, "1"},
+		{logingest.ErrOverloaded, "5"},
+	} {
+		ing := &fakeIngester{ingest: func(context.Context, string, []logingest.Event) (*logingest.BatchResult, error) {
+			return nil, tc.err
+		}}
+		h, err := New(ing, &Config{Authenticator: testAuth()})
+		require.NoError(t, err)
+		w := do(t, h, http.MethodPost, "/api/v1/batch-ingest", keyIngest, readFile(t, "batch-50.json"))
+		requireError(t, w, http.StatusServiceUnavailable, "overloaded", "")
+		require.Equal(t, tc.want, w.Header().Get("Retry-After"), "%v", tc.err)
+	}
+}
