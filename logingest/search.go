@@ -26,10 +26,10 @@ const (
 // each at least MinSearchTermLength characters; the whole text at most MaxSearchLength bytes). An event
 // matches when EVERY term occurs, as a case-insensitive substring, in its search document: event_name,
 // user_id, session_id and the JSON text of properties (keys and values), its first MaxSearchDocument
-// characters. event_id, event_type, app_version and device_info are not searched (they have exact filters, and indexing them would make every insert much
-// dearer). There is no tokenising, stemming or ranking: "sync_fail" finds "sync_failed", "FAIL"
-// finds "fail". Spacing and key order of the JSON text may differ between stores, so search for values
-// rather than for JSON punctuation. Empty text means no search.
+// characters. event_id, event_type, app_version and device_info are not searched (they have exact filters,
+// and indexing them would make every insert much dearer). There is no tokenising, stemming or ranking:
+// "sync_fail" finds "sync_failed", "FAIL" finds "fail". Spacing and key order of the JSON text may differ
+// between stores, so search for values rather than for JSON punctuation. Empty text means no search.
 func SearchTerms(text string) ([]string, error) {
 	if len(text) > MaxSearchLength {
 		return nil, errors.New("must be at most 200 bytes")

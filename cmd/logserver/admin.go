@@ -247,7 +247,8 @@ func keysCmd(ctx context.Context, args []string, getenv func(string) string, std
 		fmt.Fprintln(tw, "ID\tNAME\tSOURCE\tSCOPES\tCREATED\tEXPIRES\tREVOKED\tLAST USED\tUSES")
 		for _, k := range keys {
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%d\n",
-				termSafe(k.ID), termSafe(k.Name), termSafe(k.Source), k.Scopes, fmtTime(k.CreatedAt), fmtTime(k.ExpiresAt), fmtTime(k.RevokedAt), fmtTime(k.LastUsedAt), k.UseCount)
+				termSafe(k.ID), termSafe(k.Name), termSafe(k.Source), k.Scopes,
+				fmtTime(k.CreatedAt), fmtTime(k.ExpiresAt), fmtTime(k.RevokedAt), fmtTime(k.LastUsedAt), k.UseCount)
 		}
 		return tw.Flush()
 	case "revoke":

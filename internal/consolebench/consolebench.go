@@ -4,6 +4,7 @@
 package consolebench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -152,11 +153,7 @@ func (w *countingWriter) WriteHeader(int)     {}
 func (w *countingWriter) Flush()              {}
 func (w *countingWriter) Write(p []byte) (int, error) {
 	w.bytes.Add(int64(len(p)))
-	for _, c := range p {
-		if c == '\n' {
-			w.lines.Add(1)
-		}
-	}
+	w.lines.Add(int64(bytes.Count(p, []byte{'\n'})))
 	return len(p), nil
 }
 

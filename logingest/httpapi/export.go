@@ -2,8 +2,8 @@ package httpapi
 
 import (
 	"bufio"
+	"context"
 	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -90,15 +90,38 @@ func (h *Handler) handleExport(w http.ResponseWriter, r *http.Request) {
 		cw = csv.NewWriter(bw)
 		_ = cw.Write(exportColumns)
 	}
+	// The next page is read while this one is written (at most two pages in memory): the store's work and
+	// the encoding overlap.
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	type fetched struct {
+		page *logingest.Page
+		err  error
+	}
+	next := make(chan fetched, 1) // buffered: a fetch never blocks, even when the export stops early
 	rows := 0
+	var buf []byte // one NDJSON line, reused
 	for {
+		pending := page.NextCursor != ""
+		if pending {
+			nf := f
+			nf.After = page.NextCursor
+			go func() {
+				p, err := h.store.Query(ctx, nf)
+				next <- fetched{p, err}
+			}()
+		}
 		_ = rc.SetWriteDeadline(time.Now().Add(exportWriteTimeout))
 		for i := range page.Events {
 			e := &page.Events[i]
 			if cw != nil {
 				err = cw.Write(csvRecord(e))
 			} else {
-				err = writeNDJSON(bw, e)
+				buf, err = appendLogJSON(buf[:0], e)
+				if err == nil {
+					buf = append(buf, '\n')
+					_, err = bw.Write(buf)
+				}
 			}
 			if err != nil {
 				break
@@ -117,11 +140,11 @@ func (h *Handler) handleExport(w http.ResponseWriter, r *http.Request) {
 			_ = rc.Flush()
 		}
 		rows += len(page.Events)
-		if err != nil || page.NextCursor == "" {
+		if err != nil || !pending {
 			break
 		}
-		f.After = page.NextCursor
-		if page, err = h.store.Query(r.Context(), f); err != nil {
+		got := <-next
+		if page, err = got.page, got.err; err != nil {
 			break
 		}
 	}
@@ -129,17 +152,6 @@ func (h *Handler) handleExport(w http.ResponseWriter, r *http.Request) {
 		h.requestLogger(r).WarnContext(r.Context(), "export aborted", "rows", rows, "error", err)
 		panic(http.ErrAbortHandler) // the status is sent: break the transfer so the file is not taken as whole
 	}
-}
-
-func writeNDJSON(w *bufio.Writer, e *logingest.Event) error {
-	b, err := json.Marshal(toLogObject(e))
-	if err != nil {
-		return err
-	}
-	if _, err := w.Write(b); err != nil {
-		return err
-	}
-	return w.WriteByte('\n')
 }
 
 // csvRecord is e as exportColumns (sequence_number empty when absent). Free-text cells that a spreadsheet

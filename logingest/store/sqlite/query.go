@@ -67,7 +67,7 @@ func (s *Store) query(ctx context.Context, f logingest.Filter, col string, after
 	}
 	defer tx.Rollback() // read-only; nothing to lose
 
-	page := &logingest.Page{Events: []logingest.Event{}, Total: -1}
+	page := &logingest.Page{Events: make([]logingest.Event, 0, min(f.Limit+1, logingest.MaxQueryLimit+1)), Total: -1}
 	if !f.SkipTotal {
 		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM analytics_logs"+where, args...).Scan(&page.Total); err != nil {
 			return nil, fmt.Errorf("count: %w", err)
@@ -306,8 +306,8 @@ func (s *Store) DeleteUserEvents(ctx context.Context, source, userID string) (_ 
 		}
 	}()
 	// where is one of two constant conditions built above; the values are bound parameters.
-	keep := "INSERT INTO erased_event_ids (source, event_id) SELECT source, event_id FROM analytics_logs WHERE " + //nolint:gosec // constant condition
-		where + " ON CONFLICT DO NOTHING"
+	keep := "INSERT INTO erased_event_ids (source, event_id) " + //nolint:gosec // where is a constant condition
+		"SELECT source, event_id FROM analytics_logs WHERE " + where + " ON CONFLICT DO NOTHING"
 	if _, err := tx.ExecContext(ctx, keep, args...); err != nil {
 		return 0, fmt.Errorf("delete user events: keep erased keys: %w", s.mapErr(ctx, err))
 	}
