@@ -2,6 +2,8 @@ package logingest
 
 import (
 	"encoding/json"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -17,19 +19,15 @@ const (
 	EventTypePerformance   EventType = "performance"
 )
 
-// EventTypes lists every valid EventType in a stable order.
+// EventTypes lists every valid EventType in a stable order. It is the one list of event types: validation, its
+// error messages and the filters derive from it, and tests check the OpenAPI document against it. The caller
+// owns the returned slice.
 func EventTypes() []EventType {
 	return []EventType{EventTypeBehavioral, EventTypeTelemetry, EventTypeObservability, EventTypeError, EventTypePerformance}
 }
 
-// Valid reports whether t is one of the EventType constants.
-func (t EventType) Valid() bool {
-	switch t {
-	case EventTypeBehavioral, EventTypeTelemetry, EventTypeObservability, EventTypeError, EventTypePerformance:
-		return true
-	}
-	return false
-}
+// Valid reports whether t is one of EventTypes.
+func (t EventType) Valid() bool { return slices.Contains(EventTypes(), t) }
 
 // Priority is an event's delivery priority. The Ingester turns the zero value into PriorityNormal.
 type Priority string
@@ -40,8 +38,21 @@ const (
 	PriorityHigh   Priority = "high"
 )
 
-// Valid reports whether p is PriorityNormal or PriorityHigh.
-func (p Priority) Valid() bool { return p == PriorityNormal || p == PriorityHigh }
+// Priorities lists every valid Priority in a stable order, PriorityNormal first. It is the one list of
+// priorities, as EventTypes is of event types. The caller owns the returned slice.
+func Priorities() []Priority { return []Priority{PriorityNormal, PriorityHigh} }
+
+// Valid reports whether p is one of Priorities.
+func (p Priority) Valid() bool { return slices.Contains(Priorities(), p) }
+
+// oneOfReason is the FieldError reason for a value outside valid: "must be one of a, b, c".
+func oneOfReason[T ~string](valid []T) string {
+	names := make([]string, len(valid))
+	for i, v := range valid {
+		names[i] = string(v)
+	}
+	return "must be one of " + strings.Join(names, ", ")
+}
 
 // DefaultSource is the source of events ingested without a source of their own, for example through
 // keys configured in API_KEYS.
@@ -59,7 +70,7 @@ type Event struct {
 
 	EventID    string          `json:"event_id" validate:"required"`
 	Timestamp  time.Time       `json:"timestamp" validate:"required"`
-	EventType  EventType       `json:"event_type" validate:"required,oneof=behavioral telemetry observability error performance"`
+	EventType  EventType       `json:"event_type" validate:"required,event_type"`
 	EventName  string          `json:"event_name" validate:"required"`
 	Properties json.RawMessage `json:"properties,omitempty"`
 	UserID     string          `json:"user_id,omitempty"`
@@ -69,7 +80,7 @@ type Event struct {
 	// SequenceNumber is the client's sequence number; nil when the client sent none (stored apart from 0,
 	// and served as JSON null).
 	SequenceNumber *int64   `json:"sequence_number"`
-	Priority       Priority `json:"priority" validate:"omitempty,oneof=normal high"`
+	Priority       Priority `json:"priority" validate:"omitempty,priority"`
 
 	// SentAt is the device's clock when it sent the event (input only; never stored). The batch envelope may
 	// carry it for all its events. When set, the Ingester corrects Timestamp for the device's clock skew: the

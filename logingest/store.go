@@ -188,10 +188,10 @@ func (f Filter) Normalize() (Filter, error) {
 	}
 	var errs []FieldError
 	if f.EventType != "" && !f.EventType.Valid() {
-		errs = append(errs, FieldError{"event_type", "must be one of behavioral, telemetry, observability, error, performance"})
+		errs = append(errs, FieldError{"event_type", oneOfReason(EventTypes())})
 	}
 	if f.Priority != "" && !f.Priority.Valid() {
-		errs = append(errs, FieldError{"priority", "must be one of normal, high"})
+		errs = append(errs, FieldError{"priority", oneOfReason(Priorities())})
 	}
 	if !f.SortBy.Valid() {
 		errs = append(errs, FieldError{"sort_by", fmt.Sprintf("must be one of %v", SortFields())})

@@ -106,7 +106,17 @@ func newEventValidator(l Limits) *eventValidator {
 		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
 		return name
 	})
+	// The enumerations are checked against their one definition (EventTypes, Priorities), not a tag's copy.
+	mustRegister(v, "event_type", func(fl validator.FieldLevel) bool { return EventType(fl.Field().String()).Valid() })
+	mustRegister(v, "priority", func(fl validator.FieldLevel) bool { return Priority(fl.Field().String()).Valid() })
 	return &eventValidator{limits: l, v: v}
+}
+
+// mustRegister registers a validation tag; it fails only for an empty tag or a nil func, a bug here.
+func mustRegister(v *validator.Validate, tag string, fn validator.Func) {
+	if err := v.RegisterValidation(tag, fn); err != nil {
+		panic(fmt.Sprintf("register validation %q: %v", tag, err))
+	}
 }
 
 // check returns every problem with e, which has already been normalised (priority defaulted, objects defaulted).
@@ -164,8 +174,10 @@ func tagReason(fe validator.FieldError) string {
 	switch fe.Tag() {
 	case "required":
 		return "is required"
-	case "oneof":
-		return "must be one of " + strings.ReplaceAll(fe.Param(), " ", ", ")
+	case "event_type":
+		return oneOfReason(EventTypes())
+	case "priority":
+		return oneOfReason(Priorities())
 	}
 	return "failed " + fe.Tag() + " check"
 }

@@ -47,6 +47,7 @@ import (
 	sqlitedrv "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/change66/logserver/internal/storequery"
 	"github.com/change66/logserver/logingest"
 	"github.com/change66/logserver/migrations"
 )
@@ -376,13 +377,12 @@ func cloneValues(v url.Values) url.Values {
 	return out
 }
 
-// timeLayout is the fixed-width UTC text form of every stored time.
-const timeLayout = "2006-01-02T15:04:05.000000000Z"
-
-func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+// formatTime returns the fixed-width UTC text form of every stored time, storequery.TimeLayout: the form of
+// cursors too, so that a row's time and a cursor's compare as text.
+func formatTime(t time.Time) string { return storequery.FormatTime(t) }
 
 func parseTime(s string) (time.Time, error) {
-	t, err := time.Parse(timeLayout, s)
+	t, err := time.Parse(storequery.TimeLayout, s)
 	if err != nil {
 		return time.Time{}, fmt.Errorf("parse stored time %q: %w", s, err)
 	}
