@@ -304,7 +304,7 @@ func TestBufferClusterSurvivesFailures(t *testing.T) {
 	proxy.cut()
 	phase("PostgreSQL cut for 10s")
 	// Events acknowledged from now on wait in the stream; the writers hold fetched batches they cannot commit.
-	waitUntil(5*time.Second, "the writers hold batches during the outage", func() bool {
+	waitUntil(8*time.Second, "the writers hold batches during the outage", func() bool {
 		return ackPending() > 0
 	})
 	pending := ackPending()
