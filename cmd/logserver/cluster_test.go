@@ -403,7 +403,9 @@ func jetStream(t *testing.T, urls string) jetstream.JetStream {
 // counterValue returns the sum of a counter's series on a Prometheus text endpoint.
 func counterValue(t *testing.T, url, name string) float64 {
 	t.Helper()
-	resp, err := http.Get(url)
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, url, http.NoBody)
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	body, err := io.ReadAll(resp.Body)
