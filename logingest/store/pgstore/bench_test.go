@@ -219,8 +219,9 @@ func BenchmarkBigQueries(b *testing.B) {
 		}},
 		{"type+time", func(r *rand.Rand) logingest.Filter {
 			from := day.Add(-time.Duration(r.IntN(20*24)) * time.Hour)
+			types := logingest.EventTypes()
 			return logingest.Filter{
-				Source: "habit-tracker-prod", EventType: logingest.EventTypes()[r.IntN(5)],
+				Source: "habit-tracker-prod", EventType: types[r.IntN(len(types))],
 				StartTime: from, EndTime: from.Add(24 * time.Hour),
 			}
 		}},
