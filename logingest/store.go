@@ -170,7 +170,8 @@ type Filter struct {
 	SkipTotal bool
 }
 
-// Normalize applies defaults to a copy of f and validates it. SortBy becomes SortReceivedAt when it is empty
+// Normalize applies defaults to a copy of f and validates it; it is the one definition of a valid Filter, which
+// the HTTP API uses too (it only parses the query string). SortBy becomes SortReceivedAt when it is empty
 // or SortCreatedAt (its alias), so stores see one name per order. The error is a *ValidationError naming each
 // bad field by its API parameter name.
 func (f Filter) Normalize() (Filter, error) {
@@ -186,7 +187,21 @@ func (f Filter) Normalize() (Filter, error) {
 	if f.Limit == 0 {
 		f.Limit = DefaultQueryLimit
 	}
+	// The checks run in the order the API has always reported its parameters, so that the first error (whose
+	// field names the API's invalid_<parameter> code) stays the same.
 	var errs []FieldError
+	if f.Limit < 1 || f.Limit > MaxQueryLimit {
+		errs = append(errs, FieldError{"page_size", fmt.Sprintf("must be an integer between 1 and %d", MaxQueryLimit)})
+	}
+	if f.SortOrder != SortAsc && f.SortOrder != SortDesc {
+		errs = append(errs, FieldError{"sort_order", "must be asc or desc"})
+	}
+	if f.Offset < 0 {
+		errs = append(errs, FieldError{"page", "offset must not be negative"})
+	}
+	if f.After != "" && f.Offset != 0 {
+		errs = append(errs, FieldError{"cursor", "cannot be combined with page greater than 1"})
+	}
 	if f.EventType != "" && !f.EventType.Valid() {
 		errs = append(errs, FieldError{"event_type", oneOfReason(EventTypes())})
 	}
@@ -195,18 +210,6 @@ func (f Filter) Normalize() (Filter, error) {
 	}
 	if !f.SortBy.Valid() {
 		errs = append(errs, FieldError{"sort_by", fmt.Sprintf("must be one of %v", SortFields())})
-	}
-	if f.SortOrder != SortAsc && f.SortOrder != SortDesc {
-		errs = append(errs, FieldError{"sort_order", "must be ASC or DESC"})
-	}
-	if f.Limit < 1 || f.Limit > MaxQueryLimit {
-		errs = append(errs, FieldError{"page_size", fmt.Sprintf("must be between 1 and %d", MaxQueryLimit)})
-	}
-	if f.Offset < 0 {
-		errs = append(errs, FieldError{"page", "offset must not be negative"})
-	}
-	if f.After != "" && f.Offset != 0 {
-		errs = append(errs, FieldError{"cursor", "cannot be combined with page"})
 	}
 	if !f.StartTime.IsZero() && !f.EndTime.IsZero() && !f.StartTime.Before(f.EndTime) {
 		errs = append(errs, FieldError{"end_time", "must be after start_time"})

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -57,7 +58,7 @@ func query(r *http.Request) (url.Values, error) {
 }
 
 // intParam parses an optional integer parameter within [lo, hi]; def when absent.
-func intParam(q url.Values, name string, def, lo, hi int, errs *paramErrors) int { //nolint:unparam // each call states its bounds
+func intParam(q url.Values, name string, def, lo, hi int, errs *paramErrors) int {
 	s := q.Get(name)
 	if s == "" {
 		return def
@@ -84,7 +85,9 @@ func timeParam(q url.Values, name string, errs *paramErrors) time.Time {
 }
 
 // parseFilter turns the filter query parameters into a normalised Filter for source, reporting every invalid
-// parameter by name. It returns the page number as well.
+// parameter by name. It returns the page number as well. It only parses (integers, times, the page number,
+// which is not a Filter field); every other rule is Filter.Normalize's, so the API and the stores share one
+// definition of a valid filter.
 func parseFilter(q url.Values, source string) (logingest.Filter, int, error) {
 	var errs paramErrors
 	f := logingest.Filter{
@@ -100,21 +103,14 @@ func parseFilter(q url.Values, source string) (logingest.Filter, int, error) {
 		EndTime:      timeParam(q, "end_time", &errs),
 		Search:       q.Get("search"),
 		SortBy:       logingest.SortField(strings.ToLower(strings.TrimSpace(q.Get("sort_by")))),
+		SortOrder:    logingest.SortOrder(strings.ToUpper(strings.TrimSpace(q.Get("sort_order")))),
 		After:        q.Get("cursor"),
 	}
 	page := intParam(q, "page", 1, 1, maxPage, &errs)
-	f.Limit = intParam(q, "page_size", logingest.DefaultQueryLimit, 1, logingest.MaxQueryLimit, &errs)
-	switch o := strings.ToUpper(strings.TrimSpace(q.Get("sort_order"))); o {
-	case "":
-	case string(logingest.SortAsc), string(logingest.SortDesc):
-		f.SortOrder = logingest.SortOrder(o)
-	default:
-		errs.add("sort_order", "must be asc or desc")
-	}
-	if f.After != "" && page > 1 {
-		errs.add("cursor", "cannot be combined with page greater than 1")
-	}
-	f.Offset = (page - 1) * f.Limit
+	f.Limit = pageSizeParam(q, &errs)
+	// The offset depends on the page size Normalize fills in when page_size is absent.
+	withDefaults, _ := f.Normalize() // its errors are reported by the call below
+	f.Offset = offsetOf(page, withDefaults.Limit)
 	nf, err := f.Normalize()
 	if ve := asValidation(err); ve != nil {
 		for _, fe := range ve.Errors {
@@ -127,6 +123,35 @@ func parseFilter(q url.Values, source string) (logingest.Filter, int, error) {
 		return f, page, err
 	}
 	return nf, page, nil
+}
+
+// pageSizeParam parses page_size for Filter.Limit: 0 (the default) when absent. An explicit page_size=0 is
+// passed on as -1, since a zero Limit would mean "the default" and the API refuses page_size=0.
+func pageSizeParam(q url.Values, errs *paramErrors) int {
+	s := q.Get("page_size")
+	if s == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	switch {
+	case err != nil:
+		errs.add("page_size", fmt.Sprintf("must be an integer between 1 and %d", logingest.MaxQueryLimit))
+		return 0
+	case n == 0:
+		return -1
+	}
+	return n
+}
+
+// offsetOf is the Filter.Offset of page with limit events per page. It saturates instead of overflowing, and
+// an invalid limit (which Normalize refuses) counts as 1, so that the offset is non-zero exactly when page > 1
+// and Normalize can refuse a cursor combined with such a page.
+func offsetOf(page, limit int) int {
+	limit = max(limit, 1)
+	if page-1 > math.MaxInt/limit {
+		return math.MaxInt
+	}
+	return (page - 1) * limit
 }
 
 func asValidation(err error) *logingest.ValidationError {
