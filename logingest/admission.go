@@ -80,11 +80,12 @@ func (ing *Ingester) waitFor(queued int) time.Duration {
 // holds ing.mu.
 func (ing *Ingester) overloaded() *OverloadedError {
 	base := max(1, int(math.Ceil(ing.waitFor(ing.queuedEvents).Seconds())))
-	secs := min(base+rand.IntN(base+1), 60) //nolint:gosec // jitter, not a secret
+	secs := min(base+rand.IntN(base+1), 60) // jitter, not a secret
 	return &OverloadedError{RetryAfter: time.Duration(secs) * time.Second}
 }
 
-// Admit reports, before a request is read, whether one of about events events would be admitted now: nil, or
+// Admit reports, before a request is read, whether a request carrying about that many events would be
+// admitted now: nil, or
 // an *OverloadedError (matching ErrOverloaded) when its lane already makes a request wait longer than
 // Config.MaxQueueWait or the queue bounds are reached. events 0 means unknown size, judged as the smallest
 // request of the large lane.

@@ -2,7 +2,6 @@ package logingest_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -141,7 +140,7 @@ func TestAdmission(t *testing.T) {
 		<-g.entered
 		require.NoError(t, ing.Admit(1))
 		_, err := ing.Ingest(t.Context(), "", events("b", 2))
-		require.True(t, errors.Is(err, logingest.ErrOverloaded), "the event bound still applies: %v", err)
+		require.ErrorIs(t, err, logingest.ErrOverloaded, "the event bound still applies")
 		g.release <- struct{}{}
 		require.NoError(t, <-errs)
 	})

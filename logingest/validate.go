@@ -100,6 +100,12 @@ type eventValidator struct {
 	v      *validator.Validate
 }
 
+// The validation tags of Event's enumerations (`validate:"required,event_type"`), checked by their Valid methods.
+const (
+	tagEventType = "event_type"
+	tagPriority  = "priority"
+)
+
 func newEventValidator(l Limits) *eventValidator {
 	v := validator.New(validator.WithRequiredStructEnabled())
 	v.RegisterTagNameFunc(func(f reflect.StructField) string {
@@ -107,8 +113,8 @@ func newEventValidator(l Limits) *eventValidator {
 		return name
 	})
 	// The enumerations are checked against their one definition (EventTypes, Priorities), not a tag's copy.
-	mustRegister(v, "event_type", func(fl validator.FieldLevel) bool { return EventType(fl.Field().String()).Valid() })
-	mustRegister(v, "priority", func(fl validator.FieldLevel) bool { return Priority(fl.Field().String()).Valid() })
+	mustRegister(v, tagEventType, func(fl validator.FieldLevel) bool { return EventType(fl.Field().String()).Valid() })
+	mustRegister(v, tagPriority, func(fl validator.FieldLevel) bool { return Priority(fl.Field().String()).Valid() })
 	return &eventValidator{limits: l, v: v}
 }
 
@@ -174,9 +180,9 @@ func tagReason(fe validator.FieldError) string {
 	switch fe.Tag() {
 	case "required":
 		return "is required"
-	case "event_type":
+	case tagEventType:
 		return oneOfReason(EventTypes())
-	case "priority":
+	case tagPriority:
 		return oneOfReason(Priorities())
 	}
 	return "failed " + fe.Tag() + " check"

@@ -125,7 +125,8 @@ func parseFlags(args []string, getenv func(string) string, stderr io.Writer) (*o
 	fs.Uint64Var(&o.seed, "seed", 0, "seed choosing templates and duplicates (default: random; the result shows the seed used)")
 	fs.StringVar(&o.timestamps, "timestamps", "realistic",
 		"`mix` of timestamps and users: realistic (the app's traffic, see above) or now (every event the current time, the templates' users)")
-	fs.DurationVar(&o.recentSpread, "recent-spread", realisticShape.recentSpread, "a live event's timestamp is up to this much before sending (realistic)")
+	fs.DurationVar(&o.recentSpread, "recent-spread", realisticShape.recentSpread,
+		"a live event's timestamp is up to this much before sending (realistic)")
 	fs.Float64Var(&o.offlineFraction, "offline-fraction", realisticShape.offlineFraction,
 		"fraction `f` of events, 0 <= f <= 1, that are offline events hours to days old (realistic)")
 	fs.DurationVar(&o.offlineMinAge, "offline-min-age", realisticShape.offlineMinAge, "youngest offline event (realistic)")

@@ -371,7 +371,9 @@ func TestNoopServerBaseline(t *testing.T) {
 		require.EqualValues(t, 500, res.EventsAcked, "batch %s", batch)
 		require.Zero(t, res.Errors)
 	}
-	resp, err := http.Post(srv.URL+"/api/v1/ingest", "application/json", strings.NewReader("{"))
+	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+"/api/v1/ingest", strings.NewReader("{"))
+	require.NoError(t, err)
+	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	require.NoError(t, resp.Body.Close())
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode)

@@ -48,7 +48,7 @@ func runNoop(ctx context.Context, addr string, stdout io.Writer) error {
 	if err != nil || !isLoopbackHost(host) {
 		return usageError{fmt.Errorf("noop-server: -addr %q must be a loopback host:port", addr)}
 	}
-	ln, err := net.Listen("tcp", addr)
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
 	if err != nil {
 		return err
 	}

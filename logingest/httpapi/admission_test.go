@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -46,7 +47,7 @@ func TestEarlyAdmission(t *testing.T) {
 	ing := &admittingIngester{admit: func(int) error { return &logingest.OverloadedError{RetryAfter: 7 * time.Second} }}
 	ing.fakeIngester.ingest = func(context.Context, string, []logingest.Event) (*logingest.BatchResult, error) {
 		ing.ingest.Add(1)
-		return nil, nil
+		return nil, errors.New("Ingest must not be reached")
 	}
 	h, err := New(ing, &Config{Authenticator: testAuth()})
 	require.NoError(t, err)

@@ -33,7 +33,7 @@ type batchSizer interface {
 }
 
 // admitter is an optional Backend interface (*logingest.Ingester implements it): Admit reports, before a body
-// is read, whether a request of about events events (0: unknown) would be admitted now, or an error matching
+// is read, whether a request carrying about that many events (0: unknown) would be admitted now, or an error matching
 // logingest.ErrOverloaded when it would not. The ingest endpoints call it first, so a request that cannot be
 // taken is refused before its body is read and decoded; Ingest decides again afterwards.
 type admitter interface {
@@ -44,7 +44,7 @@ type admitter interface {
 // check; larger or unknown sizes are judged as batches.
 const smallBodyBytes = 4 << 10
 
-// admit is the early admission check of an ingest request that will carry about events events (0: unknown).
+// admit is the early admission check of an ingest request that will carry about that many events (0: unknown).
 func (h *Handler) admit(events int) error {
 	if a, ok := h.ing.(admitter); ok {
 		return a.Admit(events)

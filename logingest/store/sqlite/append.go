@@ -129,7 +129,9 @@ RETURNING source, event_id, id`)
 }
 
 // insertChunk inserts events in one statement and records the id of every row inserted in inserted.
-func (s *Store) insertChunk(ctx context.Context, tx *sql.Tx, events []logingest.Event, createdAt string, inserted map[eventKey]int64) error {
+func (s *Store) insertChunk(
+	ctx context.Context, tx *sql.Tx, events []logingest.Event, createdAt string, inserted map[eventKey]int64,
+) error {
 	args := make([]any, 0, len(events)*insertColumns)
 	for i := range events {
 		e := &events[i]
