@@ -4,15 +4,11 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/change66/logserver/logingest"
 )
-
-// storedIDSQL reads the id of the stored copy of a duplicate.
-const storedIDSQL = `SELECT id FROM analytics_logs WHERE source = ? AND event_id = ?`
 
 // Append implements logingest.Store. All events are written in one transaction on the single writer
 // connection, in multi-row INSERT statements; a row the unique (source, event_id) key rejects is reported
@@ -67,24 +63,23 @@ func (s *Store) append(ctx context.Context, events []logingest.Event) (_ []login
 	// An event is inserted when its key came back from RETURNING and no earlier event of this call had the same
 	// key; every other event is a duplicate (of a stored row, of an erased event, or of an earlier event of
 	// this call) with the stored copy's id.
+	stored, err := storedIDs(rowCtx, tx, events, inserted)
+	if err != nil {
+		return nil, fmt.Errorf("ids of the stored copies: %w", err)
+	}
 	first := make(map[eventKey]bool, len(inserted))
 	for i := range events {
 		k := eventKey{events[i].Source, events[i].EventID}
+		results[i].Status = logingest.AppendDuplicate
 		if id, ok := inserted[k]; ok {
 			results[i].ID = id
 			if !first[k] {
 				first[k] = true
 				results[i].Status = logingest.AppendInserted
-				continue
 			}
-			results[i].Status = logingest.AppendDuplicate
 			continue
 		}
-		results[i].Status = logingest.AppendDuplicate
-		err = tx.QueryRowContext(rowCtx, storedIDSQL, k.source, k.eventID).Scan(&results[i].ID)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) { // no row: the event was erased; its ID stays 0
-			return nil, fmt.Errorf("insert event %d: id of the stored copy: %w", i, err)
-		}
+		results[i].ID = stored[k] // absent: the event was erased; its ID stays 0
 	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -166,4 +161,52 @@ func jsonArg(raw json.RawMessage) any {
 		return nil
 	}
 	return string(raw)
+}
+
+// storedIDs returns the ids of the stored copies of the events this call did not insert (duplicates of stored
+// rows), looked up a chunk of keys per statement rather than one query per duplicate: a retried batch is all
+// duplicates. Erased events have no row and no entry.
+func storedIDs(
+	ctx context.Context, tx *sql.Tx, events []logingest.Event, inserted map[eventKey]int64,
+) (map[eventKey]int64, error) {
+	var keys []eventKey
+	seen := make(map[eventKey]bool)
+	for i := range events {
+		k := eventKey{events[i].Source, events[i].EventID}
+		if _, ok := inserted[k]; !ok && !seen[k] {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	ids := make(map[eventKey]int64, len(keys))
+	for lo := 0; lo < len(keys); lo += insertChunk {
+		if err := storedIDsChunk(ctx, tx, keys[lo:min(lo+insertChunk, len(keys))], ids); err != nil {
+			return nil, err
+		}
+	}
+	return ids, nil
+}
+
+// storedIDsChunk looks up the ids of keys in one statement and records them in ids.
+func storedIDsChunk(ctx context.Context, tx *sql.Tx, keys []eventKey, ids map[eventKey]int64) error {
+	args := make([]any, 0, 2*len(keys))
+	for _, k := range keys {
+		args = append(args, k.source, k.eventID)
+	}
+	q := "SELECT source, event_id, id FROM analytics_logs WHERE (source, event_id) IN (VALUES " + //nolint:gosec // placeholders only
+		strings.TrimSuffix(strings.Repeat("(?,?),", len(keys)), ",") + ")"
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k eventKey
+		var id int64
+		if err := rows.Scan(&k.source, &k.eventID, &id); err != nil {
+			return err
+		}
+		ids[k] = id
+	}
+	return rows.Err()
 }
