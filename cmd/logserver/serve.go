@@ -391,23 +391,22 @@ func displayAddr(a net.Addr) string {
 func maintainPartitions(ctx context.Context, s *pgstore.Store, retentionDays int, logger *slog.Logger) {
 	// pgstore.Open created the partitions ahead but left any rows of the DEFAULT partition (a bulk import) where
 	// they are, so that start-up stays short: move them now, in the background, then every hour.
-	if err := s.MaintainPartitions(ctx, time.Now()); err != nil && ctx.Err() == nil {
-		logger.Error("create partitions", slog.Any("error", err))
+	upkeep := func(now time.Time) {
+		if err := s.MaintainPartitions(ctx, now); err != nil && ctx.Err() == nil {
+			logger.Error("create partitions", slog.Any("error", err))
+		}
+		applyRetention(ctx, s, now, retentionDays, logger)
 	}
-	applyRetention(ctx, s, time.Now(), retentionDays, logger)
+	upkeep(time.Now())
 	tick := time.NewTicker(time.Hour)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case now := <-tick.C:
+			upkeep(now)
 		}
-		now := time.Now()
-		if err := s.MaintainPartitions(ctx, now); err != nil && ctx.Err() == nil {
-			logger.Error("create partitions", slog.Any("error", err))
-		}
-		applyRetention(ctx, s, now, retentionDays, logger)
 	}
 }
 
