@@ -261,8 +261,7 @@ var dialect = &rollupsql.Dialect{
 	BucketText:    "bucket",
 	RawMinute:     "substr(received_at, 1, 16) || ':00.000000000Z'",
 	RawAppVersion: "app_version",
-	RawPlatform: `CASE WHEN json_type(device_info, '$.platform') = 'text'
-		THEN substr(json_extract(device_info, '$.platform'), 1, 64) ELSE '' END`,
+	RawPlatform:   platformSQL,
 	RawDuration: durationSQL,
 	Where: func(f logingest.Filter, args []any) (string, []any) {
 		w, more := filterWhere(f)
