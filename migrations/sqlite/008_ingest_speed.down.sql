@@ -1,5 +1,6 @@
 -- Back to 007: the indexes of 004 and the insert triggers of 006 and 007 (the rollups and the search index are
 -- already up to date: Append kept them).
+DELETE FROM sqlite_stat1 WHERE tbl = 'analytics_logs';
 DROP INDEX analytics_logs_provider_name;
 DROP INDEX analytics_logs_source_name_received_at;
 DROP INDEX analytics_logs_source_type_received_at;

@@ -2,11 +2,14 @@ package sqlite
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/change66/logserver/internal/consolebench"
+	"github.com/change66/logserver/logingest"
 )
 
 // BenchmarkBigConsole measures the console's read paths (package consolebench: /api/v1/metrics, dashboard,
@@ -59,6 +62,63 @@ func BenchmarkBigConsole(b *testing.B) {
 	}
 	b.Logf("generated %d events in %v (rollups and search index backfilled)", rows, time.Since(start).Round(time.Second))
 	consolebench.Run(b, s, rows, now)
+	runBigList(b, s, now)
+}
+
+// runBigList measures the explorer's list queries (GET /api/v1/logs/filter) over the bulk-loaded events: the
+// first page of 50 with its exact total, and without it (SkipTotal), for each filter the API offers.
+func runBigList(b *testing.B, s *Store, now time.Time) {
+	src := consolebench.Source
+	for _, c := range []struct {
+		name string
+		f    func(r *rand.Rand) logingest.Filter
+	}{
+		{"source", func(*rand.Rand) logingest.Filter { return logingest.Filter{Source: src} }},
+		{"source+sort=timestamp", func(*rand.Rand) logingest.Filter {
+			return logingest.Filter{Source: src, SortBy: logingest.SortTimestamp}
+		}},
+		{"source+last-hour", func(*rand.Rand) logingest.Filter {
+			return logingest.Filter{Source: src, StartTime: now.Add(-time.Hour), SortBy: logingest.SortTimestamp}
+		}},
+		{"user", func(r *rand.Rand) logingest.Filter {
+			return logingest.Filter{Source: src, UserID: fmt.Sprintf("user_%d", 1+r.IntN(49999))}
+		}},
+		{"session", func(r *rand.Rand) logingest.Filter {
+			return logingest.Filter{Source: src, SessionID: fmt.Sprintf("session_%d", 1+r.IntN(499999))}
+		}},
+		{"type", func(r *rand.Rand) logingest.Filter {
+			types := logingest.EventTypes()
+			return logingest.Filter{Source: src, EventType: types[r.IntN(len(types))]}
+		}},
+		{"name", func(r *rand.Rand) logingest.Filter {
+			names := []string{"habit_completed", "habit_skipped", "sync_finished", "sync_failed", "frame_time", "button_tap"}
+			return logingest.Filter{Source: src, EventName: names[r.IntN(len(names))]}
+		}},
+		{"type+user", func(r *rand.Rand) logingest.Filter {
+			return logingest.Filter{Source: src, EventType: logingest.EventTypeError, UserID: fmt.Sprintf("user_%d", 1+r.IntN(49999))}
+		}},
+	} {
+		for _, skip := range []bool{false, true} {
+			name := "list/" + c.name
+			if skip {
+				name += "/page-only"
+			}
+			b.Run(name, func(b *testing.B) {
+				r := rand.New(rand.NewPCG(3, 4))
+				d := make([]time.Duration, 0, b.N)
+				for range b.N {
+					f := c.f(r)
+					f.SkipTotal = skip
+					t0 := time.Now()
+					if _, err := s.Query(context.Background(), f); err != nil {
+						b.Fatal(err)
+					}
+					d = append(d, time.Since(t0))
+				}
+				consolebench.Percentiles(b, d)
+			})
+		}
+	}
 }
 
 // bigBackfill builds the rollups, analytics_last_seen and the search index of bulk-loaded rows (the backfill
