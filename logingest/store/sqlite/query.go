@@ -262,7 +262,7 @@ var dialect = &rollupsql.Dialect{
 	RawMinute:     "substr(received_at, 1, 16) || ':00.000000000Z'",
 	RawAppVersion: "app_version",
 	RawPlatform:   platformSQL,
-	RawDuration: durationSQL,
+	RawDuration:   durationSQL,
 	Where: func(f logingest.Filter, args []any) (string, []any) {
 		w, more := filterWhere(f)
 		w = strings.TrimPrefix(w, " WHERE ")

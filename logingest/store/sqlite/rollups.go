@@ -12,7 +12,7 @@ import (
 )
 
 // platformSQL is the platform the rollups count for a row: device_info.platform when it is a JSON string, cut to
-// 64 characters; '' otherwise (migration 006).
+// 64 characters; the empty string otherwise (migration 006).
 const platformSQL = `CASE WHEN json_type(device_info, '$.platform') = 'text'
 	THEN substr(json_extract(device_info, '$.platform'), 1, 64) ELSE '' END`
 

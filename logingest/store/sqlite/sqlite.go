@@ -130,8 +130,8 @@ type Store struct {
 	reader *sql.DB // read-only pool
 
 	insertStmt *sql.Stmt // insertSQL, prepared once on the writer connection
-	now    func() time.Time
-	logger *slog.Logger
+	now        func() time.Time
+	logger     *slog.Logger
 
 	closed    atomic.Bool
 	closeOnce sync.Once
