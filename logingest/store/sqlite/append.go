@@ -55,6 +55,7 @@ func (s *Store) append(ctx context.Context, events []logingest.Event) (_ []login
 	}
 	createdAt := formatTime(s.now())
 	insert := tx.StmtContext(rowCtx, s.insertStmt)
+	defer insert.Close() // the transaction's copy; s.insertStmt stays prepared
 	inserted := make(map[eventKey]int64, len(events))
 	ids := idRange{lo: math.MaxInt64}
 	for i := range events {
@@ -158,31 +159,34 @@ func erasedKeys(ctx context.Context, tx *sql.Tx, events []logingest.Event) (map[
 	}
 	out := make(map[eventKey]bool)
 	for lo := 0; lo < len(events); lo += keyChunk {
-		chunk := events[lo:min(lo+keyChunk, len(events))]
-		args := make([]any, 0, 2*len(chunk))
-		for i := range chunk {
-			args = append(args, chunk[i].Source, chunk[i].EventID)
-		}
-		q := "SELECT source, event_id FROM erased_event_ids WHERE (source, event_id) IN (VALUES " + //nolint:gosec // placeholders only
-			placeholders(len(chunk), 2) + ")"
-		rows, err := tx.QueryContext(ctx, q, args...)
-		if err != nil {
-			return nil, err
-		}
-		for rows.Next() {
-			var k eventKey
-			if err := rows.Scan(&k.source, &k.eventID); err != nil {
-				rows.Close()
-				return nil, err
-			}
-			out[k] = true
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
+		if err := erasedKeysChunk(ctx, tx, events[lo:min(lo+keyChunk, len(events))], out); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// erasedKeysChunk looks up which of events were erased in one statement and records them in out.
+func erasedKeysChunk(ctx context.Context, tx *sql.Tx, events []logingest.Event, out map[eventKey]bool) error {
+	args := make([]any, 0, 2*len(events))
+	for i := range events {
+		args = append(args, events[i].Source, events[i].EventID)
+	}
+	q := "SELECT source, event_id FROM erased_event_ids WHERE (source, event_id) IN (VALUES " + //nolint:gosec // placeholders only
+		placeholders(len(events), 2) + ")"
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k eventKey
+		if err := rows.Scan(&k.source, &k.eventID); err != nil {
+			return err
+		}
+		out[k] = true
+	}
+	return rows.Err()
 }
 
 // jsonArg returns raw as text, or nil (NULL) when it is empty. Text, not a blob, so json_extract works on it.

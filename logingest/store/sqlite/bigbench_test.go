@@ -68,6 +68,7 @@ func BenchmarkBigConsole(b *testing.B) {
 // runBigList measures the explorer's list queries (GET /api/v1/logs/filter) over the bulk-loaded events: the
 // first page of 50 with its exact total, and without it (SkipTotal), for each filter the API offers.
 func runBigList(b *testing.B, s *Store, now time.Time) {
+	b.Helper()
 	src := consolebench.Source
 	for _, c := range []struct {
 		name string

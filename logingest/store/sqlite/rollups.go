@@ -123,7 +123,8 @@ func upsertRollup(ctx context.Context, tx *sql.Tx, table string, sums map[rollup
 			cmp.Compare(a.priority, b.priority), cmp.Compare(a.eventName, b.eventName),
 			cmp.Compare(a.appVersion, b.appVersion), cmp.Compare(a.platform, b.platform))
 	})
-	stmt, err := tx.PrepareContext(ctx, "INSERT INTO "+table+upsertRollupSQL)
+	stmt, err := tx.PrepareContext(ctx, "INSERT INTO "+table+upsertRollupSQL) //nolint:gosec // table is one of two constants
+
 	if err != nil {
 		return err
 	}

@@ -101,22 +101,29 @@ func dumpDerived(t *testing.T, s *Store) map[string][]string {
 		"search u3":               "SELECT rowid FROM analytics_logs_fts WHERE analytics_logs_fts MATCH '\"u3\"' ORDER BY 1",
 		"search google":           "SELECT rowid FROM analytics_logs_fts WHERE analytics_logs_fts MATCH '\"google\"' ORDER BY 1",
 	} {
-		rows, err := s.writer.QueryContext(t.Context(), q)
-		require.NoError(t, err)
-		cols, err := rows.Columns()
-		require.NoError(t, err)
-		for rows.Next() {
-			vals := make([]any, len(cols))
-			ptrs := make([]any, len(cols))
-			for i := range vals {
-				ptrs[i] = &vals[i]
-			}
-			require.NoError(t, rows.Scan(ptrs...))
-			out[table] = append(out[table], fmt.Sprint(vals...))
-		}
-		require.NoError(t, rows.Err())
-		require.NoError(t, rows.Close())
+		out[table] = dumpRows(t, s, q)
 	}
+	return out
+}
+
+func dumpRows(t *testing.T, s *Store, q string) []string {
+	t.Helper()
+	rows, err := s.writer.QueryContext(t.Context(), q)
+	require.NoError(t, err)
+	defer rows.Close()
+	cols, err := rows.Columns()
+	require.NoError(t, err)
+	var out []string
+	for rows.Next() {
+		vals := make([]any, len(cols))
+		ptrs := make([]any, len(cols))
+		for i := range vals {
+			ptrs[i] = &vals[i]
+		}
+		require.NoError(t, rows.Scan(ptrs...))
+		out = append(out, fmt.Sprint(vals...))
+	}
+	require.NoError(t, rows.Err())
 	return out
 }
 
@@ -158,8 +165,10 @@ func TestMigration008DownAndUpWithData(t *testing.T) {
 	s, err = Open(ctx, path, cfg) // migrates up again
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = s.Close() })
-	_, err = s.Append(ctx, []logingest.Event{{Source: "src", EventID: "after", EventType: logingest.EventTypeBehavioral,
-		EventName: "x", Timestamp: now, ReceivedAt: now}})
+	after := logingest.Event{
+		Source: "src", EventID: "after", EventType: logingest.EventTypeBehavioral, EventName: "x", Timestamp: now, ReceivedAt: now,
+	}
+	_, err = s.Append(ctx, []logingest.Event{after})
 	require.NoError(t, err)
 	requireTotal(t, s, now, 32) // counted once
 	page, err := s.Query(ctx, logingest.Filter{Source: "src", UserID: "u1"})
