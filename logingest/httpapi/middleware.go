@@ -30,6 +30,8 @@ type requestInfo struct {
 	logger  *slog.Logger
 	rec     *recorder // the response, for the status once the handler returns
 	charges []charge  // rate-limit tokens taken, to give back if the request fails
+	// chargeBuf backs charges for the usual request, which takes a request token and event tokens.
+	chargeBuf [2]charge
 	failure error     // the error the request was answered with, if any (see giveBack)
 }
 
@@ -126,6 +128,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 		id = newRequestID()
 	}
 	ri := &requestInfo{id: id, logger: newRequestLogger(h.logger, id)}
+	ri.charges = ri.chargeBuf[:0]
 	// The logger in the context lets the store log what it finds wrong with a row under the request id.
 	ctx := logingest.ContextWithLogger(context.WithValue(r.Context(), requestInfoKey, ri), ri.logger)
 	r = r.WithContext(ctx)
