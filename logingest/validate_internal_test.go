@@ -11,21 +11,25 @@ import (
 // for events breaking each tagged rule alone and in pairs, passesTags is true exactly when the validator
 // reports nothing. If a validate tag is added to Event, the tag list below fails first.
 func TestPassesTagsMatchesValidator(t *testing.T) {
+	t.Parallel()
 	var tagged []string
-	et := reflect.TypeFor[Event]()
-	for i := range et.NumField() {
-		if tag := et.Field(i).Tag.Get("validate"); tag != "" {
-			tagged = append(tagged, et.Field(i).Name+":"+tag)
+	for f := range reflect.TypeFor[Event]().Fields() {
+		if tag := f.Tag.Get("validate"); tag != "" {
+			tagged = append(tagged, f.Name+":"+tag)
 		}
 	}
-	want := []string{"EventID:required", "Timestamp:required", "EventType:required,event_type", "EventName:required",
-		"Priority:omitempty,priority"}
+	want := []string{
+		"EventID:required", "Timestamp:required", "EventType:required,event_type", "EventName:required",
+		"Priority:omitempty,priority",
+	}
 	if !slices.Equal(tagged, want) {
 		t.Fatalf("Event's validate tags are %v; passesTags knows %v: update it and this list", tagged, want)
 	}
 
-	valid := Event{EventID: "e1", Timestamp: time.Date(2025, 8, 27, 11, 0, 0, 0, time.UTC), EventType: EventTypeError,
-		EventName: "x"}
+	valid := Event{
+		EventID: "e1", Timestamp: time.Date(2025, 8, 27, 11, 0, 0, 0, time.UTC), EventType: EventTypeError,
+		EventName: "x",
+	}
 	breaks := []func(*Event){
 		func(e *Event) { e.EventID = "" },
 		func(e *Event) { e.Timestamp = time.Time{} },

@@ -19,8 +19,10 @@ func TestAppendIngestAnswerMatchesMarshal(t *testing.T) {
 		msg, requestID string
 		data           ingestData
 	}{
-		{"event accepted", "0123456789abcdef0123456789abcdef",
-			ingestData{EventID: "6d499ffd-8dc6-36eb-00ed-9039f9ba492d", ID: 42, Status: logingest.StatusAccepted}},
+		{
+			"event accepted", "0123456789abcdef0123456789abcdef",
+			ingestData{EventID: "6d499ffd-8dc6-36eb-00ed-9039f9ba492d", ID: 42, Status: logingest.StatusAccepted},
+		},
 		{"event already stored", "req-1.x_y", ingestData{EventID: "e", ID: math.MaxInt64, Status: logingest.StatusDuplicate}},
 		{"event accepted", "", ingestData{EventID: odd, ID: 0, Status: logingest.Status(odd)}},
 		{odd, odd, ingestData{EventID: "", ID: -1}},

@@ -32,7 +32,7 @@ type requestInfo struct {
 	charges []charge  // rate-limit tokens taken, to give back if the request fails
 	// chargeBuf backs charges for the usual request, which takes a request token and event tokens.
 	chargeBuf [2]charge
-	failure error     // the error the request was answered with, if any (see giveBack)
+	failure   error // the error the request was answered with, if any (see giveBack)
 }
 
 func infoFrom(ctx context.Context) *requestInfo {

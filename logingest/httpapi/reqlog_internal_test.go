@@ -13,6 +13,7 @@ import (
 // made with slog's With would, for both standard handlers, with and without key_id, through WithAttrs and
 // WithGroup, and that it writes nothing below the level.
 func TestRequestLoggerWritesAsWith(t *testing.T) {
+	t.Parallel()
 	noTime := func(_ []string, a slog.Attr) slog.Attr {
 		if a.Key == slog.TimeKey {
 			return slog.Attr{}
