@@ -38,7 +38,8 @@ func TestLoadBufferConfig(t *testing.T) {
 	_, err = loadConfig(envMap(map[string]string{"INGEST_BUFFER_MESSAGES": "batch"}))
 	require.ErrorContains(t, err, "INGEST_BUFFER_MESSAGES must be request or event")
 	// Writers share partitions out: each partition pulled by exactly one writer of the process.
-	require.Equal(t, [][]int{{0, 3, 6}, {1, 4, 7}, {2, 5}}, [][]int{writerPartitions(0, 3, 8), writerPartitions(1, 3, 8), writerPartitions(2, 3, 8)})
+	require.Equal(t, [][]int{{0, 3, 6}, {1, 4, 7}, {2, 5}},
+		[][]int{writerPartitions(0, 3, 8), writerPartitions(1, 3, 8), writerPartitions(2, 3, 8)})
 	require.Equal(t, []int{1}, writerPartitions(3, 4, 2), "more writers than partitions: shared")
 	require.Nil(t, writerPartitions(0, 2, 1), "one partition: every writer pulls it")
 }

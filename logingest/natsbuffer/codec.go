@@ -94,7 +94,7 @@ func appendTime(dst []byte, t time.Time) []byte {
 		dst = binary.AppendVarint(dst, int64(off))
 	}
 	dst = binary.AppendVarint(dst, t.Unix())
-	return binary.AppendUvarint(dst, uint64(t.Nanosecond()))
+	return binary.AppendUvarint(dst, uint64(t.Nanosecond())) //nolint:gosec // 0 ≤ nanoseconds < 1e9
 }
 
 // errCorrupt is wrapped by every decodeEvents error.
@@ -182,11 +182,11 @@ func (d *decoder) span() (lo, hi int) {
 	if d.err != nil {
 		return 0, 0
 	}
-	if n > uint64(len(d.data)-d.off) {
+	if n > uint64(len(d.data)-d.off) { //nolint:gosec // off ≤ len(data)
 		d.fail("field longer than the message")
 		return 0, 0
 	}
-	lo, hi = d.off, d.off+int(n)
+	lo, hi = d.off, d.off+int(n) //nolint:gosec // n ≤ len(data) - off, checked above
 	d.off = hi
 	return lo, hi
 }
@@ -230,7 +230,7 @@ func (d *decoder) time() time.Time {
 	if d.err != nil {
 		return time.Time{}
 	}
-	return time.Unix(sec, int64(nsec)).In(loc)
+	return time.Unix(sec, int64(nsec)).In(loc) //nolint:gosec // nsec < 1e9, checked above
 }
 
 func (d *decoder) event(e *logingest.Event) {

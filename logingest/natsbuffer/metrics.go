@@ -71,7 +71,8 @@ func newWriteMetrics(reg prometheus.Registerer) (*writeMetrics, error) {
 		}),
 		retryLater: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "logingest_buffer_retry_later_messages_total",
-			Help: "Messages handed back to the stream for a delayed retry because the store kept failing them while it answered pings (never dropped).",
+			Help: "Messages handed back to the stream for a delayed retry because the store kept failing them " +
+				"while it answered pings (never dropped).",
 		}),
 		batchEvents: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "logingest_buffer_write_batch_events",
