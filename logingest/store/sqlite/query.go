@@ -68,7 +68,20 @@ func (s *Store) query(ctx context.Context, f logingest.Filter, col string, after
 	defer tx.Rollback() // read-only; nothing to lose
 
 	page := &logingest.Page{Events: make([]logingest.Event, 0, min(f.Limit+1, logingest.MaxQueryLimit+1)), Total: -1}
-	if !f.SkipTotal {
+	common, err := s.commonSearch(ctx, tx, f)
+	if err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	if common {
+		where, args = filterWhereProbe(f)
+	}
+	switch {
+	case f.SkipTotal:
+	case common:
+		if page.Total, page.TotalIsEstimate, err = s.searchTotal(ctx, tx, f, where, args); err != nil {
+			return nil, fmt.Errorf("count: %w", err)
+		}
+	default:
 		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM analytics_logs"+where, args...).Scan(&page.Total); err != nil {
 			return nil, fmt.Errorf("count: %w", err)
 		}
@@ -146,8 +159,14 @@ func (s *Store) query(ctx context.Context, f logingest.Filter, col string, after
 }
 
 // filterWhere returns the WHERE clause (with a leading space, or empty) and its arguments for f's filters.
-// Values only ever travel as arguments.
-func filterWhere(f logingest.Filter) (string, []any) {
+// Values only ever travel as arguments. Search reads the FTS5 index first (ftsFirst).
+func filterWhere(f logingest.Filter) (string, []any) { return filterWhereSearch(f, ftsFirst) }
+
+// filterWhereProbe is filterWhere with search as a probe of the FTS5 index per row (searchProbe), so that
+// the rows are read in the order of the filter's index.
+func filterWhereProbe(f logingest.Filter) (string, []any) { return filterWhereSearch(f, searchProbe) }
+
+func filterWhereSearch(f logingest.Filter, search string) (string, []any) {
 	var conds []string
 	var args []any
 	add := func(cond string, arg any) {
@@ -171,11 +190,7 @@ func filterWhere(f logingest.Filter) (string, []any) {
 	// Search (logingest.SearchTerms) through the FTS5 trigram index of migration 007_search: each term is an
 	// FTS5 string (a phrase of its trigrams), which matches it as a case-insensitive substring.
 	if terms, _ := logingest.SearchTerms(f.Search); len(terms) > 0 { // validated by Normalize
-		quoted := make([]string, len(terms))
-		for i, t := range terms {
-			quoted[i] = `"` + strings.ReplaceAll(t, `"`, `""`) + `"`
-		}
-		add("id IN (SELECT rowid FROM analytics_logs_fts WHERE analytics_logs_fts MATCH ?)", strings.Join(quoted, " AND "))
+		add(search, ftsQuery(terms))
 	}
 	if len(conds) == 0 {
 		return "", nil

@@ -133,6 +133,10 @@ type Store struct {
 	now        func() time.Time
 	logger     *slog.Logger
 
+	// searchCommonAbove and searchCountThreshold override the search thresholds of searchindex.go when
+	// positive (tests).
+	searchCommonAbove, searchCountThreshold int64
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
