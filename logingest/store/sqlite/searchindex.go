@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/change66/logserver/internal/storequery"
@@ -37,8 +38,8 @@ const (
 	// defaultSearchCountThreshold is how many matches of a common search Query counts exactly; above it,
 	// Page.Total is an estimate with Page.TotalIsEstimate set (as pgstore's CountEstimateThreshold).
 	defaultSearchCountThreshold = 1000
-	// searchSampleRows is how many rows of the filter (without the search) the estimate probes.
-	searchSampleRows = 10000
+	// defaultSearchSampleRows is how many rows of the filter (without the search) the estimate probes.
+	defaultSearchSampleRows = 10000
 )
 
 // ftsQuery returns the FTS5 query of search terms (logingest.SearchTerms): each term an FTS5 string (a
@@ -57,6 +58,13 @@ func (s *Store) commonAbove() int64 {
 		return s.searchCommonAbove
 	}
 	return defaultSearchCommonAbove
+}
+
+func (s *Store) sampleRows() int64 {
+	if s.searchSample > 0 {
+		return s.searchSample
+	}
+	return defaultSearchSampleRows
 }
 
 func (s *Store) countThreshold() int64 {
@@ -82,15 +90,16 @@ func (s *Store) commonSearch(ctx context.Context, tx *sql.Tx, f logingest.Filter
 // searchTotal returns Page.Total of a common search f, whose WHERE clause (searchProbe, no cursor) is
 // where/args. It is exact when at most countThreshold rows match, found by walking the filter's rows until
 // countThreshold+1 match (a search that matches few of the filter's rows therefore walks them all). Above
-// that it estimates: the share of matches among the first searchSampleRows rows of the filter, times the
+// that it estimates: the share of matches among the first sampleRows (10,000) rows of the filter, times the
 // filter's size without the search (from the hourly rollups when the filter only has columns they keep,
 // else counted), never below countThreshold+1, with estimated true. When the filter has fewer than
-// searchSampleRows rows the sample is the whole filter and the total is exact.
-func (s *Store) searchTotal(ctx context.Context, tx *sql.Tx, f logingest.Filter, where string, args []any) (total int64, estimated bool, err error) {
+// sampleRows rows the sample is the whole filter and the total is exact.
+func (s *Store) searchTotal(ctx context.Context, tx *sql.Tx, f logingest.Filter, where string, args []any) (
+	total int64, estimated bool, err error,
+) {
 	limit := s.countThreshold()
-	//nolint:gosec // G202: where is built by filterWhereSearch from fixed conditions with ? placeholders
 	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM analytics_logs"+where+" LIMIT ?)",
-		append(args[:len(args):len(args)], limit+1)...).Scan(&total); err != nil {
+		append(slices.Clip(args), limit+1)...).Scan(&total); err != nil {
 		return 0, false, err
 	}
 	if total <= limit {
@@ -101,13 +110,12 @@ func (s *Store) searchTotal(ctx context.Context, tx *sql.Tx, f logingest.Filter,
 	base.Search = ""
 	baseWhere, baseArgs := filterWhere(base)
 	var rows, hits int64
-	//nolint:gosec // G202: baseWhere is built by filterWhereSearch from fixed conditions with ? placeholders
 	q := "SELECT count(*), coalesce(sum(" + searchProbe + "), 0) FROM (SELECT id FROM analytics_logs" + baseWhere +
 		" LIMIT ?) AS analytics_logs"
-	if err := tx.QueryRowContext(ctx, q, ftsQueryArg(terms, baseArgs, searchSampleRows)...).Scan(&rows, &hits); err != nil {
+	if err := tx.QueryRowContext(ctx, q, ftsQueryArg(terms, baseArgs, s.sampleRows())...).Scan(&rows, &hits); err != nil {
 		return 0, false, err
 	}
-	if rows < searchSampleRows {
+	if rows < s.sampleRows() {
 		return hits, false, nil
 	}
 	n, err := filterSize(ctx, tx, base, baseWhere, baseArgs)
@@ -120,37 +128,33 @@ func (s *Store) searchTotal(ctx context.Context, tx *sql.Tx, f logingest.Filter,
 
 // ftsQueryArg orders the arguments of searchTotal's sample: the probe's FTS5 query first (it is in the
 // select list), then the filter's, then the sample size.
-func ftsQueryArg(terms []string, baseArgs []any, sample int) []any {
+func ftsQueryArg(terms []string, baseArgs []any, sample int64) []any {
 	out := make([]any, 0, len(baseArgs)+2)
 	out = append(out, ftsQuery(terms))
 	out = append(out, baseArgs...)
 	return append(out, sample)
 }
 
-// rollupColumns are the filter columns the hourly rollups of migration 006 keep.
-var rollupColumns = map[string]bool{"source": true, "event_type": true, "event_name": true, "app_version": true, "priority": true}
-
 // filterSize returns the number of events matching f (which has no search): the sum of the hourly rollups
 // when f only matches columns they keep (events written through the Store; cheap), else a count.
 func filterSize(ctx context.Context, tx *sql.Tx, f logingest.Filter, where string, args []any) (int64, error) {
+	// The hourly rollups of migration 006 keep every column of storequery.Matches but user_id and session_id.
+	fromRollups := f.UserID == "" && f.SessionID == "" && f.ProviderName == "" && f.StartTime.IsZero() && f.EndTime.IsZero()
 	matches := storequery.Matches(f)
-	fromRollups := f.ProviderName == "" && f.StartTime.IsZero() && f.EndTime.IsZero()
 	conds := make([]string, 0, len(matches))
 	rargs := make([]any, 0, len(matches))
 	for _, m := range matches {
-		fromRollups = fromRollups && rollupColumns[m.Column]
 		conds = append(conds, m.Column+" = ?")
 		rargs = append(rargs, m.Value)
 	}
 	var n int64
 	if !fromRollups {
-		//nolint:gosec // G202: where is built by filterWhereSearch from fixed conditions with ? placeholders
 		err := tx.QueryRowContext(ctx, "SELECT count(*) FROM analytics_logs"+where, args...).Scan(&n)
 		return n, err
 	}
 	q := "SELECT coalesce(sum(n), 0) FROM analytics_rollup_hour"
 	if len(conds) > 0 {
-		q += " WHERE " + strings.Join(conds, " AND ") //nolint:gosec // G202: columns from storequery.Matches, values bound
+		q += " WHERE " + strings.Join(conds, " AND ")
 	}
 	err := tx.QueryRowContext(ctx, q, rargs...).Scan(&n)
 	return n, err

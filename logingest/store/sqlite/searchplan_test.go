@@ -107,6 +107,21 @@ func TestSearchPlans(t *testing.T) {
 	s.searchCommonAbove, s.searchCountThreshold = 5, 3
 	p, err := s.Query(t.Context(), logingest.Filter{Source: "s", Search: "needle"})
 	require.NoError(t, err)
-	require.EqualValues(t, common, p.Total)
+	require.Equal(t, common, p.Total)
 	require.False(t, p.TotalIsEstimate, "a filter smaller than the sample is counted exactly")
+
+	// A sample smaller than the filter: an estimate, from the rollups (source only) or from a count (user).
+	for _, f := range []logingest.Filter{{Source: "s", Search: "needle"}, {Source: "s", Search: "needle", UserID: "user_0"}} {
+		s.searchCommonAbove, s.searchCountThreshold, s.searchSample = 0, 0, 0
+		want, err := s.Query(t.Context(), f)
+		require.NoError(t, err)
+		require.False(t, want.TotalIsEstimate)
+		s.searchCommonAbove, s.searchCountThreshold, s.searchSample = 5, 3, 5
+		p, err = s.Query(t.Context(), f)
+		require.NoError(t, err)
+		require.True(t, p.TotalIsEstimate, "%+v", f)
+		require.GreaterOrEqual(t, p.Total, int64(4), "never below the threshold plus one")
+		require.LessOrEqual(t, p.Total, int64(60), "at most the filter's size")
+		require.Equal(t, want.Events, p.Events, "the page itself is exact")
+	}
 }
