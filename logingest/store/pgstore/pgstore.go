@@ -38,6 +38,10 @@ type Config struct {
 	// PremakePartitions is how many partitions after the current one MaintainPartitions creates ahead of
 	// time. Defaults to 7.
 	PremakePartitions int
+	// PartitionMoveBatch is the most events one step of MaintainPartitions moves out of the DEFAULT partition
+	// (each step is one transaction, see MaintainPartitions). Smaller steps hold locks for less time but leave
+	// more partitions. Defaults to 500,000.
+	PartitionMoveBatch int
 	// CountEstimateThreshold is how many matching events Query always counts exactly, in the same round trip
 	// as the page. Above it, Query samples the matches (see CountSamplePercent) and, when the sample finds at
 	// most CountExactMax, counts them exactly within CountTimeBudget; otherwise Page.Total is the sample's
@@ -83,6 +87,9 @@ func (c *Config) withDefaults() Config {
 	if out.PremakePartitions == 0 {
 		out.PremakePartitions = 7
 	}
+	if out.PartitionMoveBatch == 0 {
+		out.PartitionMoveBatch = 500_000
+	}
 	if out.OriginalSource == "" {
 		out.OriginalSource = logingest.DefaultSource
 	}
@@ -115,6 +122,9 @@ func (c *Config) validate() error {
 	}
 	if c.PremakePartitions < 0 {
 		return errors.New("PremakePartitions must not be negative")
+	}
+	if c.PartitionMoveBatch < 0 {
+		return errors.New("PartitionMoveBatch must not be negative")
 	}
 	if c.CountEstimateThreshold < 0 {
 		return errors.New("CountEstimateThreshold must not be negative")
