@@ -205,7 +205,9 @@ func RunLists(b *testing.B, s logingest.Store, t Terms) {
 	ctx := context.Background()
 	now := t.Now
 	types := logingest.EventTypes()
-	hourAt := func(r *rand.Rand) time.Time { return now.Add(-time.Duration(1+r.IntN(22)) * time.Hour).Truncate(time.Minute) }
+	hourAt := func(r *rand.Rand) time.Time {
+		return now.Add(-time.Duration(1+r.IntN(22)) * time.Hour).Truncate(time.Minute)
+	}
 	cases := []struct {
 		name string
 		f    func(r *rand.Rand) logingest.Filter
