@@ -76,7 +76,9 @@ func (d *Data) Event(i int) logingest.Event {
 	e.Source = Source
 	e.EventID = fmt.Sprintf("%08x-%04x-%04x-%04x-%012x", r.Uint32(), r.Uint32()&0xffff, r.Uint32()&0xffff,
 		r.Uint32()&0xffff, r.Uint64()&0xffffffffffff)
-	e.ReceivedAt = d.Now.Add(-24 * time.Hour).Add(time.Duration(int64(i+1) * int64(24*time.Hour) / int64(d.Rows)))
+	// In float64: (i+1) * 24h in nanoseconds overflows int64 beyond ~106,000 events.
+	e.ReceivedAt = d.Now.Add(-24 * time.Hour).Add(time.Duration(float64(i+1) * float64(24*time.Hour) / float64(d.Rows))).
+		Truncate(time.Microsecond)
 	if r.IntN(100) < d.OfflinePercent {
 		e.Timestamp = e.ReceivedAt.Add(-time.Hour - time.Duration(r.Int64N(int64(71*time.Hour))))
 	} else {
