@@ -47,6 +47,11 @@ type Config struct {
 	// most CountExactMax, counts them exactly within CountTimeBudget; otherwise Page.Total is the sample's
 	// estimate and Page.TotalIsEstimate is true. Defaults to 10000.
 	CountEstimateThreshold int64
+	// SearchCountThreshold replaces CountEstimateThreshold for a filter with a search (Filter.Search): above it,
+	// Page.Total is always the sample's estimate, never an exact count. Matching a search reads each candidate
+	// event's search document, so counting 10,000 matches of a common term reads ~100,000 documents. Defaults
+	// to 1000.
+	SearchCountThreshold int64
 	// CountExactMax is the largest sampled number of matches that Query still tries to count exactly. Defaults
 	// to 2,000,000 (about half a second of counting on a small server); a negative value never counts above
 	// CountEstimateThreshold.
@@ -96,6 +101,9 @@ func (c *Config) withDefaults() Config {
 	if out.CountEstimateThreshold == 0 {
 		out.CountEstimateThreshold = 10000
 	}
+	if out.SearchCountThreshold == 0 {
+		out.SearchCountThreshold = 1000
+	}
 	if out.CountExactMax == 0 {
 		out.CountExactMax = 2_000_000
 	}
@@ -128,6 +136,9 @@ func (c *Config) validate() error {
 	}
 	if c.CountEstimateThreshold < 0 {
 		return errors.New("CountEstimateThreshold must not be negative")
+	}
+	if c.SearchCountThreshold < 0 {
+		return errors.New("SearchCountThreshold must not be negative")
 	}
 	if c.CountTimeBudget < 0 {
 		return errors.New("CountTimeBudget must not be negative")

@@ -756,6 +756,20 @@ func TestQuery_Totals(t *testing.T) {
 		require.EqualValues(t, 3, p.Total) // events 7, 47 and 87 are in the last 100 s
 	})
 
+	t.Run("a search is counted up to SearchCountThreshold, then estimated", func(t *testing.T) {
+		t.Parallel()
+		s, b := setup(t, &pgstore.Config{SearchCountThreshold: 100, CountSamplePercent: 30})
+		bulk(t, b)
+		p, err := s.Query(t.Context(), logingest.Filter{Search: "name_7", Limit: 5}) // n/40 = 750 matches
+		require.NoError(t, err)
+		require.True(t, p.TotalIsEstimate, "never counted exactly above the threshold, whatever CountExactMax")
+		require.InEpsilon(t, n/40, p.Total, 0.5, "estimate %d", p.Total)
+		p, err = s.Query(t.Context(), logingest.Filter{Search: "name_7", StartTime: now.Add(-1000 * time.Second)})
+		require.NoError(t, err)
+		require.False(t, p.TotalIsEstimate)
+		require.EqualValues(t, 25, p.Total) // events 7, 47, ..., 967
+	})
+
 	t.Run("estimate when the budget runs out", func(t *testing.T) {
 		t.Parallel()
 		s, b := setup(t, &pgstore.Config{CountEstimateThreshold: 50, CountTimeBudget: time.Millisecond})

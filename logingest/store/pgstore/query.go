@@ -115,7 +115,10 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 	// The page and the bounded count travel in one batch: one round trip.
 	batch := &pgx.Batch{}
 	batch.Queue(pageSQL, args...)
-	threshold := s.cfg.CountEstimateThreshold
+	threshold, search := s.cfg.CountEstimateThreshold, f.Search != ""
+	if search {
+		threshold = s.cfg.SearchCountThreshold
+	}
 	fromRollups := storequery.RollupFilter(f)
 	switch {
 	case f.SkipTotal:
@@ -192,7 +195,7 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 			return nil, fmt.Errorf("query: %w", withCtx(ctx, mapErr(err)))
 		}
 		if !fromRollups && page.Total > threshold {
-			total, estimated, err := s.largeTotal(ctx, countWhere, countArgs)
+			total, estimated, err := s.largeTotal(ctx, countWhere, countArgs, threshold, search)
 			if err != nil {
 				return nil, err
 			}
@@ -220,16 +223,18 @@ func rollupTotalSQL(f logingest.Filter) (string, []any) {
 	return "SELECT coalesce(sum(n), 0)::int8 FROM analytics_rollup_hour" + where, args
 }
 
-// largeTotal returns the total of a filter known to match more than Config.CountEstimateThreshold events:
-// exact when a sample finds at most Config.CountExactMax matches and counting them ends within
-// Config.CountTimeBudget, else the sample's estimate (never below the threshold plus one), with estimated true.
-func (s *Store) largeTotal(ctx context.Context, where string, args []any) (total int64, estimated bool, err error) {
+// largeTotal returns the total of a filter known to match more than threshold events: exact when the filter
+// has no search, a sample finds at most Config.CountExactMax matches and counting them ends within
+// Config.CountTimeBudget; else the sample's estimate (never below the threshold plus one), with estimated true.
+// A search is never counted exactly above its threshold: every candidate row's search document must be read and
+// matched, which for a common term takes seconds at millions of events.
+func (s *Store) largeTotal(ctx context.Context, where string, args []any, threshold int64, search bool) (total int64, estimated bool, err error) {
 	est, err := s.sampleTotal(ctx, where, args)
 	if err != nil {
 		return 0, false, err
 	}
-	est = max(est, s.cfg.CountEstimateThreshold+1)
-	if s.cfg.CountExactMax < 0 || est > s.cfg.CountExactMax {
+	est = max(est, threshold+1)
+	if search || s.cfg.CountExactMax < 0 || est > s.cfg.CountExactMax {
 		return est, true, nil
 	}
 	n, ok, err := s.countWithin(ctx, where, args)
