@@ -66,6 +66,9 @@ func timed(b *testing.B, fn func(r *rand.Rand) error) {
 	Percentiles(b, d)
 }
 
+// nfcNotifier is a provider name of both data sets.
+const nfcNotifier = "nfc_notifier"
+
 // Terms names values that exist in a loaded data set, for the benchmarks' filters and searches.
 type Terms struct {
 	// Rows is how many events of Source were loaded, received in the day before Now.
@@ -90,9 +93,9 @@ func Run(b *testing.B, s logingest.Store, rows int, now time.Time) {
 		Rows: rows, Now: now,
 		User:      func(r *rand.Rand) string { return fmt.Sprintf("user_%d", r.IntN(50000)) },
 		Session:   func(r *rand.Rand) string { return fmt.Sprintf("session_%d", r.IntN(500000)) },
-		Common:    []string{"habit_completed", "sync_failed", "nfc_notifier", "iPhone"},
+		Common:    []string{"habit_completed", "sync_failed", nfcNotifier, "iPhone"},
 		Rare:      func(r *rand.Rand) string { return fmt.Sprintf("user_%d", 10000+r.IntN(40000)) },
-		Providers: []string{"habit_provider", "nfc_notifier", "auth_provider"},
+		Providers: []string{"habit_provider", nfcNotifier, "auth_provider"},
 		EventName: "sync_failed",
 	})
 }
@@ -106,7 +109,7 @@ func (d *Data) Terms() Terms {
 		// ~40 %, ~8 %, ~12 % (two words), ~10 % of the events.
 		Common:    []string{"habit", "sync_finished", "Connection closed", "/profile"},
 		Rare:      func(r *rand.Rand) string { return d.SessionID(r.IntN(d.Users), r.IntN(d.SessionsPerUser)) },
-		Providers: []string{"deep_link_notifier", "auth_provider", "nfc_notifier", "habit_provider"},
+		Providers: []string{"deep_link_notifier", "auth_provider", nfcNotifier, "habit_provider"},
 		EventName: "network_error",
 	}
 }
@@ -391,5 +394,5 @@ func rssBytes() uint64 {
 	if err != nil {
 		return 0
 	}
-	return pages * uint64(os.Getpagesize())
+	return pages * uint64(max(os.Getpagesize(), 0))
 }

@@ -71,7 +71,7 @@ const sessionSpacingMs = 17_279
 
 // Event returns event i (0 <= i < Rows).
 func (d *Data) Event(i int) logingest.Event {
-	r := rand.New(rand.NewPCG(uint64(i), 0x5eed))
+	r := rand.New(rand.NewPCG(uint64(max(i, 0)), 0x5eed))
 	e := d.templates[r.IntN(len(d.templates))]
 	e.Source = Source
 	e.EventID = fmt.Sprintf("%08x-%04x-%04x-%04x-%012x", r.Uint32(), r.Uint32()&0xffff, r.Uint32()&0xffff,

@@ -8,6 +8,7 @@ import (
 // TestDataSpreadsOverTheDay: events are received in order over the day before Now (a regression test for an
 // int64 overflow that squeezed 5 million events into two hours), with realistic users and sessions.
 func TestDataSpreadsOverTheDay(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 30, 15, 0, 0, 0, time.UTC)
 	d, err := NewData(5_000_000, now)
 	if err != nil {

@@ -486,7 +486,7 @@ func copyValues(e *logingest.Event) []any {
 		if len(m) == 0 {
 			return nil
 		}
-		return []byte(m)
+		return m
 	}
 	return []any{
 		e.Source, e.EventID, e.Timestamp, string(e.EventType), e.EventName, jsonOrNil(e.Properties),

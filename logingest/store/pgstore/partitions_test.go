@@ -146,7 +146,10 @@ func TestMaintainPartitions_FillsGaps(t *testing.T) {
 		ranges = append(ranges, [2]time.Duration{p.From.Sub(day), p.To.Sub(day)})
 	}
 	require.Equal(t, [][2]time.Duration{
-		{0, 3 * time.Hour}, {3 * time.Hour, 4 * time.Hour}, {4 * time.Hour, 10 * time.Hour},
-		{10 * time.Hour, 11 * time.Hour}, {11 * time.Hour, 24 * time.Hour},
+		{0, 3 * time.Hour},
+		{3 * time.Hour, 4 * time.Hour},
+		{4 * time.Hour, 10 * time.Hour},
+		{10 * time.Hour, 11 * time.Hour},
+		{11 * time.Hour, 24 * time.Hour},
 	}, ranges)
 }

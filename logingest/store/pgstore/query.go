@@ -210,9 +210,10 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 // and delete triggers keep exact in the rows' own transactions: a sum over the source's hour rows instead of a
 // count over millions of events.
 func rollupTotalSQL(f logingest.Filter) (string, []any) {
-	var conds []string
-	var args []any
-	for _, m := range storequery.Matches(f) {
+	matches := storequery.Matches(f)
+	conds := make([]string, 0, len(matches))
+	args := make([]any, 0, len(matches))
+	for _, m := range matches {
 		args = append(args, m.Value)
 		conds = append(conds, m.Column+" = $"+strconv.Itoa(len(args)))
 	}
@@ -228,7 +229,9 @@ func rollupTotalSQL(f logingest.Filter) (string, []any) {
 // Config.CountTimeBudget; else the sample's estimate (never below the threshold plus one), with estimated true.
 // A search is never counted exactly above its threshold: every candidate row's search document must be read and
 // matched, which for a common term takes seconds at millions of events.
-func (s *Store) largeTotal(ctx context.Context, where string, args []any, threshold int64, search bool) (total int64, estimated bool, err error) {
+func (s *Store) largeTotal(ctx context.Context, where string, args []any, threshold int64, search bool) (
+	total int64, estimated bool, err error,
+) {
 	est, err := s.sampleTotal(ctx, where, args)
 	if err != nil {
 		return 0, false, err
