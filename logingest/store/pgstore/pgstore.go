@@ -57,7 +57,8 @@ type Config struct {
 	// CountEstimateThreshold.
 	CountExactMax int64
 	// CountTimeBudget bounds the exact count above CountEstimateThreshold: a count still running after it is
-	// canceled and the sample's estimate is served. Defaults to 1s.
+	// canceled and the sample's estimate is served. It is part of the latency of every page whose filter matches
+	// many events, so it is short: about 150,000 matches count within it on a quiet machine. Defaults to 50ms.
 	CountTimeBudget time.Duration
 	// CountSamplePercent is the share of table blocks (TABLESAMPLE SYSTEM) read to estimate a large total.
 	// Defaults to 1 (measured error: see the package documentation).
@@ -108,7 +109,7 @@ func (c *Config) withDefaults() Config {
 		out.CountExactMax = 2_000_000
 	}
 	if out.CountTimeBudget == 0 {
-		out.CountTimeBudget = time.Second
+		out.CountTimeBudget = 50 * time.Millisecond
 	}
 	if out.CountSamplePercent == 0 {
 		out.CountSamplePercent = 1

@@ -703,7 +703,7 @@ func TestQuery_Totals(t *testing.T) {
 
 	t.Run("exact above the threshold", func(t *testing.T) {
 		t.Parallel()
-		s, b := setup(t, &pgstore.Config{CountEstimateThreshold: 50})
+		s, b := setup(t, &pgstore.Config{CountEstimateThreshold: 50, CountTimeBudget: time.Minute})
 		bulk(t, b)
 		for f, want := range map[*logingest.Filter]int64{
 			{StartTime: since}: n, {EventType: logingest.EventTypeError, StartTime: since}: n / 5,
