@@ -116,12 +116,26 @@ func (s *Store) MaintainPartitions(ctx context.Context, now time.Time) error {
 }
 
 // maintainPartitions is MaintainPartitions; atOpen bounds the work to what start-up needs: it does not wait
-// for a replica that holds the lock (that replica does the work) and it creates only partitions whose range
-// has no rows in the DEFAULT partition, leaving moves to the background MaintainPartitions (until then those
-// events stay readable in the DEFAULT partition, and new ones of the period keep landing there).
+// for a replica that holds the lock (that replica does the work), and it creates partitions only while the
+// DEFAULT partition is empty (creating one scans it), leaving the rest to the background MaintainPartitions
+// (until then events stay readable in the DEFAULT partition, and new ones of their period keep landing there).
 func (s *Store) maintainPartitions(ctx context.Context, now time.Time, atOpen bool) error {
 	if err := s.checkOpen(); err != nil {
 		return err
+	}
+	if atOpen {
+		// Creating any partition scans the whole DEFAULT partition (PostgreSQL checks that it holds no row of
+		// the new range), under a lock that blocks reads: with millions of events there (a bulk import) that
+		// is unbounded work. Start-up then creates nothing; the background upkeep does it.
+		var rows bool
+		err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM analytics_logs_default)`).Scan(&rows)
+		if err != nil {
+			return fmt.Errorf("maintain partitions: %w", withCtx(ctx, mapErr(err)))
+		}
+		if rows {
+			s.logger.InfoContext(ctx, "the default partition holds events; partitions are left to the background upkeep")
+			return nil
+		}
 	}
 	iv := s.cfg.PartitionInterval
 	start := now.UTC().Truncate(iv)

@@ -55,7 +55,7 @@ func TestMaintainPartitions_MovesDefaultInBoundedSteps(t *testing.T) {
 	t.Cleanup(func() { _ = s2.Close() })
 	require.EqualValues(t, 35, count(t, b.conn, "SELECT count(*) FROM analytics_logs_default"), "Open moves nothing")
 	require.Empty(t, periodParts(t, s2, day), "the period waits for the background upkeep")
-	require.Contains(t, logs.String(), "background upkeep will move them")
+	require.Contains(t, logs.String(), "partitions are left to the background upkeep")
 
 	require.NoError(t, s2.MaintainPartitions(t.Context(), future))
 	require.Zero(t, count(t, b.conn, "SELECT count(*) FROM analytics_logs_default"))
