@@ -220,10 +220,12 @@ func TestPrometheusScrapesServerMetricsPanels(t *testing.T) {
 	// round on, however slowly the rounds go.
 	floodKey, _ := createKey(t, env, "-name", "flood", "-scopes", "read", "-requests-per-minute", "1")
 	s := startServer(t, env)
-	// A second server in buffer mode feeds the buffer panels (17-21).
+	// A second server in buffer mode feeds the buffer panels (17-21). Its writer takes one traffic round (20
+	// events) a write: under load, in this race-built binary, a backlog of hundreds of events did not commit
+	// within the writer's 10s write timeout, was retried whole and never written.
 	bs := startServer(t, map[string]string{
 		"DATA_DIR": t.TempDir(), "API_KEYS": key, "LOG_LEVEL": "error",
-		"INGEST_BUFFER": natstest.Start(t, 1).URLs(), "INGEST_BUFFER_WRITERS": "1",
+		"INGEST_BUFFER": natstest.Start(t, 1).URLs(), "INGEST_BUFFER_WRITERS": "1", "INGEST_BUFFER_BATCH": "20",
 	})
 	var wg sync.WaitGroup
 	wg.Go(func() { trafficLoop(t.Context(), s, key, floodKey) }) // stops when the test ends
