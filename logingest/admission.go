@@ -64,8 +64,10 @@ const (
 	// errs high: clients told too early are refused again and rescheduled, while clients told too late would
 	// leave the writers idle.
 	coldRetryRate = 10000
-	// maxRetryAfter bounds a Retry-After.
-	maxRetryAfter = 10 * time.Minute
+	// maxRetryAfter bounds a Retry-After and the schedule's horizon. Clients that come back before their slot
+	// (or ignore Retry-After) are refused again and take a new slot, which pushes the schedule out; the
+	// horizon keeps that from growing without bound.
+	maxRetryAfter = time.Minute
 )
 
 func (m *drainMeter) observe(events int, d time.Duration) {
