@@ -51,7 +51,7 @@ func TestBufferModeServeAndDeadLetters(t *testing.T) {
 		}
 		logs, _ := body["data"].(map[string]any)["logs"].([]any)
 		return len(logs) == 50
-	}, 20*time.Second, 20*time.Millisecond, "the writer stores the batch")
+	}, 2*time.Minute, 20*time.Millisecond, "the writer stores the batch")
 	code, _ = s.status(t, http.MethodGet, "/readiness", "", nil)
 	require.Equal(t, http.StatusOK, code)
 
@@ -68,7 +68,7 @@ func TestBufferModeServeAndDeadLetters(t *testing.T) {
 		err := run(context.Background(), []string{"deadletters", "list", "-limit", "10"}, envMap(env), &out, &errOut)
 		require.NoError(t, err)
 		return strings.Contains(errOut.String(), "1 dead letters held")
-	}, 20*time.Second, 50*time.Millisecond, "the writer dead-letters the undecodable message")
+	}, 2*time.Minute, 50*time.Millisecond, "the writer dead-letters the undecodable message")
 	var dl map[string]any
 	require.NoError(t, json.Unmarshal(out.Bytes(), &dl))
 	require.Contains(t, dl["reason"], "undecodable")

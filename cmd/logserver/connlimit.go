@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,12 +19,20 @@ import (
 // clients out; when none is idle, the new connection is answered 503 with Retry-After and closed at once
 // instead of waiting in the kernel's queue. Every connection is thus bounded: at most max of them, each idle
 // one until HTTP_IDLE_TIMEOUT or until a new client needs its place.
+//
+// Only a truly idle connection is evicted, never one whose next request is on its way in: a connection leaves
+// the idle set as soon as the server reads a byte of a request from it (http.Server reports StateActive only
+// once the whole header is read), and one whose bytes wait unread in the kernel — the server's goroutine has not
+// run yet, as on a CPU-starved machine — is skipped. Closing either would lose a request the client already
+// sent, and a client cannot safely resend a POST it does not know was not processed. A request whose header
+// still trickles in headerGrace after its first byte (which no honest client does) counts as idle again, so
+// trickling cannot hold places beyond that.
 type connLimiter struct {
 	max     int
 	now     func() time.Time
 	mu      sync.Mutex
 	open    int
-	waiting map[*limitedConn]time.Time // idle or new connections, with the time they started waiting
+	waiting map[*limitedConn]time.Time // idle or new connections, with the time from which they may be evicted
 
 	openGauge prometheus.Gauge
 	closed    *prometheus.CounterVec // reason: evicted, refused
@@ -32,6 +41,10 @@ type connLimiter struct {
 // newConnGrace is how long a new connection may stay silent before it counts as idle: an honest client sends
 // its request right after connecting.
 const newConnGrace = time.Second
+
+// headerGrace is how long a connection whose next request has begun to arrive is kept from eviction while its
+// header completes: net/http's own rule for when a new connection counts as idle at shutdown.
+const headerGrace = 5 * time.Second
 
 // refusalBody is the JSON body of the answer to a connection over the cap.
 const refusalBody = `{"success":false,"error":"overloaded","message":"too many connections, retry later",` +
@@ -81,10 +94,23 @@ func (l *connLimiter) connState(c net.Conn, s http.ConnState) {
 	switch s {
 	case http.StateIdle:
 		l.waiting[lc] = l.now()
+		lc.armed.Store(true)
 	case http.StateNew:
 		l.waiting[lc] = l.now().Add(newConnGrace)
+		lc.armed.Store(true)
 	default:
 		delete(l.waiting, lc)
+		lc.armed.Store(false)
+	}
+}
+
+// requestArriving is called when the first bytes of a request are read from a waiting connection: it may not
+// be evicted for headerGrace, by which time the server has the whole header and reports it active.
+func (l *connLimiter) requestArriving(c *limitedConn) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, ok := l.waiting[c]; ok {
+		l.waiting[c] = l.now().Add(headerGrace)
 	}
 }
 
@@ -98,20 +124,14 @@ func (l *connLimiter) admit() bool {
 		l.mu.Unlock()
 		return true
 	}
-	now := l.now()
-	var victim *limitedConn
-	var since time.Time
-	for c, t := range l.waiting {
-		if !t.After(now) && (victim == nil || t.Before(since)) {
-			victim, since = c, t
-		}
-	}
+	victim := l.idlest(l.now())
 	if victim == nil {
 		l.mu.Unlock()
 		l.closed.WithLabelValues("refused").Inc()
 		return false
 	}
 	delete(l.waiting, victim)
+	victim.armed.Store(false)
 	// The victim's place goes to the new connection: count it now, and let the victim's Close give back its own.
 	l.open++
 	l.openGauge.Inc()
@@ -119,6 +139,28 @@ func (l *connLimiter) admit() bool {
 	l.closed.WithLabelValues("evicted").Inc()
 	_ = victim.Close()
 	return true
+}
+
+// idlest returns the connection idle the longest at now that has no request waiting unread in the kernel, or
+// nil. A connection with such a request stays in the waiting set: reading it makes it busy. Caller holds l.mu.
+func (l *connLimiter) idlest(now time.Time) *limitedConn {
+	var skip map[*limitedConn]bool
+	for {
+		var victim *limitedConn
+		var since time.Time
+		for c, t := range l.waiting {
+			if !t.After(now) && !skip[c] && (victim == nil || t.Before(since)) {
+				victim, since = c, t
+			}
+		}
+		if victim == nil || !hasUnreadInput(victim.Conn) {
+			return victim
+		}
+		if skip == nil {
+			skip = make(map[*limitedConn]bool)
+		}
+		skip[victim] = true
+	}
 }
 
 func (l *connLimiter) release(c *limitedConn) {
@@ -155,6 +197,18 @@ type limitedConn struct {
 	net.Conn
 	l    *connLimiter
 	once sync.Once
+	// armed is set while the connection waits (new or idle) and no byte of a request has been read since, so
+	// that Read takes the limiter's lock only for the first bytes of each request.
+	armed atomic.Bool
+}
+
+// Read marks the connection as receiving a request when its first bytes arrive after a wait.
+func (c *limitedConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if n > 0 && c.armed.Load() && c.armed.CompareAndSwap(true, false) {
+		c.l.requestArriving(c)
+	}
+	return n, err
 }
 
 func (c *limitedConn) Close() error {

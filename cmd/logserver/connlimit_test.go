@@ -199,3 +199,130 @@ func TestMetricsAddr(t *testing.T) {
 	code, _ = s2.status(t, http.MethodGet, "/debug/pprof/", "", nil)
 	require.Equal(t, http.StatusNotFound, code, "pprof is never on the API port")
 }
+
+// fakeClock sets cl's clock to a fixed time that the returned func advances.
+func fakeClock(cl *connLimiter) (advance func(time.Duration)) {
+	var mu sync.Mutex
+	now := time.Now()
+	cl.mu.Lock()
+	cl.now = func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	cl.mu.Unlock()
+	return func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
+}
+
+// evictableAt counts the waiting connections the limiter may evict at its clock's now.
+func evictableAt(cl *connLimiter) (evictable, protected int) {
+	cl.mu.Lock()
+	defer cl.mu.Unlock()
+	now := cl.now()
+	for _, t := range cl.waiting {
+		if t.After(now) {
+			protected++
+		} else {
+			evictable++
+		}
+	}
+	return evictable, protected
+}
+
+// TestConnLimiterNeverEvictsARequestInFlight: a keep-alive connection that was idle the longest but has begun
+// to send a POST (its header read by the server, not yet complete, so http.Server still reports it idle) is
+// not the one evicted at the cap; a truly idle one is, and the POST completes. A header that still trickles in
+// headerGrace later counts as idle again.
+func TestConnLimiterNeverEvictsARequestInFlight(t *testing.T) {
+	t.Parallel()
+	addr, cl := limitedServer(t, 2, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(b)
+	}))
+	advance := fakeClock(cl)
+
+	pending := dialKeepAlive(t, addr) // idle first: the longest idle
+	resp, err := pending.get("/")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	advance(time.Second)
+	idle := dialKeepAlive(t, addr)
+	resp, err = idle.get("/")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	advance(time.Second)
+	require.Eventually(t, func() bool { e, p := evictableAt(cl); return e == 2 && p == 0 },
+		10*time.Second, time.Millisecond, "two idle connections")
+
+	// The POST's first bytes: the server reads them, and the connection stops being evictable.
+	_ = pending.conn.SetDeadline(time.Now().Add(30 * time.Second))
+	_, err = fmt.Fprint(pending.conn, "POST /upload HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { e, p := evictableAt(cl); return e == 1 && p == 1 },
+		10*time.Second, time.Millisecond, "the connection with a request arriving is protected")
+
+	resp, err = dialKeepAlive(t, addr).get("/")
+	require.NoError(t, err)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "a new client gets in at the cap")
+	_, err = idle.get("/")
+	require.Error(t, err, "the truly idle connection was the one evicted")
+
+	_, err = fmt.Fprint(pending.conn, "Content-Length: 7\r\n\r\n{\"a\":1}")
+	require.NoError(t, err)
+	resp, err = http.ReadResponse(pending.r, nil)
+	require.NoError(t, err, "the POST that was on its way in is answered")
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.JSONEq(t, `{"a":1}`, string(body))
+	require.InDelta(t, 1, testutil.ToFloat64(cl.closed.WithLabelValues("evicted")), 0)
+
+	// A header that never completes is protected for headerGrace only.
+	require.Eventually(t, func() bool { e, p := evictableAt(cl); return e == 2 && p == 0 },
+		10*time.Second, time.Millisecond, "both connections idle after their requests")
+	_, err = fmt.Fprint(pending.conn, "POST /upload HTTP/1.1\r\n")
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { _, p := evictableAt(cl); return p == 1 }, 10*time.Second, time.Millisecond)
+	advance(headerGrace)
+	e, p := evictableAt(cl)
+	require.Equal(t, 2, e, "a trickling header counts as idle after headerGrace")
+	require.Zero(t, p)
+}
+
+// TestConnLimiterSkipsUnreadRequests: a waiting connection whose request sits unread in the kernel (the
+// server's goroutine has not run yet, as on a loaded machine) is not evicted; the new connection is refused
+// instead, and the request is still there to be read.
+func TestConnLimiterSkipsUnreadRequests(t *testing.T) {
+	t.Parallel()
+	cl, err := newConnLimiter(1, prometheus.NewRegistry())
+	require.NoError(t, err)
+	advance := fakeClock(cl)
+	ln, err := (&net.ListenConfig{}).Listen(t.Context(), "tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ln.Close() })
+	client, err := (&net.Dialer{}).DialContext(t.Context(), "tcp", ln.Addr().String())
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = client.Close() })
+	raw, err := ln.Accept()
+	require.NoError(t, err)
+	require.True(t, cl.admit())
+	sc := &limitedConn{Conn: raw, l: cl}
+	t.Cleanup(func() { _ = sc.Close() })
+	cl.connState(sc, http.StateIdle)
+	advance(time.Second)
+
+	require.False(t, hasUnreadInput(sc.Conn), "nothing sent yet")
+	const request = "POST /api/v1/ingest HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}"
+	_, err = io.WriteString(client, request)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return hasUnreadInput(sc.Conn) }, 10*time.Second, time.Millisecond,
+		"the request arrives in the kernel's buffer")
+
+	require.False(t, cl.admit(), "no connection is idle: the new one is refused")
+	require.InDelta(t, 1, testutil.ToFloat64(cl.closed.WithLabelValues("refused")), 0)
+	require.Zero(t, testutil.ToFloat64(cl.closed.WithLabelValues("evicted")))
+	_ = sc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	got := make([]byte, len(request))
+	_, err = io.ReadFull(sc, got)
+	require.NoError(t, err, "the connection is still open")
+	require.Equal(t, request, string(got))
+	require.False(t, hasUnreadInput(sc.Conn), "read: nothing unread")
+}

@@ -121,7 +121,7 @@ func TestDatabaseOutage(t *testing.T) {
 	require.Eventually(t, func() bool {
 		code, _ := s.status(t, http.MethodGet, "/readiness", "k", nil)
 		return code == http.StatusOK
-	}, 20*time.Second, 50*time.Millisecond, "readiness recovers when the database is back")
+	}, 2*time.Minute, 50*time.Millisecond, "readiness recovers when the database is back")
 	code, _ = s.status(t, http.MethodPost, "/api/v1/ingest", "k", eventBody("during"))
 	require.Equal(t, http.StatusCreated, code, "the retried event is stored")
 

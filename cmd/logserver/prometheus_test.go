@@ -112,10 +112,11 @@ scrape_configs:
 	})
 
 	base := "http://" + addr
-	deadline := time.Now().Add(30 * time.Second)
+	// Generous: a loaded machine starts Prometheus slowly; a healthy one answers within a second.
+	deadline := time.Now().Add(2 * time.Minute)
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
-	for attempt := 0; ; attempt++ {
+	for {
 		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, base+"/-/ready", nil)
 		require.NoError(t, err)
 		if resp, err := http.DefaultClient.Do(req); err == nil {
@@ -124,8 +125,7 @@ scrape_configs:
 				return base
 			}
 		}
-		require.Less(t, attempt, 300, "prometheus not ready")
-		require.True(t, time.Now().Before(deadline), "prometheus not ready within 30s:\n%s", logs.String())
+		require.True(t, time.Now().Before(deadline), "prometheus not ready within 2 minutes:\n%s", logs.String())
 		select {
 		case <-exited:
 			t.Fatalf("prometheus exited: %v\n%s", waitErr, logs.String())
@@ -149,9 +149,11 @@ func promQuery(t *testing.T, base, expr string) promResult {
 }
 
 // trafficLoop sends, every 250ms until ctx is done: a batch of new events, an invalid event, a request with
-// a wrong key, and (unless floodKey is empty) a burst of requests on a second key that exceeds the rate limit.
+// a wrong key, and (unless floodKey is empty) ten requests on a second key whose rate limit they exceed. It
+// waits for each answer however long a loaded machine takes: an answer cut short by a client timeout would
+// count as a client error, not as the traffic it stands for.
 func trafficLoop(ctx context.Context, s *server, key, floodKey string) {
-	client := &http.Client{Timeout: 5 * time.Second}
+	client := &http.Client{Timeout: 2 * time.Minute}
 	post := func(method, path, k string, body string) {
 		req, err := http.NewRequestWithContext(ctx, method, s.url+path, strings.NewReader(body))
 		if err != nil {
@@ -195,6 +197,11 @@ func trafficLoop(ctx context.Context, s *server, key, floodKey string) {
 
 // TestPrometheusScrapesServerMetricsPanels runs a real Prometheus against a running logserver and waits until
 // every server-metrics panel query returns data — and a non-zero value for the panels the traffic drives.
+//
+// What it proves does not depend on the machine's speed: the flood key's rate limit (one request a minute) is
+// exceeded by any client at all, and each query's rate window spans many scrapes and traffic rounds, so a loaded
+// machine that answers a round in seconds, or misses a scrape, still shows every panel; all panels are polled
+// together, under one generous deadline.
 func TestPrometheusScrapesServerMetricsPanels(t *testing.T) {
 	t.Parallel()
 	bin, err := exec.LookPath("prometheus")
@@ -204,11 +211,15 @@ func TestPrometheusScrapesServerMetricsPanels(t *testing.T) {
 		}
 		t.Skip("!!! SKIPPING the Prometheus end-to-end test: the prometheus binary is not installed (apt-get install -y prometheus) !!!")
 	}
-	const key, floodKey = "e2e-key", "e2e-flood-key"
-	s := startServer(t, map[string]string{
-		"DATA_DIR": t.TempDir(), "API_KEYS": key + "," + floodKey, "LOG_LEVEL": "error",
+	const key = "e2e-key"
+	env := map[string]string{
+		"DATA_DIR": t.TempDir(), "API_KEYS": key, "LOG_LEVEL": "error",
 		"RATE_LIMIT_REQUESTS_PER_MINUTE": "1200", "RATE_LIMIT_BURST": "20",
-	})
+	}
+	// The flood key may send one request a minute after its burst of 20: ten a round exceed that from the third
+	// round on, however slowly the rounds go.
+	floodKey, _ := createKey(t, env, "-name", "flood", "-scopes", "read", "-requests-per-minute", "1")
+	s := startServer(t, env)
 	// A second server in buffer mode feeds the buffer panels (17-21).
 	bs := startServer(t, map[string]string{
 		"DATA_DIR": t.TempDir(), "API_KEYS": key, "LOG_LEVEL": "error",
@@ -228,27 +239,38 @@ func TestPrometheusScrapesServerMetricsPanels(t *testing.T) {
 	// Panels that may legitimately be zero under healthy traffic: queue depth, queue rejections, write errors,
 	// and the buffer's lag, stream size, redeliveries and dead letters.
 	mayBeZero := map[uint32]bool{9: true, 11: true, 13: true, 18: true, 19: true, 20: true, 21: true}
-	// $__rate_interval is max(4 × scrape interval, $__interval + scrape interval) in Grafana: 4s here, 5s to be safe.
-	const rateInterval = "5s"
-	deadline := time.Now().Add(90 * time.Second)
+	// $__rate_interval: Grafana makes it at least four scrape intervals, and more over longer time ranges. 30s
+	// spans thirty scrapes and many traffic rounds even when a loaded machine takes seconds per round.
+	const rateInterval = "30s"
+	pending := serverMetricsQueries(t)
+	last := make(map[string]string, len(pending))
+	deadline := time.Now().Add(4 * time.Minute)
 	tick := time.NewTicker(500 * time.Millisecond)
 	defer tick.Stop()
-	for _, q := range serverMetricsQueries(t) {
-		expr := dashtest.ExpandPromQL(q.Expr, rateInterval)
-		for attempt := 0; ; attempt++ {
-			r := promQuery(t, base, expr)
+	for len(pending) > 0 {
+		pending = slices.DeleteFunc(pending, func(q dashtest.Query) bool {
+			r := promQuery(t, base, dashtest.ExpandPromQL(q.Expr, rateInterval))
 			vals, desc := r.values()
+			last[q.Name()] = desc
 			ok := len(vals) > 0
 			if ok && !mayBeZero[q.PanelID] {
 				ok = slices.ContainsFunc(vals, func(v float64) bool { return v > 0 && !math.IsInf(v, 0) })
 			}
 			if ok {
 				t.Logf("%s: %s", q.Name(), desc)
-				break
 			}
-			require.Less(t, attempt, 180, "%s: no data from %s (last: %s)", q.Name(), expr, desc)
-			require.True(t, time.Now().Before(deadline), "%s: no data from %s within 90s (last: %s)", q.Name(), expr, desc)
-			<-tick.C
+			return ok
+		})
+		if len(pending) == 0 {
+			break
 		}
+		if time.Now().After(deadline) {
+			var b strings.Builder
+			for _, q := range pending {
+				fmt.Fprintf(&b, "\n  %s: %s (last: %s)", q.Name(), dashtest.ExpandPromQL(q.Expr, rateInterval), last[q.Name()])
+			}
+			require.Failf(t, "panels without data", "within 4 minutes:%s", b.String())
+		}
+		<-tick.C
 	}
 }

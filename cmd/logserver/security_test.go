@@ -47,8 +47,14 @@ func (s *server) status(t *testing.T, method, path, key string, body []byte) (in
 	return resp.StatusCode, resp.Header
 }
 
+// keyCacheTTL is how long a server reuses a key lookup: logingest.KeyAuthConfig's default, which logserver uses.
+// It is the revocation promise: every replica re-reads a key at most this long after caching it.
+const keyCacheTTL = 500 * time.Millisecond
+
 // TestRevocationPropagatesAcrossInstances runs two servers on one PostgreSQL database: a key revoked through
-// instance A is refused by instance B, which had it cached, within a second.
+// instance A is refused by instance B, which had it cached, for every request B receives keyCacheTTL or more
+// after the revocation, and for good once refused. It asserts the cache's bound, not how fast a loaded machine
+// gets a request through: a request B received before the bound may still be served from its cache.
 func TestRevocationPropagatesAcrossInstances(t *testing.T) {
 	t.Parallel()
 	dsn := pgtest.Schema(t)
@@ -70,12 +76,36 @@ func TestRevocationPropagatesAcrossInstances(t *testing.T) {
 
 	code, _ = a.status(t, http.MethodPost, "/api/v1/keys/"+victimID+"/revoke", adminProd, nil)
 	require.Equal(t, http.StatusOK, code)
+	// The revocation committed before A answered, so before revokedAt. B caches a lookup for keyCacheTTL from
+	// when the lookup started: any request B starts authenticating at revokedAt + keyCacheTTL or later finds no
+	// live cache entry from before the commit and reads the revoked key. Both servers run in this process, on
+	// this clock; a request's start here precedes B's reading of the clock.
 	revokedAt := time.Now()
-	require.Eventually(t, func() bool {
+	bound := revokedAt.Add(keyCacheTTL)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	var served, refusedAfter int
+	for refused := false; ; <-tick.C {
+		sent := time.Now()
 		code, _ := b.status(t, http.MethodGet, "/api/v1/logs/recent", victim, nil)
-		return code == http.StatusUnauthorized
-	}, time.Second, 20*time.Millisecond, "B must refuse the revoked key within 1s (cache TTL 500ms)")
-	t.Logf("instance B refused the revoked key %s after revocation on A", time.Since(revokedAt).Round(time.Millisecond))
+		switch {
+		case code == http.StatusUnauthorized:
+			refused = true
+		case refused:
+			require.Failf(t, "a refused key came back", "B answered %d after refusing the revoked key", code)
+		default:
+			require.Equal(t, http.StatusOK, code)
+			served++
+		}
+		if !sent.Before(bound) {
+			require.Equal(t, http.StatusUnauthorized, code,
+				"B served the revoked key to a request sent %s after the revocation (cache TTL %s)", sent.Sub(revokedAt), keyCacheTTL)
+			if refusedAfter++; refusedAfter == 3 {
+				break
+			}
+		}
+	}
+	t.Logf("instance B served the revoked key from its cache %d times within %s, then refused it", served, keyCacheTTL)
 	code, _ = a.status(t, http.MethodGet, "/api/v1/logs/recent", victim, nil)
 	require.Equal(t, http.StatusUnauthorized, code)
 }
