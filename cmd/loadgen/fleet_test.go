@@ -65,10 +65,10 @@ func TestFleetExactlyOnceAndSpreadRetries(t *testing.T) {
 	target, err := parseTarget(srv.URL, false)
 	require.NoError(t, err)
 	cfg := fleetConfig{
-		target: target, key: "fleet-key", installs: 10, buffered: 2000, batch: 100,
-		liveInterval: 10 * time.Second, liveLimit: 5, singleTimeout: 3 * time.Second, syncTimeout: 15 * time.Second,
+		target: target, key: "fleet-key", installs: 8, buffered: 800, batch: 50,
+		liveInterval: 10 * time.Second, liveLimit: 3, singleTimeout: 3 * time.Second, syncTimeout: 15 * time.Second,
 		resendDelay: 5 * time.Second, maxDuration: 5 * time.Minute, verify: true, seed: 42,
-		runID: "fltest", templates: tpls, client: newHTTPClient(20, false),
+		runID: "fltest", templates: tpls, client: newHTTPClient(16, false),
 		timeScale: 0.005, // a Retry-After of 3 s waits 15 ms: clients come back early and are refused again
 	}
 	res := newFleet(cfg).run(ctx)
@@ -77,7 +77,7 @@ func TestFleetExactlyOnceAndSpreadRetries(t *testing.T) {
 	t.Log(text.String())
 
 	require.Equal(t, "done", res.StopReason)
-	require.EqualValues(t, 2000, res.BufferedAcked)
+	require.EqualValues(t, 800, res.BufferedAcked)
 	require.Positive(t, res.LiveEvents)
 	require.Equal(t, res.LiveEvents, res.LiveAcked, "every live event delivered")
 	require.LessOrEqual(t, res.Accepted, res.EventsSent, "no event accepted twice")
