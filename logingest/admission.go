@@ -132,9 +132,9 @@ func (ing *Ingester) retryAfter(l *lane, n int) time.Duration {
 		// Past the horizon the schedule stops growing: those clients come back within its last quarter and
 		// are scheduled again then.
 		ing.retryAt = now.Add(maxRetryAfter)
-		wait = maxRetryAfter - rand.N(maxRetryAfter/4) //nolint:gosec // jitter, not a secret
+		wait = maxRetryAfter - rand.N(maxRetryAfter/4)
 	}
-	wait += rand.N(wait/10 + 1) //nolint:gosec // jitter, not a secret
+	wait += rand.N(wait/10 + 1) // jitter
 	return time.Duration(max(1, math.Ceil(wait.Seconds()))) * time.Second
 }
 

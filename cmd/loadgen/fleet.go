@@ -126,7 +126,7 @@ func runFleet(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	seed := o.seed
 	if seed == 0 {
-		seed = rand.Uint64() //nolint:gosec // a seed for test data
+		seed = rand.Uint64()
 	}
 	cfg := fleetConfig{
 		target: target, key: o.key, installs: o.installs, buffered: o.buffered, batch: o.batch,
@@ -351,7 +351,8 @@ func (f *fleet) liveInstall(ctx context.Context, abort context.CancelFunc, wg *s
 			t.Stop()
 			return
 		}
-		b := newBuilder(fmt.Sprintf("%s-l%d.%d", f.cfg.runID, i, k), f.cfg.templates, 1, 1, 0, f.cfg.seed^uint64(i)<<20^uint64(k)) //nolint:gosec // small
+		seed := f.cfg.seed ^ uint64(i)<<20 ^ uint64(k) //nolint:gosec // i, k are small and positive
+		b := newBuilder(fmt.Sprintf("%s-l%d.%d", f.cfg.runID, i, k), f.cfg.templates, 1, 1, 0, seed)
 		b.shape = shape{users: 1, sessionsPerUser: 3}
 		created := time.Now()
 		body := b.next(created).body
@@ -445,7 +446,7 @@ func (f *fleet) deliver(ctx context.Context, abort context.CancelFunc, url strin
 func backoff(attempt int) time.Duration {
 	d := time.Second << min(attempt, 5)
 	d = min(d, 30*time.Second)
-	return d/2 + rand.N(d) //nolint:gosec // jitter
+	return d/2 + rand.N(d)
 }
 
 // post makes one attempt and returns the status, the Retry-After (-1 when absent) and the answer's body.
@@ -589,7 +590,8 @@ func (r *fleetResult) writeText(w io.Writer) error {
 	}
 	_, err := fmt.Fprintf(w, `fleet %s: %d installs, %d buffered events in batches of %d, %d live single events (%s after %.1fs)
 exactly once: %t (sent %d, accepted %d, duplicates %d, rejected %d, stored %s, undelivered %d)
-sync:     %.1fs, %.0f buffered events/s; %d requests: 201 %d, 429 %d, 503 %d, other %d, timeouts %d, transport %d; p50 %.0fms p99 %.0fms max %.0fms
+sync:     %.1fs, %.0f buffered events/s; %d requests: 201 %d, 429 %d, 503 %d, other %d, timeouts %d, transport %d;
+          p50 %.0fms p99 %.0fms max %.0fms
 live:     %d requests: 201 %d, 503 %d, other %d, timeouts %d (%d events); p50 %.0fms p99 %.0fms max %.0fms
 delivery: live events created -> acknowledged p50 %.0fms p99 %.0fms max %.0fms
 answers:  every answer p99 %.0fms

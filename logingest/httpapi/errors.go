@@ -24,7 +24,7 @@ const (
 
 // spreadRetryAfter returns a Retry-After in seconds spread over retryAfterSeconds ± retryAfterSpread.
 func spreadRetryAfter() int64 {
-	return int64(retryAfterSeconds - retryAfterSpread + rand.IntN(2*retryAfterSpread+1)) //nolint:gosec // jitter, not a secret
+	return int64(retryAfterSeconds - retryAfterSpread + rand.IntN(2*retryAfterSpread+1))
 }
 
 // statusClientClosed is logged (nginx style) when the client went away before the answer was ready.
