@@ -115,7 +115,7 @@ func TestBodyBudgetRetryAfterFromSchedule(t *testing.T) {
 	ing, err := logingest.New(memstore.New(), &logingest.Config{Logger: slog.New(slog.DiscardHandler)})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, ing.Close(context.Background())) })
-	h, err := New(ing, &Config{Authenticator: testAuth(), MaxInflightBodyBytes: 100})
+	h, err := New(ing, &Config{Authenticator: testAuth(), MaxInflightBodyBytes: 100, RequestsPerMinute: -1, EventsPerMinute: -1})
 	require.NoError(t, err)
 	body := readFile(t, "batch-50.json")
 	seen := map[string]int{}
