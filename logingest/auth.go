@@ -135,7 +135,7 @@ func APIKeyFromRequest(r *http.Request) string {
 	if h := r.Header.Get("Authorization"); len(h) > 7 && strings.EqualFold(h[:7], "bearer ") {
 		return strings.TrimSpace(h[7:])
 	}
-	return strings.TrimSpace(r.Header.Get("X-API-Key"))
+	return strings.TrimSpace(r.Header.Get("X-Api-Key")) // X-API-Key, spelled canonically: Get then allocates nothing
 }
 
 // HashKey returns the hex SHA-256 of an API key secret: the only form in which keys are kept at rest.

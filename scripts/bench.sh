@@ -24,8 +24,9 @@
 # It prints a table with each throughput as a ratio to (a). Client, server and database share the machine.
 # Needs PostgreSQL at TEST_DATABASE_URL (run it through scripts/with-postgres.sh, as `make bench` does).
 # Tunables: BENCH_EVENTS (per HTTP run, default 200000), BENCH_SINGLE_EVENTS (default 60000), BENCH_DURATION (30s),
-# BENCH_STEPS (default "a b c d e f g": the steps to run; (a) is always run when b, c or d is),
-# BENCH_FLEET_INSTALLS, BENCH_FLEET_EVENTS, BENCH_FLEET_MAX (bound of step g, default 5m).
+# BENCH_STEPS (default "a b c d e f g": the steps to run; (a) is always run when b, c or d is), BENCH_SINGLE_ONLY=1
+# (steps b and c run only their single-event rows, and (a) is skipped: the quick check of the single / no-op
+# ratios), BENCH_FLEET_INSTALLS, BENCH_FLEET_EVENTS, BENCH_FLEET_MAX (bound of step g, default 5m).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +36,8 @@ SINGLE_EVENTS=${BENCH_SINGLE_EVENTS:-60000}
 DURATION=${BENCH_DURATION:-30s}
 STEPS=" ${BENCH_STEPS:-a b c d e f g} "
 step() { [[ "$STEPS" == *" $1 "* ]]; }
+SINGLE_ONLY=${BENCH_SINGLE_ONLY:-}
+full() { [ -z "$SINGLE_ONLY" ]; } # the rows other than single events
 KEY=bench-key-$$
 work=$(mktemp -d)
 db=logingest_bench_$$
@@ -55,7 +58,7 @@ go build -o "$work/logserver" ./cmd/logserver
 go build -o "$work/loadgen" ./cmd/loadgen
 
 ceiling=0 append=0
-if step a || step b || step c || step d; then
+if step a || { full && { step b || step c; }; } || step d; then
 echo "(a) COPY ceiling and idempotent Append, straight into PostgreSQL ..." >&2
 go test -run '^$' -bench 'BenchmarkAppendVsCopy/batch=1000$' -benchtime 100x ./logingest/store/pgstore/ | tee "$work/gobench.txt" >&2
 metric() { awk -v unit="$1" '$1 ~ /^BenchmarkAppendVsCopy\/batch=1000/ { for (i = 2; i <= NF; i++) if ($(i) == unit) print $(i-1) }' "$work/gobench.txt" | tail -1; }
@@ -114,8 +117,10 @@ if step b; then
 echo "(b) logserver over HTTP on PostgreSQL ..." >&2
 start_server DATABASE_URL="$bench_url"
 load pg-single 64 1 "$SINGLE_EVENTS"
+if full; then
 load pg-batch100 16 100 "$EVENTS"
 load pg-batch1000 8 1000 "$EVENTS"
+fi
 stop_server
 fi
 
@@ -123,13 +128,17 @@ if step c; then
 echo "(c) logserver over HTTP on SQLite (durable: SQLITE_SYNCHRONOUS=FULL) ..." >&2
 start_server DATA_DIR="$work/sqlite"
 load sqlite-single 64 1 "$SINGLE_EVENTS"
+if full; then
 load sqlite-batch100 16 100 "$EVENTS"
 load sqlite-batch100-now 16 100 "$EVENTS" -timestamps now
 load sqlite-batch1000 8 1000 "$EVENTS"
+fi
 stop_server
+if full; then
 start_server DATA_DIR="$work/sqlite-normal" SQLITE_SYNCHRONOUS=NORMAL
 load sqlite-normal-batch100 16 100 "$EVENTS"
 stop_server
+fi
 fi
 
 if step e; then

@@ -28,6 +28,8 @@ type bufferConfig struct {
 	URL             string        // INGEST_BUFFER: nats://host:port[,nats://…]
 	Stream          string        // INGEST_BUFFER_STREAM
 	Replicas        int           // INGEST_BUFFER_REPLICAS
+	Partitions      int           // INGEST_BUFFER_PARTITIONS
+	PerEvent        bool          // INGEST_BUFFER_MESSAGES=event (default request)
 	MaxMB           int           // INGEST_BUFFER_MAX_MB
 	MaxEvents       int           // INGEST_BUFFER_MAX_EVENTS
 	DuplicateWindow time.Duration // INGEST_BUFFER_DUPLICATE_WINDOW
@@ -43,6 +45,7 @@ func loadBufferConfig(r *envReader) bufferConfig {
 		URL:             r.str("INGEST_BUFFER", ""),
 		Stream:          r.str("INGEST_BUFFER_STREAM", "LOGINGEST"),
 		Replicas:        r.int("INGEST_BUFFER_REPLICAS", 1, 1, 5),
+		Partitions:      r.int("INGEST_BUFFER_PARTITIONS", 1, 1, 256),
 		MaxMB:           r.int("INGEST_BUFFER_MAX_MB", 1024, 1, 1<<24),
 		MaxEvents:       r.int("INGEST_BUFFER_MAX_EVENTS", 10_000_000, 1, 1<<40),
 		DuplicateWindow: r.duration("INGEST_BUFFER_DUPLICATE_WINDOW", 10*time.Minute, time.Second),
@@ -51,6 +54,13 @@ func loadBufferConfig(r *envReader) bufferConfig {
 		AckWait:         r.duration("INGEST_BUFFER_ACK_WAIT", 30*time.Second, 2*time.Second),
 		Writers:         r.int("INGEST_BUFFER_WRITERS", 2, 0, 64),
 		DeadLetter:      r.str("INGEST_BUFFER_DEAD_LETTER_STREAM", "LOGINGEST_DEADLETTER"),
+	}
+	switch m := r.str("INGEST_BUFFER_MESSAGES", "request"); m {
+	case "request":
+	case "event":
+		b.PerEvent = true
+	default:
+		r.errs = append(r.errs, fmt.Errorf("INGEST_BUFFER_MESSAGES must be request or event, not %q", m))
 	}
 	if b.URL != "" {
 		for u := range strings.SplitSeq(b.URL, ",") {
@@ -70,6 +80,8 @@ func (b bufferConfig) natsConfig(logger *slog.Logger, reg prometheus.Registerer)
 		Registerer:        reg,
 		Stream:            b.Stream,
 		Replicas:          b.Replicas,
+		Partitions:        b.Partitions,
+		PerEventMessages:  b.PerEvent,
 		MaxBytes:          int64(b.MaxMB) << 20,
 		MaxEvents:         int64(b.MaxEvents),
 		DuplicateWindow:   b.DuplicateWindow,
@@ -128,13 +140,17 @@ func (r bufferReader) Ping(context.Context) error {
 	return nil
 }
 
-// startWriters creates n writers on nc for store; run runs them until ctx ends.
+// startWriters creates n writers on nc for store; run runs them until ctx ends. With partitions, writer k pulls
+// the partitions p with p mod n = k (with fewer partitions than writers, partition k mod n), so each partition has
+// one puller per process and keeps its order when a single process writes.
 func startWriters(
 	ctx context.Context, nc *nats.Conn, store logingest.Store, n int, cfg *natsbuffer.Config,
 ) (run func(context.Context) error, err error) {
 	ws := make([]*natsbuffer.Writer, n)
 	for i := range ws {
-		if ws[i], err = natsbuffer.NewWriter(ctx, nc, store, cfg); err != nil {
+		c := *cfg
+		c.WriterPartitions = writerPartitions(i, n, max(1, cfg.Partitions))
+		if ws[i], err = natsbuffer.NewWriter(ctx, nc, store, &c); err != nil {
 			return nil, err
 		}
 	}
@@ -149,6 +165,21 @@ func startWriters(
 		}
 		return errors.Join(all...)
 	}, nil
+}
+
+// writerPartitions returns the partitions writer k of n pulls out of parts: nil (all) without partitions.
+func writerPartitions(k, n, parts int) []int {
+	if parts <= 1 {
+		return nil
+	}
+	if parts < n {
+		return []int{k % parts}
+	}
+	var out []int
+	for p := k; p < parts; p += n {
+		out = append(out, p)
+	}
+	return out
 }
 
 // deadLettersCmd lists the events the writers moved to the dead-letter stream, as JSON lines.

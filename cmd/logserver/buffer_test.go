@@ -29,6 +29,19 @@ func TestLoadBufferConfig(t *testing.T) {
 	nc := cfg.Buffer.natsConfig(nil, nil)
 	require.Equal(t, "events.events", nc.Subject)
 	require.Equal(t, "events.deadletter", nc.DeadLetterSubject)
+	require.Equal(t, 1, nc.Partitions)
+	require.False(t, nc.PerEventMessages, "one message per request by default")
+	cfg, err = loadConfig(envMap(map[string]string{"INGEST_BUFFER_PARTITIONS": "8", "INGEST_BUFFER_MESSAGES": "event"}))
+	require.NoError(t, err)
+	require.Equal(t, 8, cfg.Buffer.natsConfig(nil, nil).Partitions)
+	require.True(t, cfg.Buffer.natsConfig(nil, nil).PerEventMessages)
+	_, err = loadConfig(envMap(map[string]string{"INGEST_BUFFER_MESSAGES": "batch"}))
+	require.ErrorContains(t, err, "INGEST_BUFFER_MESSAGES must be request or event")
+	// Writers share partitions out: each partition pulled by exactly one writer of the process.
+	require.Equal(t, [][]int{{0, 3, 6}, {1, 4, 7}, {2, 5}},
+		[][]int{writerPartitions(0, 3, 8), writerPartitions(1, 3, 8), writerPartitions(2, 3, 8)})
+	require.Equal(t, []int{1}, writerPartitions(3, 4, 2), "more writers than partitions: shared")
+	require.Nil(t, writerPartitions(0, 2, 1), "one partition: every writer pulls it")
 }
 
 // TestBufferModeServeAndDeadLetters runs serve in buffer mode: events are answered 201 and reach the store

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 
 	"github.com/change66/logserver/logingest"
@@ -36,7 +35,7 @@ func (h *Handler) api(need logingest.Scope, next http.HandlerFunc) http.Handler 
 			return
 		}
 		if ri != nil {
-			ri.logger = ri.logger.With(slog.String("key_id", p.KeyID))
+			ri.logger = withKeyID(ri.logger, p.KeyID)
 		}
 		if !p.Scopes.Has(need) {
 			h.metrics.authFailures.WithLabelValues(authForbidden).Inc()

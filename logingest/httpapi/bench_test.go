@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -83,6 +84,70 @@ func BenchmarkIngestHTTP(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.N*tc.events)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
+// appendNothing is a Store whose Append stores nothing and reports every event inserted, so a benchmark over
+// a real Ingester measures the Handler and the Ingester (validation, group commit), not a database.
+type appendNothing struct{ logingest.Store }
+
+func (appendNothing) Append(_ context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
+	out := make([]logingest.AppendResult, len(events))
+	for i := range out {
+		out[i] = logingest.AppendResult{Status: logingest.AppendInserted, ID: int64(i + 1)}
+	}
+	return out, nil
+}
+
+// BenchmarkIngestSingleServer measures what logserver spends per single-event request beyond the database:
+// 64 concurrent requests (as make bench's single-event row), the production middleware with the JSON logger at
+// warn level, static keys, and a real Ingester whose store stores nothing. The rate limits are off, as in make
+// bench, or on (limits=on, with rates no request reaches) to include the limiter's cost. Its allocs/op is the
+// figure to watch: on two cores every allocation is paid by the clients and the database too.
+func BenchmarkIngestSingleServer(b *testing.B) {
+	single, _ := benchBodies(b)
+	for _, limits := range []bool{false, true} {
+		name := "limits=off"
+		rpm := -1.0
+		if limits {
+			name, rpm = "limits=on", 1e9
+		}
+		b.Run(name, func(b *testing.B) {
+			// The server's handler, not slog.DiscardHandler: what a request's logger costs depends on it.
+			logger := slog.New(slog.NewJSONHandler(io.Discard, &slog.HandlerOptions{Level: slog.LevelWarn})) //nolint:sloglint // see above
+			// No queue-wait bound: a write that a busy machine delays must not turn into 503s here.
+			ing, err := logingest.New(appendNothing{memstore.New()}, &logingest.Config{Logger: logger, MaxQueueWait: -1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { _ = ing.Close(context.Background()) })
+			h, err := httpapi.New(ing, &httpapi.Config{
+				Logger:            logger,
+				Authenticator:     logingest.NewStaticKeys([]string{"k"}, logingest.ScopeIngest, ""),
+				RequestsPerMinute: rpm,
+				Burst:             1 << 30,
+				EventsPerMinute:   rpm,
+				EventsBurst:       1 << 30,
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.SetParallelism(32) // 64 goroutines on 2 CPUs
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					req := httptest.NewRequestWithContext(b.Context(), http.MethodPost, "/api/v1/ingest", bytes.NewReader(single))
+					req.Header.Set("Content-Type", "application/json")
+					req.Header.Set("X-API-Key", "k")
+					rec := httptest.NewRecorder()
+					h.ServeHTTP(rec, req)
+					if rec.Code != http.StatusCreated {
+						b.Errorf("status %d: %s", rec.Code, rec.Body)
+						return
+					}
+				}
+			})
 		})
 	}
 }

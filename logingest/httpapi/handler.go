@@ -176,7 +176,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 		body = []byte(`{"success":false,"error":"internal","message":"internal error","code":"internal","retryable":true}`)
 		status = http.StatusInternalServerError
 	}
-	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header()["Content-Type"] = jsonContentType
 	w.WriteHeader(status)
 	_, _ = w.Write(append(body, '\n'))
 }

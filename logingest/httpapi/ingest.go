@@ -67,9 +67,9 @@ func (h *Handler) handleIngest(w http.ResponseWriter, r *http.Request) {
 	out := res.Results[0]
 	switch out.Status {
 	case logingest.StatusAccepted:
-		h.writeOK(w, r, http.StatusCreated, "event accepted", toIngestData(out))
+		h.writeIngestOK(w, r, "event accepted", toIngestData(out))
 	case logingest.StatusDuplicate:
-		h.writeOK(w, r, http.StatusCreated, "event already stored", toIngestData(out))
+		h.writeIngestOK(w, r, "event already stored", toIngestData(out))
 	default:
 		h.writeError(w, r, &logingest.ValidationError{Errors: out.Errors})
 	}

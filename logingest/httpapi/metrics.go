@@ -105,10 +105,13 @@ func methodLabel(m string) string {
 	return "OTHER"
 }
 
+// statusClasses are the values of the code label for 1xx to 5xx, constants so that labelling allocates nothing.
+var statusClasses = [...]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
+
 func statusClass(code int) string {
 	switch {
 	case code >= 100 && code < 600:
-		return string(rune('0'+code/100)) + "xx"
+		return statusClasses[code/100-1]
 	default:
 		return "other"
 	}

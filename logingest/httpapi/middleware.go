@@ -17,9 +17,11 @@ import (
 	"github.com/change66/logserver/logingest"
 )
 
-type ctxKey struct{ name string }
+// ctxKey is the context key of requestInfo. It has no fields: a key with a field would be copied into an
+// interface, an allocation, on every context lookup.
+type ctxKey struct{}
 
-var requestInfoKey = ctxKey{"request-info"}
+var requestInfoKey = ctxKey{}
 
 // requestInfo travels in the request context. Its logger carries request_id, and key_id once the caller is
 // authenticated, so every line logged for the request (the access log included) names both.
@@ -28,7 +30,9 @@ type requestInfo struct {
 	logger  *slog.Logger
 	rec     *recorder // the response, for the status once the handler returns
 	charges []charge  // rate-limit tokens taken, to give back if the request fails
-	failure error     // the error the request was answered with, if any (see giveBack)
+	// chargeBuf backs charges for the usual request, which takes a request token and event tokens.
+	chargeBuf [2]charge
+	failure   error // the error the request was answered with, if any (see giveBack)
 }
 
 func infoFrom(ctx context.Context) *requestInfo {
@@ -119,15 +123,16 @@ func (c *headerCapture) WriteHeader(code int) {
 // CORS, then routing.
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 	start := h.cfg.Now()
-	id := r.Header.Get("X-Request-ID")
+	id := r.Header.Get(headerRequestID)
 	if !saneRequestID(id) {
 		id = newRequestID()
 	}
-	ri := &requestInfo{id: id, logger: h.logger.With(slog.String("request_id", id))}
+	ri := &requestInfo{id: id, logger: newRequestLogger(h.logger, id)}
+	ri.charges = ri.chargeBuf[:0]
 	// The logger in the context lets the store log what it finds wrong with a row under the request id.
 	ctx := logingest.ContextWithLogger(context.WithValue(r.Context(), requestInfoKey, ri), ri.logger)
 	r = r.WithContext(ctx)
-	w.Header().Set("X-Request-ID", id)
+	w.Header()[headerRequestID] = []string{id}
 
 	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
 	ri.rec = rec
@@ -166,6 +171,9 @@ func (h *Handler) observe(r *http.Request, rec *recorder, ri *requestInfo, route
 	if rec.status >= 500 {
 		level = slog.LevelError
 	}
+	if !ri.logger.Enabled(r.Context(), level) {
+		return
+	}
 	attrs := []slog.Attr{
 		slog.String("method", r.Method),
 		slog.String("route", route),
@@ -193,12 +201,28 @@ func (h *Handler) clientIP(r *http.Request) string {
 	return host
 }
 
+// headerRequestID is X-Request-ID in its canonical form, so that Header.Get and direct map use need no
+// conversion (which allocates).
+const headerRequestID = "X-Request-Id"
+
+// securityHeaders are the headers every answer carries, keys in canonical form. Their value slices are shared
+// by every answer, which is safe: nothing writes into a header's slice in place (Set replaces it, Add appends
+// past its capacity, so into a copy).
+var securityHeaders = []struct {
+	key   string
+	value []string
+}{
+	{"X-Content-Type-Options", []string{"nosniff"}},
+	{"X-Frame-Options", []string{"DENY"}},
+	{"Referrer-Policy", []string{"no-referrer"}},
+	{"Content-Security-Policy", []string{"default-src 'none'; frame-ancestors 'none'"}},
+	{"Cache-Control", []string{"no-store"}},
+}
+
 func setSecurityHeaders(hdr http.Header) {
-	hdr.Set("X-Content-Type-Options", "nosniff")
-	hdr.Set("X-Frame-Options", "DENY")
-	hdr.Set("Referrer-Policy", "no-referrer")
-	hdr.Set("Content-Security-Policy", "default-src 'none'; frame-ancestors 'none'")
-	hdr.Set("Cache-Control", "no-store")
+	for _, h := range securityHeaders {
+		hdr[h.key] = h.value
+	}
 }
 
 // cors adds CORS headers for allowed origins and answers preflight requests itself, returning true when it

@@ -174,10 +174,13 @@ func (l *LocalLimiter) makeRoom(now time.Time) {
 
 // setRateHeaders writes the RateLimit-* headers (IETF draft): Limit is the bucket capacity, Remaining the whole
 // tokens left, Reset the seconds until the bucket is full again; Retry-After when the request was refused.
+// They are set on every rate-limited request, so the keys are written in their canonical form (the one Set would
+// write: Ratelimit-Limit) and the three values share one allocation.
 func setRateHeaders(hdr http.Header, r Rate, d RateDecision) {
-	hdr.Set("RateLimit-Limit", strconv.Itoa(r.Burst))
-	hdr.Set("RateLimit-Remaining", strconv.Itoa(max(0, d.Remaining)))
-	hdr.Set("RateLimit-Reset", strconv.FormatInt(ceilSeconds(d.Reset), 10))
+	v := []string{strconv.Itoa(r.Burst), strconv.Itoa(max(0, d.Remaining)), strconv.FormatInt(ceilSeconds(d.Reset), 10)}
+	hdr["Ratelimit-Limit"] = v[0:1:1]
+	hdr["Ratelimit-Remaining"] = v[1:2:2]
+	hdr["Ratelimit-Reset"] = v[2:3:3]
 	if !d.Allowed {
 		hdr.Set("Retry-After", strconv.FormatInt(max(1, ceilSeconds(d.RetryAfter)), 10))
 	}

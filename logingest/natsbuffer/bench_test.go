@@ -8,21 +8,26 @@ import (
 	"time"
 )
 
-// BenchmarkPublish measures Publisher.Ingest of batches of 100 events from 16 goroutines on one nats-server
-// (file storage, replicas 1): the buffer's ingest ceiling on this machine, without HTTP and the database.
+// BenchmarkPublish measures Publisher.Ingest of batches of 100 events from 8 goroutines per core on one
+// nats-server (file storage, replicas 1): the buffer's ingest ceiling on this machine, without HTTP and the
+// database; one message per request (the default) and one per event.
 func BenchmarkPublish(b *testing.B) {
-	benchmarkPublish(b, 1)
+	for _, perEvent := range []bool{false, true} {
+		b.Run(fmt.Sprintf("PerEventMessages=%v", perEvent), func(b *testing.B) { benchmarkPublish(b, 1, perEvent) })
+	}
 }
 
 // BenchmarkPublishR3 is BenchmarkPublish on a three-node cluster with stream replicas 3: each acknowledgement
 // waits for a majority of the replicas.
 func BenchmarkPublishR3(b *testing.B) {
-	benchmarkPublish(b, 3)
+	for _, perEvent := range []bool{false, true} {
+		b.Run(fmt.Sprintf("PerEventMessages=%v", perEvent), func(b *testing.B) { benchmarkPublish(b, 3, perEvent) })
+	}
 }
 
-func benchmarkPublish(b *testing.B, nodes int) {
+func benchmarkPublish(b *testing.B, nodes int, perEvent bool) {
 	b.Helper()
-	pub, _ := setupCluster(b, nodes, &Config{Replicas: nodes})
+	pub, _ := setupCluster(b, nodes, &Config{Replicas: nodes, PerEventMessages: perEvent})
 	var batchNo atomic.Int64
 	b.SetParallelism(8)
 	b.ResetTimer()
@@ -39,10 +44,17 @@ func benchmarkPublish(b *testing.B, nodes int) {
 	b.ReportMetric(float64(b.N*100)/time.Since(start).Seconds(), "events/s")
 }
 
-// BenchmarkWrite measures one Writer moving a pre-filled stream into memstore: the writer's
-// own overhead (fetch, decode, ack) without a database.
+// BenchmarkWrite measures one Writer moving a pre-filled stream (requests of 100 events) into memstore: the
+// writer's own overhead (fetch, decode, ack) without a database, for both message formats.
 func BenchmarkWrite(b *testing.B) {
-	pub, bundle := setupBuffer(b, &Config{BatchSize: 1000})
+	for _, perEvent := range []bool{false, true} {
+		b.Run(fmt.Sprintf("PerEventMessages=%v", perEvent), func(b *testing.B) { benchmarkWrite(b, perEvent) })
+	}
+}
+
+func benchmarkWrite(b *testing.B, perEvent bool) {
+	b.Helper()
+	pub, bundle := setupBuffer(b, &Config{BatchSize: 1000, PerEventMessages: perEvent})
 	total := b.N * 100
 	for i := range b.N {
 		if _, err := pub.Ingest(context.Background(), "bench", events(fmt.Sprintf("w%d", i), 100)); err != nil {

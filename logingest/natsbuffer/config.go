@@ -2,6 +2,7 @@ package natsbuffer
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -19,8 +20,23 @@ type Config struct {
 	// Stream is the JetStream stream holding events not yet written (INGEST_BUFFER_STREAM). Defaults to
 	// "LOGINGEST".
 	Stream string
-	// Subject is the subject events are published on. Defaults to "logingest.events".
+	// Subject is the subject events are published on. With Partitions > 1, partition p is published on
+	// Subject.<p> (the stream holds both Subject and Subject.*). Defaults to "logingest.events".
 	Subject string
+	// Partitions splits the stream into this many subjects (INGEST_BUFFER_PARTITIONS), each drained through its
+	// own durable consumer (Consumer-<p>), so writers scale out without sharing one consumer and the events of
+	// one user stay in publication order within their partition. An event's partition is a hash of its source
+	// and user (its session when it has no user, else its event id). 1 is a single subject and consumer, as
+	// before partitions existed. Defaults to 1.
+	Partitions int
+	// PerEventMessages publishes every event as its own JSON message (INGEST_BUFFER_MESSAGES=event), as
+	// releases before batch messages did: JetStream then de-duplicates each (source, event_id) on its own. By
+	// default a request's events are published as one binary message per partition (FormatEventsV1, split
+	// below the server's max payload), whose Nats-Msg-Id covers the request's (source, event ids): a resend of
+	// the same request is answered duplicate, any other repeat accepted and absorbed by the Store (see the
+	// package documentation). Batch messages cost JetStream, the publisher and the writers one message per
+	// request instead of one per event. Writers read both formats.
+	PerEventMessages bool
 	// Replicas is how many servers store each message (INGEST_BUFFER_REPLICAS); use 3 on a cluster. A
 	// publish is acknowledged once a majority has it. Defaults to 1.
 	Replicas int
@@ -40,7 +56,13 @@ type Config struct {
 	// Consumer is the durable consumer every writer shares (INGEST_BUFFER_CONSUMER). Defaults to
 	// "logingest-writers".
 	Consumer string
-	// BatchSize is the most events a writer fetches and appends at once (INGEST_BUFFER_BATCH). Defaults to 1000.
+	// WriterPartitions are the partitions a Writer pulls (each in its own fetch loop); nil means every
+	// partition. The Writer pulling partition 0 also drains the base subject and the consumers of former
+	// partitions. Publishers ignore it. Defaults to nil.
+	WriterPartitions []int
+	// BatchSize is about the most events a writer fetches and appends at once (INGEST_BUFFER_BATCH): a fetch
+	// asks for BatchSize divided by the events per message of the previous batch, so batch messages of
+	// uneven size can make a batch somewhat larger. Defaults to 1000.
 	BatchSize int
 	// FetchWait is how long a fetch waits for a batch to fill. Defaults to 250ms.
 	FetchWait time.Duration
@@ -64,6 +86,9 @@ type Config struct {
 	DeadLetterMaxAge time.Duration
 }
 
+// maxPartitions bounds Config.Partitions: each partition is a durable consumer with its own fetch loop.
+const maxPartitions = 256
+
 func (c *Config) withDefaults() Config {
 	var out Config
 	if c != nil {
@@ -84,6 +109,9 @@ func (c *Config) withDefaults() Config {
 	def(&out.DeadLetterSubject, "logingest.deadletter")
 	if out.Replicas == 0 {
 		out.Replicas = 1
+	}
+	if out.Partitions == 0 {
+		out.Partitions = 1
 	}
 	if out.MaxBytes == 0 {
 		out.MaxBytes = 1 << 30
@@ -128,6 +156,15 @@ func (c Config) validate() error {
 	var errs []error
 	if c.Replicas < 1 || c.Replicas > 5 {
 		errs = append(errs, errors.New("Replicas must be between 1 and 5"))
+	}
+	if c.Partitions < 1 || c.Partitions > maxPartitions {
+		errs = append(errs, fmt.Errorf("Partitions must be between 1 and %d", maxPartitions))
+	}
+	for _, p := range c.WriterPartitions {
+		if p < 0 || p >= c.Partitions {
+			errs = append(errs, fmt.Errorf("WriterPartitions must be between 0 and Partitions-1 (%d)", c.Partitions-1))
+			break
+		}
 	}
 	if c.MaxBytes < 1<<20 {
 		errs = append(errs, errors.New("MaxBytes must be at least 1 MiB"))

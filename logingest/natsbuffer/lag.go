@@ -21,13 +21,13 @@ func newLagCollector(js jetstream.JetStream, c Config) *lagCollector {
 	return &lagCollector{
 		js: js, cfg: c,
 		lagEvents: prometheus.NewDesc("logingest_buffer_lag_events",
-			"Events in the buffer not yet written to the store (consumer pending plus awaiting acknowledgement).", nil, nil),
+			"Messages in the buffer not yet written to the store, over every partition (pending plus awaiting acknowledgement): one per event with INGEST_BUFFER_MESSAGES=event, one per request and partition otherwise; 0 when the writers caught up.", nil, nil),
 		lagSeconds: prometheus.NewDesc("logingest_buffer_lag_seconds",
 			"Age of the oldest event in the buffer not yet written to the store; 0 when the buffer is empty.", nil, nil),
 		streamBytes: prometheus.NewDesc("logingest_buffer_stream_bytes",
 			"Bytes stored in the buffer stream (refuses new events at INGEST_BUFFER_MAX_BYTES).", nil, nil),
 		streamEvents: prometheus.NewDesc("logingest_buffer_stream_events",
-			"Events stored in the buffer stream.", nil, nil),
+			"Messages stored in the buffer stream (an event each with INGEST_BUFFER_MESSAGES=event, a request's events per partition otherwise).", nil, nil),
 		deadLetters: prometheus.NewDesc("logingest_buffer_dead_letters",
 			"Events held in the dead-letter stream.", nil, nil),
 	}
@@ -55,10 +55,13 @@ func (c *lagCollector) Collect(ch chan<- prometheus.Metric) {
 			}
 			ch <- prometheus.MustNewConstMetric(c.lagSeconds, prometheus.GaugeValue, age)
 		}
-		if cons, err := s.Consumer(ctx, c.cfg.Consumer); err == nil {
-			if ci, err := cons.Info(ctx); err == nil {
-				ch <- prometheus.MustNewConstMetric(c.lagEvents, prometheus.GaugeValue, float64(ci.NumPending)+float64(ci.NumAckPending))
-			}
+		// Every consumer of the stream: one per partition (a work-queue stream allows no others).
+		lag, lister := 0.0, s.ListConsumers(ctx)
+		for ci := range lister.Info() {
+			lag += float64(ci.NumPending) + float64(ci.NumAckPending)
+		}
+		if lister.Err() == nil {
+			ch <- prometheus.MustNewConstMetric(c.lagEvents, prometheus.GaugeValue, lag)
 		}
 	}
 	if s, err := c.js.Stream(ctx, c.cfg.DeadLetterStream); err == nil {

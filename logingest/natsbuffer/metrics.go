@@ -42,6 +42,8 @@ type writeMetrics struct {
 	redeliveries prometheus.Counter
 	deadLetters  *prometheus.CounterVec
 	writeErrors  prometheus.Counter
+	failing      prometheus.Gauge
+	retryLater   prometheus.Counter
 	batchEvents  prometheus.Histogram
 }
 
@@ -63,6 +65,15 @@ func newWriteMetrics(reg prometheus.Registerer) (*writeMetrics, error) {
 			Name: "logingest_buffer_write_errors_total",
 			Help: "Failed store writes of buffered batches (each is retried with backoff).",
 		}),
+		failing: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "logingest_buffer_write_failing_batches",
+			Help: "Batches a writer holds while retrying a failed store write; 0 when the writes succeed. Alert when it stays above 0.",
+		}),
+		retryLater: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "logingest_buffer_retry_later_messages_total",
+			Help: "Messages handed back to the stream for a delayed retry because the store kept failing them " +
+				"while it answered pings (never dropped).",
+		}),
 		batchEvents: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "logingest_buffer_write_batch_events",
 			Help:    "Events per store write of the buffer writers.",
@@ -80,6 +91,12 @@ func newWriteMetrics(reg prometheus.Registerer) (*writeMetrics, error) {
 		return nil, err
 	}
 	if m.writeErrors, err = register(reg, m.writeErrors); err != nil {
+		return nil, err
+	}
+	if m.failing, err = register(reg, m.failing); err != nil {
+		return nil, err
+	}
+	if m.retryLater, err = register(reg, m.retryLater); err != nil {
 		return nil, err
 	}
 	if m.batchEvents, err = register(reg, m.batchEvents); err != nil {

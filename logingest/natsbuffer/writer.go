@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -17,19 +18,20 @@ import (
 )
 
 // Writer moves events from the buffer stream to a Store. Run any number of Writers, in any number of
-// processes, on the same Config: they share one durable consumer, so each message goes to one of them at a
+// processes, on the same Config: they share the durable consumers, so each message goes to one of them at a
 // time.
 type Writer struct {
-	store   logingest.Store
-	js      jetstream.JetStream
-	cons    jetstream.Consumer
-	cfg     Config
-	logger  *slog.Logger
-	metrics *writeMetrics
+	store     logingest.Store
+	js        jetstream.JetStream
+	consumers []jetstream.Consumer // pulled by Run, one fetch loop each
+	cfg       Config
+	logger    *slog.Logger
+	metrics   *writeMetrics
 }
 
 // NewWriter returns a Writer that appends the buffer's events to store, after creating or updating the
-// streams (Setup) and the durable consumer. A nil cfg uses the defaults. It registers the lag collector
+// streams (Setup) and the durable consumers (one per partition). It pulls every partition, or those of
+// Config.WriterPartitions. A nil cfg uses the defaults. It registers the lag collector
 // (logingest_buffer_lag_events, _lag_seconds, _stream_bytes, _dead_letters) once per Registerer. The caller
 // owns nc and store and closes them after Run returned.
 func NewWriter(ctx context.Context, nc *nats.Conn, store logingest.Store, cfg *Config) (*Writer, error) {
@@ -48,18 +50,9 @@ func NewWriter(ctx context.Context, nc *nats.Conn, store logingest.Store, cfg *C
 	if err != nil {
 		return nil, err
 	}
-	cons, err := s.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
-		Durable:       c.Consumer,
-		Description:   "logingest writers: append buffered events to the store",
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       c.AckWait,
-		MaxDeliver:    -1, // an outage must never drop events; poison messages are dead-lettered instead
-		MaxAckPending: c.MaxAckPending,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
-		Replicas:      0, // as the stream
-	})
+	consumers, err := setupConsumers(ctx, s, c)
 	if err != nil {
-		return nil, fmt.Errorf("natsbuffer: create consumer %s: %w", c.Consumer, err)
+		return nil, err
 	}
 	m, err := newWriteMetrics(c.Registerer)
 	if err != nil {
@@ -70,26 +63,43 @@ func NewWriter(ctx context.Context, nc *nats.Conn, store logingest.Store, cfg *C
 			return nil, err
 		}
 	}
-	return &Writer{store: store, js: js, cons: cons, cfg: c, logger: c.Logger, metrics: m}, nil
+	return &Writer{store: store, js: js, consumers: consumers, cfg: c, logger: c.Logger, metrics: m}, nil
 }
 
-// Run fetches batches of up to Config.BatchSize events and writes each with one Store.Append, acknowledging
-// the messages only after it committed, until ctx ends; it then finishes the batch in hand if the store
-// accepts it within Config.WriteTimeout, and returns nil. A failed write is retried with jittered exponential
-// backoff (up to Config.MaxRetryDelay) while the messages' ack deadline is extended, so an outage of the Store
-// holds the batch instead of dropping it. Events the Store refuses as invalid are isolated (the batch is split
-// until only they remain) and moved to the dead-letter stream; undecodable messages too.
+// Run pulls each of the Writer's consumers in its own loop until ctx ends: it fetches batches of about
+// Config.BatchSize events and writes each with one Store.Append, acknowledging the messages only after it
+// committed; when ctx ends it finishes the batches in hand if the store accepts them within
+// Config.WriteTimeout, and returns nil. A failed write is retried with jittered exponential backoff (up to
+// Config.MaxRetryDelay) while the messages' ack deadline is extended, so an outage of the Store holds the
+// batch instead of dropping it. When the write keeps failing while the Store answers Ping (an error that is
+// not logingest.ErrInvalid, so not a database outage), the batch is written message by message and the
+// messages that still fail are handed back to the stream for a delayed retry (growing up to
+// 64 × Config.MaxRetryDelay), never dropped; logingest_buffer_write_failing_batches and
+// logingest_buffer_retry_later_messages_total report it. Events the Store refuses as invalid are isolated
+// (the batch is split until only they remain) and moved to the dead-letter stream; undecodable messages too.
 func (w *Writer) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for _, cons := range w.consumers {
+		wg.Go(func() { w.pull(ctx, cons) })
+	}
+	wg.Wait()
+	return nil
+}
+
+// pull is the fetch loop of one consumer.
+func (w *Writer) pull(ctx context.Context, cons jetstream.Consumer) {
 	failures := 0
+	perMsg := w.cfg.BatchSize // events per message in the last batch: the first fetch takes one message
 	for ctx.Err() == nil {
-		batch, err := w.cons.Fetch(w.cfg.BatchSize, jetstream.FetchMaxWait(w.cfg.FetchWait))
+		n := max(1, min(w.cfg.BatchSize, (w.cfg.BatchSize+perMsg/2)/max(1, perMsg)))
+		batch, err := cons.Fetch(n, jetstream.FetchMaxWait(w.cfg.FetchWait))
 		if err != nil {
 			failures++
 			w.logger.Warn("fetch from buffer failed", slog.String("stream", w.cfg.Stream), slog.Any("error", err))
 			sleep(ctx, w.backoff(failures))
 			continue
 		}
-		msgs := make([]jetstream.Msg, 0, w.cfg.BatchSize)
+		msgs := make([]jetstream.Msg, 0, n)
 		for m := range batch.Messages() {
 			msgs = append(msgs, m)
 		}
@@ -101,71 +111,179 @@ func (w *Writer) Run(ctx context.Context) error {
 		}
 		failures = 0
 		if len(msgs) > 0 {
-			w.process(ctx, msgs)
+			if events := w.process(ctx, msgs); events > 0 {
+				perMsg = max(1, events/len(msgs))
+			}
 		}
 	}
-	return nil
+}
+
+// fetched is one message of a batch and the events decoded from it.
+type fetched struct {
+	msg    jetstream.Msg
+	events []logingest.Event
 }
 
 // process writes one fetched batch, retrying until it commits or ctx ends (the messages are then left for
-// redelivery).
-func (w *Writer) process(ctx context.Context, msgs []jetstream.Msg) {
-	events := make([]logingest.Event, 0, len(msgs))
-	held := make([]jetstream.Msg, 0, len(msgs))
+// redelivery). It returns how many events the batch held.
+func (w *Writer) process(ctx context.Context, msgs []jetstream.Msg) int {
+	held := make([]fetched, 0, len(msgs))
+	total := 0
 	for _, m := range msgs {
 		if md, err := m.Metadata(); err == nil && md.NumDelivered > 1 {
 			w.metrics.redeliveries.Inc()
 		}
-		var e logingest.Event
-		if err := json.Unmarshal(m.Data(), &e); err != nil || e.EventID == "" {
-			reason := "undecodable message: missing event_id"
-			if err != nil {
-				reason = "undecodable message: " + err.Error()
-			}
-			w.deadLetter(ctx, m, nil, "undecodable", reason)
+		evs, err := decodeMessage(m)
+		if err != nil {
+			w.deadLetterMsg(ctx, m, "undecodable message: "+err.Error())
 			continue
 		}
-		events = append(events, e)
-		held = append(held, m)
+		held = append(held, fetched{msg: m, events: evs})
+		total += len(evs)
 	}
-	if len(events) == 0 {
-		return
+	if total == 0 {
+		return 0
 	}
-	w.metrics.batchEvents.Observe(float64(len(events)))
+	events := make([]logingest.Event, 0, total)
+	for _, f := range held {
+		events = append(events, f.events...)
+	}
+	w.metrics.batchEvents.Observe(float64(total))
 	for attempt := 1; ; attempt++ {
 		// A batch already fetched is finished even when ctx ends, within WriteTimeout.
-		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.WriteTimeout)
-		statuses, refused, err := appendIsolating(wctx, w.store, events)
-		cancel()
+		statuses, refused, err := w.append(ctx, events)
 		if err == nil {
-			for i, m := range held {
-				switch {
-				case refused[i] != nil:
-					w.deadLetter(ctx, m, &events[i], "invalid", refused[i].Error())
-				case statuses[i] == logingest.AppendDuplicate:
-					w.metrics.events.WithLabelValues("duplicate").Inc()
-					w.ack(m)
-				default:
-					w.metrics.events.WithLabelValues("inserted").Inc()
-					w.ack(m)
-				}
+			if attempt > 1 {
+				w.metrics.failing.Dec()
 			}
-			return
+			w.settle(ctx, held, statuses, refused)
+			return total
 		}
 		w.metrics.writeErrors.Inc()
+		if attempt == 1 {
+			w.metrics.failing.Inc()
+		}
 		d := w.backoff(attempt)
-		w.logger.Error("store write of buffered events failed; retrying", slog.Int("events", len(events)),
+		w.logger.Error("store write of buffered events failed; retrying", slog.Int("events", total),
 			slog.Int("attempt", attempt), slog.Duration("retry_in", d), slog.Any("error", err))
 		if ctx.Err() != nil {
-			return // unacknowledged: redelivered to another writer after AckWait
+			w.metrics.failing.Dec()
+			return total // unacknowledged: redelivered to another writer after AckWait
 		}
-		for _, m := range held {
-			_ = m.InProgress() // extend the ack deadline: this writer still holds the batch
+		if attempt >= stuckAttempts && w.storeUp(ctx) {
+			// The database answers but this batch keeps failing: write it message by message and hand what
+			// still fails back to the stream, so one bad message cannot hold the writer.
+			w.metrics.failing.Dec()
+			w.writeEach(ctx, held)
+			return total
+		}
+		for _, f := range held {
+			_ = f.msg.InProgress() // extend the ack deadline: this writer still holds the batch
 		}
 		sleep(ctx, d)
 		if ctx.Err() != nil {
-			return
+			w.metrics.failing.Dec()
+			return total
 		}
+	}
+}
+
+// stuckAttempts is how many failed writes of one batch, the Store answering Ping, make process write the
+// batch message by message.
+const stuckAttempts = 3
+
+// append runs appendIsolating under Config.WriteTimeout, also after ctx ended.
+func (w *Writer) append(ctx context.Context, events []logingest.Event) ([]logingest.AppendStatus, []error, error) {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.WriteTimeout)
+	defer cancel()
+	return appendIsolating(wctx, w.store, events)
+}
+
+// storeUp reports whether the Store answers Ping within WriteTimeout.
+func (w *Writer) storeUp(ctx context.Context) bool {
+	pctx, cancel := context.WithTimeout(ctx, w.cfg.WriteTimeout)
+	defer cancel()
+	return w.store.Ping(pctx) == nil
+}
+
+// writeEach writes each message of held on its own; a message whose write fails is handed back for a
+// delayed redelivery (NakWithDelay), growing with its deliveries up to 64 × MaxRetryDelay.
+func (w *Writer) writeEach(ctx context.Context, held []fetched) {
+	for _, f := range held {
+		statuses, refused, err := w.append(ctx, f.events)
+		if err == nil {
+			w.settle(ctx, []fetched{f}, statuses, refused)
+			continue
+		}
+		delivered := uint64(1)
+		if md, merr := f.msg.Metadata(); merr == nil {
+			delivered = md.NumDelivered
+		}
+		delay := w.cfg.MaxRetryDelay << min(delivered-1, 6)
+		w.metrics.retryLater.Inc()
+		w.logger.Error("store keeps refusing a buffered message while it is up; retrying it later",
+			slog.Int("events", len(f.events)), slog.Uint64("deliveries", delivered),
+			slog.Duration("retry_in", delay), slog.Any("error", err))
+		if nerr := f.msg.NakWithDelay(delay); nerr != nil {
+			w.logger.Warn("nak buffered message; it comes back after the ack wait", slog.Any("error", nerr))
+		}
+	}
+}
+
+// settle acknowledges the messages of a committed batch, after moving the events the store refused to the
+// dead-letter stream; statuses and refused are indexed like the concatenation of held's events. A message
+// whose dead letter could not be published is handed back for redelivery (its stored events then come back as
+// duplicates).
+func (w *Writer) settle(ctx context.Context, held []fetched, statuses []logingest.AppendStatus, refused []error) {
+	i := 0
+	for _, f := range held {
+		ok := true
+		for j := range f.events {
+			switch {
+			case refused[i] != nil:
+				if err := w.deadLetter(ctx, f.msg, &f.events[j], "invalid", refused[i].Error()); err != nil {
+					ok = false
+				}
+			case statuses[i] == logingest.AppendDuplicate:
+				w.metrics.events.WithLabelValues("duplicate").Inc()
+			default:
+				w.metrics.events.WithLabelValues("inserted").Inc()
+			}
+			i++
+		}
+		if ok {
+			w.ack(f.msg)
+		} else {
+			_ = f.msg.Nak()
+		}
+	}
+}
+
+// decodeMessage returns the events of m: a FormatEventsV1 batch, or one event as JSON (no HeaderFormat).
+func decodeMessage(m jetstream.Msg) ([]logingest.Event, error) {
+	switch f := m.Headers().Get(HeaderFormat); f {
+	case FormatEventsV1:
+		evs, err := decodeEvents(m.Data())
+		if err == nil && len(evs) == 0 {
+			err = errors.New("empty batch")
+		}
+		for i := range evs {
+			if err == nil && evs[i].EventID == "" {
+				err = fmt.Errorf("event %d: missing event_id", i)
+			}
+		}
+		return evs, err
+	case "":
+		var e logingest.Event
+		if err := json.Unmarshal(m.Data(), &e); err != nil {
+			return nil, err
+		}
+		if e.EventID == "" {
+			return nil, errors.New("missing event_id")
+		}
+		return []logingest.Event{e}, nil
+	default:
+		return nil, fmt.Errorf("unknown %s %q", HeaderFormat, f)
 	}
 }
 
@@ -176,10 +294,28 @@ func (w *Writer) ack(m jetstream.Msg) {
 	}
 }
 
-// deadLetter publishes m to the dead-letter stream with reason and acknowledges it; when the dead-letter
-// publish fails, m is left for redelivery.
-func (w *Writer) deadLetter(ctx context.Context, m jetstream.Msg, e *logingest.Event, kind, reason string) {
-	dl := &nats.Msg{Subject: w.cfg.DeadLetterSubject, Data: m.Data(), Header: nats.Header{}}
+// deadLetterMsg moves a message no event could be decoded from to the dead-letter stream, as is, and
+// acknowledges it; when the publish fails, m is left for redelivery.
+func (w *Writer) deadLetterMsg(ctx context.Context, m jetstream.Msg, reason string) {
+	if err := w.deadLetter(ctx, m, nil, "undecodable", reason); err != nil {
+		_ = m.Nak()
+		return
+	}
+	w.ack(m)
+}
+
+// deadLetter publishes e (as JSON), or m's body when e is nil, to the dead-letter stream with reason. The
+// caller acknowledges m.
+func (w *Writer) deadLetter(ctx context.Context, m jetstream.Msg, e *logingest.Event, kind, reason string) error {
+	data := m.Data()
+	if e != nil {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("encode dead letter: %w", err)
+		}
+		data = b
+	}
+	dl := &nats.Msg{Subject: w.cfg.DeadLetterSubject, Data: data, Header: nats.Header{}}
 	dl.Header.Set(HeaderReason, reason)
 	dl.Header.Set(headerDeadTime, time.Now().UTC().Format(time.RFC3339Nano))
 	id := ""
@@ -200,15 +336,14 @@ func (w *Writer) deadLetter(ctx context.Context, m jetstream.Msg, e *logingest.E
 	}
 	if _, err := w.js.PublishMsg(pctx, dl, opts...); err != nil {
 		w.logger.Error("publish dead letter; leaving the event for redelivery", slog.String("reason", reason), slog.Any("error", err))
-		_ = m.Nak()
-		return
+		return err
 	}
 	w.logger.Warn("event moved to the dead-letter stream", slog.String("stream", w.cfg.DeadLetterStream),
 		slog.String("reason", reason), slog.String("event_id", dl.Header.Get(HeaderEventID)),
 		slog.String("source", dl.Header.Get(HeaderSource)))
 	w.metrics.deadLetters.WithLabelValues(kind).Inc()
 	w.metrics.events.WithLabelValues("dead_letter").Inc()
-	w.ack(m)
+	return nil
 }
 
 // backoff returns the delay before retry number attempt (from 1): exponential from 100ms, capped at

@@ -5,13 +5,13 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"strings"
+	"math"
 
 	"github.com/change66/logserver/logingest"
 )
 
 // Append implements logingest.Store. All events are written in one transaction on the single writer
-// connection, in multi-row INSERT statements; a row the unique (source, event_id) key rejects is reported
+// connection, one prepared INSERT per event; a row the unique (source, event_id) key rejects is reported
 // AppendDuplicate, which also covers a repeat within the same call, with the stored copy's id (read in the same
 // transaction). IDs are the rowid (AUTOINCREMENT, so never reused after an erasure). Empty Properties or
 // DeviceInfo are stored as NULL and read back as nil. It returns an error matching logingest.ErrClosed after Close, and one wrapping
@@ -41,32 +41,65 @@ func (s *Store) append(ctx context.Context, events []logingest.Event) (_ []login
 		}
 	}()
 
-	// Rows go in multi-row INSERT statements of up to insertChunk rows, not one statement per row: every
-	// statement that writes through a trigger opens a statement savepoint, and at each savepoint FTS5 (the
-	// search index, migration 007) flushes its pending terms to a new segment and merges segments, which cost a
-	// third of the writer's CPU with one statement per row. Statements run without ctx, which saves the driver
-	// a watcher goroutine each; ctx is checked between them and before the commit, and the transaction (bound
-	// to ctx) rolls back if it ends.
+	// Rows go in one prepared single-row INSERT each. A single-row INSERT into a table without insert triggers
+	// needs no statement journal (SQLite checks every constraint of the row before it writes), while a
+	// multi-row INSERT, or one with RETURNING or a trigger, copies every page it changes to the statement
+	// journal first so that it can be undone alone: that copying, with its allocations, cost about a quarter
+	// of the writer's time. Statements run without ctx, which saves the driver a watcher goroutine each; ctx
+	// is checked between them and before the commit, and the transaction (bound to ctx) rolls back if it
+	// ends.
 	rowCtx := context.WithoutCancel(ctx)
+	erased, err := erasedKeys(rowCtx, tx, events)
+	if err != nil {
+		return nil, fmt.Errorf("erased keys: %w", err)
+	}
 	createdAt := formatTime(s.now())
-	results := make([]logingest.AppendResult, len(events))
+	insert := tx.StmtContext(rowCtx, s.insertStmt)
+	defer insert.Close() // the transaction's copy; s.insertStmt stays prepared
 	inserted := make(map[eventKey]int64, len(events))
-	for lo := 0; lo < len(events); lo += insertChunk {
-		if err := ctx.Err(); err != nil {
+	ids := idRange{lo: math.MaxInt64}
+	for i := range events {
+		if i%256 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		e := &events[i]
+		k := eventKey{e.Source, e.EventID}
+		if _, seen := inserted[k]; seen || erased[k] {
+			continue
+		}
+		var seq any
+		if e.SequenceNumber != nil {
+			seq = *e.SequenceNumber
+		}
+		res, err := insert.ExecContext(rowCtx,
+			e.Source, e.EventID, formatTime(e.Timestamp), string(e.EventType), e.EventName, jsonArg(e.Properties),
+			e.UserID, e.SessionID, e.AppVersion, jsonArg(e.DeviceInfo), seq, string(e.Priority),
+			formatTime(e.ReceivedAt), createdAt, createdAt, nullTime(e.OriginalTimestamp))
+		if err != nil {
+			return nil, fmt.Errorf("insert event %d: %w", i, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return nil, err
+		} else if n == 0 {
+			continue // the unique (source, event_id) key: a stored event
+		}
+		id, err := res.LastInsertId()
+		if err != nil {
 			return nil, err
 		}
-		chunk := events[lo:min(lo+insertChunk, len(events))]
-		if err := s.insertChunk(rowCtx, tx, chunk, createdAt, inserted); err != nil {
-			return nil, fmt.Errorf("insert events %d-%d: %w", lo, lo+len(chunk)-1, err)
-		}
+		inserted[k] = id
+		ids.lo, ids.hi = min(ids.lo, id), max(ids.hi, id)
 	}
-	// An event is inserted when its key came back from RETURNING and no earlier event of this call had the same
-	// key; every other event is a duplicate (of a stored row, of an erased event, or of an earlier event of
-	// this call) with the stored copy's id.
+	// An event is inserted when its INSERT inserted a row and no earlier event of this call had the same key;
+	// every other event is a duplicate (of a stored row, of an erased event, or of an earlier event of this
+	// call) with the stored copy's id.
 	stored, err := storedIDs(rowCtx, tx, events, inserted)
 	if err != nil {
 		return nil, fmt.Errorf("ids of the stored copies: %w", err)
 	}
+	results := make([]logingest.AppendResult, len(events))
 	first := make(map[eventKey]bool, len(inserted))
 	for i := range events {
 		k := eventKey{events[i].Source, events[i].EventID}
@@ -81,6 +114,16 @@ func (s *Store) append(ctx context.Context, events []logingest.Event) (_ []login
 		}
 		results[i].ID = stored[k] // absent: the event was erased; its ID stays 0
 	}
+	// The rollups, analytics_last_seen and the search index follow the rows inserted, in the same transaction
+	// (migration 008 replaced the per-row triggers that kept them).
+	if len(inserted) > 0 {
+		if err := updateRollups(rowCtx, tx, events, results, ids); err != nil {
+			return nil, fmt.Errorf("rollups: %w", err)
+		}
+		if err := indexForSearch(rowCtx, tx, ids); err != nil {
+			return nil, fmt.Errorf("search index: %w", err)
+		}
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -93,64 +136,55 @@ func (s *Store) append(ctx context.Context, events []logingest.Event) (_ []login
 // eventKey is the idempotency key of an event.
 type eventKey struct{ source, eventID string }
 
-// insertChunk is the most rows one INSERT statement carries: 16 parameters each, well below SQLite's limit of
-// 32,766 parameters per statement.
-const insertChunk = 500
+// idRange is the range of the ids an Append inserted. AUTOINCREMENT gives the rows of a transaction ids above
+// every id used before, and the single writer inserts nothing else meanwhile, so the range holds exactly the
+// rows of the transaction.
+type idRange struct{ lo, hi int64 }
 
-// insertColumns are the values of one row, in the order of insertChunkSQL's VALUES tuples.
-const insertColumns = 16
-
-// insertChunkSQL returns the INSERT of n rows. An erased event (erased_event_ids) is not inserted again.
-// RETURNING reports the rows inserted; rows the unique (source, event_id) key skipped are not returned.
-func insertChunkSQL(n int) string {
-	var b strings.Builder
-	b.WriteString(`INSERT INTO analytics_logs (source, event_id, timestamp, event_type, event_name, properties,
+// insertSQL inserts one event. A row the unique (source, event_id) key rejects is not inserted (no change).
+const insertSQL = `INSERT INTO analytics_logs (source, event_id, timestamp, event_type, event_name, properties,
 	user_id, session_id, app_version, device_info, sequence_number, priority, received_at, created_at,
 	processed_at, original_timestamp)
-SELECT v.column1, v.column2, v.column3, v.column4, v.column5, v.column6, v.column7, v.column8, v.column9,
-	v.column10, v.column11, v.column12, v.column13, v.column14, v.column15, v.column16
-FROM (VALUES `)
-	for i := range n {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		b.WriteString("(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)")
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (source, event_id) DO NOTHING`
+
+// keyChunk is the most keys one lookup statement carries (2 parameters each).
+const keyChunk = 500
+
+// erasedKeys returns the keys of events that were erased (erased_event_ids): they are not inserted again.
+func erasedKeys(ctx context.Context, tx *sql.Tx, events []logingest.Event) (map[eventKey]bool, error) {
+	var some bool
+	if err := tx.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM erased_event_ids)").Scan(&some); err != nil || !some {
+		return nil, err
 	}
-	b.WriteString(`) AS v
-WHERE NOT EXISTS (SELECT 1 FROM erased_event_ids e WHERE e.source = v.column1 AND e.event_id = v.column2)
-ON CONFLICT (source, event_id) DO NOTHING
-RETURNING source, event_id, id`)
-	return b.String()
+	out := make(map[eventKey]bool)
+	for lo := 0; lo < len(events); lo += keyChunk {
+		if err := erasedKeysChunk(ctx, tx, events[lo:min(lo+keyChunk, len(events))], out); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
 }
 
-// insertChunk inserts events in one statement and records the id of every row inserted in inserted.
-func (s *Store) insertChunk(
-	ctx context.Context, tx *sql.Tx, events []logingest.Event, createdAt string, inserted map[eventKey]int64,
-) error {
-	args := make([]any, 0, len(events)*insertColumns)
+// erasedKeysChunk looks up which of events were erased in one statement and records them in out.
+func erasedKeysChunk(ctx context.Context, tx *sql.Tx, events []logingest.Event, out map[eventKey]bool) error {
+	args := make([]any, 0, 2*len(events))
 	for i := range events {
-		e := &events[i]
-		var seq any
-		if e.SequenceNumber != nil {
-			seq = *e.SequenceNumber
-		}
-		args = append(args,
-			e.Source, e.EventID, formatTime(e.Timestamp), string(e.EventType), e.EventName, jsonArg(e.Properties),
-			e.UserID, e.SessionID, e.AppVersion, jsonArg(e.DeviceInfo), seq, string(e.Priority),
-			formatTime(e.ReceivedAt), createdAt, createdAt, nullTime(e.OriginalTimestamp))
+		args = append(args, events[i].Source, events[i].EventID)
 	}
-	rows, err := tx.QueryContext(ctx, insertChunkSQL(len(events)), args...)
+	q := "SELECT source, event_id FROM erased_event_ids WHERE (source, event_id) IN (VALUES " + //nolint:gosec // placeholders only
+		placeholders(len(events), 2) + ")"
+	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var k eventKey
-		var id int64
-		if err := rows.Scan(&k.source, &k.eventID, &id); err != nil {
+		if err := rows.Scan(&k.source, &k.eventID); err != nil {
 			return err
 		}
-		inserted[k] = id
+		out[k] = true
 	}
 	return rows.Err()
 }
@@ -179,8 +213,8 @@ func storedIDs(
 		}
 	}
 	ids := make(map[eventKey]int64, len(keys))
-	for lo := 0; lo < len(keys); lo += insertChunk {
-		if err := storedIDsChunk(ctx, tx, keys[lo:min(lo+insertChunk, len(keys))], ids); err != nil {
+	for lo := 0; lo < len(keys); lo += keyChunk {
+		if err := storedIDsChunk(ctx, tx, keys[lo:min(lo+keyChunk, len(keys))], ids); err != nil {
 			return nil, err
 		}
 	}
@@ -194,7 +228,7 @@ func storedIDsChunk(ctx context.Context, tx *sql.Tx, keys []eventKey, ids map[ev
 		args = append(args, k.source, k.eventID)
 	}
 	q := "SELECT source, event_id, id FROM analytics_logs WHERE (source, event_id) IN (VALUES " + //nolint:gosec // placeholders only
-		strings.TrimSuffix(strings.Repeat("(?,?),", len(keys)), ",") + ")"
+		placeholders(len(keys), 2) + ")"
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err

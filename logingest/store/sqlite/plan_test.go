@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -24,17 +25,13 @@ func TestQueryPlans(t *testing.T) {
 		wantIndex string
 	}{
 		{logingest.Filter{Source: "s"}, "analytics_logs_source_received_at"}, // the default: created_at DESC
-		{logingest.Filter{}, "analytics_logs_received_at"},
 		{logingest.Filter{Source: "s", SortBy: logingest.SortTimestamp}, "analytics_logs_source_timestamp"},
-		{logingest.Filter{SortBy: logingest.SortTimestamp}, "analytics_logs_timestamp"},
+		{logingest.Filter{Source: "s", StartTime: time.Unix(1, 0), SortBy: logingest.SortTimestamp}, "analytics_logs_source_timestamp"},
 		{logingest.Filter{Source: "s", SortBy: logingest.SortReceivedAt}, "analytics_logs_source_received_at"},
-		{logingest.Filter{Source: "s", UserID: "u", SortBy: logingest.SortTimestamp}, "analytics_logs_user_source_timestamp"},
-		{logingest.Filter{Source: "s", SessionID: "x", SortBy: logingest.SortTimestamp}, "analytics_logs_session_source_timestamp"},
-		{
-			logingest.Filter{Source: "s", EventType: logingest.EventTypeError, SortBy: logingest.SortTimestamp},
-			"analytics_logs_source_type_timestamp",
-		},
-		{logingest.Filter{Source: "s", EventName: "n", SortBy: logingest.SortTimestamp}, "analytics_logs_source_name_timestamp"},
+		{logingest.Filter{Source: "s", UserID: "u"}, "analytics_logs_user_source_received_at"},
+		{logingest.Filter{Source: "s", SessionID: "x"}, "analytics_logs_session_source_received_at"},
+		{logingest.Filter{Source: "s", EventType: logingest.EventTypeError}, "analytics_logs_source_type_received_at"},
+		{logingest.Filter{Source: "s", EventName: "n"}, "analytics_logs_source_name_received_at"},
 		{logingest.Filter{Source: "s", ProviderName: "google", SortBy: logingest.SortTimestamp}, "analytics_logs_provider_name"},
 	} {
 		f, err := tc.f.Normalize()
@@ -48,6 +45,32 @@ func TestQueryPlans(t *testing.T) {
 		if tc.wantIndex != "analytics_logs_provider_name" {
 			require.NotContains(t, joined, "TEMP B-TREE", "filter %+v must not sort in a temp b-tree: %s", tc.f, joined)
 		}
+	}
+}
+
+// TestDashboardPlans checks that the dashboard of one user or one session (rollupsql's direct queries: the
+// filter and a received_at window) reads that user's or session's rows through its index (issue 12), not
+// the source's whole window.
+func TestDashboardPlans(t *testing.T) {
+	t.Parallel()
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "plan.db"), &Config{Logger: slog.New(slog.DiscardHandler), AutoMigrate: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	for _, tc := range []struct {
+		f         logingest.Filter
+		wantIndex string
+	}{
+		{logingest.Filter{Source: "s", UserID: "u"}, "analytics_logs_user_source_received_at"},
+		{logingest.Filter{Source: "s", SessionID: "x"}, "analytics_logs_session_source_received_at"},
+		{logingest.Filter{Source: "s", UserID: "u", EventType: logingest.EventTypeError}, "analytics_logs_user_source_received_at"},
+	} {
+		where, args := dialect.Where(tc.f, nil)
+		q := "EXPLAIN QUERY PLAN SELECT count(*) FROM analytics_logs WHERE " + where +
+			" AND received_at > ? AND received_at <= ?"
+		args = append(args, "2025-01-01T00:00:00.000000000Z", "2025-01-02T00:00:00.000000000Z")
+		joined := strings.Join(queryPlan(t, s, q, args), "; ")
+		require.Contains(t, joined, "INDEX "+tc.wantIndex, "filter %+v", tc.f)
+		require.Contains(t, joined, "received_at>? AND received_at<?)", "filter %+v must range over received_at: %s", tc.f, joined)
 	}
 }
 

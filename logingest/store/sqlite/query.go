@@ -261,9 +261,8 @@ var dialect = &rollupsql.Dialect{
 	BucketText:    "bucket",
 	RawMinute:     "substr(received_at, 1, 16) || ':00.000000000Z'",
 	RawAppVersion: "app_version",
-	RawPlatform: `CASE WHEN json_type(device_info, '$.platform') = 'text'
-		THEN substr(json_extract(device_info, '$.platform'), 1, 64) ELSE '' END`,
-	RawDuration: durationSQL,
+	RawPlatform:   platformSQL,
+	RawDuration:   durationSQL,
 	Where: func(f logingest.Filter, args []any) (string, []any) {
 		w, more := filterWhere(f)
 		w = strings.TrimPrefix(w, " WHERE ")
