@@ -3,6 +3,7 @@ package logingest_test
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"sync"
 	"testing"
 	"time"
@@ -143,5 +144,139 @@ func TestAdmission(t *testing.T) {
 		require.ErrorIs(t, err, logingest.ErrOverloaded, "the event bound still applies")
 		g.release <- struct{}{}
 		require.NoError(t, <-errs)
+	})
+}
+
+// TestReserve: Reserve holds room before a request's events are known, so concurrent requests cannot all be
+// admitted into the same room; a request ingested through its reservation is not refused again; a refused
+// crowd is given Retry-After slots spread over the time the queue needs for it; a request that finds no room
+// waits for it when it can come in time, and is refused at once when it cannot.
+func TestReserve(t *testing.T) {
+	t.Parallel()
+	type testBundle struct {
+		gate  *gate
+		clock *manualClock
+		errs  chan error
+	}
+	setupReserve := func(t *testing.T, admissionWait time.Duration) (*logingest.Ingester, *testBundle) {
+		t.Helper()
+		b := &testBundle{gate: newGate(), clock: &manualClock{now: testNow}, errs: make(chan error, 100)}
+		ing, _ := setup(t, b.gate, &logingest.Config{
+			Writers: 1, FlushSize: 1, MaxQueueWait: time.Second, MaxAdmissionWait: admissionWait,
+			SmallRequestEvents: 1, Now: b.clock.Now,
+		})
+		// Measure the drain rate: one write of 10 events that takes 1s on the clock, 10 events/s.
+		go func() { _, err := ing.Ingest(context.Background(), "", events("measure", 10)); b.errs <- err }()
+		<-b.gate.entered
+		b.clock.advance(time.Second)
+		b.gate.release <- struct{}{}
+		require.NoError(t, <-b.errs)
+		return ing, b
+	}
+
+	t.Run("HoldsRoom", func(t *testing.T) {
+		t.Parallel()
+		ing, b := setupReserve(t, -1)
+		first, err := ing.Reserve(t.Context(), 5)
+		require.NoError(t, err)
+		second, err := ing.Reserve(t.Context(), 5)
+		require.NoError(t, err, "10 events at 10/s: 1.0s")
+		require.Equal(t, 10, queued(ing), "reserved events count in the queue")
+		_, err = ing.Reserve(t.Context(), 3)
+		var oe *logingest.OverloadedError
+		require.ErrorAs(t, err, &oe, "the room is held: 13 events would wait 1.3s")
+		require.GreaterOrEqual(t, oe.RetryAfter, time.Second)
+		live, err := ing.Reserve(t.Context(), 1)
+		require.NoError(t, err, "the small lane has its own room")
+		live.Release()
+
+		second.Release()
+		second.Release() // idempotent
+		require.Equal(t, 5, queued(ing))
+		third, err := ing.Reserve(t.Context(), 3)
+		require.NoError(t, err, "released room is taken again")
+		third.Release()
+
+		// The request turns out larger than estimated: admitted all the same.
+		go func() { _, err := first.Ingest(context.Background(), "", events("reserved", 8)); b.errs <- err }()
+		require.Equal(t, 8, <-b.gate.entered)
+		require.Equal(t, 8, queued(ing), "the reservation was replaced by the request's own events")
+		b.gate.release <- struct{}{}
+		require.NoError(t, <-b.errs)
+		first.Release() // after Ingest: nothing left to give back
+		require.Eventually(t, func() bool { return queued(ing) == 0 }, 5*time.Second, time.Millisecond,
+			"the writer accounts for the write once it has answered")
+	})
+
+	t.Run("RetrySchedule", func(t *testing.T) {
+		t.Parallel()
+		ing, _ := setupReserve(t, -1)
+		held, err := ing.Reserve(t.Context(), 10)
+		require.NoError(t, err)
+		defer held.Release()
+		// Ten refused batches of 10 events at 10 events/s, scheduled at 1.25 x the drain rate: the queue
+		// (10 events, 1s) first, then one slot of 0.8s each.
+		var prev time.Duration
+		for k := 1; k <= 10; k++ {
+			_, err := ing.Reserve(t.Context(), 10)
+			var oe *logingest.OverloadedError
+			require.ErrorAs(t, err, &oe)
+			slot := time.Second + time.Duration(k)*800*time.Millisecond
+			require.GreaterOrEqual(t, oe.RetryAfter, slot, "refusal %d", k)
+			require.LessOrEqual(t, oe.RetryAfter, slot+slot/10+time.Second, "refusal %d", k)
+			require.GreaterOrEqual(t, oe.RetryAfter, prev, "later refusals get later slots")
+			prev = oe.RetryAfter
+		}
+		require.Equal(t, 10, queued(ing), "refusals reserve nothing")
+		require.GreaterOrEqual(t, ing.RetryAfter(10), time.Second+11*800*time.Millisecond,
+			"a refusal outside the Ingester takes the next slot")
+	})
+
+	t.Run("WaitingRoom", func(t *testing.T) {
+		t.Parallel()
+		ing, b := setupReserve(t, 10*time.Second)
+		go func() { _, err := ing.Ingest(context.Background(), "", events("inflight", 8)); b.errs <- err }()
+		require.Equal(t, 8, <-b.gate.entered)
+
+		// 8 + 5 events would wait 1.3s: no room now, but it comes within the admission wait.
+		got := make(chan error, 1)
+		var rv *logingest.Reservation
+		go func() {
+			var err error
+			rv, err = ing.Reserve(context.Background(), 5)
+			got <- err
+		}()
+		// A request that could not get room within the wait is refused at once: 1000 events take 100s.
+		_, err := ing.Reserve(t.Context(), 1000)
+		require.ErrorIs(t, err, logingest.ErrOverloaded)
+
+		b.gate.release <- struct{}{} // the 8 events are written: room for the waiter
+		require.NoError(t, <-b.errs)
+		require.NoError(t, <-got)
+		require.Equal(t, 5, queued(ing))
+		rv.Release()
+		require.Zero(t, queued(ing))
+	})
+
+	t.Run("CloseWakesWaiters", func(t *testing.T) {
+		t.Parallel()
+		g := newGate()
+		ing, err := logingest.New(g, &logingest.Config{
+			Writers: 1, MaxQueueWait: time.Second, MaxAdmissionWait: time.Hour, Logger: slog.New(slog.DiscardHandler),
+		})
+		require.NoError(t, err)
+		errs := make(chan error, 2)
+		go func() { _, err := ing.Ingest(context.Background(), "", events("inflight", 1000)); errs <- err }()
+		require.Equal(t, 1000, <-g.entered)
+		// Nothing is measured yet: a lane holds at most one flush per writer, so this one waits (for an hour,
+		// unless Close wakes it; if Close comes first, Reserve finds the Ingester closed).
+		got := make(chan error, 1)
+		go func() { _, err := ing.Reserve(context.Background(), 50); got <- err }()
+		closed := make(chan error, 1)
+		go func() { closed <- ing.Close(context.Background()) }()
+		require.ErrorIs(t, <-got, logingest.ErrClosed)
+		g.release <- struct{}{}
+		require.NoError(t, <-errs)
+		require.NoError(t, <-closed)
 	})
 }

@@ -45,6 +45,11 @@ type Config struct {
 	// queueing past the clients' timeouts. Negative disables the bound (QueueEvents and QueueBytes still
 	// apply). Defaults to 750ms.
 	MaxQueueWait time.Duration
+	// MaxAdmissionWait is how long Reserve lets a request wait for room in the queue, first come first served,
+	// before refusing it: a burst of requests is then taken as the queue drains instead of being refused and
+	// retried. The wait holds a connection and nothing else (the body is not read yet); a request's answer
+	// comes within about MaxAdmissionWait + MaxQueueWait. Negative disables the wait. Defaults to 250ms.
+	MaxAdmissionWait time.Duration
 	// SmallRequestEvents is the largest request (in events) that queues in the small-request lane, which the
 	// writers serve first: live single events are not delayed by a backlog of large batches. Defaults to 10.
 	SmallRequestEvents int
@@ -86,6 +91,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.MaxQueueWait == 0 {
 		out.MaxQueueWait = 750 * time.Millisecond
+	}
+	if out.MaxAdmissionWait == 0 {
+		out.MaxAdmissionWait = 250 * time.Millisecond
 	}
 	if out.SmallRequestEvents == 0 {
 		out.SmallRequestEvents = 10

@@ -1,6 +1,7 @@
 package logingest
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -62,12 +63,17 @@ type Ingester struct {
 	val     *eventValidator
 	metrics *ingestMetrics
 
-	mu           sync.Mutex // guards closed, queuedEvents, queuedBytes, the lanes' counts, drain and sends on lanes
-	closed       bool
-	queuedEvents int
-	queuedBytes  int64
-	small, large lane // the small-request lane is served first
-	drain        drainMeter
+	// mu guards closed, queuedEvents, queuedBytes, the lanes' counts, drain, the waiting room, the retry
+	// schedule and sends on lanes.
+	mu            sync.Mutex
+	closed        bool
+	queuedEvents  int // queued and reserved
+	queuedBytes   int64
+	small, large  lane // the small-request lane is served first
+	drain         drainMeter
+	waiters       list.List // of *waiter: Reserve calls waiting for room, in arrival order
+	waitingEvents int       // events of the waiters
+	retryAt       time.Time // end of the retry schedule (see retryAfter)
 
 	writers   sync.WaitGroup
 	drained   chan struct{}
@@ -133,7 +139,8 @@ func New(store Store, cfg *Config) (*Ingester, error) {
 // an oversized batch before decoding it.
 func (ing *Ingester) MaxBatchSize() int { return ing.cfg.MaxBatchSize }
 
-// QueueDepth returns the events accepted and not yet committed, and their approximate size in bytes.
+// QueueDepth returns the events accepted and not yet committed, those reserved (Reserve) included, and the
+// approximate size in bytes of the accepted ones.
 func (ing *Ingester) QueueDepth() (events int, bytes int64) {
 	ing.mu.Lock()
 	defer ing.mu.Unlock()
@@ -157,6 +164,11 @@ func (ing *Ingester) Store() Store { return ing.store }
 //     it idempotent);
 //   - ctx.Err() when ctx ends first (the events may still be committed; a retry is reported duplicate).
 func (ing *Ingester) Ingest(ctx context.Context, source string, events []Event) (*BatchResult, error) {
+	return ing.ingest(ctx, source, events, nil)
+}
+
+// ingest is Ingest, for the request rv reserved room for when rv is not nil.
+func (ing *Ingester) ingest(ctx context.Context, source string, events []Event, rv *Reservation) (*BatchResult, error) {
 	if err := checkBatchSize(len(events), ing.cfg.MaxBatchSize); err != nil {
 		ing.metrics.ingestRequests.WithLabelValues("invalid").Inc()
 		return nil, err
@@ -174,7 +186,7 @@ func (ing *Ingester) Ingest(ctx context.Context, source string, events []Event) 
 	}
 
 	req := &request{events: valid, bytes: size, done: make(chan struct{})}
-	if err := ing.enqueue(req); err != nil {
+	if err := ing.enqueue(req, rv); err != nil {
 		return nil, err
 	}
 	select {
@@ -273,7 +285,9 @@ func (ing *Ingester) countRejected(t EventType, errs []FieldError) {
 	}
 }
 
-func (ing *Ingester) enqueue(req *request) error {
+// enqueue queues req, admitted already when rv holds room for it (its room is then given back for req's own
+// events: only the hard bounds apply), otherwise admitted now or refused.
+func (ing *Ingester) enqueue(req *request, rv *Reservation) error {
 	n := len(req.events)
 	ing.mu.Lock()
 	defer ing.mu.Unlock()
@@ -281,11 +295,17 @@ func (ing *Ingester) enqueue(req *request) error {
 		ing.metrics.ingestRequests.WithLabelValues("closed").Inc()
 		return ErrClosed
 	}
+	admitted := rv != nil && rv.ing == ing && rv.held
+	if admitted {
+		rv.held = false
+		rv.lane.events -= rv.events
+		ing.queuedEvents -= rv.events
+	}
 	l := ing.laneFor(n)
-	if ing.refuse(l, n, req.bytes) {
-		ing.metrics.overloaded.Inc()
-		ing.metrics.ingestRequests.WithLabelValues("overloaded").Inc()
-		return ing.overloaded()
+	if admitted && l.events > 0 && ing.hardFull(n, req.bytes) || !admitted && ing.refuse(l, n, req.bytes) {
+		err := ing.overloaded(l, n)
+		ing.grantWaiters()
+		return err
 	}
 	req.lane = l
 	l.events += n
@@ -295,6 +315,9 @@ func (ing *Ingester) enqueue(req *request) error {
 	ing.metrics.queueBytes.Add(float64(req.bytes))
 	req.enqueued = ing.cfg.Now()
 	l.ch <- req
+	if admitted {
+		ing.grantWaiters() // the reservation may have held more than the request carried
+	}
 	return nil
 }
 
@@ -446,6 +469,7 @@ func (ing *Ingester) flush(batch []*request, n int) {
 	if err == nil {
 		ing.drain.observe(n, took)
 	}
+	ing.grantWaiters()
 	ing.mu.Unlock()
 	ing.metrics.queueEvents.Sub(float64(n))
 	ing.metrics.queueBytes.Sub(float64(bytes))
@@ -514,6 +538,9 @@ func (ing *Ingester) Close(ctx context.Context) error {
 		ing.closed = true
 		close(ing.small.ch)
 		close(ing.large.ch)
+		for e := ing.waiters.Front(); e != nil; e = e.Next() {
+			close(e.Value.(*waiter).ready) //nolint:forcetypeassert // waiters holds only *waiter; not granted: Reserve returns ErrClosed
+		}
 		ing.mu.Unlock()
 	})
 	select {

@@ -14,14 +14,19 @@
 #   (f) overload: on each store, batches of 1000 from 3x and 10x the 8 clients that saturate it in (b)/(c), each
 #       client retrying 429/503 after Retry-After as the app does, while 4 live clients send single events;
 #       prints goodput (acknowledged events/s) as a ratio to the saturation run, the answer mix and p99.
+#   (g) fleet: `loadgen fleet` on SQLite: BENCH_FLEET_INSTALLS (500) installs come online at once with
+#       BENCH_FLEET_EVENTS (500,000) buffered events in 1000-event batches while sending live single events, each
+#       behaving like the app (retries after Retry-After, 5 s / 15 s client timeouts, resend after a timeout);
+#       prints whether every event was stored exactly once, live p99, timeouts, delivery delay, Retry-After spread.
 # loadgen sends the app's realistic traffic by default (timestamps seconds old with a tail of offline events
 # hours to days old, 5,000 users); the "-now" rows reproduce the old load where every timestamp is the current
 # time. SQLite runs durable (SQLITE_SYNCHRONOUS=FULL, the default); the "-normal" row is the opt-out.
 # It prints a table with each throughput as a ratio to (a). Client, server and database share the machine.
 # Needs PostgreSQL at TEST_DATABASE_URL (run it through scripts/with-postgres.sh, as `make bench` does).
 # Tunables: BENCH_EVENTS (per HTTP run, default 200000), BENCH_SINGLE_EVENTS (default 60000), BENCH_DURATION (30s),
-# BENCH_STEPS (default "a b c d e f": the steps to run; (a) is always run when b, c or d is), BENCH_SINGLE_ONLY=1 (steps
-# b and c run only their single-event rows, and (a) is skipped: the quick check of the single / no-op ratios).
+# BENCH_STEPS (default "a b c d e f g": the steps to run; (a) is always run when b, c or d is), BENCH_SINGLE_ONLY=1
+# (steps b and c run only their single-event rows, and (a) is skipped: the quick check of the single / no-op
+# ratios), BENCH_FLEET_INSTALLS, BENCH_FLEET_EVENTS, BENCH_FLEET_MAX (bound of step g, default 5m).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,7 +34,7 @@ PG_URL=${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres?sslmode=
 EVENTS=${BENCH_EVENTS:-200000}
 SINGLE_EVENTS=${BENCH_SINGLE_EVENTS:-60000}
 DURATION=${BENCH_DURATION:-30s}
-STEPS=" ${BENCH_STEPS:-a b c d e f} "
+STEPS=" ${BENCH_STEPS:-a b c d e f g} "
 step() { [[ "$STEPS" == *" $1 "* ]]; }
 SINGLE_ONLY=${BENCH_SINGLE_ONLY:-}
 full() { [ -z "$SINGLE_ONLY" ]; } # the rows other than single events
@@ -160,6 +165,14 @@ overload pg-overload-10x 80
 stop_server
 fi
 
+if step g; then
+echo "(g) fleet: ${BENCH_FLEET_INSTALLS:-500} installs online at once, ${BENCH_FLEET_EVENTS:-500000} buffered events, live single events, SQLite ..." >&2
+start_server DATA_DIR="$work/sqlite-fleet"
+"$work/loadgen" fleet -url "$url" -key "$KEY" -installs "${BENCH_FLEET_INSTALLS:-500}" \
+  -buffered "${BENCH_FLEET_EVENTS:-500000}" -max-duration "${BENCH_FLEET_MAX:-5m}" >"$work/fleet.txt" || true
+stop_server
+fi
+
 if step d; then
 echo "(d) buffer mode: logserver -> JetStream -> writers -> PostgreSQL ..." >&2
 nats_bin=$(command -v nats-server || echo /usr/sbin/nats-server)
@@ -252,6 +265,11 @@ if [ ${#overloads[@]} -gt 0 ]; then
       "$(field "$r" p99_ms)" "$(field "$r" max_ms)" "$(field "$r-live" p99_ms)"
   done
   echo "(target: goodput >= 0.9x saturation, every answer p99 < 1000 ms; live single events p99 < 1000 ms)"
+fi
+if step g; then
+  echo
+  cat "$work/fleet.txt"
+  echo "(target: exactly once; live single events p99 < 1000 ms and none timed out; Retry-After spread, not one value)"
 fi
 if step d; then
 d=$(field pg-batch100 events_per_sec); bi=$(field pg-buffer-batch100 events_per_sec)

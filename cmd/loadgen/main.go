@@ -63,6 +63,9 @@ Safety: loadgen refuses any target that is not a loopback address (127.0.0.0/8, 
 connections can only reach loopback addresses. -allow-remote lifts this; it is for servers you own and are
 allowed to load. In this workplace it is never passed.
 
+loadgen fleet [flags] simulates a fleet of app installs coming online at once with buffered offline events
+while live single events keep coming, and checks that every event is stored exactly once (loadgen fleet -h).
+
 loadgen noop-server [-addr 127.0.0.1:0] serves the ingest endpoints with a no-op net/http server that reads
 and decodes each JSON body and stores nothing: the baseline make bench quotes single events against.
 
@@ -186,6 +189,9 @@ func (o *options) validate() error {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) > 0 && args[0] == "fleet" {
+		return runFleet(ctx, args[1:], stdout, stderr)
+	}
 	if len(args) > 0 && args[0] == "noop-server" {
 		// The baseline of make bench: loadgen noop-server [-addr 127.0.0.1:0].
 		fs := flag.NewFlagSet("loadgen noop-server", flag.ContinueOnError)

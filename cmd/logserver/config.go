@@ -54,6 +54,7 @@ type config struct {
 	FlushDelay         time.Duration
 	QueueMaxEvents     int
 	QueueMaxWait       time.Duration // INGEST_QUEUE_MAX_WAIT (0: off)
+	AdmissionWait      time.Duration // INGEST_ADMISSION_WAIT (0: off)
 	WriteTimeout       time.Duration
 	CORSOrigins        []string // CORS_ALLOWED_ORIGINS and ALLOWED_ORIGINS, empty when ENABLE_CORS=false
 	TrustedProxyHeader string   // TRUSTED_PROXY_HEADER
@@ -199,6 +200,7 @@ func loadConfig(getenv func(string) string) (config, error) {
 		QueueMaxEvents:     r.int("INGEST_QUEUE_MAX_EVENTS", 50000, 1, 10_000_000),
 		WriteTimeout:       r.duration("INGEST_WRITE_TIMEOUT", 10*time.Second, time.Millisecond),
 		QueueMaxWait:       r.duration("INGEST_QUEUE_MAX_WAIT", 750*time.Millisecond, 0),
+		AdmissionWait:      r.duration("INGEST_ADMISSION_WAIT", 250*time.Millisecond, 0),
 		TrustedProxyHeader: r.str("TRUSTED_PROXY_HEADER", ""),
 		ConsoleEnabled:     r.bool("CONSOLE_ENABLED", true),
 		LogFormat:          strings.ToLower(r.str("LOG_FORMAT", logFormatAuto)),

@@ -562,9 +562,10 @@ func maximalBatch(t *testing.T, tag string) []byte {
 
 // legitMaximalBatches sends sixteen maximal legitimate batches at once, from sixteen addresses: the worst load
 // the defaults admit, which the memory formula in the README must fit in the container limit. Like the app,
-// each client resends its batch after any answer other than 201, for up to two minutes; every such answer must
-// be a retryable 503 (or the app's 15 s timeout), and at least half the batches must be stored by then (all of
-// them, on an unloaded machine, within seconds).
+// each client resends its batch after any answer other than 201; every such answer must be a retryable 503 (or
+// the app's 15 s timeout), and every batch must end up stored. The ten-minute bound only keeps a broken server
+// from hanging the test: it is not a speed claim (on an unloaded machine all sixteen are stored within seconds;
+// on a starved CI machine it can take minutes, and that must not fail the test).
 func legitMaximalBatches(t *testing.T, s *hostileServer) string {
 	t.Helper()
 	bodies := make([][]byte, 16)
@@ -574,7 +575,7 @@ func legitMaximalBatches(t *testing.T, s *hostileServer) string {
 	var mu sync.Mutex
 	mix := map[string]int{}
 	var stored atomic.Int64
-	deadline := time.Now().Add(2 * time.Minute)
+	deadline := time.Now().Add(10 * time.Minute)
 	var wg sync.WaitGroup
 	for i, body := range bodies {
 		wg.Go(func() {
@@ -601,6 +602,6 @@ func legitMaximalBatches(t *testing.T, s *hostileServer) string {
 		})
 	}
 	wg.Wait()
-	require.GreaterOrEqual(t, stored.Load(), int64(8), "batches stored within two minutes: %v", mix)
+	require.Equal(t, int64(len(bodies)), stored.Load(), "batches stored (each resent until 201): %v", mix)
 	return fmt.Sprintf("16 × %d bytes, 1000 events each, resent until 201: %d stored; %v", len(bodies[0]), stored.Load(), mix)
 }

@@ -190,7 +190,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			FlushDelay:   cfg.FlushDelay,
 			QueueEvents:  cfg.QueueMaxEvents,
 			MaxQueueWait: queueWait(cfg.QueueMaxWait),
-			WriteTimeout: cfg.WriteTimeout,
+			// INGEST_ADMISSION_WAIT: 0 turns the wait off, as for INGEST_QUEUE_MAX_WAIT.
+			MaxAdmissionWait: queueWait(cfg.AdmissionWait),
+			WriteTimeout:     cfg.WriteTimeout,
 		})
 		if err != nil {
 			return err

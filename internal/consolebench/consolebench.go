@@ -66,11 +66,60 @@ func timed(b *testing.B, fn func(r *rand.Rand) error) {
 	Percentiles(b, d)
 }
 
-// Run runs the read benchmarks over s, which holds rows events of Source received in the day before now,
-// generated like the stores' bulk loaders: users "user_<n>" (n < 50000), event names from a fixed list.
+// nfcNotifier is a provider name of both data sets.
+const nfcNotifier = "nfc_notifier"
+
+// Terms names values that exist in a loaded data set, for the benchmarks' filters and searches.
+type Terms struct {
+	// Rows is how many events of Source were loaded, received in the day before Now.
+	Rows int
+	Now  time.Time
+	// User and Session return an existing user id and session id.
+	User, Session func(r *rand.Rand) string
+	// Common are search terms that match many events; Rare returns one that matches few.
+	Common []string
+	Rare   func(r *rand.Rand) string
+	// Providers are values of properties.provider_name.
+	Providers []string
+	// EventName is an event name of a few percent of the events.
+	EventName string
+}
+
+// Run runs RunTerms over the synthetic data set the stores' SQL loaders generate: users "user_<n>"
+// (n < 50000), sessions "session_<n>" (n < 500000), event names from a fixed list.
 func Run(b *testing.B, s logingest.Store, rows int, now time.Time) {
 	b.Helper()
+	RunTerms(b, s, Terms{
+		Rows: rows, Now: now,
+		User:      func(r *rand.Rand) string { return fmt.Sprintf("user_%d", r.IntN(50000)) },
+		Session:   func(r *rand.Rand) string { return fmt.Sprintf("session_%d", r.IntN(500000)) },
+		Common:    []string{"habit_completed", "sync_failed", nfcNotifier, "iPhone"},
+		Rare:      func(r *rand.Rand) string { return fmt.Sprintf("user_%d", 10000+r.IntN(40000)) },
+		Providers: []string{"habit_provider", nfcNotifier, "auth_provider"},
+		EventName: "sync_failed",
+	})
+}
+
+// Terms returns the Terms of d.
+func (d *Data) Terms() Terms {
+	return Terms{
+		Rows: d.Rows, Now: d.Now,
+		User:    func(r *rand.Rand) string { return d.UserID(r.IntN(d.Users)) },
+		Session: func(r *rand.Rand) string { return d.SessionID(r.IntN(d.Users), r.IntN(d.SessionsPerUser)) },
+		// ~40 %, ~8 %, ~12 % (two words), ~10 % of the events.
+		Common:    []string{"habit", "sync_finished", "Connection closed", "/profile"},
+		Rare:      func(r *rand.Rand) string { return d.SessionID(r.IntN(d.Users), r.IntN(d.SessionsPerUser)) },
+		Providers: []string{"deep_link_notifier", "auth_provider", nfcNotifier, "habit_provider"},
+		EventName: "network_error",
+	}
+}
+
+// RunTerms runs the read benchmarks over s: /api/v1/metrics (Stats), the dashboard aggregates, search with
+// and without its total, the list queries of the explorer (RunLists) and export.
+func RunTerms(b *testing.B, s logingest.Store, t Terms) {
+	b.Helper()
 	ctx := context.Background()
+	now := t.Now
 	ag, _ := s.(logingest.Aggregator)
 	b.Run("metrics", func(b *testing.B) {
 		timed(b, func(*rand.Rand) error {
@@ -96,7 +145,10 @@ func Run(b *testing.B, s logingest.Store, rows int, now time.Time) {
 			return logingest.DashboardQuery{Filter: logingest.Filter{Source: Source, EventType: types[r.IntN(len(types))]}, Now: now}
 		}},
 		{"dashboard/24h+user", func(r *rand.Rand) logingest.DashboardQuery {
-			return logingest.DashboardQuery{Filter: logingest.Filter{Source: Source, UserID: fmt.Sprintf("user_%d", r.IntN(50000))}, Now: now}
+			return logingest.DashboardQuery{Filter: logingest.Filter{Source: Source, UserID: t.User(r)}, Now: now}
+		}},
+		{"dashboard/24h+session", func(r *rand.Rand) logingest.DashboardQuery {
+			return logingest.DashboardQuery{Filter: logingest.Filter{Source: Source, SessionID: t.Session(r)}, Now: now}
 		}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
@@ -113,17 +165,20 @@ func Run(b *testing.B, s logingest.Store, rows int, now time.Time) {
 		name string
 		term func(r *rand.Rand) string
 	}{
-		{"search/rare", func(r *rand.Rand) string { return fmt.Sprintf("user_%d", 10000+r.IntN(40000)) }},
-		{"search/common", func(r *rand.Rand) string {
-			return []string{"habit_completed", "sync_failed", "nfc_notifier", "iPhone"}[r.IntN(4)]
-		}},
+		{"search/rare", t.Rare},
+		{"search/common", func(r *rand.Rand) string { return t.Common[r.IntN(len(t.Common))] }},
 		{"search/none", func(r *rand.Rand) string { return fmt.Sprintf("zq%dxv", r.IntN(1000)) }},
 	} {
-		b.Run(c.name, func(b *testing.B) {
+		b.Run(c.name, func(b *testing.B) { // with Page.Total, as GET /api/v1/logs/filter
+			var estimated int
 			timed(b, func(r *rand.Rand) error {
-				_, err := s.Query(ctx, logingest.Filter{Source: Source, Search: c.term(r)})
+				p, err := s.Query(ctx, logingest.Filter{Source: Source, Search: c.term(r)})
+				if err == nil && p.TotalIsEstimate {
+					estimated++
+				}
 				return err
 			})
+			b.ReportMetric(100*float64(estimated)/float64(b.N), "estimated_%")
 		})
 		b.Run(c.name+"/page-only", func(b *testing.B) { // without Page.Total (SkipTotal)
 			timed(b, func(r *rand.Rand) error {
@@ -132,13 +187,108 @@ func Run(b *testing.B, s logingest.Store, rows int, now time.Time) {
 			})
 		})
 	}
-	// Export about a million rows: every event, or one event type (a fifth) of larger data sets.
-	filter, want := "", rows
-	if rows > 1_500_000 {
-		filter, want = "&event_type=behavioral", rows/5
+	RunLists(b, s, t)
+	// Export about a million rows: every event, or the telemetry events (a quarter) of larger data sets.
+	filter, want := "", t.Rows
+	if t.Rows > 1_500_000 {
+		filter, want = "&event_type=telemetry", t.Rows/4
 	}
 	b.Run("export/ndjson", func(b *testing.B) { exportBench(b, s, want, "format=ndjson"+filter) })
 	b.Run("export/csv", func(b *testing.B) { exportBench(b, s, want, "format=csv"+filter) })
+}
+
+// RunLists measures the explorer's list queries (GET /api/v1/logs/filter: one page of 50 and its total,
+// exactly as the API asks the store) for every filter, several sorts and deep pages by offset and by cursor.
+// Each reports p50_ms, p99_ms and estimated_% (the share of answers whose total was an estimate).
+func RunLists(b *testing.B, s logingest.Store, t Terms) {
+	b.Helper()
+	ctx := context.Background()
+	now := t.Now
+	types := logingest.EventTypes()
+	hourAt := func(r *rand.Rand) time.Time {
+		return now.Add(-time.Duration(1+r.IntN(22)) * time.Hour).Truncate(time.Minute)
+	}
+	cases := []struct {
+		name string
+		f    func(r *rand.Rand) logingest.Filter
+	}{
+		{"list/recent", func(*rand.Rand) logingest.Filter { return logingest.Filter{Source: Source} }},
+		{"list/user", func(r *rand.Rand) logingest.Filter { return logingest.Filter{Source: Source, UserID: t.User(r)} }},
+		{"list/session", func(r *rand.Rand) logingest.Filter {
+			return logingest.Filter{Source: Source, SessionID: t.Session(r)}
+		}},
+		{"list/type", func(r *rand.Rand) logingest.Filter {
+			return logingest.Filter{Source: Source, EventType: types[r.IntN(len(types))]}
+		}},
+		{"list/name", func(*rand.Rand) logingest.Filter { return logingest.Filter{Source: Source, EventName: t.EventName} }},
+		{"list/provider", func(r *rand.Rand) logingest.Filter {
+			return logingest.Filter{Source: Source, ProviderName: t.Providers[r.IntN(len(t.Providers))]}
+		}},
+		{"list/time-1h", func(r *rand.Rand) logingest.Filter {
+			from := hourAt(r)
+			return logingest.Filter{Source: Source, StartTime: from, EndTime: from.Add(time.Hour)}
+		}},
+		{"list/type+time-1h", func(r *rand.Rand) logingest.Filter {
+			from := hourAt(r)
+			return logingest.Filter{Source: Source, EventType: types[r.IntN(len(types))], StartTime: from, EndTime: from.Add(time.Hour)}
+		}},
+		{"list/name+time-1h", func(r *rand.Rand) logingest.Filter {
+			from := hourAt(r)
+			return logingest.Filter{Source: Source, EventName: t.EventName, StartTime: from, EndTime: from.Add(time.Hour)}
+		}},
+		{"list/user+type", func(r *rand.Rand) logingest.Filter {
+			return logingest.Filter{Source: Source, UserID: t.User(r), EventType: types[r.IntN(len(types))]}
+		}},
+		{"list/sort=timestamp-asc", func(*rand.Rand) logingest.Filter {
+			return logingest.Filter{Source: Source, SortBy: logingest.SortTimestamp, SortOrder: logingest.SortAsc}
+		}},
+		{"list/sort=id", func(*rand.Rand) logingest.Filter {
+			return logingest.Filter{Source: Source, SortBy: logingest.SortID}
+		}},
+		{"list/sort=event_name", func(*rand.Rand) logingest.Filter {
+			return logingest.Filter{Source: Source, SortBy: logingest.SortEventName, SortOrder: logingest.SortAsc}
+		}},
+		{"list/user+sort=event_type", func(r *rand.Rand) logingest.Filter {
+			return logingest.Filter{Source: Source, UserID: t.User(r), SortBy: logingest.SortEventType}
+		}},
+	}
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			var estimated int
+			timed(b, func(r *rand.Rand) error {
+				p, err := s.Query(ctx, c.f(r))
+				if err == nil && p.TotalIsEstimate {
+					estimated++
+				}
+				return err
+			})
+			b.ReportMetric(100*float64(estimated)/float64(b.N), "estimated_%")
+		})
+	}
+	// Page 1000 (pages of 50) of the newest-first listing, by offset and by cursor (the cursor of page 999
+	// found once, outside the timing).
+	const pageSize, pageNo = 50, 1000
+	prev, err := s.Query(ctx, logingest.Filter{Source: Source, Limit: pageSize, Offset: (pageNo - 2) * pageSize, SkipTotal: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, c := range []struct {
+		name string
+		f    logingest.Filter
+	}{
+		{"list/page1000-offset", logingest.Filter{Source: Source, Limit: pageSize, Offset: (pageNo - 1) * pageSize}},
+		{"list/page1000-cursor", logingest.Filter{Source: Source, Limit: pageSize, After: prev.NextCursor}},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			if prev.NextCursor == "" {
+				b.Skip("fewer than 1000 pages")
+			}
+			timed(b, func(*rand.Rand) error {
+				_, err := s.Query(ctx, c.f)
+				return err
+			})
+		})
+	}
 }
 
 // countingWriter is an http.ResponseWriter that counts and discards the body.
@@ -157,8 +307,9 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// exportBench exports every event of Source through the real handler, reporting rows/s and the peak heap
-// in use (sampled every 5 ms) above the heap before the export.
+// exportBench exports the events of Source matching query through the real handler, reporting rows/s, the
+// peak heap in use and the peak resident set size (both sampled every 5 ms) above their values before the
+// export.
 func exportBench(b *testing.B, s logingest.Store, rows int, query string) {
 	b.Helper()
 	ing, err := logingest.New(s, &logingest.Config{Logger: slog.New(slog.DiscardHandler)})
@@ -179,7 +330,8 @@ func exportBench(b *testing.B, s logingest.Store, rows int, query string) {
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
-	var peak atomic.Uint64
+	rssBefore := rssBytes()
+	var peak, peakRSS atomic.Uint64
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Go(func() {
@@ -194,6 +346,9 @@ func exportBench(b *testing.B, s logingest.Store, rows int, query string) {
 				runtime.ReadMemStats(&m)
 				if m.HeapInuse > peak.Load() {
 					peak.Store(m.HeapInuse)
+				}
+				if r := rssBytes(); r > peakRSS.Load() {
+					peakRSS.Store(r)
 				}
 			}
 		}
@@ -219,4 +374,22 @@ func exportBench(b *testing.B, s logingest.Store, rows int, query string) {
 	wg.Wait()
 	b.ReportMetric(float64(total)/b.Elapsed().Seconds(), "rows/s")
 	b.ReportMetric((float64(peak.Load())-float64(before.HeapInuse))/(1<<20), "peak_heap_MiB")
+	b.ReportMetric((float64(peakRSS.Load())-float64(rssBefore))/(1<<20), "peak_rss_MiB")
+}
+
+// rssBytes is the process's resident set size from /proc/self/statm (0 where there is none).
+func rssBytes() uint64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, err := strconv.ParseUint(f[1], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return pages * uint64(max(os.Getpagesize(), 0))
 }

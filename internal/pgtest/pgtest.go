@@ -30,7 +30,9 @@ func DatabaseURL(tb testing.TB) string {
 	if dsn == "" {
 		dsn = DefaultDatabaseURL
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	// Generous: a server that answers slowly on a loaded machine is not unreachable (a refused connection fails
+	// at once).
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, dsn)
 	if err == nil {
@@ -56,7 +58,7 @@ func Schema(tb testing.TB) string {
 	base := DatabaseURL(tb)
 	name := "t_" + randomHex(8)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	conn, err := pgx.Connect(ctx, base)
 	if err != nil {

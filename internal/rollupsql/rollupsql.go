@@ -29,8 +29,10 @@ const MaxDirectRows = 200_000
 
 // MaxDirectActiveRows bounds the events read to count distinct users and sessions when the filter has a
 // rollup dimension (analytics_last_seen has no dimensions): the newest ones; the figures are labelled
-// estimated when the bound cuts.
-const MaxDirectActiveRows = 20_000
+// estimated when the bound cuts. Reading them walks the window newest first and filters by the dimension, so
+// a filter matching a fifth of the events reads five times as many: at 20,000 the dashboard filtered by event
+// type took about a second at 5 million events on a busy machine.
+const MaxDirectActiveRows = 5_000
 
 // Rows is the subset of pgx.Rows and *sql.Rows that rollupsql uses.
 type Rows interface {

@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/change66/logserver/logingest"
+	"github.com/change66/logserver/logingest/store/memstore"
 )
 
 // admittingIngester is a fakeIngester with the optional Admit method.
@@ -41,7 +44,8 @@ func (c *countingBody) Read(p []byte) (int, error) {
 }
 
 // TestEarlyAdmission: when the Backend's Admit refuses, the ingest endpoints answer 503 overloaded with the
-// Retry-After it computed, before reading the body; small batches ask for the small-request lane.
+// Retry-After it computed, before reading the body; small batches ask for the small-request lane, larger ones
+// for the events their Content-Length suggests.
 func TestEarlyAdmission(t *testing.T) {
 	t.Parallel()
 	ing := &admittingIngester{admit: func(int) error { return &logingest.OverloadedError{RetryAfter: 7 * time.Second} }}
@@ -59,7 +63,7 @@ func TestEarlyAdmission(t *testing.T) {
 		want int
 	}{
 		{"/api/v1/ingest", readFile(t, "single.json"), 1},
-		{"/api/v1/batch-ingest", bigBatch, 0},
+		{"/api/v1/batch-ingest", bigBatch, (len(bigBatch) + estBytesPerEvent - 1) / estBytesPerEvent},
 		{"/api/v1/batch-ingest", []byte(`{"logs":[` + strings.TrimSpace(string(readFile(t, "single.json"))) + `]}`), 1},
 	} {
 		body := &countingBody{Reader: strings.NewReader(string(c.body))}
@@ -75,18 +79,22 @@ func TestEarlyAdmission(t *testing.T) {
 	require.Zero(t, ing.ingest.Load())
 }
 
-// TestOverloadedRetryAfter: an *OverloadedError from Ingest sets Retry-After; the plain sentinel keeps the
-// fixed retryAfterSeconds.
+// TestOverloadedRetryAfter: an *OverloadedError from Ingest sets Retry-After; the plain sentinel gets one
+// spread over retryAfterSeconds ± retryAfterSpread.
 func TestOverloadedRetryAfter(t *testing.T) {
 	t.Parallel()
+	spread := map[string]bool{}
+	for s := retryAfterSeconds - retryAfterSpread; s <= retryAfterSeconds+retryAfterSpread; s++ {
+		spread[strconv.Itoa(s)] = true
+	}
 	for _, tc := range []struct {
 		err  error
-		want string
+		want map[string]bool
 	}{
-		{&logingest.OverloadedError{RetryAfter: 3 * time.Second}, "3"},
-		{&logingest.OverloadedError{RetryAfter: 1500 * time.Millisecond}, "2"},
-		{&logingest.OverloadedError{}, "1"},
-		{logingest.ErrOverloaded, "5"},
+		{&logingest.OverloadedError{RetryAfter: 3 * time.Second}, map[string]bool{"3": true}},
+		{&logingest.OverloadedError{RetryAfter: 1500 * time.Millisecond}, map[string]bool{"2": true}},
+		{&logingest.OverloadedError{}, map[string]bool{"1": true}},
+		{logingest.ErrOverloaded, spread},
 	} {
 		ing := &fakeIngester{ingest: func(context.Context, string, []logingest.Event) (*logingest.BatchResult, error) {
 			return nil, tc.err
@@ -95,6 +103,29 @@ func TestOverloadedRetryAfter(t *testing.T) {
 		require.NoError(t, err)
 		w := do(t, h, http.MethodPost, "/api/v1/batch-ingest", keyIngest, readFile(t, "batch-50.json"))
 		requireError(t, w, http.StatusServiceUnavailable, "overloaded", "")
-		require.Equal(t, tc.want, w.Header().Get("Retry-After"), "%v", tc.err)
+		require.True(t, tc.want[w.Header().Get("Retry-After")], "%v: Retry-After %q", tc.err, w.Header().Get("Retry-After"))
 	}
+}
+
+// TestBodyBudgetRetryAfterFromSchedule: a body refused for lack of memory (the in-flight budget) gets its
+// Retry-After from the Ingester's retry schedule, like the Ingester's own refusals: successive refusals are
+// given later and later slots instead of one fixed value, and the refused request holds no queue room.
+func TestBodyBudgetRetryAfterFromSchedule(t *testing.T) {
+	t.Parallel()
+	ing, err := logingest.New(memstore.New(), &logingest.Config{Logger: slog.New(slog.DiscardHandler)})
+	require.NoError(t, err)
+	t.Cleanup(func() { require.NoError(t, ing.Close(context.Background())) })
+	h, err := New(ing, &Config{Authenticator: testAuth(), MaxInflightBodyBytes: 100, RequestsPerMinute: -1, EventsPerMinute: -1})
+	require.NoError(t, err)
+	body := readFile(t, "batch-50.json")
+	seen := map[string]int{}
+	for range 2000 {
+		w := do(t, h, http.MethodPost, "/api/v1/batch-ingest", keyIngest, body)
+		requireError(t, w, http.StatusServiceUnavailable, "overloaded", "")
+		seen[w.Header().Get("Retry-After")]++
+	}
+	require.Greater(t, len(seen), 5, "Retry-After values %v", seen)
+	require.NotContains(t, seen, "", "every refusal says when to come back")
+	events, _ := ing.QueueDepth()
+	require.Zero(t, events, "refused requests gave their room back")
 }

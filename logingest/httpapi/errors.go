@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -12,8 +13,19 @@ import (
 	"github.com/change66/logserver/logingest"
 )
 
-// retryAfterSeconds is the Retry-After sent with 503 answers: the failure is transient and a retry is safe.
-const retryAfterSeconds = 5
+// retryAfterSeconds is the mean Retry-After sent with 503 answers that carry no time of their own (store
+// unavailable, shutting down, a Backend without a retry schedule): the failure is transient and a retry is
+// safe. Each answer spreads it at random over retryAfterSeconds ± retryAfterSpread, so clients refused together
+// do not come back together.
+const (
+	retryAfterSeconds = 5
+	retryAfterSpread  = 2
+)
+
+// spreadRetryAfter returns a Retry-After in seconds spread over retryAfterSeconds ± retryAfterSpread.
+func spreadRetryAfter() int64 {
+	return int64(retryAfterSeconds - retryAfterSpread + rand.IntN(2*retryAfterSpread+1))
+}
 
 // statusClientClosed is logged (nginx style) when the client went away before the answer was ready.
 const statusClientClosed = 499
@@ -85,7 +97,7 @@ type problem struct {
 	limit   int64
 	retry   bool // send Retry-After: the failure is transient and retrying is safe
 	// retryAfter is the Retry-After in seconds when the error says (a *logingest.OverloadedError: the
-	// Ingester's drain-rate estimate, jittered); 0 sends retryAfterSeconds.
+	// Ingester's retry schedule); 0 sends spreadRetryAfter.
 	retryAfter int64
 	log        bool // log the error's detail: it is not the client's fault
 }
@@ -239,9 +251,9 @@ func (h *Handler) writeError(w http.ResponseWriter, r *http.Request, err error) 
 		return
 	}
 	if p.retry {
-		secs := int64(retryAfterSeconds)
-		if p.retryAfter > 0 {
-			secs = p.retryAfter
+		secs := p.retryAfter
+		if secs <= 0 {
+			secs = spreadRetryAfter()
 		}
 		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
 	}

@@ -32,26 +32,6 @@ type batchSizer interface {
 	MaxBatchSize() int
 }
 
-// admitter is an optional Backend interface (*logingest.Ingester implements it): Admit reports, before a body
-// is read, whether a request carrying about that many events (0: unknown) would be admitted now, or an error matching
-// logingest.ErrOverloaded when it would not. The ingest endpoints call it first, so a request that cannot be
-// taken is refused before its body is read and decoded; Ingest decides again afterwards.
-type admitter interface {
-	Admit(events int) error
-}
-
-// smallBodyBytes is the largest batch body judged a small request (a few events) by the early admission
-// check; larger or unknown sizes are judged as batches.
-const smallBodyBytes = 4 << 10
-
-// admit is the early admission check of an ingest request that will carry about that many events (0: unknown).
-func (h *Handler) admit(events int) error {
-	if a, ok := h.ing.(admitter); ok {
-		return a.Admit(events)
-	}
-	return nil
-}
-
 // checkTimeout bounds the store Ping and Ready checks of the status and health endpoints.
 const checkTimeout = 2 * time.Second
 

@@ -12,15 +12,17 @@ import (
 // from the budget before it is allocated and given back when the request ends.
 
 func (h *Handler) handleIngest(w http.ResponseWriter, r *http.Request) {
-	if err := h.admit(1); err != nil {
+	adm, err := h.admit(r, 1)
+	if err != nil {
 		h.writeError(w, r, fmt.Errorf("ingest: %w", err))
 		return
 	}
+	defer adm.release()
 	rv := h.newReservation(r)
 	defer rv.release()
 	body, err := h.readBody(w, r, rv)
 	if err != nil {
-		h.writeError(w, r, err)
+		h.writeError(w, r, adm.scheduled(err))
 		return
 	}
 	if limit := h.cfg.MaxEventBytes; int64(len(body)) > limit {
@@ -29,7 +31,7 @@ func (h *Handler) handleIngest(w http.ResponseWriter, r *http.Request) {
 	}
 	estimate := decodeCost(len(body), 1)
 	if err := rv.grow(estimate); err != nil {
-		h.writeError(w, r, err)
+		h.writeError(w, r, adm.scheduled(err))
 		return
 	}
 	ev, errs := decodeEvent(body)
@@ -45,7 +47,7 @@ func (h *Handler) handleIngest(w http.ResponseWriter, r *http.Request) {
 	}
 	events := []logingest.Event{ev}
 	if err := h.settle(rv, estimate, events, body); err != nil {
-		h.writeError(w, r, err)
+		h.writeError(w, r, adm.scheduled(err))
 		return
 	}
 	if err := h.chargeEvents(w, r, 1); err != nil {
@@ -53,7 +55,7 @@ func (h *Handler) handleIngest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p, _ := logingest.FromContext(r.Context())
-	res, err := h.ing.Ingest(r.Context(), sourceOf(p), events)
+	res, err := adm.ingest(r.Context(), sourceOf(p), events)
 	if err != nil {
 		h.writeError(w, r, fmt.Errorf("ingest: %w", err))
 		return
@@ -74,22 +76,20 @@ func (h *Handler) handleIngest(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) handleBatchIngest(w http.ResponseWriter, r *http.Request) {
-	size := 0 // events: unknown, judged as a batch
-	if r.ContentLength > 0 && r.ContentLength <= smallBodyBytes {
-		size = 1
-	}
-	if err := h.admit(size); err != nil {
+	lim := h.batchLimits()
+	adm, err := h.admit(r, estimateEvents(r, lim.maxEvents))
+	if err != nil {
 		h.writeError(w, r, fmt.Errorf("ingest batch: %w", err))
 		return
 	}
+	defer adm.release()
 	rv := h.newReservation(r)
 	defer rv.release()
 	body, err := h.readBody(w, r, rv)
 	if err != nil {
-		h.writeError(w, r, err)
+		h.writeError(w, r, adm.scheduled(err))
 		return
 	}
-	lim := h.batchLimits()
 	env, err := walkEnvelope(body, lim)
 	if err != nil {
 		h.writeError(w, r, err)
@@ -97,12 +97,12 @@ func (h *Handler) handleBatchIngest(w http.ResponseWriter, r *http.Request) {
 	}
 	estimate := decodeCost(len(env.array), len(env.logs))
 	if err := rv.grow(estimate); err != nil {
-		h.writeError(w, r, err)
+		h.writeError(w, r, adm.scheduled(err))
 		return
 	}
 	b := decodeBatch(env, lim)
 	if err := h.settle(rv, estimate, b.events, body); err != nil {
-		h.writeError(w, r, err)
+		h.writeError(w, r, adm.scheduled(err))
 		return
 	}
 	if err := h.chargeEvents(w, r, len(b.results)); err != nil {
@@ -112,7 +112,7 @@ func (h *Handler) handleBatchIngest(w http.ResponseWriter, r *http.Request) {
 	results, events, positions := b.results, b.events, b.positions
 	if len(events) > 0 {
 		p, _ := logingest.FromContext(r.Context())
-		res, err := h.ing.Ingest(r.Context(), sourceOf(p), events)
+		res, err := adm.ingest(r.Context(), sourceOf(p), events)
 		if err != nil {
 			h.writeError(w, r, fmt.Errorf("ingest batch: %w", err))
 			return

@@ -525,7 +525,7 @@ func runErrorContract(t *testing.T, c *checker) {
 		w := c.run(h, exchange{
 			name: "overloaded ingest", method: "POST", target: "/api/v1/ingest", key: keyIngest, body: ev, status: 503, code: "overloaded",
 		})
-		require.Equal(t, "5", w.Header().Get("Retry-After"))
+		require.Contains(t, []string{"3", "4", "5", "6", "7"}, w.Header().Get("Retry-After"))
 		c.run(h, exchange{
 			name: "overloaded batch", method: "POST", target: "/api/v1/batch-ingest", key: keyIngest,
 			body: readFile(t, "batch-50.json"), status: 503, code: "overloaded",

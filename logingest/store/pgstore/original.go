@@ -331,6 +331,6 @@ func (s *Store) archivePartition(ctx context.Context, schema string) error {
 		if !from.Before(to) {
 			return nil
 		}
-		return s.createPartition(ctx, tx, "analytics_logs_original", from, to, false)
+		return s.createPartition(ctx, tx, "analytics_logs_original", from, to)
 	})
 }

@@ -2,6 +2,7 @@ package pgstore
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"regexp"
 	"time"
@@ -93,114 +94,267 @@ func (s *Store) partitionName(from time.Time) string {
 // partitionTryLockSQL is partitionLockSQL without the wait: false when another session holds the lock.
 const partitionTryLockSQL = `SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || '.analytics_logs partitions'))`
 
-// MaintainPartitions makes sure analytics_logs has a partition for the period containing now and for the
+// MaintainPartitions makes sure analytics_logs has partitions covering the period containing now and the
 // Config.PremakePartitions periods after it, creating the missing ones. Periods are Config.PartitionInterval
-// long, aligned on UTC midnight. Events of a new partition's period that were caught by the DEFAULT partition
-// are moved into it. Each period is its own transaction (a bounded step, logged), so one period's move never
-// holds the others. It is idempotent and safe to call from several replicas at once (an advisory lock
-// serialises them). A long-running process should call it at least once per interval, in the background:
-// moving rows out of the DEFAULT partition takes as long as there are rows.
+// long, aligned on UTC midnight; a period partly covered (by partitions of another interval, or by an
+// interrupted move) gets partitions for its gaps only.
+//
+// Events of a missing period that the DEFAULT partition caught (a bulk import, events received before the
+// partition existed) are moved out in bounded steps: each step is one transaction that moves at most
+// Config.PartitionMoveBatch events (the oldest received first; more only when more share one received_at) into
+// a new partition covering exactly their range of received_at, attaches it, and logs its progress. So a large
+// move ends as several partitions for the period, every event stays readable exactly once throughout, and no
+// step holds locks for longer than it takes to move one batch. During a step, inserts that would land in
+// the DEFAULT partition wait (reads do not); an event received in the period meanwhile is moved by the last
+// step, whose partition reaches the end of the period.
+//
+// It is idempotent and safe to call from several replicas at once (an advisory lock, taken per step,
+// serialises them). A long-running process should call it at least once per interval, in the background.
+// It returns at the first error (including ctx's); a later call resumes where it stopped.
 func (s *Store) MaintainPartitions(ctx context.Context, now time.Time) error {
 	return s.maintainPartitions(ctx, now, false)
 }
 
 // maintainPartitions is MaintainPartitions; atOpen bounds the work to what start-up needs: it does not wait
-// for a replica that holds the lock (that replica does the work) and it creates only partitions whose period
-// has no rows in the DEFAULT partition, leaving moves to the background MaintainPartitions (until then those
-// events stay readable in the DEFAULT partition, and new ones of the period keep landing there).
+// for a replica that holds the lock (that replica does the work), and it creates partitions only while the
+// DEFAULT partition is empty (creating one scans it), leaving the rest to the background MaintainPartitions
+// (until then events stay readable in the DEFAULT partition, and new ones of their period keep landing there).
 func (s *Store) maintainPartitions(ctx context.Context, now time.Time, atOpen bool) error {
 	if err := s.checkOpen(); err != nil {
 		return err
+	}
+	if atOpen {
+		// Creating any partition scans the whole DEFAULT partition (PostgreSQL checks that it holds no row of
+		// the new range), under a lock that blocks reads: with millions of events there (a bulk import) that
+		// is unbounded work. Start-up then creates nothing; the background upkeep does it.
+		var rows bool
+		err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM analytics_logs_default)`).Scan(&rows)
+		if err != nil {
+			return fmt.Errorf("maintain partitions: %w", withCtx(ctx, mapErr(err)))
+		}
+		if rows {
+			s.logger.InfoContext(ctx, "the default partition holds events; partitions are left to the background upkeep")
+			return nil
+		}
 	}
 	iv := s.cfg.PartitionInterval
 	start := now.UTC().Truncate(iv)
 	for i := 0; i <= s.cfg.PremakePartitions; i++ {
 		from := start.Add(time.Duration(i) * iv)
 		to := from.Add(iv)
-		var busy bool
-		err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-			if atOpen {
-				var got bool
-				if err := tx.QueryRow(ctx, partitionTryLockSQL).Scan(&got); err != nil {
+		mv := &moveProgress{}
+		// lo advances through the period: every gap before it has been filled (or, at open, left for later).
+		for lo := from; lo.Before(to); {
+			if err := ctx.Err(); err != nil {
+				return fmt.Errorf("maintain partitions: %w", err)
+			}
+			var busy bool
+			next := to
+			err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+				if atOpen {
+					var got bool
+					if err := tx.QueryRow(ctx, partitionTryLockSQL).Scan(&got); err != nil {
+						return err
+					}
+					if !got {
+						busy = true
+						return nil
+					}
+				} else if _, err := tx.Exec(ctx, partitionLockSQL); err != nil {
 					return err
 				}
-				if !got {
-					busy = true
-					return nil
+				existing, err := listPartitions(ctx, tx)
+				if err != nil {
+					return err
 				}
-			} else if _, err := tx.Exec(ctx, partitionLockSQL); err != nil {
-				return err
-			}
-			existing, err := listPartitions(ctx, tx)
+				gapFrom, gapTo, ok := firstGap(existing, lo, to)
+				if !ok {
+					return nil // next = to: the rest of the period is covered
+				}
+				cut, err := s.fillGap(ctx, tx, gapFrom, gapTo, atOpen, mv)
+				if err != nil {
+					return fmt.Errorf("create partition for %s: %w", gapFrom.Format(time.RFC3339Nano), err)
+				}
+				next = cut
+				return nil
+			})
 			if err != nil {
-				return err
+				return fmt.Errorf("maintain partitions: %w", withCtx(ctx, mapErr(err)))
 			}
-			for _, p := range existing {
-				if p.From.Before(to) && from.Before(p.To) {
-					return nil // already covered, perhaps by a partition of another interval
-				}
+			if busy {
+				s.logger.InfoContext(ctx, "another replica is maintaining partitions; not waiting for it at start")
+				return nil
 			}
-			if err := s.createPartition(ctx, tx, s.partitionName(from), from, to, atOpen); err != nil {
-				return fmt.Errorf("create partition for %s: %w", from.Format(time.RFC3339), err)
-			}
-			return nil
-		})
-		if err != nil {
-			return fmt.Errorf("maintain partitions: %w", withCtx(ctx, mapErr(err)))
+			lo = next
 		}
-		if busy {
-			s.logger.InfoContext(ctx, "another replica is maintaining partitions; not waiting for it at start")
-			return nil
+		if mv.steps > 0 {
+			s.logger.InfoContext(ctx, "moved the period's events out of the default partition",
+				"period", from.Format(time.RFC3339), "events", mv.events, "steps", mv.steps,
+				"duration", time.Since(mv.started).Round(time.Millisecond))
 		}
 	}
 	return nil
 }
 
-// createPartition creates the partition name for [from, to). When the DEFAULT partition holds events of the
-// period it moves them into it, unless skipMoves is set: then it creates nothing and logs that the period waits
-// for the background upkeep.
-func (s *Store) createPartition(ctx context.Context, tx pgx.Tx, name string, from, to time.Time, skipMoves bool) error {
-	ident := pgx.Identifier{name}.Sanitize()
+// moveProgress accumulates the steps of one period's move out of the DEFAULT partition, for the logs.
+type moveProgress struct {
+	steps   int
+	events  int64
+	started time.Time
+}
+
+// firstGap returns the first range within [lo, to) that no partition of existing (sorted by From, not
+// overlapping) covers.
+func firstGap(existing []Partition, lo, to time.Time) (from, end time.Time, ok bool) {
+	for _, p := range existing {
+		if !p.To.After(lo) {
+			continue // entirely before lo
+		}
+		if !p.From.Before(to) {
+			break // entirely after the range
+		}
+		if p.From.After(lo) {
+			return lo, p.From, true // [lo, p.From) is uncovered
+		}
+		lo = p.To
+		if !lo.Before(to) {
+			return time.Time{}, time.Time{}, false
+		}
+	}
+	return lo, to, true
+}
+
+// fillGap creates a partition in the uncovered range [from, to) of one period and returns the end of the
+// range it covered. Without events of the range in the DEFAULT partition it creates one partition for the whole
+// range. Otherwise, unless skipMoves is set (then it creates nothing, logs that the range waits for the
+// background upkeep, and returns to), it moves one batch: the oldest Config.PartitionMoveBatch events of the
+// range (plus any sharing the last one's received_at) into a new partition ending right after them, or at to
+// when no more remain.
+func (s *Store) fillGap(ctx context.Context, tx pgx.Tx, from, to time.Time, skipMoves bool, mv *moveProgress) (time.Time, error) {
 	var stray bool
 	if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM analytics_logs_default
 		WHERE received_at >= $1 AND received_at < $2)`, from, to).Scan(&stray); err != nil {
-		return err
+		return time.Time{}, err
 	}
-	bounds := fmt.Sprintf("FOR VALUES FROM ('%s') TO ('%s')", from.Format(time.RFC3339), to.Format(time.RFC3339))
 	if !stray {
-		_, err := tx.Exec(ctx, "CREATE TABLE "+ident+" PARTITION OF analytics_logs "+bounds)
-		return err
+		ident := pgx.Identifier{s.rangeName(from, to)}.Sanitize()
+		_, err := tx.Exec(ctx, "CREATE TABLE "+ident+" PARTITION OF analytics_logs "+boundsSQL(from, to))
+		return to, err
 	}
 	if skipMoves {
 		s.logger.InfoContext(ctx, "events of a period wait in the default partition; background upkeep will move them",
-			"partition", name)
-		return nil
+			"from", from, "to", to)
+		return to, nil
 	}
-	// The DEFAULT partition holds events of this period: move them into a new table, then attach it.
-	// (CREATE TABLE ... PARTITION OF would fail, as the rows would violate the default's new constraint.)
+	if mv.steps == 0 {
+		mv.started = time.Now()
+	}
+	started := time.Now()
+	// No insert may land in the DEFAULT partition until this step commits: ATTACH checks that the DEFAULT
+	// partition holds no event of the new partition's range, and an event committed after the move's snapshot
+	// would fail it. Reads go on; the lock is held for one batch.
+	if _, err := tx.Exec(ctx, `LOCK TABLE analytics_logs_default IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+		return time.Time{}, err
+	}
+	// The end of this step's range: the received_at of the first event after the batch (read from the primary
+	// key's index, so the cost is one batch of index entries), or, when the whole batch shares the first
+	// event's received_at, the next distinct one; to when the rest of the range fits in the batch.
+	cut := to
+	var first, nth time.Time
+	err := tx.QueryRow(ctx, `SELECT min(received_at) FROM analytics_logs_default WHERE received_at >= $1 AND received_at < $2`,
+		from, to).Scan(&first)
+	if err != nil {
+		return time.Time{}, err
+	}
+	err = tx.QueryRow(ctx, `SELECT received_at FROM analytics_logs_default WHERE received_at >= $1 AND received_at < $2
+		ORDER BY received_at OFFSET $3 LIMIT 1`, from, to, s.cfg.PartitionMoveBatch).Scan(&nth)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return time.Time{}, err
+	case nth.After(first):
+		cut = nth
+	default:
+		var after *time.Time
+		if err := tx.QueryRow(ctx, `SELECT min(received_at) FROM analytics_logs_default WHERE received_at > $1 AND received_at < $2`,
+			first, to).Scan(&after); err != nil {
+			return time.Time{}, err
+		}
+		if after != nil {
+			cut = *after
+		}
+	}
+	name := s.rangeName(from, cut)
+	ident := pgx.Identifier{name}.Sanitize()
+	// The rows move into a new table, which is then attached (CREATE TABLE ... PARTITION OF would fail while
+	// the DEFAULT partition holds rows of its range). ATTACH builds the partition's indexes over this batch.
 	stmts := []string{
 		"CREATE TABLE " + ident + " (LIKE analytics_logs INCLUDING DEFAULTS)",
 		// The new table is LIKE analytics_logs: * moves every column, including any added by later migrations.
 		//nolint:unqueryvet // a column list here would silently drop columns it does not name
-		fmt.Sprintf(`WITH moved AS (DELETE FROM analytics_logs_default WHERE received_at >= '%s' AND received_at < '%s'
-			RETURNING *) INSERT INTO %s SELECT * FROM moved`, from.Format(time.RFC3339), to.Format(time.RFC3339), ident),
-		"ALTER TABLE analytics_logs ATTACH PARTITION " + ident + " " + bounds,
+		fmt.Sprintf(`WITH moved AS (DELETE FROM analytics_logs_default WHERE received_at >= %s AND received_at < %s
+			RETURNING *) INSERT INTO %s SELECT * FROM moved`, timeLiteral(from), timeLiteral(cut), ident),
+		"ALTER TABLE analytics_logs ATTACH PARTITION " + ident + " " + boundsSQL(from, cut),
 	}
-	s.logger.InfoContext(ctx, "moving events from the default partition", "partition", name)
-	started := time.Now()
 	var moved int64
 	for i, q := range stmts {
 		tag, err := tx.Exec(ctx, q)
 		if err != nil {
-			return err
+			return time.Time{}, err
 		}
 		if i == 1 {
 			moved = tag.RowsAffected()
 		}
 	}
+	mv.steps++
+	mv.events += moved
 	s.logger.InfoContext(ctx, "moved events from the default partition", "partition", name, "events", moved,
-		"duration", time.Since(started))
+		"step", mv.steps, "moved_so_far", mv.events, "up_to", cut, "duration", time.Since(started).Round(time.Millisecond))
+	return cut, nil
+}
+
+// createPartition creates the partition name for [from, to) in one statement, moving the DEFAULT partition's
+// events of the range into it in the same transaction (however many there are). Only archivePartition uses it,
+// before the store serves, when the DEFAULT partition holds at most the few events imported so far; the
+// server's upkeep moves in bounded steps (fillGap).
+func (s *Store) createPartition(ctx context.Context, tx pgx.Tx, name string, from, to time.Time) error {
+	ident := pgx.Identifier{name}.Sanitize()
+	//nolint:unqueryvet // LIKE analytics_logs: * moves every column, including any added by later migrations
+	for _, q := range []string{
+		"CREATE TABLE " + ident + " (LIKE analytics_logs INCLUDING DEFAULTS)",
+		fmt.Sprintf(`WITH moved AS (DELETE FROM analytics_logs_default WHERE received_at >= %s AND received_at < %s
+			RETURNING *) INSERT INTO %s SELECT * FROM moved`, timeLiteral(from), timeLiteral(to), ident),
+		"ALTER TABLE analytics_logs ATTACH PARTITION " + ident + " " + boundsSQL(from, to),
+	} {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return err
+		}
+	}
 	return nil
+}
+
+// rangeName is the name of the partition for [from, to): the period's name (partitionName) when the range is
+// one whole aligned period, else the period's name with the start's time of day (to the microsecond when it
+// has one), so that the partitions of a period moved in steps sort and never collide.
+func (s *Store) rangeName(from, to time.Time) string {
+	iv := s.cfg.PartitionInterval
+	if from.Equal(from.Truncate(iv)) && to.Equal(from.Add(iv)) {
+		return s.partitionName(from)
+	}
+	name := "analytics_logs_p" + from.Format("20060102_150405")
+	if us := from.Nanosecond() / 1000; us != 0 {
+		name += fmt.Sprintf("_%06d", us)
+	}
+	return name
+}
+
+func boundsSQL(from, to time.Time) string {
+	return "FOR VALUES FROM (" + timeLiteral(from) + ") TO (" + timeLiteral(to) + ")"
+}
+
+// timeLiteral is t as a timestamptz literal, to the microsecond.
+func timeLiteral(t time.Time) string {
+	return "'" + t.UTC().Format("2006-01-02T15:04:05.999999Z07:00") + "'::timestamptz"
 }
 
 // DropPartitionsBefore applies retention: afterwards no event with received_at before the effective cutoff

@@ -698,12 +698,17 @@ func TestQuery_Totals(t *testing.T) {
 		require.NoError(t, err)
 	}
 	errorsOnly := logingest.Filter{EventType: logingest.EventTypeError}
+	// A time range the rollups cannot answer, matching every event.
+	since := now.Add(-100 * time.Hour)
 
 	t.Run("exact above the threshold", func(t *testing.T) {
 		t.Parallel()
-		s, b := setup(t, &pgstore.Config{CountEstimateThreshold: 50})
+		s, b := setup(t, &pgstore.Config{CountEstimateThreshold: 50, CountTimeBudget: time.Minute})
 		bulk(t, b)
-		for f, want := range map[*logingest.Filter]int64{{}: n, &errorsOnly: n / 5, {EventName: "name_7", Limit: 5}: n / 40} {
+		for f, want := range map[*logingest.Filter]int64{
+			{StartTime: since}: n, {EventType: logingest.EventTypeError, StartTime: since}: n / 5,
+			{EventName: "name_7", Limit: 5, StartTime: since}: n / 40,
+		} {
 			p, err := s.Query(t.Context(), *f)
 			require.NoError(t, err)
 			require.False(t, p.TotalIsEstimate, "%+v", *f)
@@ -714,12 +719,31 @@ func TestQuery_Totals(t *testing.T) {
 		require.EqualValues(t, -1, p.Total)
 	})
 
+	t.Run("rollup filters are counted from the rollups, exactly", func(t *testing.T) {
+		t.Parallel()
+		// No exact count and no sample would be allowed: the totals come from the hour rollups.
+		s, b := setup(t, &pgstore.Config{CountEstimateThreshold: 50, CountExactMax: -1})
+		bulk(t, b)
+		_, err := b.conn.Exec(t.Context(), `DELETE FROM analytics_logs WHERE event_name = 'name_3'`) // erasure subtracts
+		require.NoError(t, err)
+		for f, want := range map[*logingest.Filter]int64{
+			{}: n - n/40, &errorsOnly: n/5 - n/40 /* name_3 events are errors */, {EventName: "name_7"}: n / 40, {EventName: "name_3"}: 0,
+			{Source: "default", EventType: logingest.EventTypeBehavioral, Priority: logingest.PriorityNormal}: n / 5,
+			{Source: "other"}: 0,
+		} {
+			p, err := s.Query(t.Context(), *f)
+			require.NoError(t, err)
+			require.False(t, p.TotalIsEstimate, "%+v", *f)
+			require.Equal(t, want, p.Total, "%+v", *f)
+		}
+	})
+
 	t.Run("estimate above CountExactMax", func(t *testing.T) {
 		t.Parallel()
 		// A large sample, so the bound below holds with a wide margin (about 6 standard deviations).
 		s, b := setup(t, &pgstore.Config{CountEstimateThreshold: 50, CountExactMax: -1, CountSamplePercent: 30})
 		bulk(t, b)
-		for f, want := range map[*logingest.Filter]int64{{}: n, &errorsOnly: n / 5} {
+		for f, want := range map[*logingest.Filter]int64{{StartTime: since}: n, {EventType: logingest.EventTypeError, StartTime: since}: n / 5} {
 			p, err := s.Query(t.Context(), *f)
 			require.NoError(t, err)
 			require.True(t, p.TotalIsEstimate, "%+v", *f)
@@ -730,6 +754,20 @@ func TestQuery_Totals(t *testing.T) {
 		require.NoError(t, err)
 		require.False(t, p.TotalIsEstimate)
 		require.EqualValues(t, 3, p.Total) // events 7, 47 and 87 are in the last 100 s
+	})
+
+	t.Run("a search is counted up to SearchCountThreshold, then estimated", func(t *testing.T) {
+		t.Parallel()
+		s, b := setup(t, &pgstore.Config{SearchCountThreshold: 100, CountSamplePercent: 30})
+		bulk(t, b)
+		p, err := s.Query(t.Context(), logingest.Filter{Search: "name_7", Limit: 5}) // n/40 = 750 matches
+		require.NoError(t, err)
+		require.True(t, p.TotalIsEstimate, "never counted exactly above the threshold, whatever CountExactMax")
+		require.InEpsilon(t, n/40, p.Total, 0.5, "estimate %d", p.Total)
+		p, err = s.Query(t.Context(), logingest.Filter{Search: "name_7", StartTime: now.Add(-1000 * time.Second)})
+		require.NoError(t, err)
+		require.False(t, p.TotalIsEstimate)
+		require.EqualValues(t, 25, p.Total) // events 7, 47, ..., 967
 	})
 
 	t.Run("estimate when the budget runs out", func(t *testing.T) {
@@ -743,7 +781,7 @@ func TestQuery_Totals(t *testing.T) {
 				FROM analytics_logs`)
 			require.NoError(t, err)
 		}
-		p, err := s.Query(t.Context(), logingest.Filter{})
+		p, err := s.Query(t.Context(), logingest.Filter{StartTime: since})
 		require.NoError(t, err)
 		require.True(t, p.TotalIsEstimate)
 		require.Greater(t, p.Total, int64(50))

@@ -115,8 +115,17 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 	// The page and the bounded count travel in one batch: one round trip.
 	batch := &pgx.Batch{}
 	batch.Queue(pageSQL, args...)
-	threshold := s.cfg.CountEstimateThreshold
-	if !f.SkipTotal {
+	threshold, search := s.cfg.CountEstimateThreshold, f.Search != ""
+	if search {
+		threshold = s.cfg.SearchCountThreshold
+	}
+	fromRollups := storequery.RollupFilter(f)
+	switch {
+	case f.SkipTotal:
+	case fromRollups:
+		q, args := rollupTotalSQL(f)
+		batch.Queue(q, args...)
+	default:
 		batch.Queue(fmt.Sprintf("SELECT count(*) FROM (SELECT 1 FROM analytics_logs%s LIMIT %d) c", countWhere, threshold+1),
 			countArgs...)
 	}
@@ -185,8 +194,8 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 		if err := br.Close(); err != nil {
 			return nil, fmt.Errorf("query: %w", withCtx(ctx, mapErr(err)))
 		}
-		if page.Total > threshold {
-			total, estimated, err := s.largeTotal(ctx, countWhere, countArgs)
+		if !fromRollups && page.Total > threshold {
+			total, estimated, err := s.largeTotal(ctx, countWhere, countArgs, threshold, search)
 			if err != nil {
 				return nil, err
 			}
@@ -196,16 +205,39 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 	return page, nil
 }
 
-// largeTotal returns the total of a filter known to match more than Config.CountEstimateThreshold events:
-// exact when a sample finds at most Config.CountExactMax matches and counting them ends within
-// Config.CountTimeBudget, else the sample's estimate (never below the threshold plus one), with estimated true.
-func (s *Store) largeTotal(ctx context.Context, where string, args []any) (total int64, estimated bool, err error) {
+// rollupTotalSQL counts the events of a filter that storequery.RollupFilter accepts (source, event type, name,
+// app version, priority; no time range, no search) from the hour rollups of migration 007, which the insert
+// and delete triggers keep exact in the rows' own transactions: a sum over the source's hour rows instead of a
+// count over millions of events.
+func rollupTotalSQL(f logingest.Filter) (string, []any) {
+	matches := storequery.Matches(f)
+	conds := make([]string, 0, len(matches))
+	args := make([]any, 0, len(matches))
+	for _, m := range matches {
+		args = append(args, m.Value)
+		conds = append(conds, m.Column+" = $"+strconv.Itoa(len(args)))
+	}
+	where := ""
+	if len(conds) > 0 {
+		where = " WHERE " + strings.Join(conds, " AND ")
+	}
+	return "SELECT coalesce(sum(n), 0)::int8 FROM analytics_rollup_hour" + where, args
+}
+
+// largeTotal returns the total of a filter known to match more than threshold events: exact when the filter
+// has no search, a sample finds at most Config.CountExactMax matches and counting them ends within
+// Config.CountTimeBudget; else the sample's estimate (never below the threshold plus one), with estimated true.
+// A search is never counted exactly above its threshold: every candidate row's search document must be read and
+// matched, which for a common term takes seconds at millions of events.
+func (s *Store) largeTotal(ctx context.Context, where string, args []any, threshold int64, search bool) (
+	total int64, estimated bool, err error,
+) {
 	est, err := s.sampleTotal(ctx, where, args)
 	if err != nil {
 		return 0, false, err
 	}
-	est = max(est, s.cfg.CountEstimateThreshold+1)
-	if s.cfg.CountExactMax < 0 || est > s.cfg.CountExactMax {
+	est = max(est, threshold+1)
+	if search || s.cfg.CountExactMax < 0 || est > s.cfg.CountExactMax {
 		return est, true, nil
 	}
 	n, ok, err := s.countWithin(ctx, where, args)

@@ -1,0 +1,125 @@
+package httpapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/change66/logserver/logingest"
+)
+
+// Early admission of ingest requests. Before a body is read, the handler asks the Backend for room for the
+// events the request will carry, estimated from its Content-Length: a request that cannot be taken is refused
+// before its body is read or decoded (net/http then discards a short unread body, or closes the connection
+// after the answer when more than 256 KiB are left or the client asked for 100-continue, so the body is never
+// sent). A Backend that reserves room (*logingest.Ingester's Reserve) holds it until the request is ingested,
+// so admitted work finishes within the Ingester's queue-wait bound; one that only checks (Admit) is asked, and
+// Ingest decides again. Refusals for lack of memory (the in-flight body budget) take their Retry-After from the
+// Backend's retry schedule when it has one, like its own refusals.
+
+// admitter is an optional Backend interface: Admit reports, before a body is read, whether a request carrying
+// about that many events (0: unknown) would be admitted now, or an error matching logingest.ErrOverloaded when
+// it would not.
+type admitter interface {
+	Admit(events int) error
+}
+
+// reserver is an optional Backend interface (*logingest.Ingester implements it): Reserve holds room for a
+// request of about that many events (0: unknown) before its body is read, waiting a little for it, or fails
+// with an error matching logingest.ErrOverloaded (a *logingest.OverloadedError carrying the Retry-After). When
+// present it is used instead of admitter.
+type reserver interface {
+	Reserve(ctx context.Context, events int) (*logingest.Reservation, error)
+}
+
+// retryScheduler is an optional Backend interface (*logingest.Ingester implements it): RetryAfter gives a
+// request of about that many events, refused for lack of room elsewhere, its time to come back.
+type retryScheduler interface {
+	RetryAfter(events int) time.Duration
+}
+
+// smallBodyBytes is the largest batch body judged a small request (a few events) by the early admission
+// check.
+const smallBodyBytes = 4 << 10
+
+// Wire bytes per event assumed when a batch's events are estimated from its Content-Length: the app's events
+// are 400-600 bytes of JSON (testdata/events.ndjson: 520), about 80 compressed. Erring low over-estimates, which
+// only makes admission stricter for that request; the decoded count replaces the estimate before the events are
+// queued.
+const (
+	estBytesPerEvent           = 400
+	estBytesPerCompressedEvent = 80
+)
+
+// estimateEvents estimates the events of a batch request from its Content-Length: 1 for a body of at most
+// smallBodyBytes (the small-request lane), 0 (unknown) without a length, otherwise at most maxEvents.
+func estimateEvents(r *http.Request, maxEvents int) int {
+	cl := r.ContentLength
+	switch {
+	case cl < 0:
+		return 0
+	case cl <= smallBodyBytes:
+		return 1
+	}
+	per := int64(estBytesPerEvent)
+	if enc := strings.TrimSpace(r.Header.Get("Content-Encoding")); enc != "" && !strings.EqualFold(enc, "identity") {
+		per = estBytesPerCompressedEvent
+	}
+	return int(min(int64(maxEvents), (cl+per-1)/per))
+}
+
+// admission is one ingest request's early admission: the room reserved for it, when the Backend reserves.
+type admission struct {
+	h      *Handler
+	rv     *logingest.Reservation
+	events int // the estimate admission was asked for
+}
+
+// admit decides the admission of an ingest request r that will carry about that many events (0: unknown),
+// before its body is read. Call release when the request ends.
+func (h *Handler) admit(r *http.Request, events int) (*admission, error) {
+	a := &admission{h: h, events: events}
+	switch b := h.ing.(type) {
+	case reserver:
+		rv, err := b.Reserve(r.Context(), events)
+		if err != nil {
+			return nil, err
+		}
+		a.rv = rv
+	case admitter:
+		if err := b.Admit(events); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// ingest hands the request's events to the Backend, through the reservation when there is one.
+func (a *admission) ingest(ctx context.Context, source string, events []logingest.Event) (*logingest.BatchResult, error) {
+	if a.rv != nil {
+		return a.rv.Ingest(ctx, source, events)
+	}
+	return a.h.ing.Ingest(ctx, source, events)
+}
+
+// release gives back the room reserved, if any is left.
+func (a *admission) release() { a.rv.Release() }
+
+// scheduled gives err, a refusal for lack of room outside the Backend (errors matching
+// logingest.ErrOverloaded without a *logingest.OverloadedError), the Retry-After of the Backend's retry
+// schedule, when it has one. Other errors are returned as they are.
+func (a *admission) scheduled(err error) error {
+	if !errors.Is(err, logingest.ErrOverloaded) {
+		return err
+	}
+	if _, ok := errors.AsType[*logingest.OverloadedError](err); ok {
+		return err
+	}
+	if rs, ok := a.h.ing.(retryScheduler); ok {
+		return fmt.Errorf("%w: %w", err, &logingest.OverloadedError{RetryAfter: rs.RetryAfter(a.events)})
+	}
+	return err
+}

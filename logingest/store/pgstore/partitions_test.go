@@ -1,0 +1,155 @@
+package pgstore_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/change66/logserver/logingest"
+	"github.com/change66/logserver/logingest/logingesttest"
+	"github.com/change66/logserver/logingest/store/pgstore"
+)
+
+// periodParts returns the partitions within [from, from+24h).
+func periodParts(t *testing.T, s *pgstore.Store, from time.Time) []pgstore.Partition {
+	t.Helper()
+	parts, err := s.Partitions(t.Context())
+	require.NoError(t, err)
+	var out []pgstore.Partition
+	for _, p := range parts {
+		if !p.From.Before(from) && p.From.Before(from.Add(24*time.Hour)) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// TestMaintainPartitions_MovesDefaultInBoundedSteps: events of a period that the DEFAULT partition caught (a
+// bulk import) stay there when a server opens the store; the background upkeep moves them in steps of at most
+// PartitionMoveBatch events, each attached as a partition of its own range of received_at, and logs its
+// progress. Afterwards the period is covered without gaps, and every event is readable exactly once.
+func TestMaintainPartitions_MovesDefaultInBoundedSteps(t *testing.T) {
+	t.Parallel()
+	s, b := setup(t, &pgstore.Config{PremakePartitions: 1})
+	future := now.AddDate(0, 0, 10) // beyond the premade partitions: the DEFAULT partition takes its events
+	day := future.Truncate(24 * time.Hour)
+	events := loadEvents(t)[:35]
+	for i := range events {
+		events[i].ReceivedAt = future.Add(time.Duration(i) * time.Minute)
+	}
+	events[20].ReceivedAt = events[19].ReceivedAt // a step never splits events received at the same time
+	_, err := s.Append(t.Context(), events)
+	require.NoError(t, err)
+	require.EqualValues(t, 35, count(t, b.conn, "SELECT count(*) FROM analytics_logs_default"))
+	statsQuery := logingest.StatsQuery{Source: testSource, Now: future.Add(time.Hour)}
+	before, err := s.Stats(t.Context(), statsQuery)
+	require.NoError(t, err)
+
+	var logs logingesttest.LogBuffer
+	s2, err := pgstore.Open(t.Context(), b.dsn, &pgstore.Config{
+		PremakePartitions: 1, PartitionMoveBatch: 10, Logger: logs.Logger(), Now: func() time.Time { return future },
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s2.Close() })
+	require.EqualValues(t, 35, count(t, b.conn, "SELECT count(*) FROM analytics_logs_default"), "Open moves nothing")
+	require.Empty(t, periodParts(t, s2, day), "the period waits for the background upkeep")
+	require.Contains(t, logs.String(), "partitions are left to the background upkeep")
+
+	require.NoError(t, s2.MaintainPartitions(t.Context(), future))
+	require.Zero(t, count(t, b.conn, "SELECT count(*) FROM analytics_logs_default"))
+	// Steps of 10, 9 (the 10th event shares its received_at with the 11th), 10 and 6 events: four partitions
+	// covering the day without gaps, none holding more than the batch.
+	parts := periodParts(t, s2, day)
+	require.Len(t, parts, 4)
+	require.Equal(t, day, parts[0].From)
+	require.Equal(t, day.Add(24*time.Hour), parts[len(parts)-1].To)
+	var sizes []int64
+	for i, p := range parts {
+		if i > 0 {
+			require.Equal(t, parts[i-1].To, p.From, "contiguous")
+		}
+		sizes = append(sizes, count(t, b.conn, "SELECT count(*) FROM "+p.Name))
+	}
+	require.Equal(t, []int64{10, 9, 10, 6}, sizes)
+	require.Equal(t, 4, strings.Count(logs.String(), `"msg":"moved events from the default partition"`))
+	require.Contains(t, logs.String(), `"moved_so_far":35`)
+	require.Contains(t, logs.String(), `"msg":"moved the period's events out of the default partition"`)
+
+	page, err := s2.Query(t.Context(), logingest.Filter{Limit: logingest.MaxQueryLimit})
+	require.NoError(t, err)
+	require.EqualValues(t, 35, page.Total)
+	seen := map[string]bool{}
+	for _, e := range page.Events {
+		require.False(t, seen[e.EventID], "event %s read twice", e.EventID)
+		seen[e.EventID] = true
+	}
+	require.Len(t, seen, 35)
+	after, err := s2.Stats(t.Context(), statsQuery)
+	require.NoError(t, err)
+	require.Equal(t, before, after, "moving rows between partitions leaves the rollups alone")
+
+	// Idempotent, and new events of the period land in its last partition.
+	require.NoError(t, s2.MaintainPartitions(t.Context(), future))
+	require.Equal(t, parts, periodParts(t, s2, day))
+	late := loadEvents(t)[40]
+	late.ReceivedAt = future.Add(5 * time.Hour)
+	_, err = s2.Append(t.Context(), []logingest.Event{late})
+	require.NoError(t, err)
+	require.EqualValues(t, 1, count(t, b.conn, "SELECT count(*) FROM "+parts[3].Name+" WHERE event_id = $1", late.EventID))
+}
+
+// TestMaintainPartitions_TiedEventsMoveTogether: when more than a batch of events share one received_at (a bulk
+// import stamped with one time), the step moves all of them: a partition bound cannot split them.
+func TestMaintainPartitions_TiedEventsMoveTogether(t *testing.T) {
+	t.Parallel()
+	s, b := setup(t, &pgstore.Config{PremakePartitions: 1, PartitionMoveBatch: 5})
+	future := now.AddDate(0, 0, 10)
+	events := loadEvents(t)[:12]
+	for i := range events {
+		events[i].ReceivedAt = future
+	}
+	events[11].ReceivedAt = future.Add(time.Second)
+	_, err := s.Append(t.Context(), events)
+	require.NoError(t, err)
+
+	require.NoError(t, s.MaintainPartitions(t.Context(), future))
+	require.Zero(t, count(t, b.conn, "SELECT count(*) FROM analytics_logs_default"))
+	parts := periodParts(t, s, future.Truncate(24*time.Hour))
+	require.Len(t, parts, 2)
+	require.Equal(t, future.Add(time.Second), parts[0].To)
+	require.EqualValues(t, 11, count(t, b.conn, "SELECT count(*) FROM "+parts[0].Name))
+	require.EqualValues(t, 1, count(t, b.conn, "SELECT count(*) FROM "+parts[1].Name))
+}
+
+// TestMaintainPartitions_FillsGaps: a period partly covered (here by hourly partitions, as after a change of
+// PartitionInterval) gets partitions for its gaps only.
+func TestMaintainPartitions_FillsGaps(t *testing.T) {
+	t.Parallel()
+	s, b := setup(t, &pgstore.Config{PremakePartitions: 1})
+	future := now.AddDate(0, 0, 10)
+	day := future.Truncate(24 * time.Hour)
+	for _, q := range []string{
+		"CREATE TABLE hour_3 PARTITION OF analytics_logs FOR VALUES FROM ('" + day.Add(3*time.Hour).Format(time.RFC3339) +
+			"') TO ('" + day.Add(4*time.Hour).Format(time.RFC3339) + "')",
+		"CREATE TABLE hour_10 PARTITION OF analytics_logs FOR VALUES FROM ('" + day.Add(10*time.Hour).Format(time.RFC3339) +
+			"') TO ('" + day.Add(11*time.Hour).Format(time.RFC3339) + "')",
+	} {
+		_, err := b.conn.Exec(t.Context(), q)
+		require.NoError(t, err)
+	}
+	require.NoError(t, s.MaintainPartitions(t.Context(), future))
+	parts := periodParts(t, s, day)
+	var ranges [][2]time.Duration
+	for _, p := range parts {
+		ranges = append(ranges, [2]time.Duration{p.From.Sub(day), p.To.Sub(day)})
+	}
+	require.Equal(t, [][2]time.Duration{
+		{0, 3 * time.Hour},
+		{3 * time.Hour, 4 * time.Hour},
+		{4 * time.Hour, 10 * time.Hour},
+		{10 * time.Hour, 11 * time.Hour},
+		{11 * time.Hour, 24 * time.Hour},
+	}, ranges)
+}
