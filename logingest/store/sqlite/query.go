@@ -72,19 +72,13 @@ func (s *Store) query(ctx context.Context, f logingest.Filter, col string, after
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
-	if common {
-		where, args = filterWhereProbe(f)
-	}
-	switch {
-	case f.SkipTotal:
-	case common:
-		if page.Total, page.TotalIsEstimate, err = s.searchTotal(ctx, tx, f, where, args); err != nil {
-			return nil, fmt.Errorf("count: %w", err)
-		}
-	default:
+	if !f.SkipTotal { // exact, FTS-first: counting by a probe per row measured slower at a million events
 		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM analytics_logs"+where, args...).Scan(&page.Total); err != nil {
 			return nil, fmt.Errorf("count: %w", err)
 		}
+	}
+	if common {
+		where, args = filterWhereProbe(f)
 	}
 
 	op, dir := ">", "ASC"

@@ -3,11 +3,8 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"math"
-	"slices"
 	"strings"
 
-	"github.com/change66/logserver/internal/storequery"
 	"github.com/change66/logserver/logingest"
 )
 
@@ -35,11 +32,6 @@ const (
 
 	// defaultSearchCommonAbove is how many FTS5 matches a search may have and still be served FTS-first.
 	defaultSearchCommonAbove = 1000
-	// defaultSearchCountThreshold is how many matches of a common search Query counts exactly; above it,
-	// Page.Total is an estimate with Page.TotalIsEstimate set (as pgstore's CountEstimateThreshold).
-	defaultSearchCountThreshold = 1000
-	// defaultSearchSampleRows is how many rows of the filter (without the search) the estimate probes.
-	defaultSearchSampleRows = 10000
 )
 
 // ftsQuery returns the FTS5 query of search terms (logingest.SearchTerms): each term an FTS5 string (a
@@ -52,26 +44,12 @@ func ftsQuery(terms []string) string {
 	return strings.Join(quoted, " AND ")
 }
 
-// commonAbove and countThreshold return the store's search thresholds (tests lower them).
+// commonAbove returns the store's search threshold (tests lower it).
 func (s *Store) commonAbove() int64 {
 	if s.searchCommonAbove > 0 {
 		return s.searchCommonAbove
 	}
 	return defaultSearchCommonAbove
-}
-
-func (s *Store) sampleRows() int64 {
-	if s.searchSample > 0 {
-		return s.searchSample
-	}
-	return defaultSearchSampleRows
-}
-
-func (s *Store) countThreshold() int64 {
-	if s.searchCountThreshold > 0 {
-		return s.searchCountThreshold
-	}
-	return defaultSearchCountThreshold
 }
 
 // commonSearch reports whether f searches for terms with more than commonAbove matches in the FTS5 index,
@@ -85,77 +63,4 @@ func (s *Store) commonSearch(ctx context.Context, tx *sql.Tx, f logingest.Filter
 	err := tx.QueryRowContext(ctx, `SELECT count(*) FROM (SELECT rowid FROM analytics_logs_fts
 		WHERE analytics_logs_fts MATCH ? LIMIT ?)`, ftsQuery(terms), s.commonAbove()+1).Scan(&n)
 	return n > s.commonAbove(), err
-}
-
-// searchTotal returns Page.Total of a common search f, whose WHERE clause (searchProbe, no cursor) is
-// where/args. It is exact when at most countThreshold rows match, found by walking the filter's rows until
-// countThreshold+1 match (a search that matches few of the filter's rows therefore walks them all). Above
-// that it estimates: the share of matches among the first sampleRows (10,000) rows of the filter, times the
-// filter's size without the search (from the hourly rollups when the filter only has columns they keep,
-// else counted), never below countThreshold+1, with estimated true. When the filter has fewer than
-// sampleRows rows the sample is the whole filter and the total is exact.
-func (s *Store) searchTotal(ctx context.Context, tx *sql.Tx, f logingest.Filter, where string, args []any) (
-	total int64, estimated bool, err error,
-) {
-	limit := s.countThreshold()
-	if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM (SELECT 1 FROM analytics_logs"+where+" LIMIT ?)",
-		append(slices.Clip(args), limit+1)...).Scan(&total); err != nil {
-		return 0, false, err
-	}
-	if total <= limit {
-		return total, false, nil
-	}
-	terms, _ := logingest.SearchTerms(f.Search)
-	base := f
-	base.Search = ""
-	baseWhere, baseArgs := filterWhere(base)
-	var rows, hits int64
-	q := "SELECT count(*), coalesce(sum(" + searchProbe + "), 0) FROM (SELECT id FROM analytics_logs" + baseWhere +
-		" LIMIT ?) AS analytics_logs"
-	if err := tx.QueryRowContext(ctx, q, ftsQueryArg(terms, baseArgs, s.sampleRows())...).Scan(&rows, &hits); err != nil {
-		return 0, false, err
-	}
-	if rows < s.sampleRows() {
-		return hits, false, nil
-	}
-	n, err := filterSize(ctx, tx, base, baseWhere, baseArgs)
-	if err != nil {
-		return 0, false, err
-	}
-	est := int64(math.Round(float64(hits) / float64(rows) * float64(n)))
-	return max(est, limit+1), true, nil
-}
-
-// ftsQueryArg orders the arguments of searchTotal's sample: the probe's FTS5 query first (it is in the
-// select list), then the filter's, then the sample size.
-func ftsQueryArg(terms []string, baseArgs []any, sample int64) []any {
-	out := make([]any, 0, len(baseArgs)+2)
-	out = append(out, ftsQuery(terms))
-	out = append(out, baseArgs...)
-	return append(out, sample)
-}
-
-// filterSize returns the number of events matching f (which has no search): the sum of the hourly rollups
-// when f only matches columns they keep (events written through the Store; cheap), else a count.
-func filterSize(ctx context.Context, tx *sql.Tx, f logingest.Filter, where string, args []any) (int64, error) {
-	// The hourly rollups of migration 006 keep every column of storequery.Matches but user_id and session_id.
-	fromRollups := f.UserID == "" && f.SessionID == "" && f.ProviderName == "" && f.StartTime.IsZero() && f.EndTime.IsZero()
-	matches := storequery.Matches(f)
-	conds := make([]string, 0, len(matches))
-	rargs := make([]any, 0, len(matches))
-	for _, m := range matches {
-		conds = append(conds, m.Column+" = ?")
-		rargs = append(rargs, m.Value)
-	}
-	var n int64
-	if !fromRollups {
-		err := tx.QueryRowContext(ctx, "SELECT count(*) FROM analytics_logs"+where, args...).Scan(&n)
-		return n, err
-	}
-	q := "SELECT coalesce(sum(n), 0) FROM analytics_rollup_hour"
-	if len(conds) > 0 {
-		q += " WHERE " + strings.Join(conds, " AND ")
-	}
-	err := tx.QueryRowContext(ctx, q, rargs...).Scan(&n)
-	return n, err
 }

@@ -92,36 +92,13 @@ func TestSearchPlans(t *testing.T) {
 	for _, by := range logingest.SortFields() {
 		for _, order := range []logingest.SortOrder{logingest.SortAsc, logingest.SortDesc} {
 			f := logingest.Filter{Source: "s", Search: "needle", SortBy: by, SortOrder: order, Limit: 4}
-			s.searchCommonAbove, s.searchCountThreshold = 0, 0
+			s.searchCommonAbove = 0
 			wantIDs, wantTotals := all(f)
 			require.Len(t, wantIDs, int(common))
-			s.searchCommonAbove, s.searchCountThreshold = 5, common // common plan, exact total at the threshold
+			s.searchCommonAbove = 5 // the common plan
 			gotIDs, gotTotals := all(f)
 			require.Equal(t, wantIDs, gotIDs, "sort %s %s", by, order)
 			require.Equal(t, wantTotals, gotTotals, "sort %s %s", by, order)
 		}
-	}
-
-	// Above the count threshold the total of a common search is labelled an estimate, never below the
-	// threshold plus one; here the sample covers the whole filter, so it is exact.
-	s.searchCommonAbove, s.searchCountThreshold = 5, 3
-	p, err := s.Query(t.Context(), logingest.Filter{Source: "s", Search: "needle"})
-	require.NoError(t, err)
-	require.Equal(t, common, p.Total)
-	require.False(t, p.TotalIsEstimate, "a filter smaller than the sample is counted exactly")
-
-	// A sample smaller than the filter: an estimate, from the rollups (source only) or from a count (user).
-	for _, f := range []logingest.Filter{{Source: "s", Search: "needle"}, {Source: "s", Search: "needle", UserID: "user_0"}} {
-		s.searchCommonAbove, s.searchCountThreshold, s.searchSample = 0, 0, 0
-		want, err := s.Query(t.Context(), f)
-		require.NoError(t, err)
-		require.False(t, want.TotalIsEstimate)
-		s.searchCommonAbove, s.searchCountThreshold, s.searchSample = 5, 3, 5
-		p, err = s.Query(t.Context(), f)
-		require.NoError(t, err)
-		require.True(t, p.TotalIsEstimate, "%+v", f)
-		require.GreaterOrEqual(t, p.Total, int64(4), "never below the threshold plus one")
-		require.LessOrEqual(t, p.Total, int64(60), "at most the filter's size")
-		require.Equal(t, want.Events, p.Events, "the page itself is exact")
 	}
 }

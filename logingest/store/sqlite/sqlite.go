@@ -27,22 +27,14 @@
 // Times are stored as fixed-width UTC text ("2006-01-02T15:04:05.000000000Z"), which sorts chronologically and
 // keeps nanoseconds exactly. Properties and DeviceInfo are stored as the JSON text that was appended.
 //
-// # Search and its totals
+// # Search
 //
 // Filter.Search reads the FTS5 trigram index of migration 007. Query first reads up to 1,001 matching rowids
-// from it. With at most 1,000 (a rare term), it reads those rows and sorts them, and Page.Total is counted
-// exactly. With more (a common term), sorting every match would take seconds at a million events, so it walks
-// the filter's ordered index (the one an unsearched listing uses) and probes the FTS5 index once per row,
-// stopping after the page; both plans return the same pages and cursors. Page.Total of a common term is, like
-// pgstore's (see its "Totals"):
-//
-//  1. exact when at most 1,000 events match (found by walking the filter's rows until 1,001 match; a term that
-//     is common overall but rare within the filter therefore walks the whole filter);
-//  2. else the share of matches among the first 10,000 events of the filter, times the filter's size without
-//     the search (from the hourly rollups when the filter only has source, event_type, event_name,
-//     app_version and priority, else counted), never below 1,001, with Page.TotalIsEstimate true. A filter of
-//     fewer than 10,000 events is sampled whole, so its total is exact. The sample is the filter's first rows
-//     in index order, not a random sample, so a term whose frequency changes over time is estimated with a bias.
+// from it. With at most 1,000 (a rare term), it reads those rows and sorts them. With more (a common term),
+// sorting every match would take seconds at a million events, so it walks the filter's ordered index (the one
+// an unsearched listing uses) and probes the FTS5 index once per row, stopping after the page; both plans
+// return the same pages and cursors. Page.Total stays exact (counted FTS-first), and costs seconds for a
+// common term at a million events: use Filter.SkipTotal where it is not needed.
 package sqlite
 
 import (
@@ -150,9 +142,8 @@ type Store struct {
 	now        func() time.Time
 	logger     *slog.Logger
 
-	// searchCommonAbove, searchCountThreshold and searchSample override the search thresholds of
-	// searchindex.go when positive (tests).
-	searchCommonAbove, searchCountThreshold, searchSample int64
+	// searchCommonAbove overrides the search threshold of searchindex.go when positive (tests).
+	searchCommonAbove int64
 
 	closed    atomic.Bool
 	closeOnce sync.Once
