@@ -124,7 +124,6 @@ func upsertRollup(ctx context.Context, tx *sql.Tx, table string, sums map[rollup
 			cmp.Compare(a.appVersion, b.appVersion), cmp.Compare(a.platform, b.platform))
 	})
 	stmt, err := tx.PrepareContext(ctx, "INSERT INTO "+table+upsertRollupSQL) //nolint:gosec // table is one of two constants
-
 	if err != nil {
 		return err
 	}
