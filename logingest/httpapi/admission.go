@@ -11,14 +11,16 @@ import (
 	"github.com/change66/logserver/logingest"
 )
 
-// Early admission of ingest requests. Before a body is read, the handler asks the Backend for room for the
-// events the request will carry, estimated from its Content-Length: a request that cannot be taken is refused
-// before its body is read or decoded (net/http then discards a short unread body, or closes the connection
-// after the answer when more than 256 KiB are left or the client asked for 100-continue, so the body is never
-// sent). A Backend that reserves room (*logingest.Ingester's Reserve) holds it until the request is ingested,
-// so admitted work finishes within the Ingester's queue-wait bound; one that only checks (Admit) is asked, and
-// Ingest decides again. Refusals for lack of memory (the in-flight body budget) take their Retry-After from the
-// Backend's retry schedule when it has one, like its own refusals.
+// Early admission of ingest requests. Before a body is read, the handler asks the Backend whether a request
+// can be taken now (Admit, a check that holds nothing): a request that cannot is refused before its body is
+// read or decoded (net/http then discards a short unread body, or closes the connection after the answer when
+// more than 256 KiB are left or the client asked for 100-continue, so the body is never sent). Once the body is
+// in hand and its events are counted, and before they are decoded, a Backend that reserves room
+// (*logingest.Ingester's Reserve, with its short waiting room) holds it until the request is ingested, so
+// admitted work finishes within the Ingester's queue-wait bound and a refused request costs no decoding. Room is
+// never held while a body is arriving: a stalled upload holds only its share of the in-flight body budget,
+// which the slow-body deadline bounds. Refusals for lack of memory (the in-flight body budget) take their
+// Retry-After from the Backend's retry schedule when it has one, like its own refusals.
 
 // admitter is an optional Backend interface: Admit reports, before a body is read, whether a request carrying
 // about that many events (0: unknown) would be admitted now, or an error matching logingest.ErrOverloaded when
@@ -78,23 +80,36 @@ type admission struct {
 	events int // the estimate admission was asked for
 }
 
-// admit decides the admission of an ingest request r that will carry about that many events (0: unknown),
-// before its body is read. Call release when the request ends.
+// admit decides, before its body is read, whether an ingest request r that will carry about that many events
+// (0: unknown) can be taken now: a check that holds nothing (admitter's Admit), so a request whose body never
+// arrives (a stalled upload) cannot hold queue room; its body is then bounded by the in-flight body budget and
+// the slow-body deadline. Room is held by reserve, once the body is in hand and its events are counted, before
+// they are decoded. Call release when the request ends.
 func (h *Handler) admit(r *http.Request, events int) (*admission, error) {
 	a := &admission{h: h, events: events}
-	switch b := h.ing.(type) {
-	case reserver:
-		rv, err := b.Reserve(r.Context(), events)
-		if err != nil {
-			return nil, err
-		}
-		a.rv = rv
-	case admitter:
+	if b, ok := h.ing.(admitter); ok {
 		if err := b.Admit(events); err != nil {
 			return nil, err
 		}
 	}
 	return a, nil
+}
+
+// reserve holds room for the request's events, counted from its body (the Backend's Reserve, which may wait a
+// little for room), before they are decoded, so that admitted work is written within the queue-wait bound and
+// a refused request costs no decoding. Without a reserving Backend it does nothing (Ingest decides).
+func (a *admission) reserve(ctx context.Context, events int) error {
+	a.events = events
+	b, ok := a.h.ing.(reserver)
+	if !ok {
+		return nil
+	}
+	rv, err := b.Reserve(ctx, events)
+	if err != nil {
+		return err
+	}
+	a.rv = rv
+	return nil
 }
 
 // ingest hands the request's events to the Backend, through the reservation when there is one.

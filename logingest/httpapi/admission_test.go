@@ -45,7 +45,7 @@ func (c *countingBody) Read(p []byte) (int, error) {
 
 // TestEarlyAdmission: when the Backend's Admit refuses, the ingest endpoints answer 503 overloaded with the
 // Retry-After it computed, before reading the body; small batches ask for the small-request lane, larger ones
-// for the events their Content-Length suggests.
+// for the events their Content-Length suggests (room is held only once the body is read and its events counted).
 func TestEarlyAdmission(t *testing.T) {
 	t.Parallel()
 	ing := &admittingIngester{admit: func(int) error { return &logingest.OverloadedError{RetryAfter: 7 * time.Second} }}

@@ -29,6 +29,10 @@ func (h *Handler) handleIngest(w http.ResponseWriter, r *http.Request) {
 		h.writeError(w, r, &logingest.LimitError{Field: fieldEvent, Limit: limit, Unit: unitBytes, TooLarge: true})
 		return
 	}
+	if err := adm.reserve(r.Context(), 1); err != nil {
+		h.writeError(w, r, fmt.Errorf("ingest: %w", err))
+		return
+	}
 	estimate := decodeCost(len(body), 1)
 	if err := rv.grow(estimate); err != nil {
 		h.writeError(w, r, adm.scheduled(err))
@@ -93,6 +97,10 @@ func (h *Handler) handleBatchIngest(w http.ResponseWriter, r *http.Request) {
 	env, err := walkEnvelope(body, lim)
 	if err != nil {
 		h.writeError(w, r, err)
+		return
+	}
+	if err := adm.reserve(r.Context(), len(env.logs)); err != nil {
+		h.writeError(w, r, fmt.Errorf("ingest batch: %w", err))
 		return
 	}
 	estimate := decodeCost(len(env.array), len(env.logs))
