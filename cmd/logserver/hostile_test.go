@@ -69,7 +69,10 @@ var hostileCases = []hostileCase{
 	// 112 MiB: far below what the stalled uploads would pin if they held body memory (the 160 MiB budget); the
 	// neighbours' writes cost SQLite's writer ~30 MiB more off the Go heap since sqlite 008 (statement journal in
 	// memory, 10,000-page checkpoints): 83 MiB measured.
-	{name: "3 budget lock-out by stalled uploads", env: map[string]string{"HTTP_BODY_GRACE": "2s"}, attack: attackStalledUploads, peakMiB: 112},
+	{
+		name: "3 budget lock-out by stalled uploads", env: map[string]string{"HTTP_BODY_GRACE": "2s"},
+		attack: attackStalledUploads, peakMiB: 112,
+	},
 	{name: "7 idle keep-alive connections", attack: attackIdleConnections, peakMiB: 100},
 	{
 		// The bound is k8s/deployment.yaml's container limit (512 MiB), the README memory formula's promise; 454 MiB

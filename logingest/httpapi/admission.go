@@ -80,12 +80,12 @@ type admission struct {
 	events int // the estimate admission was asked for
 }
 
-// admit decides, before its body is read, whether an ingest request r that will carry about that many events
+// admit decides, before its body is read, whether an ingest request that will carry about that many events
 // (0: unknown) can be taken now: a check that holds nothing (admitter's Admit), so a request whose body never
 // arrives (a stalled upload) cannot hold queue room; its body is then bounded by the in-flight body budget and
 // the slow-body deadline. Room is held by reserve, once the body is in hand and its events are counted, before
 // they are decoded. Call release when the request ends.
-func (h *Handler) admit(r *http.Request, events int) (*admission, error) {
+func (h *Handler) admit(events int) (*admission, error) {
 	a := &admission{h: h, events: events}
 	if b, ok := h.ing.(admitter); ok {
 		if err := b.Admit(events); err != nil {

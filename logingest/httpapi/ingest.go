@@ -12,7 +12,7 @@ import (
 // from the budget before it is allocated and given back when the request ends.
 
 func (h *Handler) handleIngest(w http.ResponseWriter, r *http.Request) {
-	adm, err := h.admit(r, 1)
+	adm, err := h.admit(1)
 	if err != nil {
 		h.writeError(w, r, fmt.Errorf("ingest: %w", err))
 		return
@@ -81,7 +81,7 @@ func (h *Handler) handleIngest(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) handleBatchIngest(w http.ResponseWriter, r *http.Request) {
 	lim := h.batchLimits()
-	adm, err := h.admit(r, estimateEvents(r, lim.maxEvents))
+	adm, err := h.admit(estimateEvents(r, lim.maxEvents))
 	if err != nil {
 		h.writeError(w, r, fmt.Errorf("ingest batch: %w", err))
 		return
