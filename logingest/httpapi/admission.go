@@ -83,12 +83,18 @@ type admission struct {
 // admit decides, before its body is read, whether an ingest request that will carry about that many events
 // (0: unknown) can be taken now: a check that holds nothing (admitter's Admit), so a request whose body never
 // arrives (a stalled upload) cannot hold queue room; its body is then bounded by the in-flight body budget and
-// the slow-body deadline. Room is held by reserve, once the body is in hand and its events are counted, before
-// they are decoded. Call release when the request ends.
+// the slow-body deadline. A batch larger than the small-request lane is checked as a batch of unknown size
+// (the smallest of the large lane), so a body that turns out to break a limit (a bomb) is read far enough to be
+// refused with a 400 naming the limit rather than a 503 that invites a retry. Room is held by reserve, once the
+// body is in hand and its events are counted, before they are decoded. Call release when the request ends.
 func (h *Handler) admit(events int) (*admission, error) {
 	a := &admission{h: h, events: events}
+	check := events
+	if events != 1 {
+		check = 0 // a batch of unknown size: a body that breaks a limit is read far enough to get its 400
+	}
 	if b, ok := h.ing.(admitter); ok {
-		if err := b.Admit(events); err != nil {
+		if err := b.Admit(check); err != nil {
 			return nil, err
 		}
 	}

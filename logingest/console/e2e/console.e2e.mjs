@@ -397,9 +397,10 @@ try {
   passed('the key never appears in a URL', `${requested.length} requests`);
 
   // --- phone width and dark mode -----------------------------------------------------------------------------------
-  await page.goto(base + '/ui/#/dashboard');
+  // Phone size and dark mode first, then load: measuring right after a resize could read the previous layout.
   await page.setViewportSize({ width: 390, height: 844 });
   await page.emulateMedia({ colorScheme: 'dark' });
+  await page.goto(base + '/ui/#/dashboard');
   await page.waitForFunction(() => document.querySelector('#updated').textContent !== '');
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
   assert.ok(overflow <= 1, `no horizontal scrolling at phone width (overflow ${overflow}px)`);
