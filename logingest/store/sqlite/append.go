@@ -158,35 +158,9 @@ func erasedKeys(ctx context.Context, tx *sql.Tx, events []logingest.Event) (map[
 		return nil, err
 	}
 	out := make(map[eventKey]bool)
-	for lo := 0; lo < len(events); lo += keyChunk {
-		if err := erasedKeysChunk(ctx, tx, events[lo:min(lo+keyChunk, len(events))], out); err != nil {
-			return nil, err
-		}
-	}
-	return out, nil
-}
-
-// erasedKeysChunk looks up which of events were erased in one statement and records them in out.
-func erasedKeysChunk(ctx context.Context, tx *sql.Tx, events []logingest.Event, out map[eventKey]bool) error {
-	args := make([]any, 0, 2*len(events))
-	for i := range events {
-		args = append(args, events[i].Source, events[i].EventID)
-	}
-	q := "SELECT source, event_id FROM erased_event_ids WHERE (source, event_id) IN (VALUES " + //nolint:gosec // placeholders only
-		placeholders(len(events), 2) + ")"
-	rows, err := tx.QueryContext(ctx, q, args...)
-	if err != nil {
-		return err
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var k eventKey
-		if err := rows.Scan(&k.source, &k.eventID); err != nil {
-			return err
-		}
-		out[k] = true
-	}
-	return rows.Err()
+	keys := keysOf(events, func(eventKey) bool { return true })
+	err := lookupKeys(ctx, tx, "erased_event_ids", "0", keys, func(k eventKey, _ int64) { out[k] = true })
+	return out, err
 }
 
 // jsonArg returns raw as text, or nil (NULL) when it is empty. Text, not a blob, so json_extract works on it.
@@ -203,32 +177,48 @@ func jsonArg(raw json.RawMessage) any {
 func storedIDs(
 	ctx context.Context, tx *sql.Tx, events []logingest.Event, inserted map[eventKey]int64,
 ) (map[eventKey]int64, error) {
+	keys := keysOf(events, func(k eventKey) bool { _, ok := inserted[k]; return !ok })
+	ids := make(map[eventKey]int64, len(keys))
+	err := lookupKeys(ctx, tx, "analytics_logs", "id", keys, func(k eventKey, id int64) { ids[k] = id })
+	return ids, err
+}
+
+// keysOf returns the distinct keys of events that keep accepts, in order.
+func keysOf(events []logingest.Event, keep func(eventKey) bool) []eventKey {
 	var keys []eventKey
 	seen := make(map[eventKey]bool)
 	for i := range events {
 		k := eventKey{events[i].Source, events[i].EventID}
-		if _, ok := inserted[k]; !ok && !seen[k] {
+		if !seen[k] && keep(k) {
 			seen[k] = true
 			keys = append(keys, k)
 		}
 	}
-	ids := make(map[eventKey]int64, len(keys))
-	for lo := 0; lo < len(keys); lo += keyChunk {
-		if err := storedIDsChunk(ctx, tx, keys[lo:min(lo+keyChunk, len(keys))], ids); err != nil {
-			return nil, err
-		}
-	}
-	return ids, nil
+	return keys
 }
 
-// storedIDsChunk looks up the ids of keys in one statement and records them in ids.
-func storedIDsChunk(ctx context.Context, tx *sql.Tx, keys []eventKey, ids map[eventKey]int64) error {
-	args := make([]any, 0, 2*len(keys))
-	for _, k := range keys {
-		args = append(args, k.source, k.eventID)
+// lookupKeys finds the rows of table whose (source, event_id) is one of keys, keyChunk keys per statement, and
+// calls found with each row's key and its value of column (an integer expression).
+func lookupKeys(
+	ctx context.Context, tx *sql.Tx, table, column string, keys []eventKey, found func(eventKey, int64),
+) error {
+	for lo := 0; lo < len(keys); lo += keyChunk {
+		chunk := keys[lo:min(lo+keyChunk, len(keys))]
+		args := make([]any, 0, 2*len(chunk))
+		for _, k := range chunk {
+			args = append(args, k.source, k.eventID)
+		}
+		q := "SELECT source, event_id, " + column + " FROM " + table + // table and column are constants; placeholders only
+			" WHERE (source, event_id) IN (VALUES " + placeholders(len(chunk), 2) + ")"
+		if err := scanKeys(ctx, tx, q, args, found); err != nil {
+			return err
+		}
 	}
-	q := "SELECT source, event_id, id FROM analytics_logs WHERE (source, event_id) IN (VALUES " + //nolint:gosec // placeholders only
-		placeholders(len(keys), 2) + ")"
+	return nil
+}
+
+// scanKeys runs q and calls found for each (source, event_id, value) row.
+func scanKeys(ctx context.Context, tx *sql.Tx, q string, args []any, found func(eventKey, int64)) error {
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err
@@ -236,11 +226,11 @@ func storedIDsChunk(ctx context.Context, tx *sql.Tx, keys []eventKey, ids map[ev
 	defer rows.Close()
 	for rows.Next() {
 		var k eventKey
-		var id int64
-		if err := rows.Scan(&k.source, &k.eventID, &id); err != nil {
+		var v int64
+		if err := rows.Scan(&k.source, &k.eventID, &v); err != nil {
 			return err
 		}
-		ids[k] = id
+		found(k, v)
 	}
 	return rows.Err()
 }
