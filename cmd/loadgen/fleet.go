@@ -42,8 +42,15 @@ Flags:
 
 // fleetOptions are the parsed flags of loadgen fleet.
 type fleetOptions struct {
-	url, key      string
-	allowRemote   bool
+	url, key    string
+	allowRemote bool
+	fleetShape
+	jsonOut bool
+}
+
+// fleetShape is the fleet a run simulates and how its installs behave: the flags that go unchanged into
+// fleetConfig.
+type fleetShape struct {
 	installs      int
 	buffered      int64
 	batch         int
@@ -53,7 +60,6 @@ type fleetOptions struct {
 	resendDelay   time.Duration
 	maxDuration   time.Duration
 	verify        bool
-	jsonOut       bool
 	seed          uint64
 }
 
@@ -128,10 +134,10 @@ func runFleet(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if seed == 0 {
 		seed = rand.Uint64()
 	}
+	shape := o.fleetShape
+	shape.seed = seed
 	cfg := fleetConfig{
-		target: target, key: o.key, installs: o.installs, buffered: o.buffered, batch: o.batch,
-		liveInterval: o.liveInterval, singleTimeout: o.singleTimeout, syncTimeout: o.syncTimeout,
-		resendDelay: o.resendDelay, maxDuration: o.maxDuration, verify: o.verify, seed: seed,
+		target: target, key: o.key, fleetShape: shape,
 		runID: fmt.Sprintf("fl%012x", seed&(1<<48-1)), templates: tpls,
 		client: newHTTPClient(2*o.installs, o.allowRemote), timeScale: 1,
 	}
@@ -155,21 +161,12 @@ func runFleet(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 // fleetConfig is everything a fleet run needs.
 type fleetConfig struct {
-	target        *url.URL
-	key           string
-	installs      int
-	buffered      int64
-	batch         int
-	liveInterval  time.Duration
-	singleTimeout time.Duration
-	syncTimeout   time.Duration
-	resendDelay   time.Duration
-	maxDuration   time.Duration
-	verify        bool
-	seed          uint64
-	runID         string
-	templates     []template
-	client        *http.Client
+	target *url.URL
+	key    string
+	fleetShape
+	runID     string
+	templates []template
+	client    *http.Client
 	// timeScale multiplies every wait an install makes (Retry-After, backoff, resend delay, the gaps between
 	// live events): 1 in the command; tests shrink it to run in a moment.
 	timeScale float64

@@ -65,10 +65,13 @@ func TestFleetExactlyOnceAndSpreadRetries(t *testing.T) {
 	target, err := parseTarget(srv.URL, false)
 	require.NoError(t, err)
 	cfg := fleetConfig{
-		target: target, key: "fleet-key", installs: 8, buffered: 800, batch: 50,
-		liveInterval: 10 * time.Second, liveLimit: 3, singleTimeout: 3 * time.Second, syncTimeout: 15 * time.Second,
-		resendDelay: 5 * time.Second, maxDuration: 5 * time.Minute, verify: true, seed: 42,
-		runID: "fltest", templates: tpls, client: newHTTPClient(16, false),
+		target: target, key: "fleet-key",
+		fleetShape: fleetShape{
+			installs: 8, buffered: 800, batch: 50, liveInterval: 10 * time.Second, singleTimeout: 3 * time.Second,
+			syncTimeout: 15 * time.Second, resendDelay: 5 * time.Second, maxDuration: 5 * time.Minute, verify: true,
+			seed: 42,
+		},
+		liveLimit: 3, runID: "fltest", templates: tpls, client: newHTTPClient(16, false),
 		timeScale: 0.005, // a Retry-After of 3 s waits 15 ms: clients come back early and are refused again
 	}
 	res := newFleet(cfg).run(ctx)
