@@ -11,6 +11,7 @@ import (
 	"maps"
 	"net"
 	"net/http"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -590,8 +591,15 @@ func legitMaximalBatches(t *testing.T, s *hostileServer) string {
 			for time.Now().Before(deadline) {
 				a := s.post(t, attackerKey, fmt.Sprintf("192.0.2.%d", 1+i), body, "")
 				key := a.String()
-				if a.err != nil && os.IsTimeout(a.err) {
+				// A batch refused before its body is read (over 256 KiB unread) is answered 503 and its connection
+				// closed while the client may still be sending: the client then sees a reset instead of the
+				// answer. The app resends after any failure, so this is a refusal too (README "Admission").
+				refusedUnread := a.err != nil && (errors.Is(a.err, syscall.ECONNRESET) || errors.Is(a.err, syscall.EPIPE))
+				switch {
+				case a.err != nil && os.IsTimeout(a.err):
 					key = "client timeout"
+				case refusedUnread:
+					key = "connection reset while sending (refused unread)"
 				}
 				mu.Lock()
 				mix[key]++
@@ -601,6 +609,7 @@ func legitMaximalBatches(t *testing.T, s *hostileServer) string {
 					stored.Add(1)
 					return
 				case a.err != nil && os.IsTimeout(a.err): // the app gives up after 15 s and resends, as here
+				case refusedUnread: // the app resends, as here
 				case a.err != nil || a.status != http.StatusServiceUnavailable:
 					t.Errorf("batch %d: %v %v, want 201 or a retryable 503", i, a, a.body)
 					return
