@@ -160,6 +160,8 @@ type Store struct {
 	// origSchema is the quoted schema of the original server's tables while their events are being imported
 	// (see ImportOriginal), else nil.
 	origSchema atomic.Pointer[string]
+	// moveHook, when set (by tests), runs inside a step of moveHistory at the named stage.
+	moveHook func(ctx context.Context, stage string)
 }
 
 // New returns a Store that uses pool, whose search_path must reach the migrated tables. New does no I/O: it
