@@ -362,9 +362,10 @@ func (s *Store) fillGap(ctx context.Context, tx pgx.Tx, from, to time.Time, skip
 	return cut, false, nil
 }
 
-// batchEnd is the end of the batch starting at from, whose oldest event was received at first: the received_at of the first event after the batch (read
-// from the primary key's index, so the cost is one batch of index entries), or, when the whole batch shares
-// the first event's received_at, the next distinct one; to when the rest of the range fits in the batch.
+// batchEnd is the end of the batch starting at from, whose oldest event was received at first: the received_at
+// of the first event after the batch (read from the primary key's index, so the cost is one batch of index
+// entries), or, when the whole batch shares first, the next distinct one; to when the rest of the range fits
+// in the batch.
 func (s *Store) batchEnd(ctx context.Context, tx pgx.Tx, from, to, first time.Time) (time.Time, error) {
 	var nth time.Time
 	err := tx.QueryRow(ctx, `SELECT received_at FROM analytics_logs_default WHERE received_at >= $1 AND received_at < $2
@@ -408,7 +409,10 @@ func (s *Store) moveHistory(ctx context.Context, conn *pgxpool.Conn, from, cut t
 	}
 	defer func() {
 		if err != nil {
-			if derr := s.dropMoveConstraint(context.WithoutCancel(ctx), conn); derr != nil {
+			// Even when ctx is done; if this fails too, the next call drops it first.
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+			defer cancel()
+			if derr := s.dropMoveConstraint(dctx, conn); derr != nil {
 				err = errors.Join(err, fmt.Errorf("drop %s: %w", moveConstraint, derr))
 			}
 		}

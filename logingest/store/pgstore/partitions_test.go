@@ -232,8 +232,11 @@ func TestMaintainPartitions_HistoryStepsLockBriefly(t *testing.T) {
 	require.Equal(t, 3, held)
 	parts := periodParts(t, mover, past.Truncate(24*time.Hour))
 	var sizes []int64
+	parentIndexes := count(t, b.conn, "SELECT count(*) FROM pg_index WHERE indrelid = 'analytics_logs'::regclass")
 	for _, p := range parts {
 		sizes = append(sizes, count(t, b.conn, "SELECT count(*) FROM "+p.Name))
+		require.Equal(t, parentIndexes, count(t, b.conn, "SELECT count(*) FROM pg_index WHERE indrelid = $1::regclass", p.Name),
+			"the moved table's own indexes became the partition's (none built twice)")
 	}
 	require.Equal(t, []int64{10, 10, 3, 2}, sizes)
 	require.Equal(t, past.Add(23*time.Minute), parts[2].To)
