@@ -130,14 +130,15 @@ const strongLockTimeout = 100 * time.Millisecond
 // their range of received_at, attaches it, and logs its progress. So a large move ends as several partitions
 // for the period, and every event stays readable exactly once throughout.
 //
-// Locks: a step over history (received more than a minute before both now, Config.Now, and the newest event in
-// the DEFAULT partition) blocks neither reads nor inserts except for two short moments (adding a constraint to
-// the DEFAULT partition, and ATTACH PARTITION, which then scans nothing), each waiting at most 100 ms for its
-// lock before it backs off and retries. Meanwhile an insert into the step's own range of history fails (check
-// constraint); the server receives none there. The live tail of a period (the rest) is moved by one last step
-// that makes inserts into the DEFAULT partition wait until it commits (reads go on) and whose ATTACH scans what
-// remains of the DEFAULT partition under an exclusive lock; by then that is the tail and any events outside the
-// maintained periods.
+// Locks: a step over history (received more than a minute before both now, Config.Now, and the newest event in the
+// DEFAULT partition) blocks neither reads nor inserts except for two short moments (adding a constraint to the
+// DEFAULT partition, and ATTACH PARTITION, which then scans nothing), each waiting at most 100 ms for its lock
+// before it backs off and retries. Meanwhile an insert into the step's own range of history fails (check
+// constraint, reported as logingest.ErrUnavailable: retry later); the server stamps received_at with its clock, so
+// only an import or a buffer's writer lagging by more than a minute sends one. The live tail of a period (the rest)
+// is moved by one last step that makes inserts into the DEFAULT partition wait until it commits (reads go on) and
+// whose ATTACH scans what remains of the DEFAULT partition under an exclusive lock; by then that is the tail and
+// any events outside the maintained periods.
 //
 // It is idempotent and safe to call from several replicas at once (an advisory lock, held for the call,
 // serialises them). A long-running process should call it at least once per interval, in the background.

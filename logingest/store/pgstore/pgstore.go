@@ -39,7 +39,7 @@ type Config struct {
 	// time. Defaults to 7.
 	PremakePartitions int
 	// PartitionMoveBatch is the most events one step of MaintainPartitions moves out of the DEFAULT partition
-	// (each step is one transaction, see MaintainPartitions). Smaller steps hold locks for less time but leave
+	// (see MaintainPartitions for the locks a step holds). Smaller steps hold locks for less time but leave
 	// more partitions. Defaults to 500,000.
 	PartitionMoveBatch int
 	// CountEstimateThreshold is how many matching events Query always counts exactly, in the same round trip
@@ -308,6 +308,11 @@ func mapErr(err error) error {
 		return err
 	}
 	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
+		if pgErr.Code == "23514" && pgErr.ConstraintName == moveConstraint {
+			// The event is fine: its range of received_at is being moved out of the DEFAULT partition (see
+			// MaintainPartitions); a retry after the step lands it in the new partition.
+			return fmt.Errorf("%w: %w", logingest.ErrUnavailable, err)
+		}
 		if isDataError(pgErr.Code) {
 			return fmt.Errorf("%w: %w", logingest.ErrInvalid, err)
 		}
