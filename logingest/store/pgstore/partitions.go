@@ -445,11 +445,12 @@ func (s *Store) moveHistory(ctx context.Context, conn *pgxpool.Conn, from, cut t
 	return nil
 }
 
-// fillMoveTable creates the table ident for the partition [from, cut), with the table's indexes (so that ATTACH
-// builds none) and a CHECK constraint implying the bound (so that ATTACH does not scan it), and moves the
-// DEFAULT partition's events of the range into it. It returns how many it moved.
+// fillMoveTable creates the table ident for the partition [from, cut), with a CHECK constraint implying the
+// bound (so that ATTACH does not scan it), moves the DEFAULT partition's events of the range into it, and then
+// builds the table's indexes (so that ATTACH builds none, and in bulk rather than row by row). It returns how
+// many events it moved.
 func fillMoveTable(ctx context.Context, tx pgx.Tx, ident string, from, cut time.Time) (int64, error) {
-	create := fmt.Sprintf(`CREATE TABLE %s (LIKE analytics_logs INCLUDING DEFAULTS INCLUDING INDEXES,
+	create := fmt.Sprintf(`CREATE TABLE %s (LIKE analytics_logs INCLUDING DEFAULTS,
 		CONSTRAINT %s CHECK (received_at >= %s AND received_at < %s))`,
 		ident, moveBoundConstraint, timeLiteral(from), timeLiteral(cut))
 	if _, err := tx.Exec(ctx, create); err != nil {
@@ -463,7 +464,47 @@ func fillMoveTable(ctx context.Context, tx pgx.Tx, ident string, from, cut time.
 	if err != nil {
 		return 0, err
 	}
+	stmts, err := indexStatements(ctx, tx, ident)
+	if err != nil {
+		return 0, err
+	}
+	for _, q := range stmts {
+		if _, err := tx.Exec(ctx, q); err != nil {
+			return 0, err
+		}
+	}
 	return tag.RowsAffected(), nil
+}
+
+// parentIndexRE parses pg_get_indexdef of an index of analytics_logs.
+var parentIndexRE = regexp.MustCompile(`^CREATE (UNIQUE )?INDEX \S+ ON ONLY \S+ (USING .*)$`)
+
+// indexStatements returns the statements that give table ident the indexes of analytics_logs, in a form ATTACH
+// PARTITION adopts: an index that backs a constraint (the primary key) is created by the same constraint.
+func indexStatements(ctx context.Context, tx pgx.Tx, ident string) ([]string, error) {
+	rows, err := tx.Query(ctx, `SELECT pg_get_indexdef(i.indexrelid), COALESCE(pg_get_constraintdef(c.oid), '')
+		FROM pg_index i LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid
+		WHERE i.indrelid = 'analytics_logs'::regclass ORDER BY i.indexrelid`)
+	if err != nil {
+		return nil, err
+	}
+	defs, err := pgx.CollectRows(rows, pgx.RowToStructByPos[struct{ Index, Constraint string }])
+	if err != nil {
+		return nil, err
+	}
+	var stmts []string
+	for _, d := range defs {
+		if d.Constraint != "" {
+			stmts = append(stmts, "ALTER TABLE "+ident+" ADD "+d.Constraint)
+			continue
+		}
+		m := parentIndexRE.FindStringSubmatch(d.Index)
+		if m == nil {
+			return nil, fmt.Errorf("unexpected index definition %q", d.Index)
+		}
+		stmts = append(stmts, "CREATE "+m[1]+"INDEX ON "+ident+" "+m[2])
+	}
+	return stmts, nil
 }
 
 // attachMoved attaches the table that fillMoveTable filled as the partition [from, cut), waiting at most
