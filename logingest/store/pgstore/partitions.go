@@ -136,9 +136,9 @@ const strongLockTimeout = 100 * time.Millisecond
 // before it backs off and retries. Meanwhile an insert into the step's own range of history fails (check
 // constraint, reported as logingest.ErrUnavailable: retry later); the server stamps received_at with its clock, so
 // only an import or a buffer's writer lagging by more than a minute sends one. The live tail of a period (the rest)
-// is moved by one last step that makes inserts into the DEFAULT partition wait until it commits (reads go on) and
-// whose ATTACH scans what remains of the DEFAULT partition under an exclusive lock; by then that is the tail and
-// any events outside the maintained periods.
+// is moved by one last step that makes inserts wait until it commits (reads go on) and whose ATTACH scans what
+// remains of the DEFAULT partition under an exclusive lock; by then that is the tail and any events outside the
+// maintained periods.
 //
 // It is idempotent and safe to call from several replicas at once (an advisory lock, held for the call,
 // serialises them). A long-running process should call it at least once per interval, in the background.
@@ -334,8 +334,10 @@ func (s *Store) fillGap(ctx context.Context, tx pgx.Tx, from, to time.Time, skip
 	if !history {
 		// No insert may land in the DEFAULT partition until this step commits: ATTACH checks that the DEFAULT
 		// partition holds no event of the new partition's range, and an event committed after the move's
-		// snapshot would fail it. Reads go on until ATTACH.
-		if _, err := tx.Exec(ctx, `LOCK TABLE analytics_logs_default IN SHARE ROW EXCLUSIVE MODE`); err != nil {
+		// snapshot would fail it. Inserts wait at the table itself, before they pick a partition: one that
+		// picked the DEFAULT partition before ATTACH and wrote after it would fail PostgreSQL's recheck of
+		// the DEFAULT partition's constraint. Reads go on until ATTACH.
+		if _, err := tx.Exec(ctx, `LOCK TABLE ONLY analytics_logs IN SHARE MODE`); err != nil {
 			return time.Time{}, false, err
 		}
 	}

@@ -308,9 +308,11 @@ func mapErr(err error) error {
 		return err
 	}
 	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
-		if pgErr.Code == "23514" && pgErr.ConstraintName == moveConstraint {
-			// The event is fine: its range of received_at is being moved out of the DEFAULT partition (see
-			// MaintainPartitions); a retry after the step lands it in the new partition.
+		if pgErr.Code == "23514" && (pgErr.ConstraintName == moveConstraint ||
+			pgErr.ConstraintName == "" && pgErr.TableName == "analytics_logs_default") {
+			// The event is fine: its range of received_at is being moved out of the DEFAULT partition, or a
+			// partition for it was attached while the insert waited (see MaintainPartitions); a retry lands it
+			// in the new partition.
 			return fmt.Errorf("%w: %w", logingest.ErrUnavailable, err)
 		}
 		if isDataError(pgErr.Code) {
