@@ -643,6 +643,7 @@ func BenchmarkBigDefaultMove(b *testing.B) {
 			t := time.Now()
 			if _, err := s.Append(ctx, []logingest.Event{e}); err != nil {
 				writeErrs++
+				b.Logf("append failed: %v", err)
 			}
 			writeLat = append(writeLat, time.Since(t))
 		}
