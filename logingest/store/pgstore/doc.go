@@ -29,7 +29,9 @@
 // analytics_logs is range-partitioned on received_at (the server's clock), one partition per
 // Config.PartitionInterval. MaintainPartitions creates the current and the next Config.PremakePartitions
 // partitions; Open calls it, and a long-running server should call it at least once per interval. A DEFAULT
-// partition catches any received_at without a partition, so no insert ever fails for lack of one.
+// partition catches any received_at without a partition, so no insert fails for lack of one (one received in
+// a range of history that MaintainPartitions is moving out of the DEFAULT partition fails with
+// logingest.ErrUnavailable until the step commits).
 // DropPartitionsBefore implements retention by dropping whole partitions, and deletes the event ids of the
 // dropped events, so duplicates are recognised for exactly as long as the events are kept.
 //

@@ -1,10 +1,15 @@
 package pgstore_test
 
 import (
+	"context"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/change66/logserver/logingest"
@@ -152,4 +157,111 @@ func TestMaintainPartitions_FillsGaps(t *testing.T) {
 		{10 * time.Hour, 11 * time.Hour},
 		{11 * time.Hour, 24 * time.Hour},
 	}, ranges)
+}
+
+// TestMaintainPartitions_HistoryStepsLockBriefly: a step that moves events received in the past (history) holds
+// no lock that blocks readers or inserts while it moves and validates: held inside the step, right before its
+// ATTACH, another session reads every event (the step's own still in the DEFAULT partition) and inserts into
+// the DEFAULT partition within a lock_timeout, and the step holds only weak locks there. Its ATTACH then
+// scans neither table (PostgreSQL's DEBUG1 notices say both constraints were implied), and no constraint of
+// the move is left behind. The live tail (the last minute before the newest event) is moved by a last step.
+func TestMaintainPartitions_HistoryStepsLockBriefly(t *testing.T) {
+	t.Parallel()
+	s, b := setup(t, &pgstore.Config{PremakePartitions: 1})
+	past := now.AddDate(0, 0, -5).Truncate(24 * time.Hour).Add(time.Hour) // before the premade partitions; history
+	events := loadEvents(t)[:25]
+	for i := range events {
+		events[i].ReceivedAt = past.Add(time.Duration(i) * time.Minute)
+	}
+	_, err := s.Append(t.Context(), events)
+	require.NoError(t, err)
+
+	// The mover captures PostgreSQL's DEBUG1 notices; the other sessions give up on a lock after 2 s.
+	pc, err := pgxpool.ParseConfig(b.dsn)
+	require.NoError(t, err)
+	pc.ConnConfig.RuntimeParams["client_min_messages"] = "debug1"
+	var mu sync.Mutex
+	var notices []string
+	pc.ConnConfig.OnNotice = func(_ *pgconn.PgConn, n *pgconn.Notice) {
+		mu.Lock()
+		defer mu.Unlock()
+		notices = append(notices, n.Message)
+	}
+	pool, err := pgxpool.NewWithConfig(t.Context(), pc)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	mover, err := pgstore.New(pool, &pgstore.Config{PremakePartitions: 1, PartitionMoveBatch: 10})
+	require.NoError(t, err)
+	pc2, err := pgxpool.ParseConfig(b.dsn)
+	require.NoError(t, err)
+	pc2.ConnConfig.RuntimeParams["lock_timeout"] = "2s"
+	pool2, err := pgxpool.NewWithConfig(t.Context(), pc2)
+	require.NoError(t, err)
+	t.Cleanup(pool2.Close)
+	writer, err := pgstore.New(pool2, nil)
+	require.NoError(t, err)
+	_, err = b.conn.Exec(t.Context(), "SET lock_timeout = '2s'")
+	require.NoError(t, err)
+
+	var held, inserted int
+	pgstore.SetMoveHookForTest(mover, func(ctx context.Context, stage string) {
+		require.Equal(t, "validated", stage)
+		held++
+		require.EqualValues(t, 25+inserted, count(t, b.conn, "SELECT count(*) FROM analytics_logs"),
+			"every event is readable once, the step's own from the DEFAULT partition")
+		live := loadEvents(t)[30+held]
+		live.ReceivedAt = time.Now().AddDate(1, 0, 0) // no partition: it lands in the DEFAULT partition
+		_, err := writer.Append(ctx, []logingest.Event{live})
+		require.NoError(t, err, "an insert into the DEFAULT partition proceeds during the step")
+		inserted++
+		if held == 1 {
+			// An event received in the step's own range (only an import or a lagging buffer does that) is
+			// refused for now, as a temporary condition: a retry after the step lands it in the new partition.
+			old := loadEvents(t)[29]
+			old.ReceivedAt = past.Add(5*time.Minute + time.Second)
+			_, err := writer.Append(ctx, []logingest.Event{old})
+			require.ErrorIs(t, err, logingest.ErrUnavailable)
+			require.NotErrorIs(t, err, logingest.ErrInvalid)
+		}
+		var modes []string
+		rows, err := b.conn.Query(ctx, `SELECT mode FROM pg_locks
+			WHERE relation = 'analytics_logs_default'::regclass AND granted AND pid <> pg_backend_pid()`)
+		require.NoError(t, err)
+		modes, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		require.Contains(t, modes, "ShareUpdateExclusiveLock", "the step validated its constraint")
+		for _, m := range modes {
+			require.Contains(t, []string{"AccessShareLock", "RowExclusiveLock", "ShareUpdateExclusiveLock"}, m)
+		}
+	})
+	require.NoError(t, mover.MaintainPartitions(t.Context(), past))
+
+	// History: events 0–22 in steps of 10, 10 and 3 (the last ends where the live tail starts, a minute before
+	// the newest event); the live tail: events 23 and 24, up to the end of the day.
+	require.Equal(t, 3, held)
+	parts := periodParts(t, mover, past.Truncate(24*time.Hour))
+	var sizes []int64
+	parentIndexes := count(t, b.conn, "SELECT count(*) FROM pg_index WHERE indrelid = 'analytics_logs'::regclass")
+	for _, p := range parts {
+		sizes = append(sizes, count(t, b.conn, "SELECT count(*) FROM "+p.Name))
+		require.Equal(t, parentIndexes, count(t, b.conn, "SELECT count(*) FROM pg_index WHERE indrelid = $1::regclass", p.Name),
+			"the moved table's own indexes became the partition's (none built twice)")
+	}
+	require.Equal(t, []int64{10, 10, 3, 2}, sizes)
+	require.Equal(t, past.Add(23*time.Minute), parts[2].To)
+	require.EqualValues(t, inserted, count(t, b.conn, "SELECT count(*) FROM analytics_logs_default"))
+	require.EqualValues(t, 25+inserted, count(t, b.conn, "SELECT count(*) FROM analytics_logs"))
+
+	mu.Lock()
+	all := strings.Join(notices, "\n")
+	mu.Unlock()
+	require.Equal(t, 3, strings.Count(all,
+		`updated partition constraint for default partition "analytics_logs_default" is implied by existing constraints`),
+		"each history step's ATTACH skipped the scan of the DEFAULT partition")
+	for _, p := range parts {
+		require.Contains(t, all, `partition constraint for table "`+p.Name+`" is implied by existing constraints`,
+			"ATTACH skipped the scan of the moved events")
+	}
+	require.Zero(t, count(t, b.conn, `SELECT count(*) FROM pg_constraint WHERE contype = 'c' AND conrelid IN
+		(SELECT inhrelid FROM pg_inherits WHERE inhparent = 'analytics_logs'::regclass)`), "the move's constraints are dropped")
 }

@@ -39,7 +39,7 @@ type Config struct {
 	// time. Defaults to 7.
 	PremakePartitions int
 	// PartitionMoveBatch is the most events one step of MaintainPartitions moves out of the DEFAULT partition
-	// (each step is one transaction, see MaintainPartitions). Smaller steps hold locks for less time but leave
+	// (see MaintainPartitions for the locks a step holds). Smaller steps hold locks for less time but leave
 	// more partitions. Defaults to 500,000.
 	PartitionMoveBatch int
 	// CountEstimateThreshold is how many matching events Query always counts exactly, in the same round trip
@@ -160,6 +160,8 @@ type Store struct {
 	// origSchema is the quoted schema of the original server's tables while their events are being imported
 	// (see ImportOriginal), else nil.
 	origSchema atomic.Pointer[string]
+	// moveHook, when set (by tests), runs inside a step of moveHistory at the named stage.
+	moveHook func(ctx context.Context, stage string)
 }
 
 // New returns a Store that uses pool, whose search_path must reach the migrated tables. New does no I/O: it
@@ -306,6 +308,13 @@ func mapErr(err error) error {
 		return err
 	}
 	if pgErr, ok := errors.AsType[*pgconn.PgError](err); ok {
+		if pgErr.Code == "23514" && (pgErr.ConstraintName == moveConstraint ||
+			pgErr.ConstraintName == "" && pgErr.TableName == "analytics_logs_default") {
+			// The event is fine: its range of received_at is being moved out of the DEFAULT partition, or a
+			// partition for it was attached while the insert waited (see MaintainPartitions); a retry lands it
+			// in the new partition.
+			return fmt.Errorf("%w: %w", logingest.ErrUnavailable, err)
+		}
 		if isDataError(pgErr.Code) {
 			return fmt.Errorf("%w: %w", logingest.ErrInvalid, err)
 		}
