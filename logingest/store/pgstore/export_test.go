@@ -1,14 +1,18 @@
 package pgstore
 
-import "github.com/change66/logserver/logingest"
+import (
+	"time"
 
-// PageSQLForTest exposes the page query of f to the benchmarks, for EXPLAIN ANALYZE.
-func PageSQLForTest(f logingest.Filter) (string, []any) {
+	"github.com/change66/logserver/logingest"
+)
+
+// PageSQLForTest exposes the page query of f at the clock now to the benchmarks, for EXPLAIN ANALYZE.
+func PageSQLForTest(f logingest.Filter, now time.Time) (string, []any) {
 	f, err := f.Normalize()
 	if err != nil {
 		panic(err)
 	}
-	q, args, _, _, err := buildPageSQL(f)
+	q, args, _, _, err := buildPageSQL(f, now)
 	if err != nil {
 		panic(err)
 	}

@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS analytics_logs_event_name_id;
