@@ -61,6 +61,10 @@ const selectColumns = `id, source, event_id, timestamp, event_type, event_name, 
 	COALESCE(session_id, ''), COALESCE(app_version, ''), device_info, sequence_number, priority, received_at,
 	processed_at, original_timestamp`
 
+// storedColumns are the columns selectColumns and the sort expressions read.
+const storedColumns = `id, source, event_id, timestamp, event_type, event_name, properties, user_id, session_id,
+	app_version, device_info, sequence_number, priority, received_at, processed_at, original_timestamp`
+
 // searchDoc is the indexed search document of migration 008_search.
 const searchDoc = `analytics_search_doc(event_name, user_id, session_id, properties)`
 
@@ -335,15 +339,24 @@ func buildPageSQL(f logingest.Filter, now time.Time) (pageSQL string, args []any
 		}
 	}
 	args = append(args, f.Limit+1, f.Offset)
-	from := "analytics_logs" + where
-	if rangeFirst(f, now) {
+	order := fmt.Sprintf(" ORDER BY %s %s, id %s", col.expr, dir, dir)
+	limit := fmt.Sprintf(" LIMIT $%d OFFSET $%d", len(args)-1, len(args))
+	switch {
+	case rangeFirst(f, now):
 		// OFFSET 0 keeps the planner from merging the subquery into the outer query, so it cannot walk the
 		// sort order's index: it reads the matches of the timestamp range (one index range per partition)
 		// and the outer query keeps the page's rows with a top-N sort.
-		from = "(SELECT * FROM analytics_logs" + where + " OFFSET 0) m"
+		pageSQL = "SELECT " + selectColumns + " FROM (SELECT " + storedColumns + " FROM analytics_logs" + where +
+			" OFFSET 0) m" + order + limit
+	case f.UserID != "" || f.SessionID != "":
+		// One user's or session's events are spread over the table, one heap page each. The user and session
+		// indexes (migration 010) carry source and received_at, so the page's keys are chosen from the index
+		// alone, and only the page's rows are read from the heap: about 50 pages instead of every match's.
+		pageSQL = "SELECT " + selectColumns + " FROM analytics_logs WHERE (received_at, id) IN (SELECT received_at, id" +
+			" FROM analytics_logs" + where + order + limit + ")" + order
+	default:
+		pageSQL = "SELECT " + selectColumns + " FROM analytics_logs" + where + order + limit
 	}
-	pageSQL = fmt.Sprintf("SELECT %s FROM %s ORDER BY %s %s, id %s LIMIT $%d OFFSET $%d",
-		selectColumns, from, col.expr, dir, dir, len(args)-1, len(args))
 
 	return pageSQL, args, countWhere, countArgs, nil
 }

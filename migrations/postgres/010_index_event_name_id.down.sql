@@ -1,1 +1,0 @@
-DROP INDEX IF EXISTS analytics_logs_event_name_id;
