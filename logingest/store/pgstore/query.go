@@ -296,8 +296,8 @@ func (s *Store) countWithin(ctx context.Context, where string, args []any) (n in
 // by walking the index of the sort order (the primary key (received_at, id) for the default order) newest first
 // and filtering by timestamp, which is what the planner picks for a range of an hour: it assumes the matches are
 // spread evenly over received_at and expects to meet the page early. They are not: most events are received
-// when they happen, so for a range in the past the walk reads every event received since the range ended (14 s
-// for an hour 20 hours ago at 5 million events a day) before it reaches the range. Nothing in the schema bounds
+// when they happen, so for a range in the past the walk reads the events received since the range ended until
+// it has met a page of matches (up to every one of them: seconds at 5 million events a day). Nothing in the schema bounds
 // received_at by timestamp (the Ingester refuses timestamps more than Limits.MaxFutureSkew ahead, but the
 // bound is the Ingester's configuration, and imports and other writers of the Store may store anything), so
 // the query cannot be given an implied received_at range; the plan is chosen instead.
