@@ -8,7 +8,6 @@ import (
 	"math"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -61,10 +60,6 @@ const selectColumns = `id, source, event_id, timestamp, event_type, event_name, 
 	COALESCE(session_id, ''), COALESCE(app_version, ''), device_info, sequence_number, priority, received_at,
 	processed_at, original_timestamp`
 
-// storedColumns are the columns selectColumns and the sort expressions read.
-const storedColumns = `id, source, event_id, timestamp, event_type, event_name, properties, user_id, session_id,
-	app_version, device_info, sequence_number, priority, received_at, processed_at, original_timestamp`
-
 // searchDoc is the indexed search document of migration 008_search.
 const searchDoc = `analytics_search_doc(event_name, user_id, session_id, properties)`
 
@@ -112,7 +107,7 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 	if err := s.checkOpen(); err != nil {
 		return nil, err
 	}
-	pageSQL, args, countWhere, countArgs, err := buildPageSQL(f, s.cfg.Now())
+	pageSQL, args, countWhere, countArgs, err := buildPageSQL(f)
 	if err != nil {
 		return nil, err
 	}
@@ -292,31 +287,9 @@ func (s *Store) countWithin(ctx context.Context, where string, args []any) (n in
 	return n, true, nil
 }
 
-// rangeFirst reports whether the page of f is read from the matches of its timestamp range, sorted, rather than
-// by walking the index of the sort order (the primary key (received_at, id) for the default order) newest first
-// and filtering by timestamp, which is what the planner picks for a range of an hour: it assumes the matches are
-// spread evenly over received_at and expects to meet the page early. They are not: most events are received
-// when they happen, so for a range in the past the walk reads the events received since the range ended until
-// it has met a page of matches (up to every one of them: seconds at 5 million events a day). Nothing in the schema bounds
-// received_at by timestamp (the Ingester refuses timestamps more than Limits.MaxFutureSkew ahead, but the
-// bound is the Ingester's configuration, and imports and other writers of the Store may store anything), so
-// the query cannot be given an implied received_at range; the plan is chosen instead.
-//
-// Reading the range costs in proportion to its matches, the walk in proportion to the events received after
-// the range: assuming a steady rate of events, the range is read first when it ended longer ago than it lasts.
-// A range that reaches up to now (the last hour, the last week), an open range, and the timestamp order
-// (which the timestamp index serves in order) keep the walk. Both plans return the same rows.
-func rangeFirst(f logingest.Filter, now time.Time) bool {
-	if f.SortBy == logingest.SortTimestamp || f.StartTime.IsZero() || f.EndTime.IsZero() {
-		return false
-	}
-	return now.Sub(f.EndTime) > f.EndTime.Sub(f.StartTime)
-}
-
 // buildPageSQL returns the page query of a normalized filter (fetching Limit+1 rows, the extra one telling that
-// another page exists) and the WHERE clause of the filter without the cursor, for counting. now is the store's
-// clock, for the choice of plan (rangeFirst).
-func buildPageSQL(f logingest.Filter, now time.Time) (pageSQL string, args []any, countWhere string, countArgs []any, err error) {
+// another page exists) and the WHERE clause of the filter without the cursor, for counting.
+func buildPageSQL(f logingest.Filter) (pageSQL string, args []any, countWhere string, countArgs []any, err error) {
 	col := sortColumnFor(f.SortBy)
 	cmp, dir := ">", "ASC"
 	if f.SortOrder == logingest.SortDesc {
@@ -341,21 +314,13 @@ func buildPageSQL(f logingest.Filter, now time.Time) (pageSQL string, args []any
 	args = append(args, f.Limit+1, f.Offset)
 	order := fmt.Sprintf(" ORDER BY %s %s, id %s", col.expr, dir, dir)
 	limit := fmt.Sprintf(" LIMIT $%d OFFSET $%d", len(args)-1, len(args))
-	switch {
-	case rangeFirst(f, now):
-		// OFFSET 0 keeps the planner from merging the subquery into the outer query, so it cannot walk the
-		// sort order's index: it reads the matches of the timestamp range (one index range per partition)
-		// and the outer query keeps the page's rows with a top-N sort.
-		pageSQL = "SELECT " + selectColumns + " FROM (SELECT " + storedColumns + " FROM analytics_logs" + where +
-			" OFFSET 0) m" + order + limit
-	case f.UserID != "" || f.SessionID != "":
+	pageSQL = "SELECT " + selectColumns + " FROM analytics_logs" + where + order + limit
+	if f.UserID != "" || f.SessionID != "" {
 		// One user's or session's events are spread over the table, one heap page each. The user and session
 		// indexes (migration 010) carry source and received_at, so the page's keys are chosen from the index
 		// alone, and only the page's rows are read from the heap: about 50 pages instead of every match's.
 		pageSQL = "SELECT " + selectColumns + " FROM analytics_logs WHERE (received_at, id) IN (SELECT received_at, id" +
 			" FROM analytics_logs" + where + order + limit + ")" + order
-	default:
-		pageSQL = "SELECT " + selectColumns + " FROM analytics_logs" + where + order + limit
 	}
 
 	return pageSQL, args, countWhere, countArgs, nil
