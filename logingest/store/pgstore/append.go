@@ -139,10 +139,12 @@ func eventKey(source, eventID string) [16]byte {
 // Append implements logingest.Store. It takes one of two paths, chosen by the number of distinct keys in the
 // batch (BenchmarkAppendVsCopy measures both against COPY):
 //
-//   - Below Config.CopyMinBatch: appendSQL, one statement, one round trip.
+//   - Below Config.CopyMinBatch: appendSQL, one statement that also maintains the rollups (after
+//     rollupsByAppendSQL, pipelined with it: one round trip).
 //   - From Config.CopyMinBatch: one transaction of keysSQL, then COPY of the events whose key was new. COPY
 //     writes rows in bulk (one WAL record per page, not per row) and the events travel once, but the
-//     transaction costs three more round trips, which only pay for themselves in large batches.
+//     transaction costs three more round trips, which only pay for themselves in large batches. The rollup
+//     trigger maintains the rollups.
 //
 // Both are atomic, and concurrent Appends of the same key are serialised by the primary key of
 // analytics_event_ids, so exactly one of them reports AppendInserted. IDs come from analytics_logs' sequence,
