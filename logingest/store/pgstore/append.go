@@ -18,16 +18,26 @@ import (
 // appendSQL stores a batch in one statement. The batch arrives as one array per column, with ord each row's
 // 1-based position; every key occurs at most once (Append resolves repeats within the batch). input draws an id
 // from analytics_logs' sequence for every row, in batch order (a duplicate's id is left unused: ids may have
-// gaps, never disorder). new_ids inserts the keys with their ids (in key order, so concurrent batches take
-// index locks in the same order and cannot deadlock) with ON CONFLICT DO NOTHING, which waits for a concurrent
-// writer of the same key and skips it if that one commits, and returns the keys that were new; ins stores
-// exactly their events, in batch order, under the same ids. The result is the positions and ids of the
-// inserted events.
+// gaps, never disorder), and parses the JSON columns once. new_ids inserts the keys with their ids (in key
+// order, so concurrent batches take index locks in the same order and cannot deadlock) with ON CONFLICT DO
+// NOTHING, which waits for a concurrent writer of the same key and skips it if that one commits, and returns the
+// keys that were new; ins stores exactly their events, in batch order, under the same ids. The result is the
+// positions and ids of the inserted events.
 //
-//nolint:unqueryvet // every * is over the unnest's own column list (t(...)) or the CTEs built from it
+// The statement also maintains the rollups of migration 007 for the rows it inserts (rollup_minute,
+// rollup_hour, last_seen: the same aggregated upserts as analytics_rollup_insert, over new_rows instead of the
+// trigger's transition table), so Append runs it after rollupsByAppendSQL, which turns the trigger off for the
+// transaction (migration 009). Each rollup CTE reads a count of the previous one's RETURNING before it writes,
+// so the three run to completion in the trigger's order (minute, hour, last_seen), each in key order: every
+// writer takes rollup row locks in one global order and concurrent Appends, COPY and plain SQL inserts cannot
+// deadlock on them.
 const appendSQL = `
 WITH input AS MATERIALIZED (
-	SELECT t.*, nextval('analytics_logs_id_seq'::regclass) AS id
+	SELECT t.source, t.event_id, t.ts, t.event_type, t.event_name, t.properties::jsonb AS properties,
+		NULLIF(t.user_id, '') AS user_id, NULLIF(t.session_id, '') AS session_id,
+		NULLIF(t.app_version, '') AS app_version, t.device_info::jsonb AS device_info, t.sequence_number,
+		t.priority, t.received_at, t.key, t.original_timestamp, t.ord,
+		nextval('analytics_logs_id_seq'::regclass) AS id
 	FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::text[],
 		$7::text[], $8::text[], $9::text[], $10::text[], $11::int8[], $12::text[], $13::timestamptz[], $14::uuid[],
 		$15::timestamptz[])
@@ -45,12 +55,43 @@ WITH input AS MATERIALIZED (
 	INSERT INTO analytics_logs (id, source, event_id, timestamp, event_type, event_name, properties, user_id,
 		session_id, app_version, device_info, sequence_number, priority, received_at, processed_at,
 		original_timestamp)
-	SELECT id, source, event_id, ts, event_type, event_name, properties::jsonb, NULLIF(user_id, ''),
-		NULLIF(session_id, ''), NULLIF(app_version, ''), device_info::jsonb, sequence_number, priority, received_at,
-		now(), original_timestamp
+	SELECT id, source, event_id, ts, event_type, event_name, properties, user_id, session_id, app_version,
+		device_info, sequence_number, priority, received_at, now(), original_timestamp
 	FROM new_rows ORDER BY ord
+), rollup_minute AS (
+	INSERT INTO analytics_rollup_minute AS r
+	SELECT source, date_trunc('minute', received_at), event_type, priority, event_name,
+		coalesce(app_version, ''), analytics_platform(device_info), count(*),
+		count(analytics_duration_ms(properties)), coalesce(sum(analytics_duration_ms(properties)), 0)
+	FROM new_rows GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7
+	ON CONFLICT (source, bucket, event_type, priority, event_name, app_version, platform) DO UPDATE
+	SET n = r.n + excluded.n, dur_count = r.dur_count + excluded.dur_count, dur_sum = r.dur_sum + excluded.dur_sum
+	RETURNING 1
+), rollup_hour AS (
+	INSERT INTO analytics_rollup_hour AS r
+	SELECT source, date_trunc('hour', received_at), event_type, priority, event_name,
+		coalesce(app_version, ''), analytics_platform(device_info), count(*),
+		count(analytics_duration_ms(properties)), coalesce(sum(analytics_duration_ms(properties)), 0)
+	FROM new_rows WHERE (SELECT count(*) FROM rollup_minute) >= 0
+	GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7
+	ON CONFLICT (source, bucket, event_type, priority, event_name, app_version, platform) DO UPDATE
+	SET n = r.n + excluded.n, dur_count = r.dur_count + excluded.dur_count, dur_sum = r.dur_sum + excluded.dur_sum
+	RETURNING 1
+), last_seen AS (
+	INSERT INTO analytics_last_seen AS r
+	SELECT source, kind, id, max(received_at) FROM (
+		SELECT source, 'u'::"char" AS kind, user_id AS id, received_at FROM new_rows WHERE user_id IS NOT NULL
+		UNION ALL
+		SELECT source, 's'::"char", session_id, received_at FROM new_rows WHERE session_id IS NOT NULL
+	) t WHERE (SELECT count(*) FROM rollup_hour) >= 0
+	GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+	ON CONFLICT (source, kind, id) DO UPDATE SET seen = greatest(r.seen, excluded.seen)
 )
 SELECT ord, id FROM new_rows`
+
+// rollupsByAppendSQL runs before appendSQL in the same transaction: it tells the rollup trigger of migration
+// 009 that the statements of this transaction maintain the rollups themselves.
+const rollupsByAppendSQL = `SELECT set_config('logingest.rollups', 'statement', true)`
 
 // keysSQL inserts the keys of a large batch that are not stored yet, each with an id drawn from analytics_logs'
 // sequence in batch order ($1 is in batch order; OFFSET 0 keeps nextval evaluated before the sort by key), and
@@ -98,10 +139,12 @@ func eventKey(source, eventID string) [16]byte {
 // Append implements logingest.Store. It takes one of two paths, chosen by the number of distinct keys in the
 // batch (BenchmarkAppendVsCopy measures both against COPY):
 //
-//   - Below Config.CopyMinBatch: appendSQL, one statement, one round trip.
+//   - Below Config.CopyMinBatch: appendSQL, one statement that also maintains the rollups (after
+//     rollupsByAppendSQL, pipelined with it: one round trip).
 //   - From Config.CopyMinBatch: one transaction of keysSQL, then COPY of the events whose key was new. COPY
 //     writes rows in bulk (one WAL record per page, not per row) and the events travel once, but the
-//     transaction costs three more round trips, which only pay for themselves in large batches.
+//     transaction costs three more round trips, which only pay for themselves in large batches. The rollup
+//     trigger maintains the rollups.
 //
 // Both are atomic, and concurrent Appends of the same key are serialised by the primary key of
 // analytics_event_ids, so exactly one of them reports AppendInserted. IDs come from analytics_logs' sequence,
@@ -211,9 +254,23 @@ func (s *Store) storedIDs(ctx context.Context, keys [][16]byte, ids []int64, ind
 	return rows.Err()
 }
 
-// appendStatement stores the events at pos with appendSQL and returns those inserted with their ids.
-func (s *Store) appendStatement(ctx context.Context, events []logingest.Event, pos []int, keys [][16]byte) ([]insertedKey, error) {
-	rows, err := s.pool.Query(ctx, appendSQL, appendArgs(events, pos, keys)...)
+// appendStatement stores the events at pos with appendSQL and returns those inserted with their ids. It sends
+// rollupsByAppendSQL and appendSQL as one pipelined batch: one round trip, and one implicit transaction (the
+// batch ends in a single Sync), so the setting holds for appendSQL and ends with it.
+func (s *Store) appendStatement(ctx context.Context, events []logingest.Event, pos []int, keys [][16]byte) (_ []insertedKey, err error) {
+	b := &pgx.Batch{}
+	b.Queue(rollupsByAppendSQL)
+	b.Queue(appendSQL, appendArgs(events, pos, keys)...)
+	br := s.pool.SendBatch(ctx, b)
+	defer func() {
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+	}()
+	if _, err := br.Exec(); err != nil {
+		return nil, err
+	}
+	rows, err := br.Query()
 	if err != nil {
 		return nil, err
 	}
