@@ -161,7 +161,8 @@ func benchmarkDrain(b *testing.B, cfg *Config) {
 // openPG opens pgstore on a fresh schema of the test server, migrated, closed when b ends.
 func openPG(b *testing.B) *pgstore.Store {
 	b.Helper()
-	store, err := pgstore.Open(context.Background(), pgtest.Schema(b), &pgstore.Config{AutoMigrate: true, Logger: slog.New(slog.DiscardHandler)})
+	cfg := &pgstore.Config{AutoMigrate: true, Logger: slog.New(slog.DiscardHandler)}
+	store, err := pgstore.Open(context.Background(), pgtest.Schema(b), cfg)
 	if err != nil {
 		b.Fatal(err)
 	}

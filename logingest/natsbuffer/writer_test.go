@@ -122,8 +122,10 @@ func storedEventIDs(t *testing.T, s logingest.Store, source string) map[string]b
 func TestConcurrentAppendersCrashExactlyOnce(t *testing.T) {
 	t.Parallel()
 	const requests, perRequest, appenders = 40, 25, 3
-	pub, b := setupBuffer(t, &Config{BatchSize: 50, Appenders: appenders, AckWait: time.Second,
-		WriteTimeout: 500 * time.Millisecond, MaxRetryDelay: 100 * time.Millisecond})
+	pub, b := setupBuffer(t, &Config{
+		BatchSize: 50, Appenders: appenders, AckWait: time.Second,
+		WriteTimeout: 500 * time.Millisecond, MaxRetryDelay: 100 * time.Millisecond,
+	})
 	want := map[string]bool{}
 	for i := range requests {
 		evs := events(fmt.Sprintf("x%d", i), perRequest)
