@@ -37,6 +37,7 @@ type bufferConfig struct {
 	Batch           int           // INGEST_BUFFER_BATCH
 	AckWait         time.Duration // INGEST_BUFFER_ACK_WAIT
 	Writers         int           // INGEST_BUFFER_WRITERS: writers inside `serve` (0: run `logserver consume`)
+	Appenders       int           // INGEST_BUFFER_APPENDERS: concurrent Appends per writer and partition
 	DeadLetter      string        // INGEST_BUFFER_DEAD_LETTER_STREAM
 }
 
@@ -53,6 +54,7 @@ func loadBufferConfig(r *envReader) bufferConfig {
 		Batch:           r.int("INGEST_BUFFER_BATCH", 1000, 1, 10000),
 		AckWait:         r.duration("INGEST_BUFFER_ACK_WAIT", 30*time.Second, 2*time.Second),
 		Writers:         r.int("INGEST_BUFFER_WRITERS", 2, 0, 64),
+		Appenders:       r.int("INGEST_BUFFER_APPENDERS", 1, 1, 64),
 		DeadLetter:      r.str("INGEST_BUFFER_DEAD_LETTER_STREAM", "LOGINGEST_DEADLETTER"),
 	}
 	switch m := r.str("INGEST_BUFFER_MESSAGES", "request"); m {
@@ -87,6 +89,7 @@ func (b bufferConfig) natsConfig(logger *slog.Logger, reg prometheus.Registerer)
 		DuplicateWindow:   b.DuplicateWindow,
 		Consumer:          b.Consumer,
 		BatchSize:         b.Batch,
+		Appenders:         b.Appenders,
 		AckWait:           b.AckWait,
 		WriteTimeout:      min(10*time.Second, b.AckWait/2),
 		DeadLetterStream:  b.DeadLetter,

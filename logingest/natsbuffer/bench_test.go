@@ -3,9 +3,16 @@ package natsbuffer
 import (
 	"context"
 	"fmt"
+	"log/slog"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/change66/logserver/internal/pgtest"
+	"github.com/change66/logserver/logingest/store/pgstore"
 )
 
 // BenchmarkPublish measures Publisher.Ingest of batches of 100 events from 8 goroutines per core on one
@@ -76,4 +83,89 @@ func benchmarkWrite(b *testing.B, perEvent bool) {
 	b.ReportMetric(float64(total)/time.Since(start).Seconds(), "events/s")
 	cancel()
 	<-done
+}
+
+// drainEvents is how many events BenchmarkDrainPostgres moves per run: requests of 100, as step (d) of
+// scripts/bench.sh sends them.
+const drainEvents = 100_000
+
+// BenchmarkDrainPostgres compares, on PostgreSQL (TEST_DATABASE_URL), two Writers draining a pre-filled stream
+// (requests of 100 events, BatchSize 1000, as `logserver consume` with INGEST_BUFFER_WRITERS=2) with the same
+// events appended straight to the store in batches of 1000 by two goroutines (direct mode's two group-commit
+// writers): each reports events/s over drainEvents events in a fresh schema. Their ratio is the drain's
+// overhead over the database itself.
+func BenchmarkDrainPostgres(b *testing.B) {
+	b.Run("direct", func(b *testing.B) {
+		for range b.N {
+			store := openPG(b)
+			evs := events(fmt.Sprintf("d%d", time.Now().UnixNano()), drainEvents)
+			var next atomic.Int64
+			start := time.Now()
+			var wg sync.WaitGroup
+			for range 2 {
+				wg.Go(func() {
+					for {
+						i := int(next.Add(1000)) - 1000
+						if i >= len(evs) {
+							return
+						}
+						if _, err := store.Append(context.Background(), evs[i:i+1000]); err != nil {
+							b.Error(err)
+							return
+						}
+					}
+				})
+			}
+			wg.Wait()
+			b.ReportMetric(float64(drainEvents)/time.Since(start).Seconds(), "events/s")
+		}
+	})
+	for _, bc := range []struct{ batch, appenders int }{{1000, 1}, {1000, 2}, {4000, 1}} {
+		b.Run(fmt.Sprintf("buffer/batch=%d/appenders=%d", bc.batch, bc.appenders), func(b *testing.B) {
+			for range b.N {
+				benchmarkDrain(b, &Config{BatchSize: bc.batch, Appenders: bc.appenders})
+			}
+		})
+	}
+}
+
+func benchmarkDrain(b *testing.B, cfg *Config) {
+	b.Helper()
+	pub, bundle := setupBuffer(b, cfg)
+	store := openPG(b)
+	for i := range drainEvents / 100 {
+		if _, err := pub.Ingest(context.Background(), "bench", events(fmt.Sprintf("w%d", i), 100)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	start := time.Now()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	var w *Writer
+	for range 2 {
+		var err error
+		if w, err = NewWriter(context.Background(), bundle.nc, store, bundle.cfg); err != nil {
+			b.Fatal(err)
+		}
+		wg.Go(func() { _ = w.Run(ctx) })
+	}
+	written := w.metrics.events.WithLabelValues("inserted") // shared by both writers (one Registerer)
+	for testutil.ToFloat64(written) < drainEvents {
+		time.Sleep(5 * time.Millisecond)
+	}
+	b.ReportMetric(float64(drainEvents)/time.Since(start).Seconds(), "events/s")
+	cancel()
+	wg.Wait()
+}
+
+// openPG opens pgstore on a fresh schema of the test server, migrated, closed when b ends.
+func openPG(b *testing.B) *pgstore.Store {
+	b.Helper()
+	cfg := &pgstore.Config{AutoMigrate: true, Logger: slog.New(slog.DiscardHandler)}
+	store, err := pgstore.Open(context.Background(), pgtest.Schema(b), cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = store.Close() })
+	return store
 }

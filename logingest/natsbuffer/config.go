@@ -64,6 +64,11 @@ type Config struct {
 	// asks for BatchSize divided by the events per message of the previous batch, so batch messages of
 	// uneven size can make a batch somewhat larger. Defaults to 1000.
 	BatchSize int
+	// Appenders is how many Store.Append calls each fetch loop (one per partition the Writer pulls) keeps
+	// running at once (INGEST_BUFFER_APPENDERS). The loop fetches and decodes the next batch while they write,
+	// whatever this value. With more than one, a partition's batches commit concurrently, so a user's events
+	// are no longer stored in publication order (ids may interleave across two batches). Defaults to 1.
+	Appenders int
 	// FetchWait is how long a fetch waits for a batch to fill. Defaults to 250ms.
 	FetchWait time.Duration
 	// AckWait is how long JetStream waits for a writer's acknowledgement before redelivering a message
@@ -88,6 +93,10 @@ type Config struct {
 
 // maxPartitions bounds Config.Partitions: each partition is a durable consumer with its own fetch loop.
 const maxPartitions = 256
+
+// maxAppenders bounds Config.Appenders: each is a goroutine holding a batch and, while it writes, a database
+// connection.
+const maxAppenders = 64
 
 func (c *Config) withDefaults() Config {
 	var out Config
@@ -130,6 +139,9 @@ func (c *Config) withDefaults() Config {
 	}
 	if out.BatchSize == 0 {
 		out.BatchSize = 1000
+	}
+	if out.Appenders == 0 {
+		out.Appenders = 1
 	}
 	if out.FetchWait == 0 {
 		out.FetchWait = 250 * time.Millisecond
@@ -177,6 +189,9 @@ func (c Config) validate() error {
 	}
 	if c.BatchSize < 1 || c.BatchSize > 10000 {
 		errs = append(errs, errors.New("BatchSize must be between 1 and 10000"))
+	}
+	if c.Appenders < 1 || c.Appenders > maxAppenders {
+		errs = append(errs, fmt.Errorf("Appenders must be between 1 and %d", maxAppenders))
 	}
 	if c.AckWait < time.Second {
 		errs = append(errs, errors.New("AckWait must be at least 1s"))

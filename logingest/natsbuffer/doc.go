@@ -56,6 +56,6 @@
 // messages of publishers not yet reconfigured), an event goes to the partition of hash(source, user), and each
 // partition has its own durable consumer Consumer-<p> filtered on its subject. A Writer pulls the partitions
 // of Config.WriterPartitions, one fetch loop each, so writers scale out without contending for one consumer
-// and, with one writer per partition, a user's events are stored in publication order. De-duplication stays
-// exact: it is per stream, not per subject.
+// and, with one writer per partition and Config.Appenders 1, a user's events are stored in publication order.
+// De-duplication stays exact: it is per stream, not per subject.
 package natsbuffer

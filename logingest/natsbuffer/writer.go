@@ -68,7 +68,9 @@ func NewWriter(ctx context.Context, nc *nats.Conn, store logingest.Store, cfg *C
 
 // Run pulls each of the Writer's consumers in its own loop until ctx ends: it fetches batches of about
 // Config.BatchSize events and writes each with one Store.Append, acknowledging the messages only after it
-// committed; when ctx ends it finishes the batches in hand if the store accepts them within
+// committed. Each loop fetches and decodes the next batch while the previous one is written, and keeps up to
+// Config.Appenders Appends running at once; a message is acknowledged only by the appender that committed its
+// batch. When ctx ends it stops fetching, finishes the batches in hand if the store accepts them within
 // Config.WriteTimeout, and returns nil. A failed write is retried with jittered exponential backoff (up to
 // Config.MaxRetryDelay) while the messages' ack deadline is extended, so an outage of the Store holds the
 // batch instead of dropping it. When the write keeps failing while the Store answers Ping (an error that is
@@ -86,34 +88,81 @@ func (w *Writer) Run(ctx context.Context) error {
 	return nil
 }
 
-// pull is the fetch loop of one consumer.
+// pull is the fetch loop of one consumer. It fetches and decodes the next batch while the previous one is
+// written, and hands each batch to one of Config.Appenders appenders, so the Store is not left idle while a
+// writer waits for JetStream. A batch is handed over only when an appender is free (at most one batch waits in
+// the fetch loop's hands, its ack deadline extended while it waits), and each appender acknowledges only the
+// messages of the batch it committed. When ctx ends, the fetch loop stops and the batches in hand are written
+// before pull returns.
 func (w *Writer) pull(ctx context.Context, cons jetstream.Consumer) {
+	batches := make(chan []fetched) // unbuffered: a batch is handed over when an appender takes it
+	var wg sync.WaitGroup
+	for range w.cfg.Appenders {
+		wg.Go(func() {
+			for held := range batches {
+				w.process(ctx, held)
+			}
+		})
+	}
+	defer wg.Wait()
+	defer close(batches)
+
 	failures := 0
 	perMsg := w.cfg.BatchSize // events per message in the last batch: the first fetch takes one message
 	for ctx.Err() == nil {
 		n := max(1, min(w.cfg.BatchSize, (w.cfg.BatchSize+perMsg/2)/max(1, perMsg)))
-		batch, err := cons.Fetch(n, jetstream.FetchMaxWait(w.cfg.FetchWait))
+		msgs, err := w.fetch(cons, n)
 		if err != nil {
 			failures++
 			w.logger.Warn("fetch from buffer failed", slog.String("stream", w.cfg.Stream), slog.Any("error", err))
 			sleep(ctx, w.backoff(failures))
 			continue
 		}
-		msgs := make([]jetstream.Msg, 0, n)
-		for m := range batch.Messages() {
-			msgs = append(msgs, m)
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && len(msgs) == 0 {
-			failures++
-			w.logger.Warn("fetch from buffer failed", slog.String("stream", w.cfg.Stream), slog.Any("error", err))
-			sleep(ctx, w.backoff(failures))
+		failures = 0
+		held, events := w.decode(ctx, msgs)
+		if events == 0 {
 			continue
 		}
-		failures = 0
-		if len(msgs) > 0 {
-			if events := w.process(ctx, msgs); events > 0 {
-				perMsg = max(1, events/len(msgs))
+		perMsg = max(1, events/len(msgs))
+		w.handOff(ctx, batches, held)
+	}
+}
+
+// fetch fetches up to n messages, waiting at most Config.FetchWait for them. It returns an error only when
+// the fetch failed with no message.
+func (w *Writer) fetch(cons jetstream.Consumer, n int) ([]jetstream.Msg, error) {
+	batch, err := cons.Fetch(n, jetstream.FetchMaxWait(w.cfg.FetchWait))
+	if err != nil {
+		return nil, err
+	}
+	msgs := make([]jetstream.Msg, 0, n)
+	for m := range batch.Messages() {
+		msgs = append(msgs, m)
+	}
+	if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && len(msgs) == 0 {
+		return nil, err
+	}
+	return msgs, nil
+}
+
+// handOff gives held to a free appender. While every appender is busy it extends the ack deadline of held's
+// messages every third of Config.AckWait, so a batch waiting behind a slow or failing write is not
+// redelivered to another writer meanwhile. Once ctx ended it waits for an appender without extending: the
+// appenders finish their batches within Config.WriteTimeout, shorter than AckWait.
+func (w *Writer) handOff(ctx context.Context, batches chan<- []fetched, held []fetched) {
+	tick := time.NewTicker(w.cfg.AckWait / 3)
+	defer tick.Stop()
+	for {
+		select {
+		case batches <- held:
+			return
+		case <-tick.C:
+			for _, f := range held {
+				_ = f.msg.InProgress()
 			}
+		case <-ctx.Done():
+			batches <- held
+			return
 		}
 	}
 }
@@ -124,9 +173,9 @@ type fetched struct {
 	events []logingest.Event
 }
 
-// process writes one fetched batch, retrying until it commits or ctx ends (the messages are then left for
-// redelivery). It returns how many events the batch held.
-func (w *Writer) process(ctx context.Context, msgs []jetstream.Msg) int {
+// decode decodes msgs, moving the undecodable ones to the dead-letter stream. It returns the messages that
+// hold events and how many events they hold.
+func (w *Writer) decode(ctx context.Context, msgs []jetstream.Msg) ([]fetched, int) {
 	held := make([]fetched, 0, len(msgs))
 	total := 0
 	for _, m := range msgs {
@@ -141,8 +190,15 @@ func (w *Writer) process(ctx context.Context, msgs []jetstream.Msg) int {
 		held = append(held, fetched{msg: m, events: evs})
 		total += len(evs)
 	}
-	if total == 0 {
-		return 0
+	return held, total
+}
+
+// process writes the events of held with one Append, retrying until it commits or ctx ends (the messages are
+// then left for redelivery), and acknowledges held's messages after the commit.
+func (w *Writer) process(ctx context.Context, held []fetched) {
+	total := 0
+	for _, f := range held {
+		total += len(f.events)
 	}
 	events := make([]logingest.Event, 0, total)
 	for _, f := range held {
@@ -157,7 +213,7 @@ func (w *Writer) process(ctx context.Context, msgs []jetstream.Msg) int {
 				w.metrics.failing.Dec()
 			}
 			w.settle(ctx, held, statuses, refused)
-			return total
+			return
 		}
 		w.metrics.writeErrors.Inc()
 		if attempt == 1 {
@@ -168,14 +224,14 @@ func (w *Writer) process(ctx context.Context, msgs []jetstream.Msg) int {
 			slog.Int("attempt", attempt), slog.Duration("retry_in", d), slog.Any("error", err))
 		if ctx.Err() != nil {
 			w.metrics.failing.Dec()
-			return total // unacknowledged: redelivered to another writer after AckWait
+			return // unacknowledged: redelivered to another writer after AckWait
 		}
 		if attempt >= stuckAttempts && w.storeUp(ctx) {
 			// The database answers but this batch keeps failing: write it message by message and hand what
 			// still fails back to the stream, so one bad message cannot hold the writer.
 			w.metrics.failing.Dec()
 			w.writeEach(ctx, held)
-			return total
+			return
 		}
 		for _, f := range held {
 			_ = f.msg.InProgress() // extend the ack deadline: this writer still holds the batch
@@ -183,7 +239,7 @@ func (w *Writer) process(ctx context.Context, msgs []jetstream.Msg) int {
 		sleep(ctx, d)
 		if ctx.Err() != nil {
 			w.metrics.failing.Dec()
-			return total
+			return
 		}
 	}
 }
