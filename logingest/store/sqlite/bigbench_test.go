@@ -17,14 +17,14 @@ import (
 // BenchmarkBigConsole measures the console's read paths (package consolebench: /api/v1/metrics, dashboard,
 // search, export) over 1 million events received in one day, bulk-loaded with SQL, with the rollups and the
 // search index built as migrations 006 and 007 backfill them. Only with LOGINGEST_BIG_BENCH=1 (LOGINGEST_BIG_BENCH_ROWS overrides the row
-// count). LOGINGEST_BIG_BENCH_DB names a database file to keep the loaded events in: a later run with the same
-// row count reuses them instead of loading again.
+// count). LOGINGEST_BIG_BENCH_KEEP=1 keeps the loaded events in $TMPDIR/logingest-bigconsole-<rows>.db, and a
+// later run with the same setting reuses them instead of loading again (remove the file to reload).
 func BenchmarkBigConsole(b *testing.B) {
 	rows := consolebench.Enabled(b, 1_000_000)
 	ctx := context.Background()
-	path := os.Getenv("LOGINGEST_BIG_BENCH_DB")
-	if path == "" {
-		path = filepath.Join(b.TempDir(), "logingest.db")
+	path := filepath.Join(b.TempDir(), "logingest.db")
+	if os.Getenv("LOGINGEST_BIG_BENCH_KEEP") == "1" {
+		path = filepath.Join(os.TempDir(), fmt.Sprintf("logingest-bigconsole-%d.db", rows))
 	}
 	s, err := Open(ctx, path, &Config{AutoMigrate: true})
 	if err != nil {
@@ -78,16 +78,16 @@ func BenchmarkBigConsole(b *testing.B) {
 	runBigList(b, s, now)
 }
 
-// bigLoaded reports whether s already holds the rows events of an earlier run (LOGINGEST_BIG_BENCH_DB names a
-// database to keep between runs), and the time they were generated at (the newest received_at). A database
-// holding anything else is refused, so a run never measures a partial load.
+// bigLoaded reports whether s already holds the rows events of an earlier run (LOGINGEST_BIG_BENCH_KEEP), and
+// the time they were generated at (the newest received_at). A database holding anything else is refused, so a
+// run never measures a partial load.
 func bigLoaded(b *testing.B, s *Store, rows int) (time.Time, bool) {
 	b.Helper()
 	var (
 		n      int
 		newest sql.NullString
 	)
-	if err := s.reader.QueryRow("SELECT count(*), max(received_at) FROM analytics_logs").Scan(&n, &newest); err != nil {
+	if err := s.reader.QueryRowContext(b.Context(), "SELECT count(*), max(received_at) FROM analytics_logs").Scan(&n, &newest); err != nil {
 		b.Fatal(err)
 	}
 	switch {

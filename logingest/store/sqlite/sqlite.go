@@ -142,8 +142,7 @@ type Store struct {
 	now        func() time.Time
 	logger     *slog.Logger
 
-	// searchCommonAbove overrides the search threshold of searchindex.go when positive (tests).
-	searchCommonAbove int64
+	search searchConfig // the limits of searchindex.go and searchtotal.go (zero: defaults; tests lower them)
 
 	closed    atomic.Bool
 	closeOnce sync.Once
