@@ -150,8 +150,13 @@ func (s *Store) query(ctx context.Context, f logingest.Filter, col string, after
 
 	switch {
 	case f.SkipTotal:
+	case common && after == nil && page.NextCursor == "" && (len(page.Events) > 0 || f.Offset == 0):
+		page.Total = int64(f.Offset + len(page.Events)) // the last page of the matches from the first one: exact
 	case common: // exact up to searchConfig.threshold matches, else estimated (searchtotal.go)
-		seen := int64(f.Offset + len(page.Events))
+		var seen int64 // matches the page proves exist: none when it is past the end
+		if len(page.Events) > 0 {
+			seen = int64(f.Offset + len(page.Events))
+		}
 		if page.NextCursor != "" {
 			seen++
 		}

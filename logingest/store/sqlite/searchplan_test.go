@@ -296,6 +296,18 @@ func TestSearchTotal(t *testing.T) {
 	require.InDelta(t, want, p.Total, want/5)
 	require.Equal(t, exact.Events, p.Events)
 
+	// A last page read from the first match on is its own exact total; past the end, nothing is proven.
+	lf := logingest.Filter{Source: "s", Search: "needle", Limit: logingest.MaxQueryLimit, Offset: 150}
+	p = query(searchConfig{commonAbove: 5, countThreshold: 20, sampleWindows: 4, windowIDs: 20}, lf)
+	require.Len(t, p.Events, want-150)
+	require.Equal(t, int64(want), p.Total)
+	require.False(t, p.TotalIsEstimate)
+	lf.Offset = 1000
+	p = query(searchConfig{commonAbove: 5, countThreshold: 20, sampleWindows: 4, windowIDs: 20}, lf)
+	require.Empty(t, p.Events)
+	require.True(t, p.TotalIsEstimate)
+	require.InDelta(t, want, p.Total, want/5, "not the offset")
+
 	// SkipTotal leaves it alone.
 	sf := f
 	sf.SkipTotal = true

@@ -39,8 +39,9 @@
 // non-ASCII text that do not contain the term, make the walk slow. Page.Total of a common term is, like
 // pgstore's for a search:
 //
-//  1. exact when the filter has at most 1,000 matches, counted by walking them in the page's order for at
-//     most 50 ms;
+//  1. exact when the page is the last one and was read from the first match (no cursor; an offset inside the
+//     matches), or when the filter has at most 1,000 matches, counted by walking them in the page's order for
+//     at most 50 ms;
 //  2. else an estimate with Page.TotalIsEstimate true, never below what the walk or the page saw (1,001 when
 //     the walk got that far): the matches among 8 ranges of 2,500 ids spread evenly over the table, read from the FTS5 index
 //     by rowid range and checked against the other filters, scaled to the table's id range (±2 % for a term
