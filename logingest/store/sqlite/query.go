@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -34,8 +35,9 @@ var sortColumns = map[logingest.SortField]string{
 const selectColumns = `id, source, event_id, timestamp, event_type, event_name, properties, user_id, session_id,
 	app_version, device_info, sequence_number, priority, received_at, processed_at, original_timestamp`
 
-// Query implements logingest.Store. The count (Page.Total, exact) and the page are read in one read
-// transaction, so they come from the same snapshot. Pages are fetched by keyset on (sort column, id) when
+// Query implements logingest.Store. The page and its count (Page.Total) are read in one read transaction, so
+// they come from the same snapshot. Page.Total is exact, except for a search with more than 1,000 matches
+// (see the package documentation). Pages are fetched by keyset on (sort column, id) when
 // f.After is set; NextCursor is set whenever another matching event follows the page. It returns an error
 // matching logingest.ErrClosed after Close.
 func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page, error) {
@@ -72,14 +74,10 @@ func (s *Store) query(ctx context.Context, f logingest.Filter, col string, after
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
-	if !f.SkipTotal { // exact, FTS-first: counting by a probe per row measured slower at a million events
-		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM analytics_logs"+where, args...).Scan(&page.Total); err != nil {
-			return nil, fmt.Errorf("count: %w", err)
-		}
-	}
 	if common {
-		where, args = filterWhereProbe(f)
+		where, args = filterWhereRowMatch(f)
 	}
+	countWhere, countArgs := where, slices.Clip(args)
 
 	op, dir := ">", "ASC"
 	if f.SortOrder == logingest.SortDesc {
@@ -149,18 +147,42 @@ func (s *Store) query(ctx context.Context, f logingest.Filter, col string, after
 		page.NextCursor = storequery.At(&page.Events[f.Limit-1], ids[f.Limit-1], f.SortBy).Encode()
 	}
 	s.sanitize(ctx, page.Events, ids, unreadable) // after the cursor, which must hold the stored values
+
+	switch {
+	case f.SkipTotal:
+	case common && after == nil && page.NextCursor == "" && (len(page.Events) > 0 || f.Offset == 0):
+		page.Total = int64(f.Offset + len(page.Events)) // the last page of the matches from the first one: exact
+	case common: // exact up to searchConfig.threshold matches, else estimated (searchtotal.go)
+		var seen int64 // matches the page proves exist: none when it is past the end
+		if len(page.Events) > 0 {
+			seen = int64(f.Offset + len(page.Events))
+		}
+		if page.NextCursor != "" {
+			seen++
+		}
+		order := fmt.Sprintf(" ORDER BY %s %s, id %s", col, dir, dir) // the page's order: the same walk
+		if page.Total, page.TotalIsEstimate, err = s.searchTotal(ctx, tx, f, countWhere, countArgs, order, seen); err != nil {
+			return nil, fmt.Errorf("count: %w", err)
+		}
+	default: // exact; a search here has at most searchConfig.common matches, read FTS-first
+		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM analytics_logs"+countWhere, countArgs...).Scan(&page.Total); err != nil {
+			return nil, fmt.Errorf("count: %w", err)
+		}
+	}
 	return page, nil
 }
 
 // filterWhere returns the WHERE clause (with a leading space, or empty) and its arguments for f's filters.
 // Values only ever travel as arguments. Search reads the FTS5 index first (ftsFirst).
-func filterWhere(f logingest.Filter) (string, []any) { return filterWhereSearch(f, ftsFirst) }
+func filterWhere(f logingest.Filter) (string, []any) { return filterWhereSearch(f, ftsFirstCond) }
 
-// filterWhereProbe is filterWhere with search as a probe of the FTS5 index per row (searchProbe), so that
-// the rows are read in the order of the filter's index.
-func filterWhereProbe(f logingest.Filter) (string, []any) { return filterWhereSearch(f, searchProbe) }
+// filterWhereRowMatch is filterWhere with search as a test of each row (rowMatch), so that the rows are read
+// in the order of the filter's index.
+func filterWhereRowMatch(f logingest.Filter) (string, []any) { return filterWhereSearch(f, rowMatch) }
 
-func filterWhereSearch(f logingest.Filter, search string) (string, []any) {
+// filterWhereSearch is filterWhere with search, when f has one, as the condition and arguments that search
+// returns for its terms.
+func filterWhereSearch(f logingest.Filter, search func(terms []string) (string, []any)) (string, []any) {
 	var conds []string
 	var args []any
 	add := func(cond string, arg any) {
@@ -184,7 +206,9 @@ func filterWhereSearch(f logingest.Filter, search string) (string, []any) {
 	// Search (logingest.SearchTerms) through the FTS5 trigram index of migration 007_search: each term is an
 	// FTS5 string (a phrase of its trigrams), which matches it as a case-insensitive substring.
 	if terms, _ := logingest.SearchTerms(f.Search); len(terms) > 0 { // validated by Normalize
-		add(search, ftsQuery(terms))
+		cond, more := search(terms)
+		conds = append(conds, cond)
+		args = append(args, more...)
 	}
 	if len(conds) == 0 {
 		return "", nil
