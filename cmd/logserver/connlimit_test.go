@@ -63,15 +63,17 @@ func TestConnLimiterEvictsIdleConnections(t *testing.T) {
 	t.Parallel()
 	addr, cl := limitedServer(t, 3, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusOK) }))
 	var idle []*keepAlive
-	for range 3 {
+	for i := range 3 {
 		k := dialKeepAlive(t, addr)
 		resp, err := k.get("/")
 		require.NoError(t, err)
 		require.Equal(t, http.StatusOK, resp.StatusCode)
 		idle = append(idle, k)
+		// The server marks a connection idle after it wrote the answer, which the client may read first: wait for
+		// each before the next, so that idle[0] is the one idle the longest (else the order is a race).
+		require.Eventually(t, func() bool { cl.mu.Lock(); defer cl.mu.Unlock(); return len(cl.waiting) == i+1 },
+			5*time.Second, time.Millisecond, "%d idle connections", i+1)
 	}
-	require.Eventually(t, func() bool { cl.mu.Lock(); defer cl.mu.Unlock(); return len(cl.waiting) == 3 },
-		5*time.Second, time.Millisecond, "three idle connections")
 
 	fresh := dialKeepAlive(t, addr)
 	resp, err := fresh.get("/")
