@@ -513,24 +513,9 @@ func indexStatements(ctx context.Context, tx pgx.Tx, ident string) ([]string, er
 // strongLockTimeout at a time for its locks (a savepoint keeps the transaction's work across retries), and
 // drops the table's bound constraint, which the partition's own constraint makes redundant.
 func attachMoved(ctx context.Context, tx pgx.Tx, ident string, from, cut time.Time) error {
-	attach := "ALTER TABLE analytics_logs ATTACH PARTITION " + ident + " " + boundsSQL(from, cut)
-	for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-		err := pgx.BeginFunc(ctx, tx, func(sp pgx.Tx) error {
-			if _, err := sp.Exec(ctx, lockTimeoutSQL); err != nil {
-				return err
-			}
-			_, err := sp.Exec(ctx, attach)
-			return err
-		})
-		if !isLockTimeout(err) {
-			if err != nil {
-				return err
-			}
-			break
-		}
-		if err := sleepCtx(ctx, wait); err != nil {
-			return err
-		}
+	// In a transaction, briefly's "transaction of its own" is a savepoint: a lock timeout undoes only the ATTACH.
+	if err := briefly(ctx, tx, "ALTER TABLE analytics_logs ATTACH PARTITION "+ident+" "+boundsSQL(from, cut)); err != nil {
+		return err
 	}
 	_, err := tx.Exec(ctx, "ALTER TABLE "+ident+" DROP CONSTRAINT "+moveBoundConstraint)
 	return err
@@ -538,11 +523,14 @@ func attachMoved(ctx context.Context, tx pgx.Tx, ident string, from, cut time.Ti
 
 var lockTimeoutSQL = fmt.Sprintf("SET LOCAL lock_timeout = %d", strongLockTimeout.Milliseconds())
 
-// briefly runs stmt in a transaction of its own, retrying with backoff while it cannot get its locks within
-// strongLockTimeout.
-func briefly(ctx context.Context, conn *pgxpool.Conn, stmt string) error {
+// briefly runs stmt in a transaction of its own (a savepoint when db is a transaction), retrying with backoff
+// while it cannot get its locks within strongLockTimeout.
+func briefly(ctx context.Context, db interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}, stmt string,
+) error {
 	for wait := 10 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+		err := pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, lockTimeoutSQL); err != nil {
 				return err
 			}
