@@ -56,20 +56,8 @@ func rollupEvent(n int) logingest.Event {
 // rollupDefinitions are the rollups as migration 007 defines them, computed from analytics_logs, and the rows
 // the tables hold (without rows an erasure brought to zero, which a definition does not produce).
 var rollupDefinitions = map[string][2]string{
-	"analytics_rollup_minute": {
-		`SELECT source, date_trunc('minute', received_at), event_type, priority, event_name, coalesce(app_version, ''),
-			analytics_platform(device_info), count(*), count(analytics_duration_ms(properties)),
-			coalesce(sum(analytics_duration_ms(properties)), 0)
-		FROM analytics_logs GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7`,
-		`SELECT * FROM analytics_rollup_minute WHERE n <> 0 ORDER BY 1, 2, 3, 4, 5, 6, 7`,
-	},
-	"analytics_rollup_hour": {
-		`SELECT source, date_trunc('hour', received_at), event_type, priority, event_name, coalesce(app_version, ''),
-			analytics_platform(device_info), count(*), count(analytics_duration_ms(properties)),
-			coalesce(sum(analytics_duration_ms(properties)), 0)
-		FROM analytics_logs GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7`,
-		`SELECT * FROM analytics_rollup_hour WHERE n <> 0 ORDER BY 1, 2, 3, 4, 5, 6, 7`,
-	},
+	"analytics_rollup_minute": bucketRollupDefinition("minute"),
+	"analytics_rollup_hour":   bucketRollupDefinition("hour"),
 	"analytics_last_seen": {
 		`SELECT source, 'u'::"char", user_id, max(received_at) FROM analytics_logs WHERE user_id IS NOT NULL GROUP BY 1, 3
 		UNION ALL
@@ -225,4 +213,16 @@ func TestMigration009_DownUpWithData(t *testing.T) {
 	require.NoError(t, pool.QueryRow(ctx, "SELECT count(*) FROM analytics_logs").Scan(&stored))
 	require.EqualValues(t, 90, stored)
 	requireRollupsMatchDefinitions(t, pool)
+}
+
+// bucketRollupDefinition is rollupDefinitions' pair for the rollup table of one bucket width (minute, hour).
+func bucketRollupDefinition(width string) [2]string {
+	return [2]string{
+		`SELECT source, date_trunc('` + width + `', received_at), event_type, priority, event_name,
+			coalesce(app_version, ''), analytics_platform(device_info), count(*),
+			count(analytics_duration_ms(properties)), coalesce(sum(analytics_duration_ms(properties)), 0)
+		FROM analytics_logs GROUP BY 1, 2, 3, 4, 5, 6, 7 ORDER BY 1, 2, 3, 4, 5, 6, 7`,
+		`SELECT source, bucket, event_type, priority, event_name, app_version, platform, n, dur_count, dur_sum
+		FROM analytics_rollup_` + width + ` WHERE n <> 0 ORDER BY 1, 2, 3, 4, 5, 6, 7`,
+	}
 }
