@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -49,7 +50,9 @@ type BatchResult struct {
 // Ingester validates events, stamps them with their source and receive time, and writes them to a Store.
 //
 // Concurrent Ingest calls are coalesced (group commit): up to Config.Writers store writes run at once, and each
-// write carries every request that queued while the writers were busy, up to Config.FlushSize events. An Ingest
+// write carries every request that queued while the writers were busy, up to Config.FlushSize events; writes
+// made only of small requests (Config.SmallRequestEvents) run one at a time, each taking every small request
+// that queued while the previous one was written, so live single events commit in few large writes. An Ingest
 // call returns only after the write holding its events has committed, so an accepted event is durable.
 //
 // The queue is bounded by Config.QueueEvents and Config.QueueBytes and by the time a request would wait in it
@@ -74,6 +77,11 @@ type Ingester struct {
 	waiters       list.List // of *waiter: Reserve calls waiting for room, in arrival order
 	waitingEvents int       // events of the waiters
 	retryAt       time.Time // end of the retry schedule (see retryAfter)
+
+	// smallWrites counts the store writes in flight that carry only small-lane requests; smallDone gets a
+	// token (when it has room) each time one ends. See writer.
+	smallWrites atomic.Int32
+	smallDone   chan struct{}
 
 	writers   sync.WaitGroup
 	drained   chan struct{}
@@ -113,12 +121,13 @@ func New(store Store, cfg *Config) (*Ingester, error) {
 		return nil, fmt.Errorf("logingest: %w", err)
 	}
 	ing := &Ingester{
-		store:   store,
-		cfg:     c,
-		logger:  c.Logger,
-		val:     newEventValidator(c.Limits),
-		metrics: m,
-		drained: make(chan struct{}),
+		store:     store,
+		cfg:       c,
+		logger:    c.Logger,
+		val:       newEventValidator(c.Limits),
+		metrics:   m,
+		drained:   make(chan struct{}),
+		smallDone: make(chan struct{}, c.Writers),
 	}
 	// Every queued request holds at least one event and admission bounds queued events (one request more when
 	// its lane is empty), so a send on a channel of this capacity made under mu never blocks.
@@ -414,8 +423,65 @@ func (ing *Ingester) writer() {
 		if timer != nil {
 			timer.Stop()
 		}
+		if !ing.onlySmall(batch) {
+			ing.flush(batch, n)
+			continue
+		}
+		batch, n = ing.awaitSmallWrite(&ls, batch, n)
+		ing.smallWrites.Add(1)
 		ing.flush(batch, n)
+		ing.smallWrites.Add(-1)
+		select {
+		case ing.smallDone <- struct{}{}:
+		default: // tokens are pending already: every waiter re-checks smallWrites
+		}
 	}
+}
+
+// onlySmall reports whether every request of batch queued in the small lane.
+func (ing *Ingester) onlySmall(batch []*request) bool {
+	for _, r := range batch {
+		if r.lane != &ing.small {
+			return false
+		}
+	}
+	return true
+}
+
+// awaitSmallWrite holds a batch of small requests while another writer's batch of small requests is being
+// written, gathering every request that queues meanwhile (up to FlushSize events), and returns it once that
+// write has ended. Live single events then commit in a few large writes, one at a time, instead of in many
+// small concurrent ones: the concurrent writes would wait for each other anyway (they update the same rollup
+// rows), and the database's cost per event falls steeply with the batch size (a batch of 1 costs PostgreSQL
+// about 4 times as much per event as a batch of 64). Writes of large requests never wait here, and a large
+// request that joins the batch ends the wait.
+func (ing *Ingester) awaitSmallWrite(ls *lanes, batch []*request, n int) ([]*request, int) {
+	for n < ing.cfg.FlushSize && ing.smallWrites.Load() > 0 {
+		var (
+			r  *request
+			ok bool
+		)
+		select {
+		case r, ok = <-ls.small:
+			if !ok {
+				ls.small = nil
+				continue
+			}
+		case r, ok = <-ls.large:
+			if !ok {
+				ls.large = nil
+				continue
+			}
+		case <-ing.smallDone:
+			continue // re-check: the token may be stale, or another small write may still be in flight
+		}
+		batch = append(batch, r)
+		n += len(r.events)
+		if r.lane != &ing.small {
+			break
+		}
+	}
+	return batch, n
 }
 
 func (ing *Ingester) flush(batch []*request, n int) {

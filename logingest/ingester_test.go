@@ -850,6 +850,47 @@ func TestAppendConcurrencyLimitsWriters(t *testing.T) {
 	}
 }
 
+// TestSmallWritesRunOneAtATime: with two writers, small requests that queue while a write of small requests
+// is in flight wait for it and then share one write, instead of a second, concurrent small write; a large
+// request ends the wait at once.
+func TestSmallWritesRunOneAtATime(t *testing.T) {
+	t.Parallel()
+	g := newGate()
+	ing, _ := setup(t, g, &logingest.Config{Writers: 2, SmallRequestEvents: 1})
+	errs := make(chan error, 10)
+	ingest := func(ids ...string) {
+		events := make([]logingest.Event, len(ids))
+		for i, id := range ids {
+			events[i] = validEvent(id)
+		}
+		go func() {
+			_, err := ing.Ingest(context.Background(), "", events)
+			errs <- err
+		}()
+	}
+	ingest("a")
+	require.Equal(t, 1, <-g.entered, "the first small request is written at once")
+	for _, id := range []string{"b", "c", "d"} {
+		ingest(id)
+	}
+	require.Eventually(t, func() bool { return queued(ing) == 4 }, 5*time.Second, time.Millisecond)
+	require.Empty(t, g.entered, "no second small write starts while the first is in flight")
+	g.release <- struct{}{}
+	require.Equal(t, 3, <-g.entered, "the small requests that queued meanwhile share the next write")
+
+	// A small write is in flight (b, c, d); the small requests queued now are held until a large one arrives.
+	ingest("f")
+	ingest("g")
+	require.Eventually(t, func() bool { return queued(ing) == 5 }, 5*time.Second, time.Millisecond)
+	ingest("h1", "h2")
+	require.Equal(t, 4, <-g.entered, "a large request is written at once, with the small requests held")
+	g.release <- struct{}{}
+	g.release <- struct{}{}
+	for range 7 {
+		require.NoError(t, <-errs)
+	}
+}
+
 // TestFlushDelayWaitsForFlushSize: with a FlushDelay the writer holds its first request until FlushSize events
 // are queued (or the delay ends), so three single-event requests share one store write.
 func TestFlushDelayWaitsForFlushSize(t *testing.T) {
