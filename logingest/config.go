@@ -51,7 +51,10 @@ type Config struct {
 	// comes within about MaxAdmissionWait + MaxQueueWait. Negative disables the wait. Defaults to 250ms.
 	MaxAdmissionWait time.Duration
 	// SmallRequestEvents is the largest request (in events) that queues in the small-request lane, which the
-	// writers serve first: live single events are not delayed by a backlog of large batches. Defaults to 10.
+	// writers serve first: live single events are not delayed by a backlog of large batches. Writes made only of
+	// small requests run one at a time (a writer holds them while another such write is in flight, gathering
+	// what queues meanwhile), so they commit in few large writes; writes of larger requests do not wait for
+	// them. Defaults to 10.
 	SmallRequestEvents int
 	// WriteTimeout bounds one store write; requests in a write that times out fail with ErrUnavailable.
 	// Defaults to 10s.
