@@ -15,9 +15,9 @@ import (
 
 // exportChunkRows is how many events one statement of Export reads. A chunk is read whole, and its statement
 // ends, before any of its events is handed out: the statement's locks and snapshot last as long as reading
-// 2,000 rows (milliseconds), however slowly the caller consumes them, so partition upkeep (ATTACH, whose lock
+// 1,000 rows (milliseconds), however slowly the caller consumes them, so partition upkeep (ATTACH, whose lock
 // waits are bounded by strongLockTimeout and retried) gets its turn between two chunks.
-const exportChunkRows = 2000
+const exportChunkRows = 1000
 
 // exportTexts are the byte columns of a chunk row, in the order of selectColumns.
 const (
@@ -74,7 +74,8 @@ func (s *Store) Export(ctx context.Context, f logingest.Filter, fn func(e *login
 	defer wg.Wait() // after cancel: the reader stops, and never outlives Export
 	defer cancel()
 	chunks := make(chan *exportChunk, 1)
-	wg.Go(func() { s.exportRead(ctx, f, chunks) })
+	free := make(chan *exportChunk, 3) // chunks fn is done with, for the reader to fill again
+	wg.Go(func() { s.exportRead(ctx, f, chunks, free) })
 
 	var (
 		e   logingest.Event
@@ -97,26 +98,33 @@ func (s *Store) Export(ctx context.Context, f logingest.Filter, fn func(e *login
 				return fmt.Errorf("export: %w", err)
 			}
 		}
+		select {
+		case free <- c:
+		default:
+		}
 	}
 	return ctx.Err() // nil unless the reader stopped for ctx without telling (it always tells: belt and braces)
 }
 
 // exportRead reads the chunks of f into out, closing it at the end, after the last chunk or a chunk that
 // carries an error. It stops when ctx is done.
-func (s *Store) exportRead(ctx context.Context, f logingest.Filter, out chan<- *exportChunk) {
+func (s *Store) exportRead(ctx context.Context, f logingest.Filter, out chan<- *exportChunk, free <-chan *exportChunk) {
 	defer close(out)
-	arenaSize := 1 << 20
 	for {
-		c := s.exportReadChunk(ctx, f, arenaSize)
+		var c *exportChunk
 		select {
-		case out <- c:
-		case <-ctx.Done():
-			return
+		case c = <-free:
+		default:
+			c = &exportChunk{rows: make([]exportRow, 0, exportChunkRows), arena: make([]byte, 0, 256<<10)}
 		}
+		s.exportReadChunk(ctx, f, c)
 		if c.err != nil || len(c.rows) < exportChunkRows {
+			select {
+			case out <- c:
+			case <-ctx.Done():
+			}
 			return
 		}
-		arenaSize = cap(c.arena)
 		// The next chunk starts after the last row, as Query's NextCursor would: the cursor holds the stored
 		// sort value (before sanitising).
 		var e logingest.Event
@@ -130,20 +138,28 @@ func (s *Store) exportRead(ctx context.Context, f logingest.Filter, out chan<- *
 		cur := storequery.At(&e, last.id, f.SortBy)
 		cur.Order = f.SortOrder
 		f.After = cur.Encode()
+		select {
+		case out <- c:
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 
-// exportReadChunk reads the next exportChunkRows events of f (from f.After) with one statement, whole.
-func (s *Store) exportReadChunk(ctx context.Context, f logingest.Filter, arenaSize int) *exportChunk {
+// exportReadChunk reads the next exportChunkRows events of f (from f.After) with one statement, whole, into c
+// (emptied first), or sets c.err.
+func (s *Store) exportReadChunk(ctx context.Context, f logingest.Filter, c *exportChunk) {
+	c.rows, c.arena, c.err = c.rows[:0], c.arena[:0], nil
 	f.Limit = exportChunkRows - 1 // buildPageSQL reads Limit+1 rows
 	q, args, _, _, err := buildPageSQL(f)
 	if err != nil {
-		return &exportChunk{err: err}
+		c.err = err
+		return
 	}
-	c := &exportChunk{rows: make([]exportRow, 0, exportChunkRows), arena: make([]byte, 0, arenaSize)}
 	rows, err := s.pool.Query(ctx, q, args...)
 	if err != nil {
-		return &exportChunk{err: fmt.Errorf("export: %w", withCtx(ctx, mapErr(err)))}
+		c.err = fmt.Errorf("export: %w", withCtx(ctx, mapErr(err)))
+		return
 	}
 	var b [exportTexts]pgtype.DriverBytes // only valid until the next row: copied into the arena
 	for rows.Next() {
@@ -152,20 +168,20 @@ func (s *Store) exportReadChunk(ctx context.Context, f logingest.Filter, arenaSi
 			&b[xUserID], &b[xSessionID], &b[xAppVersion], &b[xDeviceInfo], &r.seq, &b[xPriority], &r.recv,
 			&r.processed, &r.original); err != nil {
 			rows.Close()
-			return &exportChunk{err: fmt.Errorf("export: scan: %w", err)}
+			c.err = fmt.Errorf("export: scan: %w", err)
+			return
 		}
 		for k := range b {
 			c.arena = append(c.arena, b[k]...)
-			r.end[k] = uint32(len(c.arena)) //nolint:gosec // a chunk of 2,000 rows stays far below 4 GiB (1 GiB per value at most)
+			r.end[k] = uint32(len(c.arena)) //nolint:gosec // a chunk of 1,000 rows stays far below 4 GiB (1 GiB per value at most)
 		}
 		r.nullProps, r.nullDevice = b[xProperties] == nil, b[xDeviceInfo] == nil
 		c.rows = append(c.rows, r)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
-		return &exportChunk{err: fmt.Errorf("export: %w", withCtx(ctx, mapErr(err)))}
+		c.err = fmt.Errorf("export: %w", withCtx(ctx, mapErr(err)))
 	}
-	return c
 }
 
 // decodeExportRow sets e to row r, whose byte columns start at offset start of the chunk: strings from text

@@ -15,7 +15,7 @@ import (
 // exportChunkRows is how many events one statement of Export reads. A chunk is read whole, and its statement
 // (a read transaction of its own) ends, before any of its events is handed out: however slowly the caller
 // consumes them, no read transaction stays open long enough to hold back WAL checkpoints.
-const exportChunkRows = 2000
+const exportChunkRows = 1000
 
 // The byte columns of a chunk row, in the order of selectColumns.
 const (
@@ -77,7 +77,8 @@ func (s *Store) Export(ctx context.Context, f logingest.Filter, fn func(e *login
 	defer wg.Wait() // after cancel: the reader stops, and never outlives Export
 	defer cancel()
 	chunks := make(chan *exportChunk, 1)
-	wg.Go(func() { s.exportRead(ctx, f, chunks) })
+	free := make(chan *exportChunk, 3) // chunks fn is done with, for the reader to fill again
+	wg.Go(func() { s.exportRead(ctx, f, chunks, free) })
 
 	var (
 		e   logingest.Event
@@ -97,6 +98,10 @@ func (s *Store) Export(ctx context.Context, f logingest.Filter, fn func(e *login
 			if err := fn(&e); err != nil {
 				return fmt.Errorf("export: %w", err)
 			}
+		}
+		select {
+		case free <- c:
+		default:
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -127,20 +132,23 @@ func (s *Store) exportPages(ctx context.Context, f logingest.Filter, fn func(e *
 
 // exportRead reads the chunks of f into out, closing it at the end, after the last chunk or a chunk that
 // carries an error. It stops when ctx is done.
-func (s *Store) exportRead(ctx context.Context, f logingest.Filter, out chan<- *exportChunk) {
+func (s *Store) exportRead(ctx context.Context, f logingest.Filter, out chan<- *exportChunk, free <-chan *exportChunk) {
 	defer close(out)
-	arenaSize := 1 << 20
 	for {
-		c := s.exportReadChunk(ctx, f, arenaSize)
+		var c *exportChunk
 		select {
-		case out <- c:
-		case <-ctx.Done():
-			return
+		case c = <-free:
+		default:
+			c = &exportChunk{rows: make([]exportRow, 0, exportChunkRows), arena: make([]byte, 0, 256<<10)}
 		}
+		s.exportReadChunk(ctx, f, c)
 		if c.err != nil || len(c.rows) < exportChunkRows {
+			select {
+			case out <- c:
+			case <-ctx.Done():
+			}
 			return
 		}
-		arenaSize = cap(c.arena)
 		// The next chunk starts after the last row, as Query's NextCursor would: the cursor holds the stored
 		// sort value (before sanitising).
 		var e logingest.Event
@@ -151,16 +159,23 @@ func (s *Store) exportRead(ctx context.Context, f logingest.Filter, out chan<- *
 		cur := storequery.At(&e, last.id, f.SortBy)
 		cur.Order = f.SortOrder
 		f.After = cur.Encode()
+		select {
+		case out <- c:
+		case <-ctx.Done():
+			return
+		}
 	}
 }
 
 // exportReadChunk reads the next exportChunkRows events of f (no search; from f.After) with one statement,
-// whole.
-func (s *Store) exportReadChunk(ctx context.Context, f logingest.Filter, arenaSize int) *exportChunk {
-	fail := func(err error) *exportChunk { return &exportChunk{err: fmt.Errorf("export: %w", s.mapErr(ctx, err))} }
+// whole, into c (emptied first), or sets c.err.
+func (s *Store) exportReadChunk(ctx context.Context, f logingest.Filter, c *exportChunk) {
+	c.rows, c.arena, c.err = c.rows[:0], c.arena[:0], nil
+	fail := func(err error) { c.err = fmt.Errorf("export: %w", s.mapErr(ctx, err)) }
 	after, err := storequery.After(f)
 	if err != nil {
-		return &exportChunk{err: err}
+		c.err = err
+		return
 	}
 	col := sortColumns[f.SortBy]
 	where, args := filterWhere(f)
@@ -185,10 +200,10 @@ func (s *Store) exportReadChunk(ctx context.Context, f logingest.Filter, arenaSi
 	q := "SELECT " + selectColumns + " FROM analytics_logs" + where +
 		fmt.Sprintf(" ORDER BY %s %s, id %s LIMIT %d", col, dir, dir, exportChunkRows)
 
-	c := &exportChunk{rows: make([]exportRow, 0, exportChunkRows), arena: make([]byte, 0, arenaSize)}
 	rows, err := s.reader.QueryContext(ctx, q, args...)
 	if err != nil {
-		return fail(err)
+		fail(err)
+		return
 	}
 	defer func() { _ = rows.Close() }()
 	var b [exportTexts]sql.RawBytes // only valid until the next row: copied into the arena
@@ -197,19 +212,19 @@ func (s *Store) exportReadChunk(ctx context.Context, f logingest.Filter, arenaSi
 		if err := rows.Scan(&r.id, &b[xSource], &b[xEventID], &b[xTimestamp], &b[xEventType], &b[xEventName],
 			&b[xProperties], &b[xUserID], &b[xSessionID], &b[xAppVersion], &b[xDeviceInfo], &r.seq, &b[xPriority],
 			&b[xReceivedAt], &b[xProcessedAt], &b[xOriginal]); err != nil {
-			return fail(fmt.Errorf("scan: %w", err))
+			fail(fmt.Errorf("scan: %w", err))
+			return
 		}
 		for k := range b {
 			c.arena = append(c.arena, b[k]...)
-			r.end[k] = uint32(len(c.arena)) //nolint:gosec // a chunk of 2,000 rows stays far below 4 GiB (1 GiB per value at most)
+			r.end[k] = uint32(len(c.arena)) //nolint:gosec // a chunk of 1,000 rows stays far below 4 GiB (1 GiB per value at most)
 			r.null[k] = b[k] == nil
 		}
 		c.rows = append(c.rows, r)
 	}
 	if err := rows.Err(); err != nil {
-		return fail(err)
+		fail(err)
 	}
-	return c
 }
 
 // decodeExportRow sets e to row r, whose byte columns start at offset start of the chunk: strings from text
