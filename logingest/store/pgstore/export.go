@@ -236,8 +236,10 @@ func servableJSONB(e *logingest.Event) bool {
 			return false
 		}
 	}
-	for _, s := range [...]string{e.EventID, string(e.EventType), e.EventName, e.UserID, e.SessionID, e.AppVersion,
-		string(e.Priority), e.Source} {
+	for _, s := range [...]string{
+		e.EventID, string(e.EventType), e.EventName, e.UserID, e.SessionID, e.AppVersion,
+		string(e.Priority), e.Source,
+	} {
 		if !utf8.ValidString(s) {
 			return false
 		}

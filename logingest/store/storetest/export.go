@@ -52,8 +52,10 @@ func exportChecks() []check {
 				if err := appendInserted(ctx, s, events); err != nil {
 					return err
 				}
-				first, err := query(ctx, s, logingest.Filter{Source: sourceProd, SortBy: logingest.SortEventName,
-					SortOrder: logingest.SortAsc, Limit: 700, SkipTotal: true})
+				first, err := query(ctx, s, logingest.Filter{
+					Source: sourceProd, SortBy: logingest.SortEventName,
+					SortOrder: logingest.SortAsc, Limit: 700, SkipTotal: true,
+				})
 				if err != nil {
 					return err
 				}
@@ -107,7 +109,7 @@ func exportChecks() []check {
 						return nil
 					})
 					if !errors.Is(err, errStop) {
-						return fmt.Errorf("Export whose fn fails at event %d returned %v, want an error matching fn's", stopAt, err)
+						return fmt.Errorf("Export whose fn fails at event %d returned %w, want an error matching fn's", stopAt, err)
 					}
 					if calls != stopAt {
 						return fmt.Errorf("Export called fn %d times after it failed at event %d, want no call after the failure", calls, stopAt)
