@@ -62,9 +62,18 @@ func awkwardEvents(n int, now time.Time) []logingest.Event {
 	return out
 }
 
+// otherSource moves events to source "other", another tenant than keyRead's.
+func otherSource(events []logingest.Event) []logingest.Event {
+	for i := range events {
+		events[i].Source = "other"
+	}
+	return events
+}
+
 // TestExportStreamMatchesPages: on the SQL stores, the export through logingest.Exporter writes exactly the
 // bytes (and headers) of the export by pages through Query, for NDJSON and CSV, every sort and filters, over
-// more events than a few chunks, awkward values and rows stored past validation that are served sanitised.
+// more events than a few chunks, awkward values and rows stored past validation that are served sanitised;
+// another source's events never appear.
 func TestExportStreamMatchesPages(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2025, 8, 27, 12, 0, 0, 0, time.UTC)
@@ -76,6 +85,8 @@ func TestExportStreamMatchesPages(t *testing.T) {
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = s.Close() })
 			_, err = s.Append(t.Context(), awkwardEvents(4500, now))
+			require.NoError(t, err)
+			_, err = s.Append(t.Context(), otherSource(awkwardEvents(50, now)))
 			require.NoError(t, err)
 			db, err := sql.Open("sqlite", path)
 			require.NoError(t, err)
@@ -104,6 +115,8 @@ func TestExportStreamMatchesPages(t *testing.T) {
 			require.NoError(t, err)
 			t.Cleanup(func() { _ = s.Close() })
 			_, err = s.Append(t.Context(), awkwardEvents(4500, now))
+			require.NoError(t, err)
+			_, err = s.Append(t.Context(), otherSource(awkwardEvents(50, now)))
 			require.NoError(t, err)
 			for id, vals := range map[string]string{ // event_id: timestamp, received_at, properties, device_info
 				"bad-infinity":     `'infinity', now(), '{"a":1}', NULL`,
@@ -140,6 +153,8 @@ func TestExportStreamMatchesPages(t *testing.T) {
 				got.Header().Del("X-Request-Id")
 				require.Equal(t, want.Header(), got.Header(), q)
 				require.Greater(t, bytes.Count(want.Body.Bytes(), []byte("\n")), 1, "%s exports some events", q)
+				require.NotContains(t, got.Body.String(), `"source":"other"`, "%s: another tenant's events", q)
+				require.NotContains(t, got.Body.String(), ",other,", "%s: another tenant's events", q)
 				if !bytes.Equal(want.Body.Bytes(), got.Body.Bytes()) {
 					w, g := want.Body.String(), got.Body.String()
 					i := 0
