@@ -393,3 +393,12 @@ func rssBytes() uint64 {
 	}
 	return pages * uint64(max(os.Getpagesize(), 0))
 }
+
+// RunExport measures GET /api/v1/logs/export of every event of Source (rows of them) through the real
+// handler, as NDJSON and as CSV: rows/s, peak heap and peak RSS above their values before the export. It is the
+// export part of RunTerms on its own, for BenchmarkBigExport of the SQL stores.
+func RunExport(b *testing.B, s logingest.Store, rows int) {
+	b.Helper()
+	b.Run("export/ndjson", func(b *testing.B) { exportBench(b, s, rows, "format=ndjson") })
+	b.Run("export/csv", func(b *testing.B) { exportBench(b, s, rows, "format=csv") })
+}

@@ -3,10 +3,8 @@ package httpapi
 import (
 	"bufio"
 	"context"
-	"encoding/csv"
 	"fmt"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -66,12 +64,15 @@ func (h *Handler) handleExport(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.Limit, f.Offset, f.SkipTotal = logingest.MaxQueryLimit, 0, true
-
-	page, err := h.store.Query(r.Context(), f)
-	if err != nil {
-		h.writeError(w, r, storeError("export", err))
+	if ex, ok := h.store.(logingest.Exporter); ok {
+		h.exportStream(w, r, ex, f, format)
 		return
 	}
+	h.exportPages(w, r, f, format)
+}
+
+// exportHeaders sets the headers of an export of f in format and sends the status 200.
+func (h *Handler) exportHeaders(w http.ResponseWriter, f logingest.Filter, format string) {
 	name := fmt.Sprintf("logs-%s-%s.%s", safeFileName(f.Source), h.cfg.Now().UTC().Format("20060102T150405Z"), format)
 	hdr := w.Header()
 	if format == formatCSV {
@@ -82,16 +83,104 @@ func (h *Handler) handleExport(w http.ResponseWriter, r *http.Request) {
 	hdr.Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	hdr.Set("Cache-Control", "no-store")
 	w.WriteHeader(http.StatusOK)
+}
 
-	rc := http.NewResponseController(w)
-	bw := bufio.NewWriterSize(w, 64<<10)
-	var cw *csv.Writer
-	if format == formatCSV {
-		cw = csv.NewWriter(bw)
-		_ = cw.Write(exportColumns)
+// exportFlushRows is how many events are written between two flushes to the client; each flush gets
+// exportWriteTimeout.
+const exportFlushRows = logingest.MaxQueryLimit
+
+// exportEncoder writes the events of an export as NDJSON lines or CSV records, through a buffer of 64 KiB.
+type exportEncoder struct {
+	bw  *bufio.Writer
+	csv bool
+	buf []byte // one line or record, reused
+}
+
+func newExportEncoder(w http.ResponseWriter, format string) *exportEncoder {
+	x := &exportEncoder{bw: bufio.NewWriterSize(w, 64<<10), csv: format == formatCSV}
+	if x.csv {
+		x.buf = appendCSVHeader(x.buf[:0])
+		_, _ = x.bw.Write(x.buf)
 	}
-	// The next page is read while this one is written (at most two pages in memory): the store's work and
-	// the encoding overlap.
+	return x
+}
+
+// write writes e.
+func (x *exportEncoder) write(e *logingest.Event) error {
+	var err error
+	if x.csv {
+		x.buf = appendCSVRecord(x.buf[:0], e)
+	} else {
+		x.buf, err = appendLogJSON(x.buf[:0], e)
+		x.buf = append(x.buf, '\n')
+	}
+	if err != nil {
+		return err
+	}
+	_, err = x.bw.Write(x.buf)
+	return err
+}
+
+// exportStream is the export through the store's logingest.Exporter: the store reads in chunks, ahead of the
+// writing, and hands out each event once, reusing its memory. The status is sent with the first event (or at
+// the end), so that an error before it (a malformed cursor, the store unavailable) is answered as an error.
+// Every exportFlushRows events the buffer is flushed to the client, which gets exportWriteTimeout for it.
+func (h *Handler) exportStream(w http.ResponseWriter, r *http.Request, ex logingest.Exporter, f logingest.Filter, format string) {
+	rc := http.NewResponseController(w)
+	var x *exportEncoder
+	rows := 0
+	flush := func() error {
+		if err := x.bw.Flush(); err != nil {
+			return err
+		}
+		_ = rc.Flush()
+		_ = rc.SetWriteDeadline(time.Now().Add(exportWriteTimeout))
+		return nil
+	}
+	start := func() {
+		h.exportHeaders(w, f, format)
+		_ = rc.SetWriteDeadline(time.Now().Add(exportWriteTimeout))
+		x = newExportEncoder(w, format)
+	}
+	err := ex.Export(r.Context(), f, func(e *logingest.Event) error {
+		if x == nil {
+			start()
+		}
+		if err := x.write(e); err != nil {
+			return err
+		}
+		if rows++; rows%exportFlushRows == 0 {
+			return flush()
+		}
+		return nil
+	})
+	if err != nil && x == nil {
+		h.writeError(w, r, storeError("export", err))
+		return
+	}
+	if x == nil {
+		start()
+	}
+	if err == nil {
+		err = flush()
+	}
+	if err != nil {
+		h.requestLogger(r).WarnContext(r.Context(), "export aborted", "rows", rows, "error", err)
+		panic(http.ErrAbortHandler) // the status is sent: break the transfer so the file is not taken as whole
+	}
+}
+
+// exportPages is the export of a store that is not a logingest.Exporter: page by page with the store's keyset
+// cursor, the next page read while this one is written (at most two pages in memory).
+func (h *Handler) exportPages(w http.ResponseWriter, r *http.Request, f logingest.Filter, format string) {
+	page, err := h.store.Query(r.Context(), f)
+	if err != nil {
+		h.writeError(w, r, storeError("export", err))
+		return
+	}
+	h.exportHeaders(w, f, format)
+	rc := http.NewResponseController(w)
+	x := newExportEncoder(w, format)
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	type fetched struct {
@@ -100,7 +189,6 @@ func (h *Handler) handleExport(w http.ResponseWriter, r *http.Request) {
 	}
 	next := make(chan fetched, 1) // buffered: a fetch never blocks, even when the export stops early
 	rows := 0
-	var buf []byte // one NDJSON line, reused
 	for {
 		pending := page.NextCursor != ""
 		if pending {
@@ -113,28 +201,12 @@ func (h *Handler) handleExport(w http.ResponseWriter, r *http.Request) {
 		}
 		_ = rc.SetWriteDeadline(time.Now().Add(exportWriteTimeout))
 		for i := range page.Events {
-			e := &page.Events[i]
-			if cw != nil {
-				err = cw.Write(csvRecord(e))
-			} else {
-				buf, err = appendLogJSON(buf[:0], e)
-				if err == nil {
-					buf = append(buf, '\n')
-					_, err = bw.Write(buf)
-				}
-			}
-			if err != nil {
+			if err = x.write(&page.Events[i]); err != nil {
 				break
 			}
 		}
-		if cw != nil {
-			cw.Flush()
-			if err == nil {
-				err = cw.Error()
-			}
-		}
 		if err == nil {
-			err = bw.Flush()
+			err = x.bw.Flush()
 		}
 		if err == nil {
 			_ = rc.Flush()
@@ -152,29 +224,6 @@ func (h *Handler) handleExport(w http.ResponseWriter, r *http.Request) {
 		h.requestLogger(r).WarnContext(r.Context(), "export aborted", "rows", rows, "error", err)
 		panic(http.ErrAbortHandler) // the status is sent: break the transfer so the file is not taken as whole
 	}
-}
-
-// csvRecord is e as exportColumns (sequence_number empty when absent). Free-text cells that a spreadsheet
-// would run as a formula (starting with = + - @, tab or carriage return) are prefixed with an apostrophe: the
-// ingest key is public, so an event can carry anything.
-func csvRecord(e *logingest.Event) []string {
-	seq := "" // absent
-	if e.SequenceNumber != nil {
-		seq = strconv.FormatInt(*e.SequenceNumber, 10)
-	}
-	return []string{
-		strconv.FormatInt(e.ID, 10), csvText(e.EventID), e.Timestamp.UTC().Format(time.RFC3339Nano), e.ReceivedAt.UTC().Format(time.RFC3339Nano),
-		csvText(string(e.EventType)), csvText(e.EventName), csvText(e.UserID), csvText(e.SessionID),
-		csvText(e.AppVersion), csvText(string(e.Priority)), seq,
-		csvText(e.Source), csvText(string(e.Properties)), csvText(string(e.DeviceInfo)),
-	}
-}
-
-func csvText(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
 }
 
 // safeFileName keeps letters, digits, '-', '_' and '.' of s (a source name) for a Content-Disposition

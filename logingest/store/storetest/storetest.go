@@ -115,6 +115,7 @@ func checks() []check {
 	all = append(all, pingChecks()...)
 	all = append(all, userEraserChecks()...)
 	all = append(all, keyStoreChecks()...)
+	all = append(all, exportChecks()...)
 	return all
 }
 

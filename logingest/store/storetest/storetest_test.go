@@ -48,7 +48,7 @@ func TestOptionalInterfacesSkipped(t *testing.T) {
 	t.Parallel()
 	type plain struct{ logingest.Store }
 	for _, c := range checks() {
-		if !strings.HasPrefix(c.name, "UserEraser/") && !strings.HasPrefix(c.name, "KeyStore/") {
+		if !strings.HasPrefix(c.name, "UserEraser/") && !strings.HasPrefix(c.name, "KeyStore/") && !strings.HasPrefix(c.name, "Exporter/") {
 			continue
 		}
 		err := c.run(t.Context(), plain{memstore.New()}, Options{})
@@ -61,7 +61,7 @@ func TestOptionalInterfacesSkipped(t *testing.T) {
 
 func TestChecksWellFormed(t *testing.T) {
 	t.Parallel()
-	groups := []string{"Append", "Query", "Stats", "Ping", "UserEraser", "KeyStore", "Aggregator"}
+	groups := []string{"Append", "Query", "Stats", "Ping", "UserEraser", "KeyStore", "Aggregator", "Exporter"}
 	source := regexp.MustCompile(`^[a-z]+\.go:\d+$`)
 	seen := map[string]bool{}
 	for _, c := range checks() {
