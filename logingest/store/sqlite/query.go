@@ -173,7 +173,7 @@ func (s *Store) query(ctx context.Context, f logingest.Filter, col string, after
 }
 
 // filterWhere returns the WHERE clause (with a leading space, or empty) and its arguments for f's filters.
-// Values only ever travel as arguments. Search reads the FTS5 index first (ftsFirst).
+// Values only ever travel as arguments. Search reads the FTS5 index first (ftsFirstCond).
 func filterWhere(f logingest.Filter) (string, []any) { return filterWhereSearch(f, ftsFirstCond) }
 
 // filterWhereRowMatch is filterWhere with search as a test of each row (rowMatch), so that the rows are read

@@ -154,7 +154,8 @@ type Store struct {
 	now        func() time.Time
 	logger     *slog.Logger
 
-	search searchConfig // the limits of searchindex.go and searchtotal.go (zero: defaults; tests lower them)
+	search  searchConfig   // the limits of searchindex.go and searchtotal.go (zero: defaults; tests lower them)
+	indexer *searchIndexer // the background search indexer (searchindexer.go); nil until init succeeds
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -258,12 +259,14 @@ func (s *Store) init(ctx context.Context, c Config, pragmas url.Values) error {
 	reader.SetMaxOpenConns(c.MaxReaders)
 	reader.SetMaxIdleConns(c.MaxReaders)
 	s.reader = reader
+	s.startIndexer(indexerConfig{})
 	return nil
 }
 
 // schemaVersion is the migration this code needs at least: from 008 on, Append maintains the rollups and the
-// search index itself. On an older schema the insert triggers of 006 and 007 would count every event twice.
-const schemaVersion = 8
+// search index itself (on an older schema the insert triggers of 006 and 007 would count every event twice),
+// and from 009 on the background indexer records in analytics_search_indexed how far it indexed.
+const schemaVersion = 9
 
 // checkSchemaVersion refuses a database whose schema is older than schemaVersion.
 func (s *Store) checkSchemaVersion(ctx context.Context) error {
@@ -287,6 +290,7 @@ func (s *Store) checkSchemaVersion(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
+		s.indexer.stop() // before the writer closes under it
 		var errs []error
 		if s.insertStmt != nil {
 			errs = append(errs, s.insertStmt.Close())
