@@ -114,11 +114,11 @@ func (s *Store) append(ctx context.Context, events []logingest.Event) (_ []login
 		}
 		results[i].ID = stored[k] // absent: the event was erased; its ID stays 0
 	}
-	// The rollups and analytics_last_seen follow the rows inserted, in the same transaction (migration 008
-	// replaced the per-row triggers that kept them). The search index gets the non-ASCII documents now and
-	// the rest from the background indexer after the commit (migration 009, searchindexer.go).
+	// The rollups follow the rows inserted, in the same transaction (migration 008 replaced the per-row
+	// triggers that kept them). The search index gets the non-ASCII documents now and the rest, with
+	// analytics_last_seen, from the background indexer after the commit (migration 009, searchindexer.go).
 	if len(inserted) > 0 {
-		if err := updateRollups(rowCtx, tx, events, results, ids); err != nil {
+		if err := updateRollups(rowCtx, tx, ids); err != nil {
 			return nil, fmt.Errorf("rollups: %w", err)
 		}
 		if anyNonASCII(events) {

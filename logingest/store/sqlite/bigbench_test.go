@@ -177,5 +177,5 @@ var bigBackfill = []string{
 	SELECT source, 's', session_id, max(received_at) FROM analytics_logs WHERE session_id <> '' GROUP BY 1, 3`,
 	`INSERT INTO analytics_logs_fts (rowid, doc)
 	SELECT id, substr(concat_ws(' ', event_name, user_id, session_id, properties), 1, 2048) FROM analytics_logs`,
-	`UPDATE analytics_search_indexed SET upto = (SELECT coalesce(max(id), 0) FROM analytics_logs)`,
+	`UPDATE analytics_indexed SET upto = (SELECT coalesce(max(id), 0) FROM analytics_logs)`,
 }

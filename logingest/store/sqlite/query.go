@@ -296,6 +296,7 @@ var dialect = &rollupsql.Dialect{
 	RawAppVersion: "app_version",
 	RawPlatform:   platformSQL,
 	RawDuration:   durationSQL,
+	LastSeenTail:  lastSeenTail,
 	Where: func(f logingest.Filter, args []any) (string, []any) {
 		w, more := filterWhere(f)
 		w = strings.TrimPrefix(w, " WHERE ")

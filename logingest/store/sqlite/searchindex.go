@@ -66,7 +66,7 @@ func plainASCII(s string) bool {
 // about a thousand times slower than LIKE (0.5–7 ms per row at a million events). A LIKE match is always a
 // FTS5 match. A search with a non-ASCII term is probed on every row.
 //
-// The un-indexed tail (migration 009). The FTS5 index holds every event up to analytics_search_indexed.upto,
+// The un-indexed tail (migration 009). The FTS5 index holds every event up to analytics_indexed.upto,
 // and above it the events whose document is not ASCII (Append indexes those itself); the background indexer
 // (searchindexer.go) moves upto forward a few times a second. Every search condition therefore also accepts
 // a row of the tail (id above upto, ASCII document) that matches every term by LIKE (tailMatch): for an
@@ -87,8 +87,15 @@ const (
 	nonASCIIDoc = "(length(event_name) < octet_length(event_name) OR length(user_id) < octet_length(user_id) OR " +
 		"length(session_id) < octet_length(session_id) OR length(coalesce(properties, '')) < octet_length(coalesce(properties, '')))"
 	// indexedUpTo is the id up to which every event is in the FTS5 index (migration 009).
-	indexedUpTo = "(SELECT upto FROM analytics_search_indexed)"
+	indexedUpTo = "(SELECT upto FROM analytics_indexed)"
 )
+
+// lastSeenTail is what analytics_last_seen lacks until the indexer has run (rollupsql.Dialect.LastSeenTail):
+// the user and session ids of the events above upto, with their received_at.
+const lastSeenTail = `SELECT source, 'u' AS kind, user_id AS id, received_at AS seen FROM analytics_logs
+	WHERE analytics_logs.id > ` + indexedUpTo + ` AND user_id <> ''
+	UNION ALL SELECT source, 's', session_id, received_at FROM analytics_logs
+	WHERE analytics_logs.id > ` + indexedUpTo + ` AND session_id <> ''`
 
 // tailMatch is the condition that a row of the un-indexed tail (see "The un-indexed tail") matches terms,
 // and its arguments; ok is false when no such row can match (a term keeps a non-ASCII character after

@@ -8,7 +8,7 @@ import (
 
 // searchIndexer adds the search documents that Append left out of its transaction (the ASCII ones, migration
 // 009) to the FTS5 index, after the commit, in transactions of its own on the writer connection: each indexes
-// the events above analytics_search_indexed.upto, at most indexerConfig.batch of them, and moves upto past
+// the events above analytics_indexed.upto, at most indexerConfig.batch of them, and moves upto past
 // them, atomically, so a crash re-indexes from upto and loses nothing. Searches cover the events above upto
 // by testing them row by row (searchindex.go, "The un-indexed tail"), so the index may lag without a search
 // missing anything.
@@ -104,8 +104,10 @@ func (ix *searchIndexer) run(ctx context.Context) {
 	}
 }
 
-// indexTail indexes, in one transaction on the writer connection, the ASCII search documents of the events
-// above analytics_search_indexed.upto, at most limit ids of them, and moves upto past them. It returns how
+// indexTail indexes, in one transaction on the writer connection, the events above analytics_indexed.upto,
+// at most limit ids of them: their ASCII search documents go into the FTS5 index, their users' and
+// sessions' latest received_at into analytics_last_seen (one upsert per distinct id, as the per-row trigger
+// of 006 computed it); then upto moves past them. It returns how
 // many ids it covered (0 when the index is complete).
 func (s *Store) indexTail(ctx context.Context, limit int64) (_ int64, err error) {
 	tx, err := s.writer.BeginTx(ctx, nil)
@@ -118,7 +120,7 @@ func (s *Store) indexTail(ctx context.Context, limit int64) (_ int64, err error)
 		}
 	}()
 	var upto, top int64
-	if err := tx.QueryRowContext(ctx, "SELECT upto, (SELECT coalesce(max(id), 0) FROM analytics_logs) FROM analytics_search_indexed").
+	if err := tx.QueryRowContext(ctx, "SELECT upto, (SELECT coalesce(max(id), 0) FROM analytics_logs) FROM analytics_indexed").
 		Scan(&upto, &top); err != nil {
 		return 0, err
 	}
@@ -130,7 +132,16 @@ func (s *Store) indexTail(ctx context.Context, limit int64) (_ int64, err error)
 		SELECT id, `+searchDoc+` FROM analytics_logs WHERE id > ? AND id <= ? AND NOT `+nonASCIIDoc, upto, hi); err != nil {
 		return 0, err
 	}
-	if _, err := tx.ExecContext(ctx, "UPDATE analytics_search_indexed SET upto = ?", hi); err != nil {
+	for _, kind := range []struct{ kind, column string }{{"u", "user_id"}, {"s", "session_id"}} {
+		//nolint:gosec // G202: column is one of two constants
+		if _, err := tx.ExecContext(ctx, `INSERT INTO analytics_last_seen (source, kind, id, seen)
+			SELECT source, ?, `+kind.column+`, max(received_at) FROM analytics_logs
+			WHERE id > ? AND id <= ? AND `+kind.column+` <> '' GROUP BY source, `+kind.column+`
+			ON CONFLICT DO UPDATE SET seen = max(seen, excluded.seen)`, kind.kind, upto, hi); err != nil {
+			return 0, err
+		}
+	}
+	if _, err := tx.ExecContext(ctx, "UPDATE analytics_indexed SET upto = ?", hi); err != nil {
 		return 0, err
 	}
 	if err := tx.Commit(); err != nil {

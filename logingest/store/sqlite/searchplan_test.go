@@ -208,7 +208,7 @@ func TestSearchPlansAgree(t *testing.T) {
 		return out
 	}
 	var upto int64
-	require.NoError(t, s.writer.QueryRowContext(t.Context(), "SELECT upto FROM analytics_search_indexed").Scan(&upto))
+	require.NoError(t, s.writer.QueryRowContext(t.Context(), "SELECT upto FROM analytics_indexed").Scan(&upto))
 	require.Zero(t, upto, "the ASCII documents are still in the tail")
 	tailAnswers := answers()
 	require.NoError(t, s.indexAll(t.Context()))
