@@ -9,8 +9,9 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestFoldTermIsFTS5Folding checks foldTerm against SQLite's FTS5 trigram tokenizer over every Unicode code
-// point outside ASCII: the code points FTS5 folds to an ASCII character are exactly those foldTerm replaces,
+// TestFoldTermIsFTS5Folding checks foldTerm against SQLite's FTS5 trigram tokenizer over every code point of
+// Unicode's planes 0 and 1 outside ASCII (the planes above have no case mappings,
+// and each plane costs seconds of FTS5 tokenizing under -race): the code points FTS5 folds to an ASCII character are exactly those foldTerm replaces,
 // and foldTerm replaces each with the character FTS5 folds it to. The un-indexed tail's row test (tailMatch)
 // is exact only if they agree.
 func TestFoldTermIsFTS5Folding(t *testing.T) {
@@ -26,11 +27,12 @@ func TestFoldTermIsFTS5Folding(t *testing.T) {
 
 	// Every code point c as "#c#", 1024 to a row of chunks (rowid: the first code point).
 	const chunk = 1024
+	const last = 0x1FFFF // the end of plane 1
 	tx, err := db.BeginTx(ctx, nil)
 	require.NoError(t, err)
-	for lo := rune(0x80); lo <= utf8.MaxRune; lo += chunk {
+	for lo := rune(0x80); lo <= last; lo += chunk {
 		var b strings.Builder
-		for c := lo; c < lo+chunk && c <= utf8.MaxRune; c++ {
+		for c := lo; c < lo+chunk && c <= last; c++ {
 			if utf8.ValidRune(c) {
 				b.WriteString("#" + string(c) + "#")
 			}
@@ -62,7 +64,7 @@ func TestFoldTermIsFTS5Folding(t *testing.T) {
 		for _, lo := range matches("chunks", a) {
 			_, err := db.ExecContext(ctx, "DELETE FROM points")
 			require.NoError(t, err)
-			for c := rune(lo); c < rune(lo)+chunk && c <= utf8.MaxRune; c++ {
+			for c := rune(lo); c < rune(lo)+chunk && c <= last; c++ {
 				if utf8.ValidRune(c) {
 					_, err := db.ExecContext(ctx, "INSERT INTO points (rowid, doc) VALUES (?, ?)", c, "#"+string(c)+"#")
 					require.NoError(t, err)
@@ -74,7 +76,7 @@ func TestFoldTermIsFTS5Folding(t *testing.T) {
 		}
 	}
 	want := map[rune]string{}
-	for c := rune(0x80); c <= utf8.MaxRune; c++ {
+	for c := rune(0x80); c <= last; c++ {
 		if f := foldTerm(string(c)); f != string(c) {
 			want[c] = f
 		}
