@@ -246,7 +246,6 @@ func (s *Store) commonSearch(ctx context.Context, tx *sql.Tx, f logingest.Filter
 	q := `SELECT (SELECT count(*) FROM (SELECT rowid FROM analytics_logs_fts WHERE analytics_logs_fts MATCH ? LIMIT ?))`
 	args := []any{ftsQuery(terms), limit}
 	if tail, more, ok := tailMatch(terms); ok {
-		//nolint:gosec // G202: tail is built by tailMatch from fixed conditions with ? placeholders
 		q += ` + (SELECT count(*) FROM (SELECT 1 FROM analytics_logs WHERE ` + tail + ` LIMIT ?))`
 		args = append(append(args, more...), limit)
 	}
