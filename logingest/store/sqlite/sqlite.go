@@ -47,6 +47,15 @@
 //     by rowid range and checked against the other filters, scaled to the table's id range (±2 % for a term
 //     in a sixth of a million events; a term whose matches cluster in time varies more). When the ranges
 //     would cover the whole table, every match is counted and the total is exact.
+//
+// # Indexing after the commit
+//
+// Append's transaction stores the rows and the rollups; the FTS5 documents of ASCII events and
+// analytics_last_seen are filled by a background indexer in transactions of its own, which record in
+// analytics_indexed.upto how far they got (migration 009; a crash re-indexes from there). Readers cover the
+// events above upto themselves: search tests them row by row with LIKE (the FTS5 answer for ASCII
+// documents), and the active user and session counts merge their ids. A stored event is searchable and
+// counted at once.
 package sqlite
 
 import (
