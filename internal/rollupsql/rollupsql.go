@@ -55,6 +55,11 @@ type Dialect struct {
 	Time func(time.Time) any
 	// ParseTime reads a bucket value scanned into a string.
 	ParseTime func(string) (time.Time, error)
+	// LastSeenTail, when set, is a SELECT of rows (source, kind, id, seen) that analytics_last_seen does not
+	// hold yet (a store that folds them in after the commit): the user ids (kind 'u') and session ids ('s')
+	// of the events stored since, with their received_at as seen. Distinct users and sessions count them
+	// too. Empty: analytics_last_seen is complete.
+	LastSeenTail string
 	// BucketText casts the bucket column to text in the form ParseTime reads ("bucket" on SQLite).
 	BucketText string
 	// Raw expressions over analytics_logs: minute bucket (as the rollup bucket column, same type), app version
@@ -201,9 +206,30 @@ func (d *Dialect) active(ctx context.Context, q Querier, source, kind string, a,
 	lo, hi := b.time(a), b.time(now)
 	var n int64
 	var future bool
-	err := queryRow(ctx, q, `SELECT (SELECT `+count+` FROM analytics_last_seen WHERE kind = `+k+src+
-		` AND seen > `+lo+` AND seen <= `+hi+`), EXISTS (SELECT 1 FROM analytics_last_seen WHERE kind = `+k+src+
-		` AND seen > `+hi+`)`, b.args, &n, &future)
+	query := `SELECT (SELECT ` + count + ` FROM analytics_last_seen WHERE kind = ` + k + src +
+		` AND seen > ` + lo + ` AND seen <= ` + hi + `), EXISTS (SELECT 1 FROM analytics_last_seen WHERE kind = ` + k + src +
+		` AND seen > ` + hi + `)`
+	if d.LastSeenTail != "" {
+		// An id is active when its latest received_at, in analytics_last_seen or in the tail, is in the window
+		// (and none is later: future). With a source, the table's ids are counted by an index-only scan and
+		// the tail adds its ids that the table does not already count; without one, both are merged.
+		tail := `(` + d.LastSeenTail + `)`
+		if source != "" {
+			query = `SELECT (SELECT count(*) FROM analytics_last_seen WHERE kind = ` + k + src + ` AND seen > ` + lo +
+				` AND seen <= ` + hi + `) + (SELECT count(DISTINCT t.id) FROM ` + tail + ` t WHERE t.kind = ` + k +
+				` AND t.source = ` + b.arg(source) + ` AND t.seen > ` + lo + ` AND t.seen <= ` + hi +
+				` AND NOT EXISTS (SELECT 1 FROM analytics_last_seen l WHERE l.source = t.source AND l.kind = t.kind` +
+				` AND l.id = t.id AND l.seen > ` + lo + ` AND l.seen <= ` + hi + `))`
+		} else {
+			query = `SELECT (SELECT count(DISTINCT id) FROM (SELECT id FROM analytics_last_seen WHERE kind = ` + k +
+				` AND seen > ` + lo + ` AND seen <= ` + hi + ` UNION ALL SELECT t.id FROM ` + tail + ` t WHERE t.kind = ` + k +
+				` AND t.seen > ` + lo + ` AND t.seen <= ` + hi + `))`
+		}
+		query += `, EXISTS (SELECT 1 FROM analytics_last_seen WHERE kind = ` + k + src + ` AND seen > ` + hi +
+			`) OR EXISTS (SELECT 1 FROM ` + tail + ` t WHERE t.kind = ` + k + strings.ReplaceAll(src, "source", "t.source") +
+			` AND t.seen > ` + hi + `)`
+	}
+	err := queryRow(ctx, q, query, b.args, &n, &future)
 	if err != nil || !future {
 		return n, err
 	}

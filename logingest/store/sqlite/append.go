@@ -114,14 +114,17 @@ func (s *Store) append(ctx context.Context, events []logingest.Event) (_ []login
 		}
 		results[i].ID = stored[k] // absent: the event was erased; its ID stays 0
 	}
-	// The rollups, analytics_last_seen and the search index follow the rows inserted, in the same transaction
-	// (migration 008 replaced the per-row triggers that kept them).
+	// The rollups follow the rows inserted, in the same transaction (migration 008 replaced the per-row
+	// triggers that kept them). The search index gets the non-ASCII documents now and the rest, with
+	// analytics_last_seen, from the background indexer after the commit (migration 009, searchindexer.go).
 	if len(inserted) > 0 {
-		if err := updateRollups(rowCtx, tx, events, results, ids); err != nil {
+		if err := updateRollups(rowCtx, tx, ids); err != nil {
 			return nil, fmt.Errorf("rollups: %w", err)
 		}
-		if err := indexForSearch(rowCtx, tx, ids); err != nil {
-			return nil, fmt.Errorf("search index: %w", err)
+		if anyNonASCII(events) {
+			if err := indexNonASCII(rowCtx, tx, ids); err != nil {
+				return nil, fmt.Errorf("search index: %w", err)
+			}
 		}
 	}
 	if err := ctx.Err(); err != nil {
@@ -129,6 +132,9 @@ func (s *Store) append(ctx context.Context, events []logingest.Event) (_ []login
 	}
 	if err := tx.Commit(); err != nil {
 		return nil, fmt.Errorf("commit: %w", err)
+	}
+	if len(inserted) > 0 {
+		s.indexer.wake()
 	}
 	return results, nil
 }

@@ -173,7 +173,7 @@ func (s *Store) query(ctx context.Context, f logingest.Filter, col string, after
 }
 
 // filterWhere returns the WHERE clause (with a leading space, or empty) and its arguments for f's filters.
-// Values only ever travel as arguments. Search reads the FTS5 index first (ftsFirst).
+// Values only ever travel as arguments. Search reads the FTS5 index first (ftsFirstCond).
 func filterWhere(f logingest.Filter) (string, []any) { return filterWhereSearch(f, ftsFirstCond) }
 
 // filterWhereRowMatch is filterWhere with search as a test of each row (rowMatch), so that the rows are read
@@ -296,6 +296,7 @@ var dialect = &rollupsql.Dialect{
 	RawAppVersion: "app_version",
 	RawPlatform:   platformSQL,
 	RawDuration:   durationSQL,
+	LastSeenTail:  lastSeenTail,
 	Where: func(f logingest.Filter, args []any) (string, []any) {
 		w, more := filterWhere(f)
 		w = strings.TrimPrefix(w, " WHERE ")

@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-
-	"github.com/change66/logserver/logingest"
 )
 
 // platformSQL is the platform the rollups count for a row: device_info.platform when it is a JSON string, cut to
@@ -27,18 +25,12 @@ type rollupSum struct {
 	durSum      float64
 }
 
-// lastSeenKey is the primary key of a row of analytics_last_seen.
-type lastSeenKey struct{ source, kind, id string }
-
-// updateRollups adds the rows Append inserted (ids; results[i].Status is AppendInserted for their events) to
-// the rollups of migration 006: one aggregate query sums them per minute key (SQLite computes the platform
-// and the duration from the JSON, with the SQL the rollup queries use for raw rows), the hour sums follow
-// from the minute ones, and the latest received_at per user and per session is taken in memory; then one
-// upsert row per distinct key. The figures are those the per-row triggers of 006 kept (migration 008 replaced
-// them): the same keys, counts and sums.
-func updateRollups(
-	ctx context.Context, tx *sql.Tx, events []logingest.Event, results []logingest.AppendResult, ids idRange,
-) error {
+// updateRollups adds the rows Append inserted (ids) to the rollup tables of migration 006: one aggregate query
+// sums them per minute key (SQLite computes the platform and the duration from the JSON, with the SQL the
+// rollup queries use for raw rows), the hour sums follow from the minute ones; then one upsert row per
+// distinct key. The figures are those the per-row triggers of 006 kept (migration 008 replaced them): the
+// same keys, counts and sums. analytics_last_seen follows after the commit (migration 009, indexTail).
+func updateRollups(ctx context.Context, tx *sql.Tx, ids idRange) error {
 	minute := make(map[rollupKey]rollupSum)
 	hour := make(map[rollupKey]rollupSum)
 	rows, err := tx.QueryContext(ctx, `SELECT source, substr(received_at, 1, 16) || ':00.000000000Z', event_type,
@@ -64,22 +56,6 @@ func updateRollups(
 	if err := rows.Err(); err != nil {
 		return err
 	}
-	seen := make(map[lastSeenKey]string)
-	for i := range events {
-		if results[i].Status != logingest.AppendInserted {
-			continue
-		}
-		e := &events[i]
-		recv := formatTime(e.ReceivedAt)
-		if e.UserID != "" {
-			k := lastSeenKey{e.Source, "u", e.UserID}
-			seen[k] = max(seen[k], recv)
-		}
-		if e.SessionID != "" {
-			k := lastSeenKey{e.Source, "s", e.SessionID}
-			seen[k] = max(seen[k], recv)
-		}
-	}
 	for _, t := range []struct {
 		table string
 		sums  map[rollupKey]rollupSum
@@ -87,9 +63,6 @@ func updateRollups(
 		if err := upsertRollup(ctx, tx, t.table, t.sums); err != nil {
 			return fmt.Errorf("%s: %w", t.table, err)
 		}
-	}
-	if err := upsertLastSeen(ctx, tx, seen); err != nil {
-		return fmt.Errorf("analytics_last_seen: %w", err)
 	}
 	return nil
 }
@@ -108,8 +81,6 @@ const (
 	upsertRollupSQL = ` (source, bucket, event_type, priority, event_name, app_version, platform, n, dur_count,
 		dur_sum) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO UPDATE SET n = n + excluded.n,
 		dur_count = dur_count + excluded.dur_count, dur_sum = dur_sum + excluded.dur_sum`
-	upsertLastSeenSQL = `INSERT INTO analytics_last_seen (source, kind, id, seen) VALUES (?, ?, ?, ?)
-		ON CONFLICT DO UPDATE SET seen = max(seen, excluded.seen)`
 )
 
 // upsertRollup adds sums to table, in key order.
@@ -132,29 +103,6 @@ func upsertRollup(ctx context.Context, tx *sql.Tx, table string, sums map[rollup
 		s := sums[k]
 		if _, err := stmt.ExecContext(ctx, k.source, k.bucket, k.eventType, k.priority, k.eventName, k.appVersion,
 			k.platform, s.n, s.durCount, s.durSum); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// upsertLastSeen moves analytics_last_seen forward to the latest received_at of each user and session, in key
-// order.
-func upsertLastSeen(ctx context.Context, tx *sql.Tx, seen map[lastSeenKey]string) error {
-	keys := make([]lastSeenKey, 0, len(seen))
-	for k := range seen {
-		keys = append(keys, k)
-	}
-	slices.SortFunc(keys, func(a, b lastSeenKey) int {
-		return cmp.Or(cmp.Compare(a.source, b.source), cmp.Compare(a.kind, b.kind), cmp.Compare(a.id, b.id))
-	})
-	stmt, err := tx.PrepareContext(ctx, upsertLastSeenSQL)
-	if err != nil {
-		return err
-	}
-	defer stmt.Close()
-	for _, k := range keys {
-		if _, err := stmt.ExecContext(ctx, k.source, k.kind, k.id, seen[k]); err != nil {
 			return err
 		}
 	}

@@ -108,9 +108,7 @@ func (s *Store) searchSample(ctx context.Context, tx *sql.Tx, f logingest.Filter
 	var hits int64
 	for i := range k {
 		from := lo.Int64 + i*step + (step-size)/2
-		w := func(terms []string) (string, []any) {
-			return ftsWindow, []any{ftsQuery(terms), from, from + size - 1}
-		}
+		w := func(terms []string) (string, []any) { return ftsWindowCond(terms, from, from+size-1) }
 		where, args := filterWhereSearch(f, w)
 		var c int64
 		if err := tx.QueryRowContext(ctx, "SELECT count(*) FROM analytics_logs"+where, args...).Scan(&c); err != nil {

@@ -47,6 +47,15 @@
 //     by rowid range and checked against the other filters, scaled to the table's id range (±2 % for a term
 //     in a sixth of a million events; a term whose matches cluster in time varies more). When the ranges
 //     would cover the whole table, every match is counted and the total is exact.
+//
+// # Indexing after the commit
+//
+// Append's transaction stores the rows and the rollups; the FTS5 documents of ASCII events and
+// analytics_last_seen are filled by a background indexer in transactions of its own, which record in
+// analytics_indexed.upto how far they got (migration 009; a crash re-indexes from there). Readers cover the
+// events above upto themselves: search tests them row by row with LIKE (the FTS5 answer for ASCII
+// documents), and the active user and session counts merge their ids. A stored event is searchable and
+// counted at once.
 package sqlite
 
 import (
@@ -154,7 +163,8 @@ type Store struct {
 	now        func() time.Time
 	logger     *slog.Logger
 
-	search searchConfig // the limits of searchindex.go and searchtotal.go (zero: defaults; tests lower them)
+	search  searchConfig   // the limits of searchindex.go and searchtotal.go (zero: defaults; tests lower them)
+	indexer *searchIndexer // the background search indexer (searchindexer.go); nil until init succeeds
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -258,12 +268,14 @@ func (s *Store) init(ctx context.Context, c Config, pragmas url.Values) error {
 	reader.SetMaxOpenConns(c.MaxReaders)
 	reader.SetMaxIdleConns(c.MaxReaders)
 	s.reader = reader
+	s.startIndexer(indexerConfig{})
 	return nil
 }
 
 // schemaVersion is the migration this code needs at least: from 008 on, Append maintains the rollups and the
-// search index itself. On an older schema the insert triggers of 006 and 007 would count every event twice.
-const schemaVersion = 8
+// search index itself (on an older schema the insert triggers of 006 and 007 would count every event twice),
+// and from 009 on the background indexer records in analytics_indexed how far it indexed.
+const schemaVersion = 9
 
 // checkSchemaVersion refuses a database whose schema is older than schemaVersion.
 func (s *Store) checkSchemaVersion(ctx context.Context) error {
@@ -287,6 +299,7 @@ func (s *Store) checkSchemaVersion(ctx context.Context) error {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
+		s.indexer.stop() // before the writer closes under it
 		var errs []error
 		if s.insertStmt != nil {
 			errs = append(errs, s.insertStmt.Close())
