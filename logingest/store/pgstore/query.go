@@ -211,10 +211,17 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 	}
 
 	if countSQL != "" {
-		if custom {
+		switch {
+		case custom && search:
 			err = s.pool.QueryRow(ctx, countSQL, append([]any{pgx.QueryExecModeExec}, countSQLArgs...)...).Scan(&page.Total)
-		} else if err = br.QueryRow().Scan(&page.Total); err == nil {
-			err = br.Close()
+		case custom:
+			// A time range's bounded count keeps the prepared statement, as before customPlan: planned for the
+			// values of an hour of 5 million events, the list with its total took twice as long.
+			err = s.pool.QueryRow(ctx, countSQL, countSQLArgs...).Scan(&page.Total)
+		default:
+			if err = br.QueryRow().Scan(&page.Total); err == nil {
+				err = br.Close()
+			}
 		}
 		if err != nil {
 			return nil, fmt.Errorf("query: count: %w", withCtx(ctx, mapErr(err)))

@@ -13,10 +13,13 @@ const skewBand = time.Minute
 
 // skewedSQL is the predicate of the partial index analytics_logs_timestamp_skewed (migration 012), spelled
 // exactly as there so that the planner can prove the index usable. onTimeSQL is its complement: received_at
-// and timestamp are NOT NULL, so every event satisfies exactly one of the two.
+// and timestamp are NOT NULL (the infinities compare as any value does), so every event satisfies exactly one
+// of the two, and an on-time event matching [start, end) has start - skewBand <= received_at < end + skewBand.
 const (
-	skewedSQL = `(received_at - timestamp > interval '1 minute' OR received_at - timestamp < interval '-1 minute')`
-	onTimeSQL = `received_at - timestamp BETWEEN interval '-1 minute' AND interval '1 minute'`
+	skewedSQL = `((received_at AT TIME ZONE 'UTC') > (timestamp AT TIME ZONE 'UTC') + interval '1 minute'` +
+		` OR (timestamp AT TIME ZONE 'UTC') > (received_at AT TIME ZONE 'UTC') + interval '1 minute')`
+	onTimeSQL = `(received_at AT TIME ZONE 'UTC') <= (timestamp AT TIME ZONE 'UTC') + interval '1 minute'` +
+		` AND (timestamp AT TIME ZONE 'UTC') <= (received_at AT TIME ZONE 'UTC') + interval '1 minute'`
 )
 
 // skewSplit reports whether the page of f is the union of its on-time and its skewed events (skewSplitSQL):
