@@ -33,9 +33,11 @@ func skewSplit(f logingest.Filter) bool {
 	return f.SortBy == logingest.SortReceivedAt && (!f.StartTime.IsZero() || !f.EndTime.IsZero()) && !keysFromIndex(f)
 }
 
-// skewSplitSQL returns the page query of a filter for which skewSplit holds. where (with the keyset condition
-// of a cursor, if any) and args are the plain query's; order and limit its ORDER BY and LIMIT/OFFSET clauses,
-// whose last two arguments are Limit+1 and Offset.
+// skewSplitSQL returns the page query, and its arguments, of a filter for which skewSplit holds. where is the
+// plain query's conditions without the cursor's, keyset the cursor's condition (" AND ...", or ""), args their
+// arguments followed by those of limit; order and limit are the plain query's ORDER BY and LIMIT/OFFSET.
+// A range that matches many skewed events (an import of old events) costs a sort of all of them, read
+// index-only when the filter has nothing but source, event type and name besides the range.
 //
 // The page's keys are the first Limit+1+Offset keys of the union of two disjoint parts, each bounded:
 //   - on time (|received_at - timestamp| <= skewBand): received_at lies in [start - skewBand, end +
