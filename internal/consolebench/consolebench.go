@@ -264,6 +264,16 @@ func RunLists(b *testing.B, s logingest.Store, t Terms) {
 			})
 			b.ReportMetric(100*float64(estimated)/float64(b.N), "estimated_%")
 		})
+		if strings.Contains(c.name, "time-") {
+			b.Run(c.name+"/page-only", func(b *testing.B) { // without Page.Total (SkipTotal): the page's own cost
+				timed(b, func(r *rand.Rand) error {
+					f := c.f(r)
+					f.SkipTotal = true
+					_, err := s.Query(ctx, f)
+					return err
+				})
+			})
+		}
 	}
 	// Page 1000 (pages of 50) of the newest-first listing, by offset and by cursor (the cursor of page 999
 	// found once, outside the timing).

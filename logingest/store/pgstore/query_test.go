@@ -10,6 +10,7 @@ import (
 
 	"github.com/change66/logserver/internal/storequery"
 	"github.com/change66/logserver/logingest"
+	"github.com/change66/logserver/logingest/store/pgstore"
 )
 
 // TestQuery_TimeRangeAcrossPartitions checks the pages of a timestamp range in the past against the events:
@@ -48,8 +49,27 @@ func TestQuery_TimeRangeAcrossPartitions(t *testing.T) {
 	for i := range 6 { // same timestamp and received_at: ties broken by id
 		add("tie", i, start.Add(30*time.Minute), start.Add(31*time.Minute))
 	}
+	// At the edges of the on-time band of Query's split (skewsplit.go): a minute late or early is on time, a
+	// microsecond more is skewed; at the range's edges too.
+	for i, lag := range []time.Duration{time.Minute, time.Minute + time.Microsecond, -time.Minute, -time.Minute - time.Microsecond} {
+		add("edge-start", i, start, start.Add(lag))
+		add("edge-end", i, end.Add(-time.Microsecond), end.Add(-time.Microsecond).Add(lag))
+		add("edge-out", i, end, end.Add(lag))
+	}
+	for i := range 4 { // received 40 days before their timestamps (a clock far ahead): the DEFAULT partition
+		add("default-ahead", i, start.Add(time.Duration(i)*7*time.Minute), start.Add(-40*24*time.Hour))
+	}
+	old := now.Add(-40 * 24 * time.Hour).Truncate(time.Hour) // no partition: a range whose events are all in DEFAULT
+	for i := range 9 {
+		ts := old.Add(-5*time.Minute + time.Duration(i)*9*time.Minute)
+		add("old-live", i, ts, ts.Add(time.Second))
+		add("old-late", i, ts, now.Add(-time.Duration(i)*time.Hour))
+	}
 	_, err := s.Append(t.Context(), events)
 	require.NoError(t, err)
+	var inDefault int
+	require.NoError(t, s.Pool().QueryRow(t.Context(), `SELECT count(*) FROM analytics_logs_default`).Scan(&inDefault))
+	require.Equal(t, 4+9, inDefault, "the DEFAULT partition must hold the events received 40 days ago")
 
 	f := logingest.Filter{Source: testSource, StartTime: start, EndTime: end}
 	var want []string
@@ -59,7 +79,7 @@ func TestQuery_TimeRangeAcrossPartitions(t *testing.T) {
 		}
 	}
 	slices.Sort(want)
-	require.Len(t, want, 20+12+5+6)
+	require.Len(t, want, 20+12+5+6+2*4+4)
 
 	// pages returns the events of every page of f, in order, after checking that the pages by cursor and by
 	// offset agree and hold each event of want once.
@@ -123,14 +143,61 @@ func TestQuery_TimeRangeAcrossPartitions(t *testing.T) {
 		}
 	}
 
-	for _, sortBy := range logingest.SortFields() {
-		for _, order := range []logingest.SortOrder{logingest.SortAsc, logingest.SortDesc} {
-			f := f
-			f.SortBy, f.SortOrder = sortBy, order
-			t.Logf("sort %s %s", sortBy, order)
-			nf, err := f.Normalize()
-			require.NoError(t, err)
-			requireSorted(t, nf, pages(t, f, want))
+	// The time ranges (Query splits those in received_at order into on-time and skewed events): the range;
+	// its type (one of two); only a start or only an end; a range whose partition does not exist (all of its
+	// events in DEFAULT) and one without a match.
+	inRange := func(e logingest.Event, from, to time.Time) bool {
+		return (from.IsZero() || !e.Timestamp.Before(from)) && (to.IsZero() || e.Timestamp.Before(to))
+	}
+	for i := range events {
+		if i%2 == 1 {
+			events[i].EventType = logingest.EventTypeError
+		}
+	}
+	_, err = s.Pool().Exec(t.Context(), `UPDATE analytics_logs SET event_type = 'error' WHERE event_id = ANY($1)`,
+		func() []string {
+			var ids []string
+			for _, e := range events {
+				if e.EventType == logingest.EventTypeError {
+					ids = append(ids, e.EventID)
+				}
+			}
+			return ids
+		}())
+	require.NoError(t, err)
+	for _, c := range []struct {
+		name string
+		f    logingest.Filter
+	}{
+		{"range", f},
+		{"range+type", logingest.Filter{Source: testSource, StartTime: start, EndTime: end, EventType: logingest.EventTypeError}},
+		{"start only", logingest.Filter{Source: testSource, StartTime: start}},
+		{"end only", logingest.Filter{Source: testSource, EndTime: end}},
+		{"range in DEFAULT", logingest.Filter{Source: testSource, StartTime: old, EndTime: old.Add(time.Hour)}},
+		{"no match", logingest.Filter{Source: testSource, StartTime: now.Add(-20 * 24 * time.Hour), EndTime: now.Add(-19 * 24 * time.Hour)}},
+	} {
+		want := []string{}
+		for _, e := range events {
+			if inRange(e, c.f.StartTime, c.f.EndTime) && (c.f.EventType == "" || e.EventType == c.f.EventType) {
+				want = append(want, e.EventID)
+			}
+		}
+		slices.Sort(want)
+		if c.name != "no match" {
+			require.NotEmpty(t, want, c.name)
+		}
+		for _, sortBy := range logingest.SortFields() {
+			for _, order := range []logingest.SortOrder{logingest.SortAsc, logingest.SortDesc} {
+				f := c.f
+				f.SortBy, f.SortOrder = sortBy, order
+				t.Logf("%s: sort %s %s", c.name, sortBy, order)
+				nf, err := f.Normalize()
+				require.NoError(t, err)
+				if q, _ := pgstore.PageSQLForTest(f); nf.SortBy == logingest.SortReceivedAt {
+					require.Contains(t, q, "UNION ALL", "the on-time and skewed split")
+				}
+				requireSorted(t, nf, pages(t, f, want))
+			}
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -66,6 +67,24 @@ func TestQuery_StoredValuesThatCannotBeServed(t *testing.T) {
 			require.Len(t, seen, total, "sort %s %s: %v", sortBy, order, seen)
 			require.Len(t, slices.Compact(slices.Clone(seen)), len(seen), "sort %s %s: a row came twice", sortBy, order)
 		}
+	}
+	// A time range in received_at order compares received_at with timestamp (skewsplit.go): the infinities
+	// must neither fail it nor be lost.
+	for _, r := range []struct {
+		from, to time.Time
+		want     []string
+	}{
+		{time.Time{}, time.Date(1, 1, 1, 0, 0, 1, 0, time.UTC), []string{"bad-neg-infinity", "bad-year-minus-1"}},
+		{time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), time.Time{}, []string{"bad-infinity", "bad-year-10000"}},
+	} {
+		page, err := s.Query(ctx, logingest.Filter{Source: testSource, StartTime: r.from, EndTime: r.to})
+		require.NoError(t, err)
+		var got []string
+		for _, e := range page.Events {
+			got = append(got, e.EventID)
+		}
+		slices.Sort(got)
+		require.Equal(t, r.want, got)
 	}
 	for id := range bad {
 		require.Contains(t, logs.String(), `"event_id":"`+id+`"`)

@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS analytics_logs_timestamp_skewed;
