@@ -1,2 +1,0 @@
--- PLACEHOLDER (branch pgpage only); see 011_reserved.up.sql.
-SELECT 1;
