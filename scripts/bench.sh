@@ -187,13 +187,23 @@ nats_pid=$!
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null && break; sleep 0.1; done
 psql "$PG_URL" -qAtc "CREATE DATABASE ${db}_buf" >/dev/null
 buf_url=$(python3 -c 'import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]); print(p._replace(path="/" + sys.argv[2]).geturl())' "$PG_URL" "${db}_buf")
-# CPU split of the end-to-end run: each process's CPU ticks (user+sys) from /proc, PostgreSQL summed over its processes.
+# CPU split of the end-to-end run: each process's CPU ticks (user+sys) from /proc. PostgreSQL's are those of the
+# backends connected to the benchmark's database and of the WAL writer, checkpointer and background writer (shared
+# with other databases of the server, if any): pg_snap lists "pid ticks" of those, pg_delta sums their growth
+# since a snapshot (a backend that started since counts from 0; one that exited meanwhile is missed).
 clk=$(getconf CLK_TCK)
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
-pg_ticks() { local t=0 p; for p in $(pgrep -x postgres || true); do t=$((t + $(ticks "$p"))); done; echo "$t"; }
+pg_snap() {
+  local p
+  for p in $(pgrep -f "^postgres: (.*: )?([a-z]+ ${db}_buf |walwriter|checkpointer|background writer)" || true); do
+    echo "$p $(ticks "$p")"
+  done
+}
+pg_delta() { pg_snap | awk -v before="$1" 'BEGIN { n = split(before, a, "\n"); for (i = 1; i <= n; i++) { split(a[i], f, " "); t0[f[1]] = f[2] } }
+  { d += $2 - ($1 in t0 ? t0[$1] : 0) } END { print d + 0 }'; }
 read -r -a buf_env <<<"${BENCH_BUFFER_ENV:-}"
 start_server DATABASE_URL="$buf_url" INGEST_BUFFER="nats://127.0.0.1:$nats_port" INGEST_BUFFER_WRITERS=2 "${buf_env[@]}"
-s0=$(ticks "$server_pid"); n0=$(ticks "$nats_pid"); p0=$(pg_ticks)
+s0=$(ticks "$server_pid"); n0=$(ticks "$nats_pid"); p0=$(pg_snap)
 t0=$(date +%s.%N)
 load pg-buffer-batch100 16 100 "$EVENTS"
 tl=$(date +%s.%N)
@@ -205,12 +215,12 @@ for _ in $(seq 1 6000); do
   sleep 0.1
 done
 t1=$(date +%s.%N)
-s1=$(ticks "$server_pid"); n1=$(ticks "$nats_pid"); p1=$(pg_ticks)
+s1=$(ticks "$server_pid"); n1=$(ticks "$nats_pid"); pg=$(pg_delta "$p0")
 stop_server
 buf_acked=$(field pg-buffer-batch100 events_acked)
 buf_e2e=$(awk -v n="$buf_acked" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
 buf_stored=$(psql "$buf_url" -qAtc "SELECT count(*) FROM analytics_logs")
-buf_cpu=$(awk -v n="$buf_acked" -v clk="$clk" -v s=$((s1 - s0)) -v q=$((n1 - n0)) -v p=$((p1 - p0)) \
+buf_cpu=$(awk -v n="$buf_acked" -v clk="$clk" -v s=$((s1 - s0)) -v q=$((n1 - n0)) -v p="$pg" \
   -v lg="$(field pg-buffer-batch100 cpu_us_per_event)" -v a="$t0" -v l="$tl" -v b="$t1" -v lag="$lag_at_load" 'BEGIN {
     printf "CPU µs per event: logserver %.0f, nats-server %.0f, postgres %.0f, loadgen %.1f; load %.1f s (lag %d at its end), drain %.1f s",
       s * 1e6 / clk / n, q * 1e6 / clk / n, p * 1e6 / clk / n, lg, l - a, lag, b - l }')
@@ -226,7 +236,7 @@ env -i PATH="$PATH" HOME="$HOME" PORT=0 HOST=127.0.0.1 LOG_LEVEL=warn LOG_FORMAT
   INGEST_BUFFER="nats://127.0.0.1:$nats_port" INGEST_BUFFER_STREAM=BENCHSPLIT INGEST_BUFFER_WRITERS=2 "${buf_env[@]}" \
   "$work/logserver" consume >"$work/consume.out" 2>"$work/consume.err" &
 consume_pid=$!
-c0=$(ticks "$consume_pid"); n0=$(ticks "$nats_pid"); p0=$(pg_ticks)
+c0=$(ticks "$consume_pid"); n0=$(ticks "$nats_pid"); p0=$(pg_snap)
 t0=$(date +%s.%N)
 curl_url=""
 for _ in $(seq 1 300); do
@@ -240,13 +250,13 @@ for _ in $(seq 1 6000); do
   sleep 0.1
 done
 t1=$(date +%s.%N)
-c1=$(ticks "$consume_pid"); n1=$(ticks "$nats_pid"); p1=$(pg_ticks)
+c1=$(ticks "$consume_pid"); n1=$(ticks "$nats_pid"); pg=$(pg_delta "$p0")
 kill "$consume_pid"; wait "$consume_pid" 2>/dev/null || true
 kill "$nats_pid"; wait "$nats_pid" 2>/dev/null || true; nats_pid=""
 split_acked=$(field pg-buffer-nowriters-batch100 events_acked)
 split_drain=$(awk -v n="$split_acked" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
 split_stored=$(psql "$buf_url" -qAtc "SELECT count(*) FROM analytics_logs")
-split_cpu=$(awk -v n="$split_acked" -v clk="$clk" -v c=$((c1 - c0)) -v q=$((n1 - n0)) -v p=$((p1 - p0)) 'BEGIN {
+split_cpu=$(awk -v n="$split_acked" -v clk="$clk" -v c=$((c1 - c0)) -v q=$((n1 - n0)) -v p="$pg" 'BEGIN {
     printf "CPU µs per event: consume %.0f, nats-server %.0f, postgres %.0f", c * 1e6 / clk / n, q * 1e6 / clk / n, p * 1e6 / clk / n }')
 fi
 
