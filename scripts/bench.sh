@@ -26,7 +26,10 @@
 # Tunables: BENCH_EVENTS (per HTTP run, default 200000), BENCH_SINGLE_EVENTS (default 60000), BENCH_DURATION (30s),
 # BENCH_STEPS (default "a b c d e f g": the steps to run; (a) is always run when b, c or d is), BENCH_SINGLE_ONLY=1
 # (steps b and c run only their single-event rows, and (a) is skipped: the quick check of the single / no-op
-# ratios), BENCH_FLEET_INSTALLS, BENCH_FLEET_EVENTS, BENCH_FLEET_MAX (bound of step g, default 5m).
+# ratios), BENCH_FLEET_INSTALLS, BENCH_FLEET_EVENTS, BENCH_FLEET_MAX (bound of step g, default 5m),
+# BENCH_B_ROWS (the rows of step b to run, e.g. "pg-batch100" for the baseline of step d alone; default all),
+# BENCH_BUFFER_ENV (extra environment for the logserver and consume processes of step d, e.g.
+# "INGEST_BUFFER_APPENDERS=2": to compare writer settings in one run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -115,11 +118,13 @@ psql "$PG_URL" -qAtc "CREATE DATABASE $db" >/dev/null
 bench_url=$(python3 -c 'import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]); print(p._replace(path="/" + sys.argv[2]).geturl())' "$PG_URL" "$db")
 if step b; then
 echo "(b) logserver over HTTP on PostgreSQL ..." >&2
+B_ROWS=" ${BENCH_B_ROWS:-pg-single pg-batch100 pg-batch1000} "
+brow() { [[ "$B_ROWS" == *" $1 "* ]]; }
 start_server DATABASE_URL="$bench_url"
-load pg-single 64 1 "$SINGLE_EVENTS"
+if brow pg-single; then load pg-single 64 1 "$SINGLE_EVENTS"; fi
 if full; then
-load pg-batch100 16 100 "$EVENTS"
-load pg-batch1000 8 1000 "$EVENTS"
+if brow pg-batch100; then load pg-batch100 16 100 "$EVENTS"; fi
+if brow pg-batch1000; then load pg-batch1000 8 1000 "$EVENTS"; fi
 fi
 stop_server
 fi
@@ -182,9 +187,27 @@ nats_pid=$!
 for _ in $(seq 1 100); do (exec 3<>"/dev/tcp/127.0.0.1/$nats_port") 2>/dev/null && break; sleep 0.1; done
 psql "$PG_URL" -qAtc "CREATE DATABASE ${db}_buf" >/dev/null
 buf_url=$(python3 -c 'import sys, urllib.parse as u; p = u.urlparse(sys.argv[1]); print(p._replace(path="/" + sys.argv[2]).geturl())' "$PG_URL" "${db}_buf")
-start_server DATABASE_URL="$buf_url" INGEST_BUFFER="nats://127.0.0.1:$nats_port" INGEST_BUFFER_WRITERS=2
+# CPU split of the end-to-end run: each process's CPU ticks (user+sys) from /proc. PostgreSQL's are those of the
+# backends connected to the benchmark's database and of the WAL writer, checkpointer and background writer (shared
+# with other databases of the server, if any): pg_snap lists "pid ticks" of those, pg_delta sums their growth
+# since a snapshot (a backend that started since counts from 0; one that exited meanwhile is missed).
+clk=$(getconf CLK_TCK)
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+pg_snap() {
+  local p
+  for p in $(pgrep -f "^postgres: (.*: )?([a-z]+ ${db}_buf |walwriter|checkpointer|background writer)" || true); do
+    echo "$p $(ticks "$p")"
+  done
+}
+pg_delta() { pg_snap | awk -v before="$1" 'BEGIN { n = split(before, a, "\n"); for (i = 1; i <= n; i++) { split(a[i], f, " "); t0[f[1]] = f[2] } }
+  { d += $2 - ($1 in t0 ? t0[$1] : 0) } END { print d + 0 }'; }
+read -r -a buf_env <<<"${BENCH_BUFFER_ENV:-}"
+start_server DATABASE_URL="$buf_url" INGEST_BUFFER="nats://127.0.0.1:$nats_port" INGEST_BUFFER_WRITERS=2 "${buf_env[@]}"
+s0=$(ticks "$server_pid"); n0=$(ticks "$nats_pid"); p0=$(pg_snap)
 t0=$(date +%s.%N)
 load pg-buffer-batch100 16 100 "$EVENTS"
+tl=$(date +%s.%N)
+lag_at_load=$(curl -fsS "$url/metrics" | awk '$1 == "logingest_buffer_lag_events" { print $2 }')
 # End to end: wait until the writers have stored everything the load got acknowledged.
 for _ in $(seq 1 6000); do
   lag=$(curl -fsS "$url/metrics" | awk '$1 == "logingest_buffer_lag_events" { print $2 }')
@@ -192,10 +215,15 @@ for _ in $(seq 1 6000); do
   sleep 0.1
 done
 t1=$(date +%s.%N)
+s1=$(ticks "$server_pid"); n1=$(ticks "$nats_pid"); pg=$(pg_delta "$p0")
 stop_server
 buf_acked=$(field pg-buffer-batch100 events_acked)
 buf_e2e=$(awk -v n="$buf_acked" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
 buf_stored=$(psql "$buf_url" -qAtc "SELECT count(*) FROM analytics_logs")
+buf_cpu=$(awk -v n="$buf_acked" -v clk="$clk" -v s=$((s1 - s0)) -v q=$((n1 - n0)) -v p="$pg" \
+  -v lg="$(field pg-buffer-batch100 cpu_us_per_event)" -v a="$t0" -v l="$tl" -v b="$t1" -v lag="$lag_at_load" 'BEGIN {
+    printf "CPU µs per event: logserver %.0f, nats-server %.0f, postgres %.0f, loadgen %.1f; load %.1f s (lag %d at its end), drain %.1f s",
+      s * 1e6 / clk / n, q * 1e6 / clk / n, p * 1e6 / clk / n, lg, l - a, lag, b - l }')
 
 # (d2) the same load with the writers elsewhere (INGEST_BUFFER_WRITERS=0): the ingest rate the replicas sustain
 # while the database is slow or away; then `logserver consume` drains the stream and we time it.
@@ -205,9 +233,10 @@ load pg-buffer-nowriters-batch100 16 100 "$EVENTS"
 stop_server
 : >"$work/consume.out"
 env -i PATH="$PATH" HOME="$HOME" PORT=0 HOST=127.0.0.1 LOG_LEVEL=warn LOG_FORMAT=json DATABASE_URL="$buf_url" \
-  INGEST_BUFFER="nats://127.0.0.1:$nats_port" INGEST_BUFFER_STREAM=BENCHSPLIT INGEST_BUFFER_WRITERS=2 \
+  INGEST_BUFFER="nats://127.0.0.1:$nats_port" INGEST_BUFFER_STREAM=BENCHSPLIT INGEST_BUFFER_WRITERS=2 "${buf_env[@]}" \
   "$work/logserver" consume >"$work/consume.out" 2>"$work/consume.err" &
 consume_pid=$!
+c0=$(ticks "$consume_pid"); n0=$(ticks "$nats_pid"); p0=$(pg_snap)
 t0=$(date +%s.%N)
 curl_url=""
 for _ in $(seq 1 300); do
@@ -221,11 +250,14 @@ for _ in $(seq 1 6000); do
   sleep 0.1
 done
 t1=$(date +%s.%N)
+c1=$(ticks "$consume_pid"); n1=$(ticks "$nats_pid"); pg=$(pg_delta "$p0")
 kill "$consume_pid"; wait "$consume_pid" 2>/dev/null || true
 kill "$nats_pid"; wait "$nats_pid" 2>/dev/null || true; nats_pid=""
 split_acked=$(field pg-buffer-nowriters-batch100 events_acked)
 split_drain=$(awk -v n="$split_acked" -v a="$t0" -v b="$t1" 'BEGIN { printf "%.0f", n / (b - a) }')
 split_stored=$(psql "$buf_url" -qAtc "SELECT count(*) FROM analytics_logs")
+split_cpu=$(awk -v n="$split_acked" -v clk="$clk" -v c=$((c1 - c0)) -v q=$((n1 - n0)) -v p="$pg" 'BEGIN {
+    printf "CPU µs per event: consume %.0f, nats-server %.0f, postgres %.0f", c * 1e6 / clk / n, q * 1e6 / clk / n, p * 1e6 / clk / n }')
 fi
 
 printf '\n%-28s %12s %10s %10s %10s %8s\n' "run" "events/s" "vs (a)" "p50 ms" "p99 ms" "errors"
@@ -275,7 +307,9 @@ if step d; then
 d=$(field pg-batch100 events_per_sec); bi=$(field pg-buffer-batch100 events_per_sec)
 printf 'buffer mode vs direct, PostgreSQL, batch 100 (same run): ingest %.2fx (%.0f vs %.0f events/s), end to end %.2fx (%s events/s; %s of %s acknowledged events stored)\n' \
   "$(ratio "$bi" "$d")" "$bi" "$d" "$(ratio "$buf_e2e" "$d")" "$buf_e2e" "$buf_stored" "$buf_acked"
+echo "  end to end: $buf_cpu${BENCH_BUFFER_ENV:+ (with $BENCH_BUFFER_ENV)}"
 bs=$(field pg-buffer-nowriters-batch100 events_per_sec)
 printf 'buffer mode, writers elsewhere: ingest %.2fx direct (%.0f events/s); consume drained the stream at %s events/s (%.2fx direct; %s of %s stored)\n' \
   "$(ratio "$bs" "$d")" "$bs" "$split_drain" "$(ratio "$split_drain" "$d")" "$split_stored" "$split_acked"
+echo "  consume: $split_cpu"
 fi

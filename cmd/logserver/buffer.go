@@ -51,7 +51,7 @@ func loadBufferConfig(r *envReader) bufferConfig {
 		MaxEvents:       r.int("INGEST_BUFFER_MAX_EVENTS", 10_000_000, 1, 1<<40),
 		DuplicateWindow: r.duration("INGEST_BUFFER_DUPLICATE_WINDOW", 10*time.Minute, time.Second),
 		Consumer:        r.str("INGEST_BUFFER_CONSUMER", "logingest-writers"),
-		Batch:           r.int("INGEST_BUFFER_BATCH", 1000, 1, 10000),
+		Batch:           r.int("INGEST_BUFFER_BATCH", 5000, 1, 10000),
 		AckWait:         r.duration("INGEST_BUFFER_ACK_WAIT", 30*time.Second, 2*time.Second),
 		Writers:         r.int("INGEST_BUFFER_WRITERS", 2, 0, 64),
 		Appenders:       r.int("INGEST_BUFFER_APPENDERS", 1, 1, 64),

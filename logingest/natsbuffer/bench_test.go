@@ -120,7 +120,7 @@ func BenchmarkDrainPostgres(b *testing.B) {
 			b.ReportMetric(float64(drainEvents)/time.Since(start).Seconds(), "events/s")
 		}
 	})
-	for _, bc := range []struct{ batch, appenders int }{{1000, 1}, {1000, 2}, {4000, 1}} {
+	for _, bc := range []struct{ batch, appenders int }{{1000, 1}, {1000, 2}, {5000, 1}} {
 		b.Run(fmt.Sprintf("buffer/batch=%d/appenders=%d", bc.batch, bc.appenders), func(b *testing.B) {
 			for range b.N {
 				benchmarkDrain(b, &Config{BatchSize: bc.batch, Appenders: bc.appenders})

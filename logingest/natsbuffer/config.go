@@ -62,7 +62,10 @@ type Config struct {
 	WriterPartitions []int
 	// BatchSize is about the most events a writer fetches and appends at once (INGEST_BUFFER_BATCH): a fetch
 	// asks for BatchSize divided by the events per message of the previous batch, so batch messages of
-	// uneven size can make a batch somewhat larger. Defaults to 1000.
+	// uneven size can make a batch somewhat larger. Defaults to 5000: PostgreSQL's COPY path costs less CPU per
+	// event the larger the transaction (one commit, one run of the rollup trigger and fewer rollup upserts per
+	// batch), and on a machine the writers share with PostgreSQL and NATS that CPU is the drain rate
+	// (scripts/bench.sh step d prints the split). Each writer holds up to Appenders+1 batches in memory.
 	BatchSize int
 	// Appenders is how many Store.Append calls each fetch loop (one per partition the Writer pulls) keeps
 	// running at once (INGEST_BUFFER_APPENDERS). The loop fetches and decodes the next batch while they write,
@@ -138,7 +141,7 @@ func (c *Config) withDefaults() Config {
 		out.MaxPendingPublishes = 16384
 	}
 	if out.BatchSize == 0 {
-		out.BatchSize = 1000
+		out.BatchSize = 5000
 	}
 	if out.Appenders == 0 {
 		out.Appenders = 1

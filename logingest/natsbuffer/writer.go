@@ -291,7 +291,7 @@ func (w *Writer) writeEach(ctx context.Context, held []fetched) {
 // whose dead letter could not be published is handed back for redelivery (its stored events then come back as
 // duplicates).
 func (w *Writer) settle(ctx context.Context, held []fetched, statuses []logingest.AppendStatus, refused []error) {
-	i := 0
+	i, inserted, duplicates := 0, 0, 0
 	for _, f := range held {
 		ok := true
 		for j := range f.events {
@@ -301,9 +301,9 @@ func (w *Writer) settle(ctx context.Context, held []fetched, statuses []loginges
 					ok = false
 				}
 			case statuses[i] == logingest.AppendDuplicate:
-				w.metrics.events.WithLabelValues("duplicate").Inc()
+				duplicates++
 			default:
-				w.metrics.events.WithLabelValues("inserted").Inc()
+				inserted++
 			}
 			i++
 		}
@@ -313,6 +313,9 @@ func (w *Writer) settle(ctx context.Context, held []fetched, statuses []loginges
 			_ = f.msg.Nak()
 		}
 	}
+	// Counted once per batch: a label lookup per event costs more than the rest of settle.
+	w.metrics.events.WithLabelValues("inserted").Add(float64(inserted))
+	w.metrics.events.WithLabelValues("duplicate").Add(float64(duplicates))
 }
 
 // decodeMessage returns the events of m: a FormatEventsV1 batch, or one event as JSON (no HeaderFormat).
