@@ -8,10 +8,10 @@ import (
 )
 
 // skewBand is how far received_at may be from timestamp for an event to count as received on time by
-// skewSplit. It must stay the interval of the partial index of migration 012 (skewedSQL repeats its predicate).
+// skewSplit. It must stay the interval of the partial index of migration 011 (skewedSQL repeats its predicate).
 const skewBand = time.Minute
 
-// skewedSQL is the predicate of the partial index analytics_logs_timestamp_skewed (migration 012), spelled
+// skewedSQL is the predicate of the partial index analytics_logs_timestamp_skewed (migration 011), spelled
 // exactly as there so that the planner can prove the index usable. onTimeSQL is its complement: received_at
 // and timestamp are NOT NULL (the infinities compare as any value does), so every event satisfies exactly one
 // of the two, and an on-time event matching [start, end) has start - skewBand <= received_at < end + skewBand.
@@ -47,7 +47,7 @@ func skewSplit(f logingest.Filter) bool {
 //     matches, otherwise prefers reading all of the band's matches through the timestamp index and sorting
 //     them (198,057 events for an hour, against 51 for the walk).
 //   - skewed (the rest: offline devices, imports, wrong clocks): read from the partial index of migration
-//     012 over the timestamp range, index-only for the filters it covers (source, event type and name), and
+//     011 over the timestamp range, index-only for the filters it covers (source, event type and name), and
 //     sorted. Unordered on purpose: asked for received_at order, the planner walks the primary key again.
 //
 // Only the page's rows are then read from the heap.
