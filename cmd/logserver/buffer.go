@@ -143,6 +143,35 @@ func (r bufferReader) Ping(context.Context) error {
 	return nil
 }
 
+// newBufferReader wraps store as a bufferReader that still offers the optional read interfaces httpapi looks
+// for (logingest.Aggregator for /api/v1/dashboard, logingest.Exporter for a streamed export) when store has
+// them: embedding only logingest.Store would hide them, so buffer mode would lose the dashboard route and fall
+// back to paging exports.
+func newBufferReader(store logingest.Store, nc *nats.Conn) logingest.Store {
+	r := bufferReader{Store: store, nc: nc}
+	ag, isAg := store.(logingest.Aggregator)
+	ex, isEx := store.(logingest.Exporter)
+	switch {
+	case isAg && isEx:
+		return struct {
+			bufferReader
+			logingest.Aggregator
+			logingest.Exporter
+		}{r, ag, ex}
+	case isAg:
+		return struct {
+			bufferReader
+			logingest.Aggregator
+		}{r, ag}
+	case isEx:
+		return struct {
+			bufferReader
+			logingest.Exporter
+		}{r, ex}
+	}
+	return r
+}
+
 // startWriters creates n writers on nc for store; run runs them until ctx ends. With partitions, writer k pulls
 // the partitions p with p mod n = k (with fewer partitions than writers, partition k mod n), so each partition has
 // one puller per process and keeps its order when a single process writes.

@@ -73,6 +73,14 @@ func TestBufferModeServeAndDeadLetters(t *testing.T) {
 	}, 2*time.Minute, 20*time.Millisecond, "the writer stores the batch")
 	code, _ = s.status(t, http.MethodGet, "/readiness", "", nil)
 	require.Equal(t, http.StatusOK, code)
+	// The read side keeps the store's optional interfaces in buffer mode: the dashboard route exists (it is
+	// registered only for an Aggregator) and counts the stored batch.
+	code, body := s.do(t, http.MethodGet, "/api/v1/dashboard", "k", nil)
+	require.Equal(t, http.StatusOK, code, "dashboard in buffer mode: %v", body)
+	totals, _ := body["data"].(map[string]any)["totals"].(map[string]any)
+	require.EqualValues(t, 50, totals["total_logs"], "the dashboard counts the 50 stored events: %v", body)
+	code, _ = s.status(t, http.MethodGet, "/api/v1/logs/export?format=ndjson", "k", nil)
+	require.Equal(t, http.StatusOK, code)
 
 	nc, err := nats.Connect(cluster.URLs())
 	require.NoError(t, err)

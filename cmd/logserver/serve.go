@@ -177,7 +177,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 				return err
 			}
 		}
-		br := bufferReader{Store: store, nc: nc}
+		br := newBufferReader(store, nc)
 		backend, opsStore = bufferBackend{Publisher: pub, store: br}, br
 		logger.Info("ingest buffer ready", slog.String("stream", cfg.Buffer.Stream),
 			slog.String("nats", nc.ConnectedUrlRedacted()), slog.Int("writers", cfg.Buffer.Writers))
