@@ -9,9 +9,11 @@ import (
 )
 
 // Admission: the Ingester refuses a request when the time it would wait in the queue, estimated from the
-// queue's depth and the rate at which the writers drain it, exceeds Config.MaxQueueWait. A transport reserves
-// room for a request before it reads its body (Reserve), so a body that cannot be taken is never read or
-// decoded and admitted requests finish within the bound; a request that finds no room may wait for it, for
+// queue's depth and the rate at which the writers drain it, exceeds Config.MaxQueueWait. A transport asks
+// before it reads a body whether the request could be taken (Admit, which holds nothing), so a body that cannot
+// be taken is never read, and reserves room once it has counted the events, before decoding them (Reserve), so
+// admitted requests finish within the bound and a refused one costs no decoding; a request that finds no room
+// may wait for it, for
 // Config.MaxAdmissionWait at most, in a first-come first-served waiting room (it costs an idle connection,
 // nothing more), so a burst of arrivals is taken as the queue drains instead of being refused.
 //
@@ -158,28 +160,26 @@ func (ing *Ingester) reserveSize(events int) int {
 	return events
 }
 
-// Admit reports, before a request is read, whether a request carrying about that many events would be
-// admitted now: nil, or an *OverloadedError (matching ErrOverloaded) when its lane already makes a request
-// wait longer than Config.MaxQueueWait or the queue bounds are reached. events 0 means unknown size, judged as
-// the smallest request of the large lane. It reserves nothing (Reserve does); Ingest checks again.
+// Admit reports, before a request is read, whether a request carrying about that many events would be taken
+// now: nil when Reserve would hold room for it at once or let it wait for room, an *OverloadedError (matching
+// ErrOverloaded, with the request's Retry-After) when Reserve would refuse it at once, ErrClosed after Close.
+// events 0 means unknown size, judged as the smallest request of the large lane; sizes past MaxBatchSize count as
+// MaxBatchSize. It holds nothing (a request whose body never arrives holds no room); Reserve decides again.
 func (ing *Ingester) Admit(events int) error {
 	ing.mu.Lock()
 	defer ing.mu.Unlock()
 	if ing.closed {
 		return ErrClosed
 	}
-	l := &ing.large
-	if events > 0 {
-		l = ing.laneFor(events)
-	}
-	n := events
+	n := min(events, ing.cfg.MaxBatchSize)
 	if n <= 0 {
 		n = min(ing.cfg.SmallRequestEvents+1, ing.cfg.MaxBatchSize)
 	}
-	if ing.refuse(l, n, 0) {
-		return ing.overloaded(l, n)
+	l := ing.laneFor(n)
+	if !ing.hasWaiters(l) && !ing.refuse(l, n, 0) || ing.mayWait(l, n) {
+		return nil
 	}
-	return nil
+	return ing.overloaded(l, n)
 }
 
 // Reservation is room in the Ingester's queue held for one request whose events are not read yet. Reserve

@@ -53,8 +53,9 @@ func TestAdmission(t *testing.T) {
 		t.Helper()
 		b := &testBundle{gate: newGate(), clock: &manualClock{now: testNow}, errs: make(chan error, 100)}
 		ing, _ := setup(t, b.gate, &logingest.Config{
-			Writers: 1, FlushSize: 1, MaxQueueWait: time.Second, SmallRequestEvents: 1, Now: b.clock.Now,
-		})
+			Writers: 1, FlushSize: 1, MaxQueueWait: time.Second, MaxAdmissionWait: -1, SmallRequestEvents: 1,
+			Now: b.clock.Now,
+		}) // no waiting room: Admit refuses what the queue cannot take now (WaitingRoom in TestReserve has one)
 		// Measure the drain rate: one write of 10 events that takes 1s on the clock, 10 events/s.
 		go func() { _, err := ing.Ingest(context.Background(), "", events("measure", 10)); b.errs <- err }()
 		<-b.gate.entered
@@ -238,7 +239,12 @@ func TestReserve(t *testing.T) {
 		go func() { _, err := ing.Ingest(context.Background(), "", events("inflight", 8)); b.errs <- err }()
 		require.Equal(t, 8, <-b.gate.entered)
 
-		// 8 + 5 events would wait 1.3s: no room now, but it comes within the admission wait.
+		// 8 + 5 events would wait 1.3s: no room now, but it comes within the admission wait, so the check before
+		// the body is read lets it through; 1000 events would take 100s: refused before the body is read.
+		require.NoError(t, ing.Admit(5))
+		var oe *logingest.OverloadedError
+		require.ErrorAs(t, ing.Admit(1000), &oe)
+		require.GreaterOrEqual(t, oe.RetryAfter, time.Second)
 		got := make(chan error, 1)
 		var rv *logingest.Reservation
 		go func() {
