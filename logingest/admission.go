@@ -45,9 +45,19 @@ func (e *OverloadedError) Error() string {
 func (e *OverloadedError) Is(target error) bool { return target == ErrOverloaded }
 
 // drainMeter estimates the rate at which the writers commit events, in events per second of one writer's
-// write time, as an exponentially decaying ratio of events written to time spent writing. Guarded by
-// Ingester.mu.
+// write time, as an exponentially decaying ratio of events written to time spent writing. It keeps two such
+// ratios: one over the writes of more than Config.SmallRequestEvents events, which is the rate a backlog drains
+// at (a backlog is written in full flushes, and the small lane's requests join one flush), and one over every
+// write, used only until a larger write is measured. A write of one live event costs a commit, as a write of
+// a thousand does: counting the small ones would make a writer that serves live events between batches look
+// a hundred times slower, shrink the queue and push refused clients' Retry-After out to minutes while the
+// writers sit idle. Guarded by Ingester.mu.
 type drainMeter struct {
+	large, any drainRatio
+}
+
+// drainRatio is one decaying ratio of events written to seconds spent writing.
+type drainRatio struct {
 	events, seconds float64
 }
 
@@ -72,17 +82,29 @@ const (
 	maxRetryAfter = time.Minute
 )
 
-func (m *drainMeter) observe(events int, d time.Duration) {
-	m.events = m.events*drainDecay + float64(events)
-	m.seconds = m.seconds*drainDecay + max(d.Seconds(), 1e-6)
+func (r *drainRatio) observe(events int, d time.Duration) {
+	r.events = r.events*drainDecay + float64(events)
+	r.seconds = r.seconds*drainDecay + max(d.Seconds(), 1e-6)
+}
+
+// observeDrain records a successful write of n events that took d. Caller holds ing.mu.
+func (ing *Ingester) observeDrain(n int, d time.Duration) {
+	ing.drain.any.observe(n, d)
+	if n > ing.cfg.SmallRequestEvents {
+		ing.drain.large.observe(n, d)
+	}
 }
 
 // rate returns the events per second writers working in parallel commit, 0 before the first write.
 func (m *drainMeter) rate(writers int) float64 {
-	if m.seconds <= 0 {
+	r := m.large
+	if r.seconds <= 0 {
+		r = m.any
+	}
+	if r.seconds <= 0 {
 		return 0
 	}
-	return max(minDrainRate, m.events/m.seconds*float64(writers))
+	return max(minDrainRate, r.events/r.seconds*float64(writers))
 }
 
 // lane is one admission lane's queue.

@@ -209,6 +209,29 @@ func TestReserve(t *testing.T) {
 			"the writer accounts for the write once it has answered")
 	})
 
+	t.Run("LiveWritesDoNotSlowTheEstimate", func(t *testing.T) {
+		t.Parallel()
+		ing, b := setupReserve(t, -1) // 10 events/s measured
+		// Twenty live events, each written alone in 1s on the clock: the estimate would fall to about 1 event/s
+		// if writes of small requests counted (a commit costs about the same for 1 event as for 1000).
+		for i := range 20 {
+			go func() {
+				_, err := ing.Ingest(context.Background(), "", events(fmt.Sprintf("live-%d", i), 1))
+				b.errs <- err
+			}()
+			require.Equal(t, 1, <-b.gate.entered)
+			b.clock.advance(time.Second)
+			b.gate.release <- struct{}{}
+			require.NoError(t, <-b.errs)
+		}
+		ahead, err := ing.Reserve(t.Context(), 2)
+		require.NoError(t, err)
+		defer ahead.Release()
+		rv, err := ing.Reserve(t.Context(), 7)
+		require.NoError(t, err, "2 + 7 events at 10/s: 0.9s")
+		rv.Release()
+	})
+
 	t.Run("RetrySchedule", func(t *testing.T) {
 		t.Parallel()
 		ing, _ := setupReserve(t, -1)
