@@ -13,9 +13,9 @@ import (
 
 // Early admission of ingest requests. Before a body is read, the handler asks the Backend whether a request of
 // the size its Content-Length suggests can be taken now (Admit, a check that holds nothing): a request that
-// cannot is refused before its body is read or decoded (net/http then discards a short unread body, or closes the connection after the answer when
-// more than 256 KiB are left or the client asked for 100-continue, so the body is never sent). Once the body is
-// in hand and its events are counted, and before they are decoded, a Backend that reserves room
+// cannot is refused before its body is read or decoded (net/http then discards a short unread body, or closes
+// the connection after the answer when more than 256 KiB are left or the client asked for 100-continue, so the
+// body is never sent). Once the body is in hand and its events are counted, and before they are decoded, a Backend that reserves room
 // (*logingest.Ingester's Reserve, with its short waiting room) holds it until the request is ingested, so
 // admitted work finishes within the Ingester's queue-wait bound and a refused request costs no decoding. Room is
 // never held while a body is arriving: a stalled upload holds only its share of the in-flight body budget,
