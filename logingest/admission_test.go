@@ -232,6 +232,31 @@ func TestReserve(t *testing.T) {
 		rv.Release()
 	})
 
+	t.Run("AFlushQueuedBehindTheWriter", func(t *testing.T) {
+		t.Parallel()
+		g, clock, errs := newGate(), &manualClock{now: testNow}, make(chan error, 2)
+		ing, _ := setup(t, g, &logingest.Config{
+			Writers: 1, FlushSize: 10, MaxQueueWait: time.Second, MaxAdmissionWait: -1, SmallRequestEvents: 1, Now: clock.Now,
+		})
+		go func() { _, err := ing.Ingest(context.Background(), "", events("measure", 10)); errs <- err }()
+		<-g.entered
+		clock.advance(time.Second) // 10 events/s
+		g.release <- struct{}{}
+		require.NoError(t, <-errs)
+
+		go func() { _, err := ing.Ingest(context.Background(), "", events("inflight", 8)); errs <- err }()
+		require.Equal(t, 8, <-g.entered)
+		// 8 + 10 events take 1.8s at 10/s, past MaxQueueWait, but a flush queued behind the writer's is always
+		// admitted: the writer does not wait for the next request between writes.
+		next, err := ing.Reserve(t.Context(), 10)
+		require.NoError(t, err)
+		defer next.Release()
+		_, err = ing.Reserve(t.Context(), 5)
+		require.ErrorIs(t, err, logingest.ErrOverloaded, "past two flushes, the time bound applies (2.3s)")
+		g.release <- struct{}{}
+		require.NoError(t, <-errs)
+	})
+
 	t.Run("RetrySchedule", func(t *testing.T) {
 		t.Parallel()
 		ing, _ := setupReserve(t, -1)
