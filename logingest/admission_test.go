@@ -238,9 +238,9 @@ func TestReserve(t *testing.T) {
 		ing, _ := setup(t, g, &logingest.Config{
 			Writers: 1, FlushSize: 10, MaxQueueWait: time.Second, MaxAdmissionWait: -1, SmallRequestEvents: 1, Now: clock.Now,
 		})
-		go func() { _, err := ing.Ingest(context.Background(), "", events("measure", 10)); errs <- err }()
+		go func() { _, err := ing.Ingest(context.Background(), "", events("measure", 20)); errs <- err }()
 		<-g.entered
-		clock.advance(time.Second) // 10 events/s
+		clock.advance(2 * time.Second) // 10 events/s
 		g.release <- struct{}{}
 		require.NoError(t, <-errs)
 
