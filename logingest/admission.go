@@ -9,9 +9,11 @@ import (
 )
 
 // Admission: the Ingester refuses a request when the time it would wait in the queue, estimated from the
-// queue's depth and the rate at which the writers drain it, exceeds Config.MaxQueueWait. A transport reserves
-// room for a request before it reads its body (Reserve), so a body that cannot be taken is never read or
-// decoded and admitted requests finish within the bound; a request that finds no room may wait for it, for
+// queue's depth and the rate at which the writers drain it, exceeds Config.MaxQueueWait. A transport asks
+// before it reads a body whether the request could be taken (Admit, which holds nothing), so a body that cannot
+// be taken is never read, and reserves room once it has counted the events, before decoding them (Reserve), so
+// admitted requests finish within the bound and a refused one costs no decoding; a request that finds no room
+// may wait for it, for
 // Config.MaxAdmissionWait at most, in a first-come first-served waiting room (it costs an idle connection,
 // nothing more), so a burst of arrivals is taken as the queue drains instead of being refused.
 //
@@ -43,9 +45,19 @@ func (e *OverloadedError) Error() string {
 func (e *OverloadedError) Is(target error) bool { return target == ErrOverloaded }
 
 // drainMeter estimates the rate at which the writers commit events, in events per second of one writer's
-// write time, as an exponentially decaying ratio of events written to time spent writing. Guarded by
-// Ingester.mu.
+// write time, as an exponentially decaying ratio of events written to time spent writing. It keeps two such
+// ratios: one over the writes of more than Config.SmallRequestEvents events, which is the rate a backlog drains
+// at (a backlog is written in full flushes, and the small lane's requests join one flush), and one over every
+// write, used only until a larger write is measured. A write of one live event costs a commit, as a write of
+// a thousand does: counting the small ones would make a writer that serves live events between batches look
+// a hundred times slower, shrink the queue and push refused clients' Retry-After out to minutes while the
+// writers sit idle. Guarded by Ingester.mu.
 type drainMeter struct {
+	large, any drainRatio
+}
+
+// drainRatio is one decaying ratio of events written to seconds spent writing.
+type drainRatio struct {
 	events, seconds float64
 }
 
@@ -70,17 +82,29 @@ const (
 	maxRetryAfter = time.Minute
 )
 
-func (m *drainMeter) observe(events int, d time.Duration) {
-	m.events = m.events*drainDecay + float64(events)
-	m.seconds = m.seconds*drainDecay + max(d.Seconds(), 1e-6)
+func (r *drainRatio) observe(events int, d time.Duration) {
+	r.events = r.events*drainDecay + float64(events)
+	r.seconds = r.seconds*drainDecay + max(d.Seconds(), 1e-6)
+}
+
+// observeDrain records a successful write of n events that took d. Caller holds ing.mu.
+func (ing *Ingester) observeDrain(n int, d time.Duration) {
+	ing.drain.any.observe(n, d)
+	if n > ing.cfg.SmallRequestEvents {
+		ing.drain.large.observe(n, d)
+	}
 }
 
 // rate returns the events per second writers working in parallel commit, 0 before the first write.
 func (m *drainMeter) rate(writers int) float64 {
-	if m.seconds <= 0 {
+	r := m.large
+	if r.seconds <= 0 {
+		r = m.any
+	}
+	if r.seconds <= 0 {
 		return 0
 	}
-	return max(minDrainRate, m.events/m.seconds*float64(writers))
+	return max(minDrainRate, r.events/r.seconds*float64(writers))
 }
 
 // lane is one admission lane's queue.
@@ -158,28 +182,26 @@ func (ing *Ingester) reserveSize(events int) int {
 	return events
 }
 
-// Admit reports, before a request is read, whether a request carrying about that many events would be
-// admitted now: nil, or an *OverloadedError (matching ErrOverloaded) when its lane already makes a request
-// wait longer than Config.MaxQueueWait or the queue bounds are reached. events 0 means unknown size, judged as
-// the smallest request of the large lane. It reserves nothing (Reserve does); Ingest checks again.
+// Admit reports, before a request is read, whether a request carrying about that many events would be taken
+// now: nil when Reserve would hold room for it at once or let it wait for room, an *OverloadedError (matching
+// ErrOverloaded, with the request's Retry-After) when Reserve would refuse it at once, ErrClosed after Close.
+// events 0 means unknown size, judged as the smallest request of the large lane; sizes past MaxBatchSize count as
+// MaxBatchSize. It holds nothing (a request whose body never arrives holds no room); Reserve decides again.
 func (ing *Ingester) Admit(events int) error {
 	ing.mu.Lock()
 	defer ing.mu.Unlock()
 	if ing.closed {
 		return ErrClosed
 	}
-	l := &ing.large
-	if events > 0 {
-		l = ing.laneFor(events)
-	}
-	n := events
+	n := min(events, ing.cfg.MaxBatchSize)
 	if n <= 0 {
 		n = min(ing.cfg.SmallRequestEvents+1, ing.cfg.MaxBatchSize)
 	}
-	if ing.refuse(l, n, 0) {
-		return ing.overloaded(l, n)
+	l := ing.laneFor(n)
+	if !ing.hasWaiters(l) && !ing.refuse(l, n, 0) || ing.mayWait(l, n) {
+		return nil
 	}
-	return nil
+	return ing.overloaded(l, n)
 }
 
 // Reservation is room in the Ingester's queue held for one request whose events are not read yet. Reserve
@@ -365,7 +387,8 @@ func (ing *Ingester) laneFor(events int) *lane {
 
 // refuse reports whether a request of n events and size bytes must be refused. An empty lane admits any
 // request, so a batch larger than the bounds is not refused forever. Before the first write is measured a
-// lane admits at most one flush per writer ahead of a request. Caller holds ing.mu.
+// lane admits at most one flush per writer ahead of a request; after, it always admits two flushes per writer
+// (one written, one queued), then what MaxQueueWait allows. Caller holds ing.mu.
 func (ing *Ingester) refuse(l *lane, n int, size int64) bool {
 	if l.events == 0 {
 		return false
@@ -382,6 +405,13 @@ func (ing *Ingester) refuse(l *lane, n int, size int64) bool {
 	}
 	if ing.drain.rate(ing.cfg.Writers) == 0 {
 		return ahead+n > ing.cfg.FlushSize*ing.cfg.Writers
+	}
+	if ahead+n <= 2*ing.cfg.FlushSize*ing.cfg.Writers {
+		// A flush queued behind each writer's, whatever the estimate: with less, a writer waits between writes
+		// for the next request to be granted and decoded (10-40 ms against a 150 ms write of 1000 events on
+		// SQLite, measured in make bench's step f), which costs throughput and saves latency only when one flush
+		// takes more than half of MaxQueueWait, when the bound cannot be kept anyway.
+		return false
 	}
 	return ing.waitFor(ahead+n) > ing.cfg.MaxQueueWait
 }

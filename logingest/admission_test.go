@@ -53,8 +53,9 @@ func TestAdmission(t *testing.T) {
 		t.Helper()
 		b := &testBundle{gate: newGate(), clock: &manualClock{now: testNow}, errs: make(chan error, 100)}
 		ing, _ := setup(t, b.gate, &logingest.Config{
-			Writers: 1, FlushSize: 1, MaxQueueWait: time.Second, SmallRequestEvents: 1, Now: b.clock.Now,
-		})
+			Writers: 1, FlushSize: 1, MaxQueueWait: time.Second, MaxAdmissionWait: -1, SmallRequestEvents: 1,
+			Now: b.clock.Now,
+		}) // no waiting room: Admit refuses what the queue cannot take now (WaitingRoom in TestReserve has one)
 		// Measure the drain rate: one write of 10 events that takes 1s on the clock, 10 events/s.
 		go func() { _, err := ing.Ingest(context.Background(), "", events("measure", 10)); b.errs <- err }()
 		<-b.gate.entered
@@ -208,6 +209,54 @@ func TestReserve(t *testing.T) {
 			"the writer accounts for the write once it has answered")
 	})
 
+	t.Run("LiveWritesDoNotSlowTheEstimate", func(t *testing.T) {
+		t.Parallel()
+		ing, b := setupReserve(t, -1) // 10 events/s measured
+		// Twenty live events, each written alone in 1s on the clock: the estimate would fall to about 1 event/s
+		// if writes of small requests counted (a commit costs about the same for 1 event as for 1000).
+		for i := range 20 {
+			go func() {
+				_, err := ing.Ingest(context.Background(), "", events(fmt.Sprintf("live-%d", i), 1))
+				b.errs <- err
+			}()
+			require.Equal(t, 1, <-b.gate.entered)
+			b.clock.advance(time.Second)
+			b.gate.release <- struct{}{}
+			require.NoError(t, <-b.errs)
+		}
+		ahead, err := ing.Reserve(t.Context(), 2)
+		require.NoError(t, err)
+		defer ahead.Release()
+		rv, err := ing.Reserve(t.Context(), 7)
+		require.NoError(t, err, "2 + 7 events at 10/s: 0.9s")
+		rv.Release()
+	})
+
+	t.Run("AFlushQueuedBehindTheWriter", func(t *testing.T) {
+		t.Parallel()
+		g, clock, errs := newGate(), &manualClock{now: testNow}, make(chan error, 2)
+		ing, _ := setup(t, g, &logingest.Config{
+			Writers: 1, FlushSize: 10, MaxQueueWait: time.Second, MaxAdmissionWait: -1, SmallRequestEvents: 1, Now: clock.Now,
+		})
+		go func() { _, err := ing.Ingest(context.Background(), "", events("measure", 20)); errs <- err }()
+		<-g.entered
+		clock.advance(2 * time.Second) // 10 events/s
+		g.release <- struct{}{}
+		require.NoError(t, <-errs)
+
+		go func() { _, err := ing.Ingest(context.Background(), "", events("inflight", 8)); errs <- err }()
+		require.Equal(t, 8, <-g.entered)
+		// 8 + 10 events take 1.8s at 10/s, past MaxQueueWait, but a flush queued behind the writer's is always
+		// admitted: the writer does not wait for the next request between writes.
+		next, err := ing.Reserve(t.Context(), 10)
+		require.NoError(t, err)
+		defer next.Release()
+		_, err = ing.Reserve(t.Context(), 5)
+		require.ErrorIs(t, err, logingest.ErrOverloaded, "past two flushes, the time bound applies (2.3s)")
+		g.release <- struct{}{}
+		require.NoError(t, <-errs)
+	})
+
 	t.Run("RetrySchedule", func(t *testing.T) {
 		t.Parallel()
 		ing, _ := setupReserve(t, -1)
@@ -238,7 +287,12 @@ func TestReserve(t *testing.T) {
 		go func() { _, err := ing.Ingest(context.Background(), "", events("inflight", 8)); b.errs <- err }()
 		require.Equal(t, 8, <-b.gate.entered)
 
-		// 8 + 5 events would wait 1.3s: no room now, but it comes within the admission wait.
+		// 8 + 5 events would wait 1.3s: no room now, but it comes within the admission wait, so the check before
+		// the body is read lets it through; 1000 events would take 100s: refused before the body is read.
+		require.NoError(t, ing.Admit(5))
+		var oe *logingest.OverloadedError
+		require.ErrorAs(t, ing.Admit(1000), &oe)
+		require.GreaterOrEqual(t, oe.RetryAfter, time.Second)
 		got := make(chan error, 1)
 		var rv *logingest.Reservation
 		go func() {

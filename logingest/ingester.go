@@ -533,7 +533,7 @@ func (ing *Ingester) flush(batch []*request, n int) {
 	ing.small.events -= small
 	ing.large.events -= n - small
 	if err == nil {
-		ing.drain.observe(n, took)
+		ing.observeDrain(n, took)
 	}
 	ing.grantWaiters()
 	ing.mu.Unlock()

@@ -11,11 +11,11 @@ import (
 	"github.com/change66/logserver/logingest"
 )
 
-// Early admission of ingest requests. Before a body is read, the handler asks the Backend whether a request
-// can be taken now (Admit, a check that holds nothing): a request that cannot is refused before its body is
-// read or decoded (net/http then discards a short unread body, or closes the connection after the answer when
-// more than 256 KiB are left or the client asked for 100-continue, so the body is never sent). Once the body is
-// in hand and its events are counted, and before they are decoded, a Backend that reserves room
+// Early admission of ingest requests. Before a body is read, the handler asks the Backend whether a request of
+// the size its Content-Length suggests can be taken now (Admit, a check that holds nothing): a request that
+// cannot is refused before its body is read or decoded (net/http then discards a short unread body, or closes
+// the connection after the answer when more than 256 KiB are left or the client asked for 100-continue, so the
+// body is never sent). Once the body is in hand and its events are counted, and before they are decoded, a Backend that reserves room
 // (*logingest.Ingester's Reserve, with its short waiting room) holds it until the request is ingested, so
 // admitted work finishes within the Ingester's queue-wait bound and a refused request costs no decoding. Room is
 // never held while a body is arriving: a stalled upload holds only its share of the in-flight body budget,
@@ -81,20 +81,18 @@ type admission struct {
 }
 
 // admit decides, before its body is read, whether an ingest request that will carry about that many events
-// (0: unknown) can be taken now: a check that holds nothing (admitter's Admit), so a request whose body never
-// arrives (a stalled upload) cannot hold queue room; its body is then bounded by the in-flight body budget and
-// the slow-body deadline. A batch larger than the small-request lane is checked as a batch of unknown size
-// (the smallest of the large lane), so a body that turns out to break a limit (a bomb) is read far enough to be
-// refused with a 400 naming the limit rather than a 503 that invites a retry. Room is held by reserve, once the
-// body is in hand and its events are counted, before they are decoded. Call release when the request ends.
+// (0: unknown; estimateEvents' guess from Content-Length otherwise) can be taken now: admitter's Admit, a check
+// that holds nothing, so a request whose body never arrives (a stalled upload) cannot hold queue room; its body
+// is then bounded by the in-flight body budget and the slow-body deadline. A request that could neither be
+// admitted nor wait for room is refused before a byte of its body is read (net/http closes the connection after
+// the answer when more than 256 KiB are left, which costs the client a reconnect, not the server a read and a
+// scan of the body). A body that breaks a limit (a bomb) is judged by its estimate, at most a full batch: it gets
+// its 400 once the queue has room for a full batch, like any batch of that size. Room is held by reserve, once
+// the body is in hand and its events are counted, before they are decoded. Call release when the request ends.
 func (h *Handler) admit(events int) (*admission, error) {
 	a := &admission{h: h, events: events}
-	check := events
-	if events != 1 {
-		check = 0 // a batch of unknown size: a body that breaks a limit is read far enough to get its 400
-	}
 	if b, ok := h.ing.(admitter); ok {
-		if err := b.Admit(check); err != nil {
+		if err := b.Admit(events); err != nil {
 			return nil, err
 		}
 	}

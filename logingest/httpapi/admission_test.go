@@ -45,7 +45,8 @@ func (c *countingBody) Read(p []byte) (int, error) {
 
 // TestEarlyAdmission: when the Backend's Admit refuses, the ingest endpoints answer 503 overloaded with the
 // Retry-After it computed, before reading the body; small batches ask for the small-request lane, larger ones
-// are checked as batches of unknown size (0): their events are counted, and room held, once the body is read.
+// with the events their Content-Length suggests (estBytesPerEvent each), and without a Content-Length as batches
+// of unknown size (0).
 func TestEarlyAdmission(t *testing.T) {
 	t.Parallel()
 	ing := &admittingIngester{admit: func(int) error { return &logingest.OverloadedError{RetryAfter: 7 * time.Second} }}
@@ -57,19 +58,25 @@ func TestEarlyAdmission(t *testing.T) {
 	require.NoError(t, err)
 
 	bigBatch := readFile(t, "batch-50.json")
+	require.Greater(t, len(bigBatch), smallBodyBytes)
 	for _, c := range []struct {
-		path string
-		body []byte
-		want int
+		path    string
+		body    []byte
+		chunked bool // no Content-Length
+		want    int
 	}{
-		{"/api/v1/ingest", readFile(t, "single.json"), 1},
-		{"/api/v1/batch-ingest", bigBatch, 0},
-		{"/api/v1/batch-ingest", []byte(`{"logs":[` + strings.TrimSpace(string(readFile(t, "single.json"))) + `]}`), 1},
+		{"/api/v1/ingest", readFile(t, "single.json"), false, 1},
+		{"/api/v1/batch-ingest", bigBatch, false, (len(bigBatch) + estBytesPerEvent - 1) / estBytesPerEvent},
+		{"/api/v1/batch-ingest", bigBatch, true, 0},
+		{"/api/v1/batch-ingest", []byte(`{"logs":[` + strings.TrimSpace(string(readFile(t, "single.json"))) + `]}`), false, 1},
 	} {
 		body := &countingBody{Reader: strings.NewReader(string(c.body))}
 		r := request(t, http.MethodPost, c.path, keyIngest, c.body)
 		r.Body = io.NopCloser(body)
 		r.ContentLength = int64(len(c.body))
+		if c.chunked {
+			r.ContentLength = -1
+		}
 		w := serve(h, r)
 		requireError(t, w, http.StatusServiceUnavailable, "overloaded", "")
 		require.Equal(t, "7", w.Header().Get("Retry-After"), c.path)
