@@ -158,13 +158,13 @@ fi
 if step f; then
 echo "(f) overload: 3x and 10x the clients that saturate each store ..." >&2
 start_server DATA_DIR="$work/sqlite-overload"
-load sqlite-saturation 8 1000 100000000
+load sqlite-saturation 8 1000 100000000 -retries 1000 -retry-max-wait 60s -timeout 15s
 overload sqlite-overload-3x 24
 overload sqlite-overload-10x 80
 stop_server
 psql "$bench_url" -qAtc "TRUNCATE analytics_logs" >/dev/null 2>&1 || true
 start_server DATABASE_URL="$bench_url"
-load pg-saturation 8 1000 100000000
+load pg-saturation 8 1000 100000000 -retries 1000 -retry-max-wait 60s -timeout 15s
 overload pg-overload-3x 24
 overload pg-overload-10x 80
 stop_server
