@@ -3,7 +3,6 @@ package pgstore
 import (
 	"context"
 	"fmt"
-	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -54,8 +53,8 @@ type exportChunk struct {
 }
 
 // Export implements logingest.Exporter. It reads chunks of exportChunkRows events by keyset on (sort
-// column, id), each with one short statement of its own (no transaction), one chunk ahead of fn: at most three
-// chunks are held (the one fn reads, one read ahead, one being read). Events are sanitised as Query sanitises
+// column, id), each with one short statement of its own (no transaction), one chunk ahead of fn
+// (storequery.ReadAhead: at most three chunks are held). Events are sanitised as Query sanitises
 // them. It returns an error matching logingest.ErrClosed after Close.
 func (s *Store) Export(ctx context.Context, f logingest.Filter, fn func(e *logingest.Event) error) error {
 	f.Limit, f.Offset, f.SkipTotal = 0, 0, true
@@ -69,22 +68,11 @@ func (s *Store) Export(ctx context.Context, f logingest.Filter, fn func(e *login
 	if _, err := storequery.After(f); err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	defer wg.Wait() // after cancel: the reader stops, and never outlives Export
-	defer cancel()
-	chunks := make(chan *exportChunk, 1)
-	free := make(chan *exportChunk, 3) // chunks fn is done with, for the reader to fill again
-	wg.Go(func() { s.exportRead(ctx, f, chunks, free) })
-
 	var (
 		e   logingest.Event
 		seq int64
 	)
-	for c := range chunks {
-		if c.err != nil {
-			return c.err
-		}
+	use := func(c *exportChunk) error {
 		text := string(c.arena) // one copy per chunk: the events' strings are substrings of it
 		start := uint32(0)
 		for i := range c.rows {
@@ -98,52 +86,33 @@ func (s *Store) Export(ctx context.Context, f logingest.Filter, fn func(e *login
 				return fmt.Errorf("export: %w", err)
 			}
 		}
-		select {
-		case free <- c:
-		default:
-		}
+		return nil
 	}
-	return ctx.Err() // nil unless the reader stopped for ctx without telling (it always tells: belt and braces)
-}
-
-// exportRead reads the chunks of f into out, closing it at the end, after the last chunk or a chunk that
-// carries an error. It stops when ctx is done.
-func (s *Store) exportRead(ctx context.Context, f logingest.Filter, out chan<- *exportChunk, free <-chan *exportChunk) {
-	defer close(out)
-	for {
-		var c *exportChunk
-		select {
-		case c = <-free:
-		default:
-			c = &exportChunk{rows: make([]exportRow, 0, exportChunkRows), arena: make([]byte, 0, 256<<10)}
-		}
+	return storequery.ReadAhead(ctx, newExportChunk, func(ctx context.Context, c *exportChunk) (bool, error) {
 		s.exportReadChunk(ctx, f, c)
 		if c.err != nil || len(c.rows) < exportChunkRows {
-			select {
-			case out <- c:
-			case <-ctx.Done():
-			}
-			return
+			return false, c.err
 		}
-		// The next chunk starts after the last row, as Query's NextCursor would: the cursor holds the stored
-		// sort value (before sanitising).
-		var e logingest.Event
-		var seq int64
-		last := &c.rows[len(c.rows)-1]
-		start := uint32(0)
-		if len(c.rows) > 1 {
-			start = c.rows[len(c.rows)-2].end[exportTexts-1]
-		}
-		decodeExportRow(&e, &seq, last, start, string(c.arena[start:last.end[exportTexts-1]]), c.arena, nil)
-		cur := storequery.At(&e, last.id, f.SortBy)
-		cur.Order = f.SortOrder
-		f.After = cur.Encode()
-		select {
-		case out <- c:
-		case <-ctx.Done():
-			return
-		}
-	}
+		f.After = nextExportCursor(f, c)
+		return true, nil
+	}, use)
+}
+
+func newExportChunk() *exportChunk {
+	return &exportChunk{rows: make([]exportRow, 0, exportChunkRows), arena: make([]byte, 0, 256<<10)}
+}
+
+// nextExportCursor is the cursor after the last row of the full chunk c, as Query's NextCursor would be: it
+// holds the stored sort value (before sanitising).
+func nextExportCursor(f logingest.Filter, c *exportChunk) string {
+	var e logingest.Event
+	var seq int64
+	last := &c.rows[len(c.rows)-1]
+	start := c.rows[len(c.rows)-2].end[exportTexts-1] // exportChunkRows > 1
+	decodeExportRow(&e, &seq, last, start, string(c.arena[start:last.end[exportTexts-1]]), c.arena, nil)
+	cur := storequery.At(&e, last.id, f.SortBy)
+	cur.Order = f.SortOrder
+	return cur.Encode()
 }
 
 // exportReadChunk reads the next exportChunkRows events of f (from f.After) with one statement, whole, into c
