@@ -20,7 +20,7 @@ import (
 )
 
 // TestFleetExactlyOnceAndSpreadRetries runs a small fleet against the real HTTP API on SQLite with an Ingester
-// whose queue refuses almost everything at first (a 1 ms queue-wait bound, no waiting room), and every fifth
+// whose queue refuses almost everything (a 1 ms queue-wait bound, flushes of one batch, no waiting room), and every fifth
 // single event answered only after the client gave up (so the app resends an event that was stored). Every
 // event must be stored exactly once, the server must have refused with Retry-After values that differ (no
 // lockstep), and the timed-out live events must have been delivered by their resend.
@@ -32,6 +32,9 @@ func TestFleetExactlyOnceAndSpreadRetries(t *testing.T) {
 	t.Cleanup(func() { require.NoError(t, store.Close()) })
 	ing, err := logingest.New(store, &logingest.Config{
 		Logger: slog.New(slog.DiscardHandler), MaxQueueWait: time.Millisecond, MaxAdmissionWait: -1,
+		// The queue always admits two flushes per writer ahead of a request: flushes of 50 events (one sync
+		// batch) leave room for two batches, so most of the eight installs' batches are refused.
+		FlushSize: 50,
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, ing.Close(context.Background())) })
