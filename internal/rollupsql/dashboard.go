@@ -189,7 +189,6 @@ func (d *Dialect) directDashboard(ctx context.Context, q Querier, dq logingest.D
 	}
 	b := &builder{d: d}
 	w := where(b)
-	var capped int64
 	err := queryRow(ctx, q, "SELECT count(*) FROM (SELECT 1 AS one FROM analytics_logs WHERE "+w+"1 = 1 LIMIT "+
 		itoa(MaxDirectRows+1)+") s", b.args, &t.TotalLogs)
 	if err != nil {
@@ -231,16 +230,22 @@ func (d *Dialect) directDashboard(ctx context.Context, q Querier, dq logingest.D
 		" AS app_version, " + d.RawPlatform + " AS platform FROM analytics_logs WHERE " + w + "received_at >= " +
 		b.time(dq.From) + " AND received_at < " + b.time(dq.To) + " LIMIT " +
 		itoa(MaxDirectRows) + ") s"
-	err = queryRow(ctx, q, "SELECT count(*) FROM "+sub, b.args, &capped)
+	err = d.scanRange(ctx, q, dq, out,
+		"SELECT "+strings.ReplaceAll(d.BucketText, "bucket", "s.bucket")+", count(*), sum(CASE WHEN event_type = 'error' THEN 1 ELSE 0 END) FROM "+sub+" GROUP BY s.bucket",
+		"SELECT event_type, priority, event_name, app_version, platform, count(*) FROM "+sub+
+			" GROUP BY event_type, priority, event_name, app_version, platform", b.args)
 	if err != nil {
-		return fmt.Errorf("range: %w", err)
+		return err
+	}
+	// The timeline counts every row of the bounded range (sub is within [From, To)), so its sum is the number
+	// of rows read: no separate count over the range.
+	var capped int64
+	for _, p := range out.Timeline {
+		capped += p.Count
 	}
 	if capped >= MaxDirectRows {
 		out.Estimated = append(out.Estimated, "timeline", "event_types", "priorities", "top_event_names",
 			"app_versions", "platforms")
 	}
-	return d.scanRange(ctx, q, dq, out,
-		"SELECT "+strings.ReplaceAll(d.BucketText, "bucket", "s.bucket")+", count(*), sum(CASE WHEN event_type = 'error' THEN 1 ELSE 0 END) FROM "+sub+" GROUP BY s.bucket",
-		"SELECT event_type, priority, event_name, app_version, platform, count(*) FROM "+sub+
-			" GROUP BY event_type, priority, event_name, app_version, platform", b.args)
+	return nil
 }
