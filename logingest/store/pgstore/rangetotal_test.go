@@ -25,10 +25,13 @@ func TestQuery_RangeTotal(t *testing.T) {
 			event_name, received_at) SELECT 'default', 'e' || g, $1::timestamptz - g * interval '1 second', 'behavioral',
 			'name_' || (g % 40), $1::timestamptz FROM generate_series(1, $2::int) g`, now, n)
 		require.NoError(t, err)
+		// Statistics, so that the planner expects the range above the threshold (rangeTotal asks it first).
+		_, err = b.conn.Exec(t.Context(), `ANALYZE analytics_logs`)
+		require.NoError(t, err)
 		return s
 	}
-	hour := logingest.Filter{StartTime: now.Add(-inRange*time.Second), EndTime: now}
-	small := logingest.Filter{StartTime: now.Add(-30*time.Second), EndTime: now}
+	hour := logingest.Filter{StartTime: now.Add(-inRange * time.Second), EndTime: now}
+	small := logingest.Filter{StartTime: now.Add(-30 * time.Second), EndTime: now}
 
 	t.Run("first count measures the pace, exactly", func(t *testing.T) {
 		t.Parallel()
