@@ -162,6 +162,8 @@ type Store struct {
 	origSchema atomic.Pointer[string]
 	// moveHook, when set (by tests), runs inside a step of moveHistory at the named stage.
 	moveHook func(ctx context.Context, stage string)
+	// countPace is the last measured cost of counting one matching event (see countPace in query.go).
+	countPace countPace
 }
 
 // New returns a Store that uses pool, whose search_path must reach the migrated tables. New does no I/O: it

@@ -1,0 +1,9 @@
+package pgstore
+
+import "time"
+
+// SetCountPaceForTest sets the measured pace of counting (see countPace) to perEvent per matching event.
+func SetCountPaceForTest(s *Store, perEvent time.Duration) { s.countPace.observe(perEvent, 1) }
+
+// CountPaceForTest returns the measured pace of counting one event; ok is false before any count was measured.
+func CountPaceForTest(s *Store) (time.Duration, bool) { return s.countPace.project(1) }
