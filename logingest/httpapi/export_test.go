@@ -88,7 +88,8 @@ func TestExportStreamMatchesPages(t *testing.T) {
 			require.NoError(t, err)
 			_, err = s.Append(t.Context(), otherSource(awkwardEvents(50, now)))
 			require.NoError(t, err)
-			db, err := sql.Open("sqlite", path)
+			// A busy timeout: the store's background indexer may be writing after the Appends.
+			db, err := sql.Open("sqlite", path+"?_pragma=busy_timeout(10000)")
 			require.NoError(t, err)
 			defer db.Close()
 			const at = "2025-08-27T11:00:00.000000000Z"

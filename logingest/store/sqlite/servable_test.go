@@ -26,7 +26,8 @@ func TestQuery_StoredValuesThatCannotBeServed(t *testing.T) {
 	_, err := s.Append(t.Context(), good)
 	require.NoError(t, err)
 
-	db, err := sql.Open("sqlite", b.path)
+	// A busy timeout: the store's background indexer may be writing after the Append.
+	db, err := sql.Open("sqlite", b.path+"?_pragma=busy_timeout(10000)")
 	require.NoError(t, err)
 	defer db.Close()
 	const now = "2025-08-27T12:00:00.000000000Z"
