@@ -90,3 +90,23 @@ func queryPlan(t *testing.T, s *Store, q string, args []any) []string {
 	require.NoError(t, rows.Err())
 	return plan
 }
+
+// TestLastSeenTailPlan checks that the un-indexed tail of analytics_last_seen (lastSeenTail) is read by its rowid
+// range above upto, whatever conditions on source and seen the active counts put on it: on bare columns SQLite
+// pushed them into the tail and walked the (source, received_at) index over the whole window instead (metrics
+// at 1 M events took 200 ms instead of 15).
+func TestLastSeenTailPlan(t *testing.T) {
+	t.Parallel()
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "plan.db"), &Config{Logger: slog.New(slog.DiscardHandler), AutoMigrate: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	for _, q := range []string{
+		"SELECT EXISTS (SELECT 1 FROM (" + lastSeenTail + ") t WHERE t.kind = 'u' AND t.source = ? AND t.seen > ?)",
+		"SELECT count(DISTINCT t.id) FROM (" + lastSeenTail + ") t WHERE t.kind = 's' AND t.source = ? AND t.seen > ?",
+	} {
+		plan := queryPlan(t, s, "EXPLAIN QUERY PLAN "+q, []any{"app", "2025-01-01T00:00:00.000000000Z"})
+		joined := strings.Join(plan, "; ")
+		require.NotContains(t, joined, "received_at", "the tail must not walk a received_at index: %s", joined)
+		require.Equal(t, 2, strings.Count(joined, "USING INTEGER PRIMARY KEY (rowid>?)"), "both arms by rowid: %s", joined)
+	}
+}

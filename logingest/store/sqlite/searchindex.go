@@ -92,9 +92,13 @@ const (
 
 // lastSeenTail is what analytics_last_seen lacks until the indexer has run (rollupsql.Dialect.LastSeenTail):
 // the user and session ids of the events above upto, with their received_at.
-const lastSeenTail = `SELECT source, 'u' AS kind, user_id AS id, received_at AS seen FROM analytics_logs
+//
+// Its columns are written +column: the conditions a caller puts on source and seen are pushed into each arm,
+// and on the bare columns SQLite then walked the (source, received_at) index over the whole window (142 ms at
+// 1 M events for the active counts' "any later" test) instead of the rowid range above upto (under 1 ms).
+const lastSeenTail = `SELECT +source AS source, 'u' AS kind, +user_id AS id, +received_at AS seen FROM analytics_logs
 	WHERE analytics_logs.id > ` + indexedUpTo + ` AND user_id <> ''
-	UNION ALL SELECT source, 's', session_id, received_at FROM analytics_logs
+	UNION ALL SELECT +source, 's', +session_id, +received_at FROM analytics_logs
 	WHERE analytics_logs.id > ` + indexedUpTo + ` AND session_id <> ''`
 
 // tailMatch is the condition that a row of the un-indexed tail (see "The un-indexed tail") matches terms,
