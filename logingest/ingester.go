@@ -525,8 +525,14 @@ func (ing *Ingester) flush(batch []*request, n int) {
 		}
 		off += len(r.events)
 		bytes += r.bytes
-		close(r.done)
 	}
+	// The queue's accounting and the drain rate are updated before any request is answered, so a caller whose
+	// Ingest returned sees its events off the queue (admission decided right after it sees the drained queue).
+	defer func() {
+		for _, r := range batch {
+			close(r.done)
+		}
+	}()
 	ing.mu.Lock()
 	ing.queuedEvents -= n
 	ing.queuedBytes -= bytes

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"fmt"
 	"slices"
-	"time"
 
 	"github.com/change66/logserver/internal/storequery"
 	"github.com/change66/logserver/logingest"
@@ -146,28 +145,10 @@ func (s *Store) exportReadChunk(ctx context.Context, f logingest.Filter, c *expo
 		c.err = err
 		return
 	}
-	col := sortColumns[f.SortBy]
 	where, args := filterWhere(f)
-	op, dir := ">", "ASC"
-	if f.SortOrder == logingest.SortDesc {
-		op, dir = "<", "DESC"
-	}
-	if after != nil {
-		clause := fmt.Sprintf("(%s, id) %s (?, ?)", col, op)
-		if where == "" {
-			where = " WHERE " + clause
-		} else {
-			where += " AND " + clause
-		}
-		v := after.Value
-		if t, ok := v.(time.Time); ok {
-			v = formatTime(t)
-		}
-		args = append(args, v, after.ID)
-	}
-	//nolint:gosec // G202: where is built by filterWhere from fixed conditions with ? placeholders; col comes from sortColumns
-	q := "SELECT " + selectColumns + " FROM analytics_logs" + where +
-		fmt.Sprintf(" ORDER BY %s %s, id %s LIMIT %d", col, dir, dir, exportChunkRows)
+	where, args, order := keyset(where, args, sortColumns[f.SortBy], f.SortOrder, after)
+	//nolint:gosec // G202: where is built by filterWhere from fixed conditions with ? placeholders; the column comes from sortColumns
+	q := "SELECT " + selectColumns + " FROM analytics_logs" + where + order + fmt.Sprintf(" LIMIT %d", exportChunkRows)
 
 	rows, err := s.reader.QueryContext(ctx, q, args...)
 	if err != nil {

@@ -60,6 +60,29 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 	return page, nil
 }
 
+// keyset adds to where and args the condition that a row sorts after the cursor after (none when nil), by
+// (col, id) in order, and returns them with the matching ORDER BY clause.
+func keyset(where string, args []any, col string, order logingest.SortOrder, after *storequery.Cursor) (string, []any, string) {
+	op, dir := ">", "ASC"
+	if order == logingest.SortDesc {
+		op, dir = "<", "DESC"
+	}
+	if after != nil {
+		clause := fmt.Sprintf("(%s, id) %s (?, ?)", col, op)
+		if where == "" {
+			where = " WHERE " + clause
+		} else {
+			where += " AND " + clause
+		}
+		v := after.Value
+		if t, ok := v.(time.Time); ok {
+			v = formatTime(t)
+		}
+		args = append(args, v, after.ID)
+	}
+	return where, args, fmt.Sprintf(" ORDER BY %s %s, id %s", col, dir, dir)
+}
+
 func (s *Store) query(ctx context.Context, f logingest.Filter, col string, after *storequery.Cursor) (*logingest.Page, error) {
 	where, args := filterWhere(f)
 
@@ -79,26 +102,9 @@ func (s *Store) query(ctx context.Context, f logingest.Filter, col string, after
 	}
 	countWhere, countArgs := where, slices.Clip(args)
 
-	op, dir := ">", "ASC"
-	if f.SortOrder == logingest.SortDesc {
-		op, dir = "<", "DESC"
-	}
-	if after != nil {
-		clause := fmt.Sprintf("(%s, id) %s (?, ?)", col, op)
-		if where == "" {
-			where = " WHERE " + clause
-		} else {
-			where += " AND " + clause
-		}
-		v := after.Value
-		if t, ok := v.(time.Time); ok {
-			v = formatTime(t)
-		}
-		args = append(args, v, after.ID)
-	}
+	where, args, order := keyset(where, args, col, f.SortOrder, after)
 	//nolint:gosec // G202: where is built by filterWhere from fixed conditions with ? placeholders; col comes from sortColumns
-	q := "SELECT " + selectColumns + " FROM analytics_logs" + where +
-		fmt.Sprintf(" ORDER BY %s %s, id %s LIMIT ? OFFSET ?", col, dir, dir)
+	q := "SELECT " + selectColumns + " FROM analytics_logs" + where + order + " LIMIT ? OFFSET ?"
 	args = append(args, f.Limit+1, f.Offset)
 
 	rows, err := tx.QueryContext(ctx, q, args...)
@@ -160,7 +166,7 @@ func (s *Store) query(ctx context.Context, f logingest.Filter, col string, after
 		if page.NextCursor != "" {
 			seen++
 		}
-		order := fmt.Sprintf(" ORDER BY %s %s, id %s", col, dir, dir) // the page's order: the same walk
+		// order is the page's order: the same walk
 		if page.Total, page.TotalIsEstimate, err = s.searchTotal(ctx, tx, f, countWhere, countArgs, order, seen); err != nil {
 			return nil, fmt.Errorf("count: %w", err)
 		}
