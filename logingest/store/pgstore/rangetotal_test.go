@@ -1,9 +1,14 @@
 package pgstore_test
 
 import (
+	"context"
+	"slices"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
 
 	"github.com/change66/logserver/logingest"
@@ -11,8 +16,8 @@ import (
 )
 
 // TestQuery_RangeTotal: a time range's total above CountEstimateThreshold is taken from the sample alone,
-// without the bounded count, once a count has been measured; it is exact when counting it at the measured
-// pace fits CountTimeBudget, else the sample's estimate, labelled. CountSamplePercent 100 makes the sample the
+// without the bounded count; it is exact when counting it at the measured pace fits CountTimeBudget, else the
+// sample's estimate, labelled, as it is while no pace has been measured (then a background count measures it). CountSamplePercent 100 makes the sample the
 // whole table, so its estimate is the true total and only the label tells the paths apart.
 func TestQuery_RangeTotal(t *testing.T) {
 	t.Parallel()
@@ -33,17 +38,22 @@ func TestQuery_RangeTotal(t *testing.T) {
 	hour := logingest.Filter{StartTime: now.Add(-inRange * time.Second), EndTime: now}
 	small := logingest.Filter{StartTime: now.Add(-30 * time.Second), EndTime: now}
 
-	t.Run("first count measures the pace, exactly", func(t *testing.T) {
+	t.Run("first total after start-up is the sample's, the pace measured in the background", func(t *testing.T) {
 		t.Parallel()
 		s := load(t)
 		_, known := pgstore.CountPaceForTest(s)
 		require.False(t, known)
 		p, err := s.Query(t.Context(), hour)
 		require.NoError(t, err)
-		require.False(t, p.TotalIsEstimate)
-		require.EqualValues(t, inRange, p.Total)
+		require.True(t, p.TotalIsEstimate, "no pace yet: the request does not wait for a count")
+		require.EqualValues(t, inRange, p.Total, "a sample of the whole table")
+		pgstore.WaitPaceForTest(s)
 		_, known = pgstore.CountPaceForTest(s)
-		require.True(t, known, "the bounded count above the threshold was timed")
+		require.True(t, known, "the background count measured the pace")
+		p, err = s.Query(t.Context(), hour)
+		require.NoError(t, err)
+		require.False(t, p.TotalIsEstimate, "counting the range at the measured pace fits a one-minute budget")
+		require.EqualValues(t, inRange, p.Total)
 	})
 
 	t.Run("exact when the pace fits the budget", func(t *testing.T) {
@@ -73,3 +83,78 @@ func TestQuery_RangeTotal(t *testing.T) {
 		require.EqualValues(t, 30, p.Total)
 	})
 }
+
+// TestQuery_ProviderTotalSampledFirst: a provider filter matching more than CountEstimateThreshold events gets
+// its total from the sample and the exact count, without the bounded count in the page's round trip, which
+// reads one heap page per match (an expression index gives no index-only scan): 90 ms of 130 ms at 5 million
+// events.
+func TestQuery_ProviderTotalSampledFirst(t *testing.T) {
+	t.Parallel()
+	cfg := &pgstore.Config{CountEstimateThreshold: 50, CountSamplePercent: 100, CountTimeBudget: time.Minute}
+	_, b := setup(t, cfg)
+	_, err := b.conn.Exec(t.Context(), `INSERT INTO analytics_logs (source, event_id, timestamp, event_type,
+		event_name, properties, received_at) SELECT 'default', 'e' || g, $1::timestamptz - g * interval '1 second',
+		'observability', 'provider_state_changed', jsonb_build_object('provider_name', 'p' || (g % 3)),
+		$1::timestamptz FROM generate_series(1, 3000) g`, now)
+	require.NoError(t, err)
+	_, err = b.conn.Exec(t.Context(), `ANALYZE analytics_logs`)
+	require.NoError(t, err)
+
+	log := &statementLog{}
+	pcfg, err := pgxpool.ParseConfig(b.dsn)
+	require.NoError(t, err)
+	pcfg.ConnConfig.Tracer = log
+	pool, err := pgxpool.NewWithConfig(t.Context(), pcfg)
+	require.NoError(t, err)
+	t.Cleanup(pool.Close)
+	c := *cfg
+	c.Now = func() time.Time { return now }
+	s, err := pgstore.New(pool, &c)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	pgstore.SetCountPaceForTest(s, time.Microsecond) // 1 ms for 1,000: counted exactly
+
+	p, err := s.Query(t.Context(), logingest.Filter{ProviderName: "p1"})
+	require.NoError(t, err)
+	require.False(t, p.TotalIsEstimate)
+	require.EqualValues(t, 1000, p.Total)
+	require.Len(t, p.Events, 50)
+	for _, q := range log.statements() {
+		require.NotContains(t, q, "LIMIT 51) c", "the bounded count ran: %s", q)
+	}
+}
+
+// statementLog records the SQL of every statement run on a pool, batched or not.
+type statementLog struct {
+	mu  sync.Mutex
+	sql []string
+}
+
+func (l *statementLog) add(q string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.sql = append(l.sql, q)
+}
+
+func (l *statementLog) statements() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.sql)
+}
+
+func (l *statementLog) TraceQueryStart(ctx context.Context, _ *pgx.Conn, d pgx.TraceQueryStartData) context.Context {
+	l.add(d.SQL)
+	return ctx
+}
+
+func (*statementLog) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+
+func (*statementLog) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	return ctx
+}
+
+func (l *statementLog) TraceBatchQuery(_ context.Context, _ *pgx.Conn, d pgx.TraceBatchQueryData) {
+	l.add(d.SQL)
+}
+
+func (*statementLog) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData) {}
