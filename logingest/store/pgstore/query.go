@@ -218,7 +218,7 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 	if countSQL == "" {
 		return page, nil
 	}
-	sampled := int64(-1) // the sample's estimate, once taken
+	var sampled *sample // once taken
 	if first {
 		if br != nil {
 			// The batch held the page only: its connection goes back to the pool before the next statements.
@@ -228,7 +228,7 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 		}
 		// Sampled first, so that the bounded count is skipped when the sample shows that the filter matches
 		// more than the threshold (sampledTotal).
-		total, estimated, done, est, err := s.sampledTotal(ctx, countWhere, countArgs, threshold, f.ProviderName == "")
+		total, estimated, done, smp, err := s.sampledTotal(ctx, countWhere, countArgs, threshold, f.ProviderName == "")
 		if err != nil {
 			return nil, err
 		}
@@ -236,7 +236,7 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 			page.Total, page.TotalIsEstimate = total, estimated
 			return page, nil
 		}
-		sampled = est
+		sampled = smp
 	}
 	started := time.Now()
 	switch {
@@ -310,22 +310,24 @@ func rollupTotalSQL(f logingest.Filter) (string, []any) {
 // has no search, a sample finds at most Config.CountExactMax matches and counting them ends within
 // Config.CountTimeBudget; else the sample's estimate (never below the threshold plus one), with estimated true.
 // A search is never counted exactly above its threshold: every candidate row's search document must be read and
-// matched, which for a common term takes seconds at millions of events. sampled is the sample's estimate when
-// the caller already took it, else negative.
+// matched, which for a common term takes seconds at millions of events. sampled is the sample when the caller
+// already took it, else nil.
 func (s *Store) largeTotal(ctx context.Context, where string, args []any, threshold int64, search bool,
-	sampled int64,
+	sampled *sample,
 ) (total int64, estimated bool, err error) {
-	est := sampled
-	if est < 0 {
-		if est, _, err = s.sampleTotal(ctx, where, args); err != nil {
+	if sampled == nil {
+		smp, err := s.sampleTotal(ctx, where, args)
+		if err != nil {
 			return 0, false, err
 		}
+		sampled = &smp
 	}
-	est = max(est, threshold+1)
+	smp := *sampled
+	smp.est = max(smp.est, threshold+1)
 	if search {
-		return est, true, nil
+		return smp.est, true, nil
 	}
-	return s.exactWithin(ctx, where, args, est)
+	return s.exactWithin(ctx, where, args, smp)
 }
 
 // exactWithin returns the exact count of the events matching where, when Config.CountExactMax allows counting
@@ -333,21 +335,28 @@ func (s *Store) largeTotal(ctx context.Context, where string, args []any, thresh
 // than Config.CountTimeBudget, and the count ends within that budget; else est, with estimated true. At 5
 // million events an hour's ~200,000 matches spent the whole 50 ms budget on every page for an estimate. A
 // count that runs out is taken as having needed twice the budget for est events, so that totals as large are
-// not attempted again until a faster count is measured. While no pace is known (after start-up), it answers
-// est and measures the pace with this count in the background (measurePace): the first such list after
-// start-up used to wait for a count that at 5 million events could not finish.
-func (s *Store) exactWithin(ctx context.Context, where string, args []any, est int64) (
+// not attempted again until a faster count is measured.
+//
+// While no pace is known (after start-up), the count is attempted when even a scan of the whole table, at
+// the sample's pace (sample.scan), would end within the budget: a small table's totals stay exact from the
+// first page. Otherwise it answers est and measures the pace with this count in the background
+// (measurePace): the first time-range list after start-up used to wait for a count that at 5 million events
+// could not finish (about 150 ms for the page).
+func (s *Store) exactWithin(ctx context.Context, where string, args []any, smp sample) (
 	total int64, estimated bool, err error,
 ) {
+	est := smp.est
 	if s.cfg.CountExactMax < 0 || est > s.cfg.CountExactMax {
 		return est, true, nil
 	}
 	d, paced := s.countPace.project(est)
 	if !paced {
-		s.measurePace(where, args, est)
-		return est, true, nil
+		d = smp.scan
 	}
 	if d > s.cfg.CountTimeBudget {
+		if !paced {
+			s.measurePace(where, args, est)
+		}
 		return est, true, nil
 	}
 	started := time.Now()
@@ -373,28 +382,28 @@ const rangeSureSample = 100
 // however many match) and a sample of at least rangeSureSample matches puts the total above threshold: then the
 // bounded count (see sampleFirst for its cost) is skipped, and the total is exact when exactWithin counts it:
 // a filter that the sample overestimated matches few events, and counting them is cheap. Otherwise done is
-// false, est is the sample's estimate (negative when none was taken) and the caller counts as for any filter.
+// false, smp is the sample (nil when none was taken) and the caller counts as for any filter.
 func (s *Store) sampledTotal(ctx context.Context, where string, args []any, threshold int64, askPlanner bool) (
-	total int64, estimated, done bool, est int64, err error,
+	total int64, estimated, done bool, smp *sample, err error,
 ) {
 	if askPlanner {
 		planned, err := s.plannedRows(ctx, where, args)
 		if err != nil {
-			return 0, false, false, 0, err
+			return 0, false, false, nil, err
 		}
 		if planned <= threshold {
-			return 0, false, false, -1, nil
+			return 0, false, false, nil, nil
 		}
 	}
-	est, hits, err := s.sampleTotal(ctx, where, args)
+	taken, err := s.sampleTotal(ctx, where, args)
 	if err != nil {
-		return 0, false, false, 0, err
+		return 0, false, false, nil, err
 	}
-	if hits < rangeSureSample || est <= threshold {
-		return 0, false, false, est, nil
+	if taken.hits < rangeSureSample || taken.est <= threshold {
+		return 0, false, false, &taken, nil
 	}
-	total, estimated, err = s.exactWithin(ctx, where, args, est)
-	return total, estimated, true, est, err
+	total, estimated, err = s.exactWithin(ctx, where, args, taken)
+	return total, estimated, true, &taken, err
 }
 
 // plannedRows returns the planner's estimate of the number of events matching where. It decides only whether
@@ -488,24 +497,41 @@ func (p *countPace) project(n int64) (time.Duration, bool) {
 // Config.CountSamplePercent of the blocks of every partition. Unlike the planner's estimate, it does not
 // depend on statistics, which lag far behind right after a bulk ingest (the planner then reported 1,468 rows
 // for 500,000).
-// hits is the number of sampled matches. The sample runs without parallel workers: each worker starts a
-// process that loads the catalog entries of every partition, which at 5 million events made the 1 % sample
-// take 42 ms instead of 11 to 20 ms.
-func (s *Store) sampleTotal(ctx context.Context, where string, args []any) (est, hits int64, err error) {
+// The sample runs without parallel workers: each worker starts a process that loads the catalog entries of
+// every partition, which at 5 million events made the 1 % sample take 42 ms instead of 11 to 20 ms.
+func (s *Store) sampleTotal(ctx context.Context, where string, args []any) (sample, error) {
 	pct := s.cfg.CountSamplePercent
 	q := fmt.Sprintf("SELECT count(*) FROM analytics_logs TABLESAMPLE SYSTEM (%g)%s", pct, where)
+	fail := func(err error) (sample, error) {
+		return sample{}, fmt.Errorf("query: estimate count: %w", withCtx(ctx, mapErr(err)))
+	}
 	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
 	if err != nil {
-		return 0, 0, fmt.Errorf("query: estimate count: %w", withCtx(ctx, mapErr(err)))
+		return fail(err)
 	}
 	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
 	if _, err := tx.Exec(ctx, "SET LOCAL max_parallel_workers_per_gather = 0"); err != nil {
-		return 0, 0, fmt.Errorf("query: estimate count: %w", withCtx(ctx, mapErr(err)))
+		return fail(err)
 	}
+	var hits int64
+	started := time.Now()
 	if err := tx.QueryRow(ctx, q, args...).Scan(&hits); err != nil {
-		return 0, 0, fmt.Errorf("query: estimate count: %w", withCtx(ctx, mapErr(err)))
+		return fail(err)
 	}
-	return int64(math.Round(float64(hits) * 100 / pct)), hits, nil
+	return sample{
+		est:  int64(math.Round(float64(hits) * 100 / pct)),
+		hits: hits,
+		scan: time.Duration(float64(time.Since(started)) * 100 / pct),
+	}, nil
+}
+
+// sample is what sampleTotal found.
+type sample struct {
+	// est is the estimated number of matching events; hits the number of sampled matches.
+	est, hits int64
+	// scan is the sample's duration scaled to the whole table: about what a sequential scan of every
+	// partition would take, so an upper bound of an exact count's duration when no count's pace is known.
+	scan time.Duration
 }
 
 // countWithin counts the events matching where exactly, in a read-only transaction whose statement_timeout is

@@ -17,43 +17,65 @@ import (
 
 // TestQuery_RangeTotal: a time range's total above CountEstimateThreshold is taken from the sample alone,
 // without the bounded count; it is exact when counting it at the measured pace fits CountTimeBudget, else the
-// sample's estimate, labelled, as it is while no pace has been measured (then a background count measures it). CountSamplePercent 100 makes the sample the
-// whole table, so its estimate is the true total and only the label tells the paths apart.
+// sample's estimate, labelled. Before any pace is measured (after start-up) it is counted when a scan of the
+// table at the sample's pace would fit the budget, else it is the sample's estimate and a background count
+// measures the pace. CountSamplePercent 100 makes the sample the whole table, so its estimate is the true
+// total and only the label tells the paths apart.
 func TestQuery_RangeTotal(t *testing.T) {
 	t.Parallel()
 	const n, inRange = 3000, 2000
-	load := func(t *testing.T) *pgstore.Store {
+	minute := &pgstore.Config{CountEstimateThreshold: 50, CountSamplePercent: 100, CountTimeBudget: time.Minute}
+	loadWith := func(t *testing.T, cfg *pgstore.Config) (*pgstore.Store, *testBundle) {
 		t.Helper()
-		s, b := setup(t, &pgstore.Config{CountEstimateThreshold: 50, CountSamplePercent: 100, CountTimeBudget: time.Minute})
+		s, b := setup(t, cfg)
 		// Event g happened g seconds before now: the last inRange of them lie in the range below.
 		_, err := b.conn.Exec(t.Context(), `INSERT INTO analytics_logs (source, event_id, timestamp, event_type,
 			event_name, received_at) SELECT 'default', 'e' || g, $1::timestamptz - g * interval '1 second', 'behavioral',
 			'name_' || (g % 40), $1::timestamptz FROM generate_series(1, $2::int) g`, now, n)
 		require.NoError(t, err)
-		// Statistics, so that the planner expects the range above the threshold (rangeTotal asks it first).
+		// Statistics, so that the planner expects the range above the threshold (sampledTotal asks it first).
 		_, err = b.conn.Exec(t.Context(), `ANALYZE analytics_logs`)
 		require.NoError(t, err)
+		return s, b
+	}
+	load := func(t *testing.T) *pgstore.Store {
+		t.Helper()
+		s, _ := loadWith(t, minute)
 		return s
 	}
 	hour := logingest.Filter{StartTime: now.Add(-inRange * time.Second), EndTime: now}
 	small := logingest.Filter{StartTime: now.Add(-30 * time.Second), EndTime: now}
 
-	t.Run("first total after start-up is the sample's, the pace measured in the background", func(t *testing.T) {
+	t.Run("first total after start-up, counted when a scan fits the budget", func(t *testing.T) {
 		t.Parallel()
-		s := load(t)
+		_, b := loadWith(t, minute)
+		s, log := traced(t, b, minute)
 		_, known := pgstore.CountPaceForTest(s)
 		require.False(t, known)
 		p, err := s.Query(t.Context(), hour)
 		require.NoError(t, err)
-		require.True(t, p.TotalIsEstimate, "no pace yet: the request does not wait for a count")
-		require.EqualValues(t, inRange, p.Total, "a sample of the whole table")
-		pgstore.WaitPaceForTest(s)
-		_, known = pgstore.CountPaceForTest(s)
-		require.True(t, known, "the background count measured the pace")
-		p, err = s.Query(t.Context(), hour)
-		require.NoError(t, err)
-		require.False(t, p.TotalIsEstimate, "counting the range at the measured pace fits a one-minute budget")
+		require.False(t, p.TotalIsEstimate, "3,000 events scan within a minute")
 		require.EqualValues(t, inRange, p.Total)
+		_, known = pgstore.CountPaceForTest(s)
+		require.True(t, known, "the count above the threshold was timed")
+		requireNoBoundedCount(t, log)
+	})
+
+	t.Run("first total after start-up, when a scan would outlast the budget: the sample's", func(t *testing.T) {
+		t.Parallel()
+		// A microsecond: no sample of the table is that fast, so no count runs in the request.
+		cfg := *minute
+		cfg.CountTimeBudget = time.Microsecond
+		_, b := loadWith(t, &cfg)
+		s, log := traced(t, b, &cfg)
+		p, err := s.Query(t.Context(), hour)
+		require.NoError(t, err)
+		require.True(t, p.TotalIsEstimate)
+		require.EqualValues(t, inRange, p.Total, "a sample of the whole table")
+		requireNoBoundedCount(t, log)
+		pgstore.WaitPaceForTest(s)
+		_, known := pgstore.CountPaceForTest(s)
+		require.True(t, known, "a background count measured the pace (or ran out of the budget)")
 	})
 
 	t.Run("exact when the pace fits the budget", func(t *testing.T) {
@@ -100,6 +122,20 @@ func TestQuery_ProviderTotalSampledFirst(t *testing.T) {
 	_, err = b.conn.Exec(t.Context(), `ANALYZE analytics_logs`)
 	require.NoError(t, err)
 
+	s, log := traced(t, b, cfg)
+	pgstore.SetCountPaceForTest(s, time.Microsecond) // 1 ms for 1,000: counted exactly
+
+	p, err := s.Query(t.Context(), logingest.Filter{ProviderName: "p1"})
+	require.NoError(t, err)
+	require.False(t, p.TotalIsEstimate)
+	require.EqualValues(t, 1000, p.Total)
+	require.Len(t, p.Events, 50)
+	requireNoBoundedCount(t, log)
+}
+
+// traced returns a Store on the database of b whose pool records every statement it runs.
+func traced(t *testing.T, b *testBundle, cfg *pgstore.Config) (*pgstore.Store, *statementLog) {
+	t.Helper()
 	log := &statementLog{}
 	pcfg, err := pgxpool.ParseConfig(b.dsn)
 	require.NoError(t, err)
@@ -111,14 +147,13 @@ func TestQuery_ProviderTotalSampledFirst(t *testing.T) {
 	c.Now = func() time.Time { return now }
 	s, err := pgstore.New(pool, &c)
 	require.NoError(t, err)
-	t.Cleanup(func() { _ = s.Close() })
-	pgstore.SetCountPaceForTest(s, time.Microsecond) // 1 ms for 1,000: counted exactly
+	t.Cleanup(func() { _ = s.Close() }) // before pool.Close: cleanups run last added first
+	return s, log
+}
 
-	p, err := s.Query(t.Context(), logingest.Filter{ProviderName: "p1"})
-	require.NoError(t, err)
-	require.False(t, p.TotalIsEstimate)
-	require.EqualValues(t, 1000, p.Total)
-	require.Len(t, p.Events, 50)
+// requireNoBoundedCount fails unless log holds no bounded count (up to CountEstimateThreshold 50 plus one).
+func requireNoBoundedCount(t *testing.T, log *statementLog) {
+	t.Helper()
 	for _, q := range log.statements() {
 		require.NotContains(t, q, "LIMIT 51) c", "the bounded count ran: %s", q)
 	}
