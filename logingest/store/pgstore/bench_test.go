@@ -362,8 +362,8 @@ func firstRangeTotal(b *testing.B, s *pgstore.Store, d *consolebench.Data) {
 	lat := make([]time.Duration, 0, b.N)
 	var estimated int
 	for range b.N {
-		fresh, err := pgstore.Open(ctx, dsn, &pgstore.Config{Logger: slog.New(slog.DiscardHandler),
-			Now: func() time.Time { return d.Now }})
+		cfg := &pgstore.Config{Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return d.Now }}
+		fresh, err := pgstore.Open(ctx, dsn, cfg)
 		require.NoError(b, err)
 		from := d.Now.Add(-time.Duration(1+r.IntN(22)) * time.Hour).Truncate(time.Minute)
 		f := logingest.Filter{Source: consolebench.Source, StartTime: from, EndTime: from.Add(time.Hour)}
