@@ -346,7 +346,42 @@ func BenchmarkBigConsole(b *testing.B) {
 		}
 		consolebench.Percentiles(b, d)
 	})
+	b.Run("list/time-1h/first-after-start", func(b *testing.B) { firstRangeTotal(b, s, d) })
 	consolebench.RunTerms(b, s, d.Terms())
+}
+
+// firstRangeTotal measures the first list of a one-hour range with its total on a freshly opened Store (on
+// the database of s), which has measured no count's pace yet (see Config.CountTimeBudget). Each iteration
+// opens a Store, warms its connections with the same range's page alone (SkipTotal), then times the range
+// with its total. It reports p50_ms, p99_ms and estimated_%.
+func firstRangeTotal(b *testing.B, s *pgstore.Store, d *consolebench.Data) {
+	b.Helper()
+	ctx := context.Background()
+	dsn := s.Pool().Config().ConnString()
+	r := rand.New(rand.NewPCG(3, 4))
+	lat := make([]time.Duration, 0, b.N)
+	var estimated int
+	for range b.N {
+		cfg := &pgstore.Config{Logger: slog.New(slog.DiscardHandler), Now: func() time.Time { return d.Now }}
+		fresh, err := pgstore.Open(ctx, dsn, cfg)
+		require.NoError(b, err)
+		from := d.Now.Add(-time.Duration(1+r.IntN(22)) * time.Hour).Truncate(time.Minute)
+		f := logingest.Filter{Source: consolebench.Source, StartTime: from, EndTime: from.Add(time.Hour)}
+		warm := f
+		warm.SkipTotal = true
+		_, err = fresh.Query(ctx, warm)
+		require.NoError(b, err)
+		t0 := time.Now()
+		p, err := fresh.Query(ctx, f)
+		lat = append(lat, time.Since(t0))
+		require.NoError(b, err)
+		if p.TotalIsEstimate {
+			estimated++
+		}
+		require.NoError(b, fresh.Close())
+	}
+	consolebench.Percentiles(b, lat)
+	b.ReportMetric(100*float64(estimated)/float64(b.N), "estimated_%")
 }
 
 // bigDatabase returns a Store on a private database holding rows events of consolebench.NewData, and the

@@ -238,12 +238,14 @@ func (s *Store) open(ctx context.Context) error {
 // Pool returns the pool the Store uses.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
-// Close marks the Store closed, so later calls return an error matching logingest.ErrClosed, and closes the
-// pool if Open created it. Close is idempotent and always returns nil.
+// Close marks the Store closed, so later calls return an error matching logingest.ErrClosed, waits for a
+// background count that measures the pace of counting (at most Config.CountTimeBudget), and closes the pool if
+// Open created it. Close is idempotent and always returns nil.
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
 	}
+	s.countPace.stop()
 	if s.ownsPool {
 		s.pool.Close()
 	}

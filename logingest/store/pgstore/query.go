@@ -8,6 +8,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -140,8 +141,10 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 
 	// Usually the page and the bounded count travel in one batch: one round trip, with statements that pgx
 	// prepares once per connection. A search or a time range is planned for its values instead (customPlan),
-	// page and count one after the other.
+	// page and count one after the other. A time range or a provider without a search is sampled first
+	// (sampleFirst), and counted only when the sample does not settle its total.
 	custom := customPlan(f)
+	first := countSQL != "" && !fromRollups && sampleFirst(f)
 	page := &logingest.Page{Events: []logingest.Event{}, Total: -1}
 	var (
 		rows pgx.Rows
@@ -152,7 +155,7 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 	} else {
 		batch := &pgx.Batch{}
 		batch.Queue(pageSQL, args...)
-		if countSQL != "" {
+		if countSQL != "" && !first {
 			batch.Queue(countSQL, countSQLArgs...)
 		}
 		br = s.pool.SendBatch(ctx, batch)
@@ -215,11 +218,17 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 	if countSQL == "" {
 		return page, nil
 	}
-	sampled := int64(-1) // the sample's estimate, once taken
-	if custom && !search {
-		// A time range: sampled first, so that the bounded count is skipped when the sample shows that the
-		// range matches more than the threshold (rangeTotal).
-		total, estimated, done, est, err := s.rangeTotal(ctx, countWhere, countArgs, threshold)
+	var sampled *sample // once taken
+	if first {
+		if br != nil {
+			// The batch held the page only: its connection goes back to the pool before the next statements.
+			if err := br.Close(); err != nil {
+				return nil, fmt.Errorf("query: %w", withCtx(ctx, mapErr(err)))
+			}
+		}
+		// Sampled first, so that the bounded count is skipped when the sample shows that the filter matches
+		// more than the threshold (sampledTotal).
+		total, estimated, done, smp, err := s.sampledTotal(ctx, countWhere, countArgs, threshold, f.ProviderName == "")
 		if err != nil {
 			return nil, err
 		}
@@ -227,13 +236,13 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 			page.Total, page.TotalIsEstimate = total, estimated
 			return page, nil
 		}
-		sampled = est
+		sampled = smp
 	}
 	started := time.Now()
 	switch {
 	case custom && search:
 		err = s.pool.QueryRow(ctx, countSQL, append([]any{pgx.QueryExecModeExec}, countSQLArgs...)...).Scan(&page.Total)
-	case custom:
+	case custom || first:
 		// A time range's bounded count keeps the prepared statement, as before customPlan: planned for the
 		// values of an hour of 5 million events, the list with its total took twice as long.
 		err = s.pool.QueryRow(ctx, countSQL, countSQLArgs...).Scan(&page.Total)
@@ -269,6 +278,19 @@ func customPlan(f logingest.Filter) bool {
 	return f.Search != "" || !f.StartTime.IsZero() || !f.EndTime.IsZero()
 }
 
+// sampleFirst reports whether the total of f, when not taken from the rollups, is sampled before it is
+// counted (sampledTotal): a time range or a provider, without a search. Their bounded count is the dearest:
+// a time range's reads every match through the timestamp index (15 to 45 ms for an hour of 5 million events),
+// a provider's reads one heap page per match, since an index on an expression of properties gives no
+// index-only scan (10,001 of a provider's ~117,000 events: 8,800 heap pages, 90 ms). A provider with a user
+// or a session is not: it matches few events, which the bounded count reads faster than the sample.
+func sampleFirst(f logingest.Filter) bool {
+	if f.Search != "" {
+		return false
+	}
+	return !f.StartTime.IsZero() || !f.EndTime.IsZero() || f.ProviderName != "" && f.UserID == "" && f.SessionID == ""
+}
+
 // rollupTotalSQL counts the events of a filter that storequery.RollupFilter accepts (source, event type, name,
 // app version, priority; no time range, no search) from the hour rollups of migration 007, which the insert
 // and delete triggers keep exact in the rows' own transactions: a sum over the source's hour rows instead of a
@@ -292,22 +314,24 @@ func rollupTotalSQL(f logingest.Filter) (string, []any) {
 // has no search, a sample finds at most Config.CountExactMax matches and counting them ends within
 // Config.CountTimeBudget; else the sample's estimate (never below the threshold plus one), with estimated true.
 // A search is never counted exactly above its threshold: every candidate row's search document must be read and
-// matched, which for a common term takes seconds at millions of events. sampled is the sample's estimate when
-// the caller already took it, else negative.
+// matched, which for a common term takes seconds at millions of events. sampled is the sample when the caller
+// already took it, else nil.
 func (s *Store) largeTotal(ctx context.Context, where string, args []any, threshold int64, search bool,
-	sampled int64,
+	sampled *sample,
 ) (total int64, estimated bool, err error) {
-	est := sampled
-	if est < 0 {
-		if est, _, err = s.sampleTotal(ctx, where, args); err != nil {
+	if sampled == nil {
+		smp, err := s.sampleTotal(ctx, where, args)
+		if err != nil {
 			return 0, false, err
 		}
+		sampled = &smp
 	}
-	est = max(est, threshold+1)
+	smp := *sampled
+	smp.est = max(smp.est, threshold+1)
 	if search {
-		return est, true, nil
+		return smp.est, true, nil
 	}
-	return s.exactWithin(ctx, where, args, est)
+	return s.exactWithin(ctx, where, args, smp)
 }
 
 // exactWithin returns the exact count of the events matching where, when Config.CountExactMax allows counting
@@ -316,13 +340,27 @@ func (s *Store) largeTotal(ctx context.Context, where string, args []any, thresh
 // million events an hour's ~200,000 matches spent the whole 50 ms budget on every page for an estimate. A
 // count that runs out is taken as having needed twice the budget for est events, so that totals as large are
 // not attempted again until a faster count is measured.
-func (s *Store) exactWithin(ctx context.Context, where string, args []any, est int64) (
+//
+// While no pace is known (after start-up), the count is attempted when even a scan of the whole table, at
+// the sample's pace (sample.scan), would end within the budget: a small table's totals stay exact from the
+// first page. Otherwise it answers est and measures the pace with this count in the background
+// (measurePace): the first time-range list after start-up used to wait for a count that at 5 million events
+// could not finish (about 150 ms for the page).
+func (s *Store) exactWithin(ctx context.Context, where string, args []any, smp sample) (
 	total int64, estimated bool, err error,
 ) {
+	est := smp.est
 	if s.cfg.CountExactMax < 0 || est > s.cfg.CountExactMax {
 		return est, true, nil
 	}
-	if d, ok := s.countPace.project(est); ok && d > s.cfg.CountTimeBudget {
+	d, paced := s.countPace.project(est)
+	if !paced {
+		d = smp.scan
+	}
+	if d > s.cfg.CountTimeBudget {
+		if !paced {
+			s.measurePace(where, args, est)
+		}
 		return est, true, nil
 	}
 	started := time.Now()
@@ -338,43 +376,42 @@ func (s *Store) exactWithin(ctx context.Context, where string, args []any, est i
 	return n, false, nil
 }
 
-// rangeSureSample is how many sampled matches rangeTotal needs before it trusts the sample's estimate: a sample
+// rangeSureSample is how many sampled matches sampledTotal needs before it trusts the sample's estimate: a sample
 // of a few blocks (a small table, a short range) can overshoot many times.
 const rangeSureSample = 100
 
-// rangeTotal returns the total of a time range filter without a search when a count was already measured
-// (countPace), the planner expects more than threshold matches and a sample of at least rangeSureSample
-// matches puts the total above threshold: then the
-// bounded count, which reads every match of the range through the timestamp index (15 to 45 ms for an hour of
-// 5 million events, even to count 10,001 of them), is skipped, and the total is exact when exactWithin counts
-// it: a range that the sample overestimated is small, and counting it cheap. Otherwise done is false, est is
-// the sample's estimate (negative when none was taken) and the caller counts as for any filter.
-func (s *Store) rangeTotal(ctx context.Context, where string, args []any, threshold int64) (
-	total int64, estimated, done bool, est int64, err error,
+// sampledTotal returns the total of a filter that sampleFirst accepts when the planner expects more than
+// threshold matches (asked only when askPlanner is set: it has no statistics of a provider, since PostgreSQL
+// ignores those of a partial index, and guesses 0.5 % of the events for any provider, 25,000 of 5 million
+// however many match) and a sample of at least rangeSureSample matches puts the total above threshold: then the
+// bounded count (see sampleFirst for its cost) is skipped, and the total is exact when exactWithin counts it:
+// a filter that the sample overestimated matches few events, and counting them is cheap. Otherwise done is
+// false, smp is the sample (nil when none was taken) and the caller counts as for any filter.
+func (s *Store) sampledTotal(ctx context.Context, where string, args []any, threshold int64, askPlanner bool) (
+	total int64, estimated, done bool, smp *sample, err error,
 ) {
-	if _, paced := s.countPace.project(1); !paced {
-		return 0, false, false, -1, nil
+	if askPlanner {
+		planned, err := s.plannedRows(ctx, where, args)
+		if err != nil {
+			return 0, false, false, nil, err
+		}
+		if planned <= threshold {
+			return 0, false, false, nil, nil
+		}
 	}
-	planned, err := s.plannedRows(ctx, where, args)
+	taken, err := s.sampleTotal(ctx, where, args)
 	if err != nil {
-		return 0, false, false, 0, err
+		return 0, false, false, nil, err
 	}
-	if planned <= threshold {
-		return 0, false, false, -1, nil
+	if taken.hits < rangeSureSample || taken.est <= threshold {
+		return 0, false, false, &taken, nil
 	}
-	est, hits, err := s.sampleTotal(ctx, where, args)
-	if err != nil {
-		return 0, false, false, 0, err
-	}
-	if hits < rangeSureSample || est <= threshold {
-		return 0, false, false, est, nil
-	}
-	total, estimated, err = s.exactWithin(ctx, where, args, est)
-	return total, estimated, true, est, err
+	total, estimated, err = s.exactWithin(ctx, where, args, taken)
+	return total, estimated, true, &taken, err
 }
 
 // plannedRows returns the planner's estimate of the number of events matching where. It decides only whether
-// rangeTotal samples first: a range the planner puts below the threshold (a rare name, or any range while the
+// sampledTotal samples first: a range the planner puts below the threshold (a rare name, or any range while the
 // statistics lag behind a bulk ingest) goes straight to the bounded count, which a sample would only delay.
 func (s *Store) plannedRows(ctx context.Context, where string, args []any) (int64, error) {
 	var plan []struct {
@@ -393,8 +430,57 @@ func (s *Store) plannedRows(ctx context.Context, where string, args []any) (int6
 }
 
 // countPace is the last measured time it took to count one matching event (a bounded or an exact count), safe
-// for concurrent use. Zero until a count above the threshold was measured.
-type countPace struct{ nsPerEvent atomic.Uint64 }
+// for concurrent use. Zero until a count above the threshold was measured. It also tracks the background
+// count that measures it (measurePace).
+type countPace struct {
+	nsPerEvent atomic.Uint64
+	// measuring is set while a background count runs; at most one does.
+	measuring atomic.Bool
+	mu        sync.Mutex // guards stopped and the start of a background count (wg.Add)
+	stopped   bool
+	wg        sync.WaitGroup
+}
+
+// stop waits for the background count, if one runs, and starts no other. Store.Close calls it.
+func (p *countPace) stop() {
+	p.mu.Lock()
+	p.stopped = true
+	p.mu.Unlock()
+	p.wg.Wait()
+}
+
+// measurePace counts the events matching where in the background, within Config.CountTimeBudget, and records
+// the pace: that of the count when it ends in time, else twice the budget for est events (as exactWithin
+// does). It starts nothing while another such count runs or after Close. An error (an outage, a closed pool)
+// records nothing: the next large total tries again.
+func (s *Store) measurePace(where string, args []any, est int64) {
+	p := &s.countPace
+	if !p.measuring.CompareAndSwap(false, true) {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stopped {
+		p.measuring.Store(false)
+		return
+	}
+	p.wg.Go(func() {
+		defer p.measuring.Store(false)
+		// statement_timeout ends the count; the deadline only guards against a server that does not answer.
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.CountTimeBudget+10*time.Second)
+		defer cancel()
+		started := time.Now()
+		n, ok, err := s.countWithin(ctx, where, args)
+		switch {
+		case err != nil:
+			s.logger.Debug("pgstore: measuring the pace of counting", "err", err)
+		case ok:
+			p.observe(time.Since(started), n)
+		default:
+			p.observe(2*s.cfg.CountTimeBudget, est)
+		}
+	})
+}
 
 func (p *countPace) observe(took time.Duration, n int64) {
 	if n > 0 {
@@ -415,14 +501,41 @@ func (p *countPace) project(n int64) (time.Duration, bool) {
 // Config.CountSamplePercent of the blocks of every partition. Unlike the planner's estimate, it does not
 // depend on statistics, which lag far behind right after a bulk ingest (the planner then reported 1,468 rows
 // for 500,000).
-// hits is the number of sampled matches.
-func (s *Store) sampleTotal(ctx context.Context, where string, args []any) (est, hits int64, err error) {
+// The sample runs without parallel workers: each worker starts a process that loads the catalog entries of
+// every partition, which at 5 million events made the 1 % sample take 42 ms instead of 11 to 20 ms.
+func (s *Store) sampleTotal(ctx context.Context, where string, args []any) (sample, error) {
 	pct := s.cfg.CountSamplePercent
 	q := fmt.Sprintf("SELECT count(*) FROM analytics_logs TABLESAMPLE SYSTEM (%g)%s", pct, where)
-	if err := s.pool.QueryRow(ctx, q, args...).Scan(&hits); err != nil {
-		return 0, 0, fmt.Errorf("query: estimate count: %w", withCtx(ctx, mapErr(err)))
+	fail := func(err error) (sample, error) {
+		return sample{}, fmt.Errorf("query: estimate count: %w", withCtx(ctx, mapErr(err)))
 	}
-	return int64(math.Round(float64(hits) * 100 / pct)), hits, nil
+	tx, err := s.pool.BeginTx(ctx, pgx.TxOptions{AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return fail(err)
+	}
+	defer func() { _ = tx.Rollback(context.WithoutCancel(ctx)) }()
+	if _, err := tx.Exec(ctx, "SET LOCAL max_parallel_workers_per_gather = 0"); err != nil {
+		return fail(err)
+	}
+	var hits int64
+	started := time.Now()
+	if err := tx.QueryRow(ctx, q, args...).Scan(&hits); err != nil {
+		return fail(err)
+	}
+	return sample{
+		est:  int64(math.Round(float64(hits) * 100 / pct)),
+		hits: hits,
+		scan: time.Duration(float64(time.Since(started)) * 100 / pct),
+	}, nil
+}
+
+// sample is what sampleTotal found.
+type sample struct {
+	// est is the estimated number of matching events; hits the number of sampled matches.
+	est, hits int64
+	// scan is the sample's duration scaled to the whole table: about what a sequential scan of every
+	// partition would take, so an upper bound of an exact count's duration when no count's pace is known.
+	scan time.Duration
 }
 
 // countWithin counts the events matching where exactly, in a read-only transaction whose statement_timeout is
