@@ -274,8 +274,9 @@ func (s *Store) init(ctx context.Context, c Config, pragmas url.Values) error {
 
 // schemaVersion is the migration this code needs at least: from 008 on, Append maintains the rollups and the
 // search index itself (on an older schema the insert triggers of 006 and 007 would count every event twice),
-// and from 009 on the background indexer records in analytics_indexed how far it indexed.
-const schemaVersion = 9
+// from 009 on the background indexer records in analytics_indexed how far it indexed, and from 010 on
+// search reads two indexes (ASCII documents without positions, the others with them).
+const schemaVersion = 10
 
 // checkSchemaVersion refuses a database whose schema is older than schemaVersion.
 func (s *Store) checkSchemaVersion(ctx context.Context) error {
