@@ -163,8 +163,8 @@ func runBigList(b *testing.B, s *Store, now time.Time) {
 	}
 }
 
-// bigBackfill builds the rollups, analytics_last_seen and the search index of bulk-loaded rows (the backfill
-// statements of migrations 006 and 007, and 009's record that every row is indexed).
+// bigBackfill builds the rollups, analytics_last_seen and the search indexes of bulk-loaded rows (the
+// backfill statements of migrations 006 and 010, and 009's record that every row is indexed).
 var bigBackfill = []string{
 	`INSERT INTO analytics_rollup_minute
 	SELECT source, substr(received_at, 1, 16) || ':00.000000000Z', event_type, priority, event_name, app_version,
@@ -179,6 +179,8 @@ var bigBackfill = []string{
 	`INSERT INTO analytics_last_seen
 	SELECT source, 's', session_id, max(received_at) FROM analytics_logs WHERE session_id <> '' GROUP BY 1, 3`,
 	`INSERT INTO analytics_logs_fts (rowid, doc)
-	SELECT id, substr(concat_ws(' ', event_name, user_id, session_id, properties), 1, 2048) FROM analytics_logs`,
+	SELECT id, ` + searchDoc + ` FROM analytics_logs WHERE NOT ` + nonASCIIDoc,
+	`INSERT INTO analytics_logs_fts_unicode (rowid, doc)
+	SELECT id, ` + searchDoc + ` FROM analytics_logs WHERE ` + nonASCIIDoc,
 	`UPDATE analytics_indexed SET upto = (SELECT coalesce(max(id), 0) FROM analytics_logs)`,
 }

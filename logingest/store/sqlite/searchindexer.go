@@ -7,11 +7,11 @@ import (
 )
 
 // searchIndexer adds the search documents that Append left out of its transaction (the ASCII ones, migration
-// 009) to the FTS5 index, after the commit, in transactions of its own on the writer connection: each indexes
-// the events above analytics_indexed.upto, at most indexerConfig.batch of them, and moves upto past
-// them, atomically, so a crash re-indexes from upto and loses nothing. Searches cover the events above upto
-// by testing them row by row (searchindex.go, "The un-indexed tail"), so the index may lag without a search
-// missing anything.
+// 009) to the ASCII FTS5 index (analytics_logs_fts, detail=none since migration 010), after the commit, in
+// transactions of its own on the writer connection: each indexes the events above analytics_indexed.upto, at
+// most indexerConfig.batch of them, and moves upto past them, atomically, so a crash re-indexes from upto and
+// loses nothing. Searches cover the events above upto by testing them row by row (searchindex.go, "The
+// un-indexed tail"), so the index may lag without a search missing anything.
 //
 // Indexing a few thousand documents at a time rather than a thousand per Append makes FTS5 write fewer,
 // larger segments and merge them less often, and takes the indexing off the Append's commit path: an

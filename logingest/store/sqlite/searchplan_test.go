@@ -76,23 +76,25 @@ func TestSearchPlans(t *testing.T) {
 	_, err := s.Append(t.Context(), events)
 	require.NoError(t, err)
 
-	// The plan of a common term: the source's received_at index, each row tested (LIKE, or the FTS5 index
-	// probed for a row with non-ASCII text), no temp b-tree.
+	// The plan of a common term: the source's received_at index, each row tested (LIKE, or the index of
+	// non-ASCII documents probed for a row with non-ASCII text), no temp b-tree.
 	f, err := logingest.Filter{Source: "s", Search: "needle"}.Normalize()
 	require.NoError(t, err)
 	where, args := filterWhereRowMatch(f)
 	plan := strings.Join(queryPlan(t, s, "EXPLAIN QUERY PLAN SELECT "+selectColumns+" FROM analytics_logs"+where+
 		" ORDER BY received_at DESC, id DESC LIMIT 10", args), "; ")
 	require.Contains(t, plan, "INDEX analytics_logs_source_received_at", plan)
-	require.Contains(t, plan, "analytics_logs_fts VIRTUAL TABLE INDEX 0:=M", plan) // probe: rowid = id and MATCH
+	require.Contains(t, plan, "analytics_logs_fts_unicode VIRTUAL TABLE INDEX 0:=M", plan) // probe: rowid = id and MATCH
 	require.NotContains(t, plan, "TEMP B-TREE", plan)
 
-	// The plan of a rare term: rowid lookups of the FTS5 matches and of the un-indexed tail's (a rowid range
-	// above upto), then a sort of the few matches.
+	// The plan of a rare term: rowid lookups of the matches of the index of non-ASCII documents, of the
+	// candidates of the ASCII index (each verified) and of the un-indexed tail's (a rowid range above upto),
+	// then a sort of the few matches.
 	where, args = filterWhere(f)
 	plan = strings.Join(queryPlan(t, s, "EXPLAIN QUERY PLAN SELECT "+selectColumns+" FROM analytics_logs"+where+
 		" ORDER BY received_at DESC, id DESC LIMIT 10", args), "; ")
 	require.True(t, strings.HasPrefix(plan, "SEARCH analytics_logs USING INTEGER PRIMARY KEY (rowid=?)"), plan)
+	require.Contains(t, plan, "SCAN analytics_logs_fts_unicode VIRTUAL TABLE INDEX 0:M1", plan)
 	require.Contains(t, plan, "SCAN analytics_logs_fts VIRTUAL TABLE INDEX 0:M1", plan)
 	require.Contains(t, plan, "SEARCH analytics_logs USING INTEGER PRIMARY KEY (rowid>?)", plan)
 
@@ -341,5 +343,83 @@ func TestSearchTotal(t *testing.T) {
 	p = query(searchConfig{commonAbove: 5, countThreshold: 20, sampleWindows: 4, windowIDs: 20}, sf)
 	require.Equal(t, int64(-1), p.Total)
 	require.False(t, p.TotalIsEstimate)
+	s.search = searchConfig{}
+}
+
+// TestSearchTrigramCandidates checks that the candidates of the ASCII index (detail=none: a term is the AND of
+// its trigrams) that do not contain a term are never returned, counted or paged: "abcXbcd" holds every trigram
+// of "abcd" but not "abcd". Both plans, with the documents in the un-indexed tail and in the index, with the
+// total counted FTS-first, by the walk, and from a sample covering the whole table; documents with non-ASCII
+// text (the index with positions) alike.
+func TestSearchTrigramCandidates(t *testing.T) {
+	t.Parallel()
+	s := openSearch(t)
+
+	var events []logingest.Event
+	want := map[string][]int64{}
+	for i := range 40 {
+		e := searchEvent(i)
+		var msg string
+		switch {
+		case i < 24:
+			msg = "abcXbcd" // every trigram of abcd, in two places
+		case i < 30:
+			msg = "xxABCDxx"
+		case i < 36:
+			msg = "é abcXbcd"
+		default:
+			msg = "é aBcD"
+		}
+		e.Properties = json.RawMessage(`{"msg":"` + msg + `"}`)
+		events = append(events, e)
+	}
+	res, err := s.Append(t.Context(), events)
+	require.NoError(t, err)
+	for i, r := range res {
+		if i >= 24 && i < 30 || i >= 36 {
+			want["abcd"] = append(want["abcd"], r.ID)
+		}
+		want["abc bcd"] = append(want["abc bcd"], r.ID) // both terms, each a substring of every document
+	}
+	want["Xbcd abcd"] = nil
+
+	check := func(state string) {
+		for text, ids := range want {
+			for _, cfg := range []searchConfig{
+				{},                                  // FTS-first, exact count
+				{commonAbove: 5},                    // the walk: 40 candidates
+				{commonAbove: 5, countThreshold: 3}, // above the threshold: a sample of the whole table
+				{commonAbove: 5, countBudget: time.Nanosecond}, // the walk out of time: the same sample
+			} {
+				s.search = cfg
+				gotIDs, totals := queryAll(t, s, logingest.Filter{
+					Source: "s", Search: text, Limit: 4, SortBy: logingest.SortID, SortOrder: logingest.SortAsc,
+				})
+				require.Equal(t, ids, gotIDs, "%s: search %q, %+v", state, text, cfg)
+				for _, total := range totals {
+					require.Equal(t, int64(len(ids)), total, "%s: search %q, %+v", state, text, cfg)
+				}
+			}
+		}
+		s.search = searchConfig{}
+	}
+	check("in the tail")
+	require.NoError(t, s.indexAll(t.Context()))
+	check("indexed")
+
+	// The plan choice counts candidates: 24 + 6 in the ASCII index and 4 matches in the other.
+	s.search.commonAbove = 33
+	tx, err := s.reader.BeginTx(t.Context(), nil)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback() }()
+	f, err := logingest.Filter{Source: "s", Search: "abcd"}.Normalize()
+	require.NoError(t, err)
+	common, err := s.commonSearch(t.Context(), tx, f)
+	require.NoError(t, err)
+	require.True(t, common, "34 candidates, over 33")
+	s.search.commonAbove = 34
+	common, err = s.commonSearch(t.Context(), tx, f)
+	require.NoError(t, err)
+	require.False(t, common, "34 candidates, not over 34")
 	s.search = searchConfig{}
 }

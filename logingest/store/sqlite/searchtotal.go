@@ -10,8 +10,8 @@ import (
 	"github.com/change66/logserver/logingest"
 )
 
-// searchTotal returns Page.Total of a common search f (one with more than searchConfig.common matches in the
-// FTS5 index), whose WHERE clause of the index-first plan (rowMatch, no cursor) is where/args and whose page
+// searchTotal returns Page.Total of a common search f (one with more than searchConfig.common candidates in
+// the FTS5 indexes), whose WHERE clause of the index-first plan (rowMatch, no cursor) is where/args and whose page
 // order is order (" ORDER BY ..."); seen is how many matches the page showed exist (its offset, its events,
 // and one more when it has a next page).
 //
@@ -85,7 +85,8 @@ func countRows(ctx context.Context, tx *sql.Tx, where string, args []any, limit 
 
 // searchSample estimates the number of events matching f (a search) from the matches among
 // searchConfig.windows ranges of ids spread evenly over the table (8 ranges of 2,500: 2 % of a million
-// events), each read from the FTS5 index by rowid range and checked against the rest of the filter, scaled by
+// events), each read from the FTS5 indexes by rowid range (ftsWindowCond: candidates verified, as every
+// search condition is) and checked against the rest of the filter, scaled by
 // the share of the table's id range they cover. Ids follow insertion order, so the sample covers every period
 // of the table alike. When the ranges would cover the whole table it counts every match, and exact is true.
 // Its relative error is about 1/sqrt(matches in the sample): ±2 % for a term in a sixth of the events, ±22 %

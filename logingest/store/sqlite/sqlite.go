@@ -29,24 +29,27 @@
 //
 // # Search
 //
-// Filter.Search reads the FTS5 trigram index of migration 007. Query first reads up to 1,001 matching rowids
-// from it. With at most 1,000 (a rare term), it reads those rows and sorts them, and Page.Total is counted
-// exactly. With more (a common term), sorting every match would take seconds at a million events, so it walks
-// the filter's ordered index (the one an unsearched listing uses), tests each row and stops after the page;
-// both plans return the same pages and cursors. The row test is LIKE on the row's search document when the
-// terms and the document are ASCII (where LIKE's case folding is FTS5's), else a lookup of the row in the FTS5
-// index, which is exact but about a thousand times slower: a common non-ASCII term, or many documents with
-// non-ASCII text that do not contain the term, make the walk slow. Page.Total of a common term is, like
-// pgstore's for a search:
+// Filter.Search reads two FTS5 trigram indexes (migration 010): one of the ASCII search documents that
+// records only which documents hold a trigram (detail=none), whose candidates (the documents holding every
+// trigram of every term) are each verified by LIKE, and one of the documents with non-ASCII text that answers
+// exactly (searchindex.go). Query first reads up to 1,001 candidates from them. With at most 1,000 (a rare
+// term), it reads and verifies those rows and sorts the matches, and Page.Total is counted exactly. With more
+// (a common term), sorting every match would take seconds at a million events, so it walks the filter's
+// ordered index (the one an unsearched listing uses), tests each row and stops after the page; both plans
+// return the same pages and cursors. The row test is LIKE on the row's search document when the terms and the
+// document are ASCII (where LIKE's case folding is FTS5's), else a lookup of the row in the FTS5 index of
+// non-ASCII documents, which is exact but about a thousand times slower: a common non-ASCII term, or many
+// documents with non-ASCII text that do not contain the term, make the walk slow. Page.Total of a common term
+// is, like pgstore's for a search:
 //
 //  1. exact when the page is the last one and was read from the first match (no cursor; an offset inside the
 //     matches), or when the filter has at most 1,000 matches, counted by walking them in the page's order for
 //     at most 50 ms;
 //  2. else an estimate with Page.TotalIsEstimate true, never below what the walk or the page saw (1,001 when
-//     the walk got that far): the matches among 8 ranges of 2,500 ids spread evenly over the table, read from the FTS5 index
-//     by rowid range and checked against the other filters, scaled to the table's id range (±2 % for a term
-//     in a sixth of a million events; a term whose matches cluster in time varies more). When the ranges
-//     would cover the whole table, every match is counted and the total is exact.
+//     the walk got that far): the matches among 8 ranges of 2,500 ids spread evenly over the table, read from
+//     the FTS5 indexes by rowid range, verified and checked against the other filters, scaled to the table's id
+//     range (±2 % for a term in a sixth of a million events; a term whose matches cluster in time varies
+//     more). When the ranges would cover the whole table, every match is counted and the total is exact.
 //
 // # Indexing after the commit
 //
@@ -274,8 +277,9 @@ func (s *Store) init(ctx context.Context, c Config, pragmas url.Values) error {
 
 // schemaVersion is the migration this code needs at least: from 008 on, Append maintains the rollups and the
 // search index itself (on an older schema the insert triggers of 006 and 007 would count every event twice),
-// and from 009 on the background indexer records in analytics_indexed how far it indexed.
-const schemaVersion = 9
+// from 009 on the background indexer records in analytics_indexed how far it indexed, and from 010 on
+// search reads two indexes (ASCII documents without positions, the others with them).
+const schemaVersion = 10
 
 // checkSchemaVersion refuses a database whose schema is older than schemaVersion.
 func (s *Store) checkSchemaVersion(ctx context.Context) error {
