@@ -455,6 +455,12 @@ func (ing *Ingester) onlySmall(batch []*request) bool {
 // rows), and the database's cost per event falls steeply with the batch size (a batch of 1 costs PostgreSQL
 // about 4 times as much per event as a batch of 64). Writes of large requests never wait here, and a large
 // request that joins the batch ends the wait.
+//
+// Overlapping two small writes (the second starting once the first had run half the typical small write's
+// duration, so that it inserts while the first waits for its WAL flush) was measured and is slower on
+// PostgreSQL at 64 clients: the batches shrink from ~30 to ~21 events, PostgreSQL's CPU per event rises by
+// ~10%, and the second write waits on the first's rollup row locks (pg_stat_activity: Lock/transactionid)
+// until the first commits.
 func (ing *Ingester) awaitSmallWrite(ls *lanes, batch []*request, n int) ([]*request, int) {
 	for n < ing.cfg.FlushSize && ing.smallWrites.Load() > 0 {
 		var (
