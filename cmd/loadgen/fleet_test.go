@@ -23,14 +23,17 @@ import (
 // whose queue refuses almost everything (a 1 ms queue-wait bound, flushes of one batch, no waiting room), and every fifth
 // single event answered only after the client gave up (so the app resends an event that was stored). Every
 // event must be stored exactly once, the server must have refused with Retry-After values that differ (no
-// lockstep), and the timed-out live events must have been delivered by their resend.
+// lockstep), and the timed-out live events must have been delivered by their resend. The store takes at least
+// slowWrite per write, as a slow disk does: the Retry-After schedule spreads clients over the time the server needs
+// for their events, and on a fast machine a real SQLite write of 50 events took ~1 ms, so every refused client was
+// told "1 s" (the minimum) and the spread under test was never exercised.
 func TestFleetExactlyOnceAndSpreadRetries(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
 	store, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "fleet.db"), &sqlite.Config{AutoMigrate: true, Synchronous: "NORMAL"})
 	require.NoError(t, err)
 	t.Cleanup(func() { require.NoError(t, store.Close()) })
-	ing, err := logingest.New(store, &logingest.Config{
+	ing, err := logingest.New(slowStore{Store: store, min: slowWrite}, &logingest.Config{
 		Logger: slog.New(slog.DiscardHandler), MaxQueueWait: time.Millisecond, MaxAdmissionWait: -1,
 		// The queue always admits two flushes per writer ahead of a request: flushes of 50 events (one sync
 		// batch) leave room for two batches, so most of the eight installs' batches are refused.
@@ -100,4 +103,26 @@ func TestFleetExactlyOnceAndSpreadRetries(t *testing.T) {
 	require.Positive(t, held.Load(), "some single events were answered only after the client's timeout")
 	require.Positive(t, res.LiveTimedOut, "live events answered after the client's timeout were resent")
 	require.Positive(t, res.Duplicates, "a resent stored event is reported duplicate")
+}
+
+// slowWrite is how long each write of the fleet test's store takes at least: 50 events per 100 ms, a drain
+// rate of ~500 events/s, so that the 800 buffered events need more than a second and refused clients are told
+// to come back at different times.
+const slowWrite = 100 * time.Millisecond
+
+// slowStore is a Store whose Append takes at least min: the model of a slow disk, not a synchronisation.
+type slowStore struct {
+	logingest.Store
+	min time.Duration
+}
+
+func (s slowStore) Append(ctx context.Context, events []logingest.Event) ([]logingest.AppendResult, error) {
+	t := time.NewTimer(s.min)
+	defer t.Stop()
+	res, err := s.Store.Append(ctx, events)
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return res, err
 }
