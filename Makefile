@@ -30,6 +30,8 @@ WITH_POSTGRES := ./scripts/with-postgres.sh
 # -timeout bounds a hung package; cmd/logserver (browser, Prometheus and hostile-input suites) takes several
 # minutes on a quiet machine and over 20 on a loaded one, within CI's 90.
 TEST_FLAGS := -race -count=1 -timeout 40m
+# The build tags of the opt-in cgo SQLite driver (github.com/mattn/go-sqlite3; needs CGO_ENABLED=1 and a C compiler).
+SQLITE_CGO_TAGS := sqlite_cgo sqlite_fts5
 COVERPROFILE := coverage.out
 
 MIGRATIONS_DIRS := migrations/postgres migrations/sqlite
@@ -69,8 +71,9 @@ build: ## Build bin/logserver
 build-prod: ## Build a static, stripped bin/logserver stamped with VERSION (git describe, else "dev")
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS_PROD)" -o bin/logserver ./cmd/logserver
 
-test: ## Run all tests with the race detector (PostgreSQL from TEST_DATABASE_URL or a throwaway cluster)
+test: ## Run all tests with the race detector (PostgreSQL from TEST_DATABASE_URL or a throwaway cluster), then the SQLite store on the cgo driver
 	$(WITH_POSTGRES) $(GO) test ./... $(TEST_FLAGS)
+	$(WITH_POSTGRES) env CGO_ENABLED=1 $(GO) test -tags '$(SQLITE_CGO_TAGS)' ./logingest/store/sqlite/ ./cmd/logserver/ $(TEST_FLAGS)
 
 test/race: test ## Same as test: the race detector is always on
 

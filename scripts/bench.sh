@@ -29,7 +29,8 @@
 # ratios), BENCH_FLEET_INSTALLS, BENCH_FLEET_EVENTS, BENCH_FLEET_MAX (bound of step g, default 5m),
 # BENCH_B_ROWS (the rows of step b to run, e.g. "pg-batch100" for the baseline of step d alone; default all),
 # BENCH_BUFFER_ENV (extra environment for the logserver and consume processes of step d, e.g.
-# "INGEST_BUFFER_APPENDERS=2": to compare writer settings in one run).
+# "INGEST_BUFFER_APPENDERS=2": to compare writer settings in one run), BENCH_GO_TAGS (build tags of the logserver
+# binary, e.g. "sqlite_cgo sqlite_fts5" for the cgo SQLite driver; needs CGO_ENABLED=1 and a C compiler).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -57,7 +58,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "building logserver and loadgen ..." >&2
-go build -o "$work/logserver" ./cmd/logserver
+go build -tags "${BENCH_GO_TAGS:-}" -o "$work/logserver" ./cmd/logserver
 go build -o "$work/loadgen" ./cmd/loadgen
 
 ceiling=0 append=0

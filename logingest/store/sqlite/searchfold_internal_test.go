@@ -1,7 +1,6 @@
 package sqlite
 
 import (
-	"database/sql"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -16,7 +15,7 @@ import (
 // is exact only if they agree.
 func TestFoldTermIsFTS5Folding(t *testing.T) {
 	t.Parallel()
-	db, err := sql.Open("sqlite", ":memory:")
+	db, err := openDB(":memory:", nil)
 	require.NoError(t, err)
 	defer db.Close()
 	db.SetMaxOpenConns(1) // one in-memory database

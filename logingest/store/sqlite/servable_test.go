@@ -1,9 +1,9 @@
 package sqlite_test
 
 import (
-	"database/sql"
 	"encoding/json"
 	"log/slog"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/change66/logserver/logingest"
 	"github.com/change66/logserver/logingest/logingesttest"
+	"github.com/change66/logserver/logingest/store/sqlite"
 )
 
 // TestQuery_StoredValuesThatCannotBeServed: rows written by hand with values JSON cannot carry (times before
@@ -27,7 +28,7 @@ func TestQuery_StoredValuesThatCannotBeServed(t *testing.T) {
 	require.NoError(t, err)
 
 	// A busy timeout: the store's background indexer may be writing after the Append.
-	db, err := sql.Open("sqlite", b.path+"?_pragma=busy_timeout(10000)")
+	db, err := sqlite.OpenDB(b.path, url.Values{"_pragma": {"busy_timeout(10000)"}})
 	require.NoError(t, err)
 	defer db.Close()
 	const now = "2025-08-27T12:00:00.000000000Z"

@@ -1,5 +1,6 @@
 // Package sqlite is the embedded default logingest.Store: a persistent SQLite database in one file, through the
-// pure-Go driver modernc.org/sqlite (no cgo).
+// pure-Go driver modernc.org/sqlite (no cgo) by default, or github.com/mattn/go-sqlite3 (cgo) with the build
+// tags "sqlite_cgo sqlite_fts5" (driver.go).
 //
 // It implements logingest.Store, logingest.UserEraser and logingest.KeyStore, and passes the storetest
 // conformance suite. The schema comes from migrations.SQLite(). Like pgstore, Open migrates it only when asked
@@ -76,9 +77,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	sqlitedrv "modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/change66/logserver/internal/storequery"
 	"github.com/change66/logserver/logingest"
@@ -209,7 +207,7 @@ func Open(ctx context.Context, path string, cfg *Config) (*Store, error) {
 	// IMMEDIATE takes the write lock at BEGIN, so a transaction never fails half-way upgrading a read lock when
 	// another process writes.
 	wp.Set("_txlock", "immediate")
-	writer, err := sql.Open("sqlite", path+"?"+wp.Encode())
+	writer, err := openDB(path, wp)
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite store: %w", err)
 	}
@@ -264,7 +262,7 @@ func (s *Store) init(ctx context.Context, c Config, pragmas url.Values) error {
 
 	rp := cloneValues(pragmas)
 	rp.Add("_pragma", "query_only(1)")
-	reader, err := sql.Open("sqlite", s.path+"?"+rp.Encode())
+	reader, err := openDB(s.path, rp)
 	if err != nil {
 		return err
 	}
@@ -362,35 +360,34 @@ func (s *Store) mapErr(ctx context.Context, err error) error {
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("%w: %w", logingest.ErrNotFound, err)
 	}
-	if se, ok := errors.AsType[*sqlitedrv.Error](err); ok {
-		if isDataError(se) {
+	if code, msg, ok := errorCode(err); ok {
+		if isDataError(code, msg) {
 			return fmt.Errorf("%w: %w", logingest.ErrInvalid, err)
 		}
-		switch se.Code() & 0xff { // primary result code
-		case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN:
+		switch code & 0xff { // primary result code
+		case codeBusy, codeLocked, codeIOErr, codeFull, codeCantOpen:
 			return fmt.Errorf("%w: %w", logingest.ErrUnavailable, err)
 		}
 	}
 	return err
 }
 
-// isDataError reports whether a SQLite error says that a value could not be stored, as opposed to an outage or
-// a bug: a constraint it breaks (unique, primary key, not-null, check such as json_valid, the column type of a
+// isDataError reports whether a SQLite error (its extended result code and message) says that a value could
+// not be stored, as opposed to an outage or a bug: a constraint it breaks (unique, primary key, not-null, check such as json_valid, the column type of a
 // STRICT table), a string or blob too big (SQLITE_TOOBIG), a datatype mismatch, or malformed JSON met by a JSON
 // function (the json_extract of the provider_name index raises a plain SQLITE_ERROR, recognised by its
 // message). Append reports them as logingest.ErrInvalid, so the Ingester isolates the event that caused them
 // instead of failing its neighbours.
-func isDataError(se *sqlitedrv.Error) bool {
-	switch se.Code() {
-	case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY, sqlite3.SQLITE_CONSTRAINT_NOTNULL,
-		sqlite3.SQLITE_CONSTRAINT_CHECK, sqlite3.SQLITE_CONSTRAINT_DATATYPE:
+func isDataError(code int, msg string) bool {
+	switch code {
+	case codeConstraintUnique, codeConstraintPrimaryKey, codeConstraintNotNull, codeConstraintCheck,
+		codeConstraintDataType:
 		return true
 	}
-	switch se.Code() & 0xff { // primary result code
-	case sqlite3.SQLITE_TOOBIG, sqlite3.SQLITE_MISMATCH:
+	switch code & 0xff { // primary result code
+	case codeTooBig, codeMismatch:
 		return true
-	case sqlite3.SQLITE_ERROR:
-		msg := se.Error()
+	case codeError:
 		return strings.Contains(msg, "malformed JSON") || strings.Contains(msg, "JSON cannot hold BLOB values") ||
 			strings.Contains(msg, "JSON nested too deep")
 	}
@@ -439,7 +436,7 @@ func NewMigrator(path string, cfg *migrations.Config) (*migrations.Migrator, fun
 		}
 	}
 	c := (*Config)(nil).withDefaults()
-	db, err := sql.Open("sqlite", path+"?"+c.pragmas().Encode())
+	db, err := openDB(path, c.pragmas())
 	if err != nil {
 		return nil, nil, fmt.Errorf("sqlite migrator: %w", err)
 	}

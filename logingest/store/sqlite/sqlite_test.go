@@ -3,7 +3,6 @@ package sqlite_test
 import (
 	"bufio"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -221,7 +220,7 @@ func TestWALMode(t *testing.T) {
 	require.NoError(t, err)
 
 	// journal_mode=WAL is persistent: a plain connection to the file sees it.
-	db, err := sql.Open("sqlite", b.path)
+	db, err := sqlite.OpenDB(b.path, nil)
 	require.NoError(t, err)
 	defer db.Close()
 	var mode string
