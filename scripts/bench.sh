@@ -30,7 +30,9 @@
 # BENCH_B_ROWS (the rows of step b to run, e.g. "pg-batch100" for the baseline of step d alone; default all),
 # BENCH_BUFFER_ENV (extra environment for the logserver and consume processes of step d, e.g.
 # "INGEST_BUFFER_APPENDERS=2": to compare writer settings in one run), BENCH_GO_TAGS (build tags of the logserver
-# binary, e.g. "sqlite_cgo sqlite_fts5" for the cgo SQLite driver; needs CGO_ENABLED=1 and a C compiler).
+# binary, e.g. "sqlite_cgo sqlite_fts5" for the cgo SQLite driver; needs CGO_ENABLED=1 and a C compiler),
+# BENCH_SQLITE_CGO (default 1: step c also runs its single and batch-100 rows on a logserver built with the
+# opt-in cgo SQLite driver, rows "sqlite-cgo-*"; 0 skips them).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -60,6 +62,12 @@ trap cleanup EXIT
 echo "building logserver and loadgen ..." >&2
 go build -tags "${BENCH_GO_TAGS:-}" -o "$work/logserver" ./cmd/logserver
 go build -o "$work/loadgen" ./cmd/loadgen
+SQLITE_CGO=${BENCH_SQLITE_CGO:-1}
+if step c && [ "$SQLITE_CGO" = 1 ]; then
+  echo "building logserver with the cgo SQLite driver (the first build compiles SQLite: about a minute) ..." >&2
+  CGO_ENABLED=1 go build -tags "sqlite_cgo sqlite_fts5" -o "$work/logserver-cgo" ./cmd/logserver
+fi
+server_bin="$work/logserver"
 
 ceiling=0 append=0
 if step a || { full && { step b || step c; }; } || step d; then
@@ -75,7 +83,7 @@ fi
 start_server() {
   : >"$work/server.out"
   env -i PATH="$PATH" HOME="$HOME" PORT=0 HOST=127.0.0.1 API_KEYS="$KEY" LOG_LEVEL=warn LOG_FORMAT=json \
-    RATE_LIMIT_REQUESTS_PER_MINUTE=0 RATE_LIMIT_EVENTS_PER_MINUTE=0 "$@" "$work/logserver" >"$work/server.out" 2>"$work/server.err" &
+    RATE_LIMIT_REQUESTS_PER_MINUTE=0 RATE_LIMIT_EVENTS_PER_MINUTE=0 "$@" "$server_bin" >"$work/server.out" 2>"$work/server.err" &
   server_pid=$!
   for _ in $(seq 1 300); do
     url=$(grep -o 'http://[^ ]*' "$work/server.out" | head -1 || true)
@@ -144,6 +152,14 @@ if full; then
 start_server DATA_DIR="$work/sqlite-normal" SQLITE_SYNCHRONOUS=NORMAL
 load sqlite-normal-batch100 16 100 "$EVENTS"
 stop_server
+fi
+if [ "$SQLITE_CGO" = 1 ]; then
+server_bin="$work/logserver-cgo"
+start_server DATA_DIR="$work/sqlite-cgo"
+load sqlite-cgo-single 64 1 "$SINGLE_EVENTS"
+if full; then load sqlite-cgo-batch100 16 100 "$EVENTS"; fi
+stop_server
+server_bin="$work/logserver"
 fi
 fi
 
@@ -281,9 +297,14 @@ if have sqlite-batch100; then
     "$(field sqlite-normal-batch100 events_per_sec)" \
     "$(ratio "$(field sqlite-batch100 events_per_sec)" "$(field sqlite-normal-batch100 events_per_sec)")"
 fi
+if have sqlite-cgo-batch100; then
+  printf 'SQLite batch 100, realistic, FULL, cgo driver (-tags "sqlite_cgo sqlite_fts5"): %.0f events/s (cgo/default %.2f)\n' \
+    "$(field sqlite-cgo-batch100 events_per_sec)" \
+    "$(ratio "$(field sqlite-cgo-batch100 events_per_sec)" "$(field sqlite-batch100 events_per_sec)")"
+fi
 if have noop-single; then
   n=$(field noop-single events_per_sec)
-  for st in pg sqlite; do
+  for st in pg sqlite sqlite-cgo; do
     have $st-single && printf '%s single events (64 clients) / no-op net/http server: %.2f (target >= 0.6; no-op %.0f req/s)\n' \
       "$st" "$(ratio "$(field $st-single events_per_sec)" "$n")" "$n"
   done
