@@ -35,7 +35,7 @@ func (h *Handler) api(need logingest.Scope, next http.HandlerFunc) http.Handler 
 			return
 		}
 		if ri != nil {
-			ri.logger = withKeyID(ri.logger, p.KeyID)
+			ri.setKeyID(p.KeyID)
 		}
 		if !p.Scopes.Has(need) {
 			h.metrics.authFailures.WithLabelValues(authForbidden).Inc()
