@@ -156,8 +156,7 @@ func (c *clientBudgets) release(client string, n int64) {
 // the wire body and the decompressed body are bounded by MaxBodyBytes; a compression bomb never allocates more
 // than that. The body's buffer is reserved from rv as it grows, and the body must arrive at the minimum rate.
 func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, rv *reservation) (body []byte, err error) {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/json" {
+	if !isJSONMediaType(r.Header.Get("Content-Type")) {
 		return nil, &mediaTypeError{msg: "Content-Type must be application/json"}
 	}
 	encoding := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding")))
@@ -210,6 +209,17 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, rv *reservati
 		return nil, h.bodyReadError(err, tooLarge, encoding)
 	}
 	return body, nil
+}
+
+// isJSONMediaType reports whether the Content-Type ct names application/json (any case, with any valid
+// parameters). The usual exact "application/json" is recognised without mime.ParseMediaType, which allocates a
+// map for the parameters.
+func isJSONMediaType(ct string) bool {
+	if ct == "application/json" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/json"
 }
 
 // budget is what readAtMost reserves its buffers from; *reservation implements it.
