@@ -327,7 +327,7 @@ func (h *Handler) bodyReadError(err error, tooLarge *logingest.LimitError, encod
 // paced.
 type pacedBody struct {
 	r       io.ReadCloser
-	rc      *http.ResponseController
+	rc      http.ResponseController // a value, not NewResponseController's pointer: one allocation less
 	start   time.Time
 	minRate int64
 	grace   time.Duration
@@ -341,7 +341,7 @@ type pacedBody struct {
 func (h *Handler) pace(w http.ResponseWriter, body io.ReadCloser) *pacedBody {
 	return &pacedBody{
 		r:       body,
-		rc:      http.NewResponseController(w),
+		rc:      *http.NewResponseController(w),
 		start:   time.Now(), // a connection deadline is wall-clock time, whatever Config.Now says
 		minRate: h.cfg.MinBodyBytesPerSecond,
 		grace:   h.cfg.BodyGracePeriod,
