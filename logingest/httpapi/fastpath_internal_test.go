@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"encoding/json"
 	"mime"
 	"net/http"
 	"testing"
@@ -67,4 +68,29 @@ func TestRouteMetricsCountsAsWithLabelValues(t *testing.T) {
 		require.Equal(t, methodLabel(meth), methodLabels[methodIndex(meth)])
 	}
 	require.Equal(t, "OTHER", methodLabels[methodIndex("get")])
+}
+
+// TestPlainJSONStringDecodesAsUnmarshal checks parseTime's fast path: whatever it accepts, json.Unmarshal
+// decodes to the same string.
+func TestPlainJSONStringDecodesAsUnmarshal(t *testing.T) {
+	t.Parallel()
+	for _, raw := range []string{
+		`"2025-08-27T09:00:24.829000Z"`, `""`, `"a b"`, `"\u0041"`, `"\""`, `"a\/b"`, `"é"`, "\"\x7f\"", "\"\t\"",
+		`"`, `"a`, `a"`, `12`, `null`, `"a"b"`, ` "a"`, `"a" `,
+	} {
+		got, ok := plainJSONString([]byte(raw))
+		if !ok {
+			continue
+		}
+		var want string
+		require.NoError(t, json.Unmarshal([]byte(raw), &want), "%q", raw)
+		require.Equal(t, want, got, "%q", raw)
+	}
+	got, ok := plainJSONString([]byte(`"2025-08-27T09:00:24.829000+02:00"`))
+	require.True(t, ok)
+	require.Equal(t, "2025-08-27T09:00:24.829000+02:00", got)
+	for _, raw := range []string{`"\u0041"`, `"é"`, `12`, `"a"b"`} {
+		_, ok := plainJSONString([]byte(raw))
+		require.False(t, ok, "%q", raw)
+	}
 }
