@@ -74,7 +74,7 @@ type reservation struct {
 }
 
 func (h *Handler) newReservation(r *http.Request) *reservation {
-	return &reservation{h: h, client: ipBucket(h.clientIP(r))}
+	return &reservation{h: h, client: h.clientBucket(r)}
 }
 
 // grow reserves n more bytes, or returns errClientBudget or errBodyBudget and reserves nothing.

@@ -38,6 +38,9 @@ type requestInfo struct {
 	// chargeBuf backs charges for the usual request, which takes a request token and event tokens.
 	chargeBuf [2]charge
 	failure   error // the error the request was answered with, if any (see giveBack)
+	// client is ipBucket(clientIP) once clientBucket has computed it (hasClient).
+	client    string
+	hasClient bool
 
 	// Backing storage of rec and of logger: the request_id logger, then the one with key_id too.
 	recBuf                recorder
@@ -230,6 +233,19 @@ func (h *Handler) observe(r *http.Request, rec *recorder, ri *requestInfo, rm *r
 		slog.String("client_ip", h.clientIP(r)),
 	}
 	ri.logger.LogAttrs(r.Context(), level, "http request", attrs...)
+}
+
+// clientBucket returns ipBucket(h.clientIP(r)), the client's key for the auth-failure limit and the per-client
+// body budget, computed once per request.
+func (h *Handler) clientBucket(r *http.Request) string {
+	ri := infoFrom(r.Context())
+	if ri == nil {
+		return ipBucket(h.clientIP(r))
+	}
+	if !ri.hasClient {
+		ri.client, ri.hasClient = ipBucket(h.clientIP(r)), true
+	}
+	return ri.client
 }
 
 func (h *Handler) clientIP(r *http.Request) string {
