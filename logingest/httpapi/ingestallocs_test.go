@@ -17,7 +17,7 @@ import (
 // maxSingleIngestAllocs bounds the allocations of one single-event request through the Handler (over an
 // Ingester that stores nothing), the httptest request and recorder (about 20) included. Every allocation on this
 // path is paid once per event the app sends alone; raise the bound only for a reason worth that.
-const maxSingleIngestAllocs = 52
+const maxSingleIngestAllocs = 49
 
 // TestIngestSingleAllocs keeps the single-event path from growing allocations back.
 func TestIngestSingleAllocs(t *testing.T) { //nolint:paralleltest // AllocsPerRun panics in a parallel test
