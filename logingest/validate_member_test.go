@@ -49,6 +49,6 @@ var memberObjects = []string{
 	`{"provider\u005fname":"escaped key"}`, `{"provider_name":"x","provider\u005fname":"last"}`,
 	`{"provider_name":"a\"b\\","q":"\"provider_name\":1"}`, `{"x":"\\","provider_name":-1.5e3}`,
 	`{"Provider_name":"case"}`, `{"provider_name ":"space"}`, `{"provider_name":false}`,
-	"{\n\t\"k\": [\n1\n],\r\n\"provider_name\"\t:\n\"v\"\n}", `{"é":"ü","provider_name":"日本"}`,
+	"{\n\t\"k\": [\n1\n],\r\n\"provider_name\"\t:\n\"v\"\n}", "{\"é\":\"ü\",\"provider_name\":\"\u65e5\u672c\"}",
 	`{"provider_name":""}`, `{"a":[],"b":{},"provider_name":[]}`,
 }

@@ -30,11 +30,11 @@ var requestInfoKey = ctxKey{}
 // The loggers, their handlers and the response recorder live inside it, so a request allocates one requestInfo
 // rather than one object for each.
 type requestInfo struct {
-	context.Context
-	id      string
-	logger  *slog.Logger
-	rec     *recorder // the response, for the status once the handler returns
-	charges []charge  // rate-limit tokens taken, to give back if the request fails
+	context.Context //nolint:containedctx // requestInfo is the request's context, one allocation for both
+	id              string
+	logger          *slog.Logger
+	rec             *recorder // the response, for the status once the handler returns
+	charges         []charge  // rate-limit tokens taken, to give back if the request fails
 	// chargeBuf backs charges for the usual request, which takes a request token and event tokens.
 	chargeBuf [2]charge
 	failure   error // the error the request was answered with, if any (see giveBack)
