@@ -248,11 +248,7 @@ func (ev *eventValidator) checkProviderName(errs []FieldError, raw json.RawMessa
 	if !bytes.Contains(raw, []byte("provider_name")) && !bytes.Contains(raw, []byte(`\u`)) {
 		return errs
 	}
-	var top map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &top); err != nil {
-		return errs // cannot happen: objectShape accepted raw
-	}
-	v, ok := top["provider_name"]
+	v, ok := topLevelMember(raw, "provider_name")
 	if !ok {
 		return errs
 	}

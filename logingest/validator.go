@@ -68,11 +68,7 @@ func prepare(val *eventValidator, cfg Config, source string, events []Event, onR
 		source = DefaultSource
 	}
 	now := cfg.Now().UTC()
-	p := &Prepared{
-		Result: &BatchResult{Results: make([]Result, len(events))},
-		Valid:  make([]Event, 0, len(events)),
-		Index:  make([]int, 0, len(events)),
-	}
+	p := newPrepared(len(events))
 	for i := range events {
 		e := events[i] // copy: the caller's slice stays untouched
 		// The device's clock values must be storable before they correct the timestamp (CorrectSkew).
@@ -95,4 +91,29 @@ func prepare(val *eventValidator, cfg Config, source string, events []Event, onR
 		p.Index = append(p.Index, i)
 	}
 	return p
+}
+
+// preparedOne holds everything a Prepared of one event points to, so that the usual single event costs one
+// allocation instead of five.
+type preparedOne struct {
+	p       Prepared
+	result  BatchResult
+	results [1]Result
+	valid   [1]Event
+	index   [1]int
+}
+
+// newPrepared returns an empty Prepared for n events: Result.Results of length n, Valid and Index of capacity n.
+func newPrepared(n int) *Prepared {
+	if n == 1 {
+		one := new(preparedOne)
+		one.result.Results = one.results[:]
+		one.p = Prepared{Result: &one.result, Valid: one.valid[:0], Index: one.index[:0]}
+		return &one.p
+	}
+	return &Prepared{
+		Result: &BatchResult{Results: make([]Result, n)},
+		Valid:  make([]Event, 0, n),
+		Index:  make([]int, 0, n),
+	}
 }

@@ -89,11 +89,11 @@ type admission struct {
 // scan of the body). A body that breaks a limit (a bomb) is judged by its estimate, at most a full batch: it gets
 // its 400 once the queue has room for a full batch, like any batch of that size. Room is held by reserve, once
 // the body is in hand and its events are counted, before they are decoded. Call release when the request ends.
-func (h *Handler) admit(events int) (*admission, error) {
-	a := &admission{h: h, events: events}
+func (h *Handler) admit(events int) (admission, error) {
+	a := admission{h: h, events: events}
 	if b, ok := h.ing.(admitter); ok {
 		if err := b.Admit(events); err != nil {
-			return nil, err
+			return admission{}, err
 		}
 	}
 	return a, nil

@@ -16,7 +16,7 @@ func (h *Handler) api(need logingest.Scope, next http.HandlerFunc) http.Handler 
 		ri := infoFrom(r.Context())
 		ipKey := ""
 		if h.cfg.AuthFailuresPerMinute > 0 {
-			ipKey = "auth:" + ipBucket(h.clientIP(r))
+			ipKey = "auth:" + h.clientBucket(r)
 			if d, ok := h.take(r, ipKey, h.authRate(), 0); ok && d.Remaining < 1 {
 				d.Allowed = false
 				h.refuse(w, r, limitAuthFailures, h.authRate(), d)
@@ -35,7 +35,7 @@ func (h *Handler) api(need logingest.Scope, next http.HandlerFunc) http.Handler 
 			return
 		}
 		if ri != nil {
-			ri.logger = withKeyID(ri.logger, p.KeyID)
+			ri.setKeyID(p.KeyID)
 		}
 		if !p.Scopes.Has(need) {
 			h.metrics.authFailures.WithLabelValues(authForbidden).Inc()

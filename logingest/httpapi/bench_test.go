@@ -31,7 +31,7 @@ func (acceptAll) Ingest(_ context.Context, _ string, events []logingest.Event) (
 	return res, nil
 }
 
-func benchBodies(b *testing.B) (single []byte, batch100 []byte) {
+func benchBodies(b testing.TB) (single []byte, batch100 []byte) {
 	b.Helper()
 	data, err := os.ReadFile("../../testdata/events.ndjson")
 	if err != nil {

@@ -74,7 +74,7 @@ type reservation struct {
 }
 
 func (h *Handler) newReservation(r *http.Request) *reservation {
-	return &reservation{h: h, client: ipBucket(h.clientIP(r))}
+	return &reservation{h: h, client: h.clientBucket(r)}
 }
 
 // grow reserves n more bytes, or returns errClientBudget or errBodyBudget and reserves nothing.
@@ -156,8 +156,7 @@ func (c *clientBudgets) release(client string, n int64) {
 // the wire body and the decompressed body are bounded by MaxBodyBytes; a compression bomb never allocates more
 // than that. The body's buffer is reserved from rv as it grows, and the body must arrive at the minimum rate.
 func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, rv *reservation) (body []byte, err error) {
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/json" {
+	if !isJSONMediaType(r.Header.Get("Content-Type")) {
 		return nil, &mediaTypeError{msg: "Content-Type must be application/json"}
 	}
 	encoding := strings.ToLower(strings.TrimSpace(r.Header.Get("Content-Encoding")))
@@ -210,6 +209,17 @@ func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, rv *reservati
 		return nil, h.bodyReadError(err, tooLarge, encoding)
 	}
 	return body, nil
+}
+
+// isJSONMediaType reports whether the Content-Type ct names application/json (any case, with any valid
+// parameters). The usual exact "application/json" is recognised without mime.ParseMediaType, which allocates a
+// map for the parameters.
+func isJSONMediaType(ct string) bool {
+	if ct == "application/json" {
+		return true
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	return err == nil && mt == "application/json"
 }
 
 // budget is what readAtMost reserves its buffers from; *reservation implements it.
@@ -317,7 +327,7 @@ func (h *Handler) bodyReadError(err error, tooLarge *logingest.LimitError, encod
 // paced.
 type pacedBody struct {
 	r       io.ReadCloser
-	rc      *http.ResponseController
+	rc      http.ResponseController // a value, not NewResponseController's pointer: one allocation less
 	start   time.Time
 	minRate int64
 	grace   time.Duration
@@ -331,7 +341,7 @@ type pacedBody struct {
 func (h *Handler) pace(w http.ResponseWriter, body io.ReadCloser) *pacedBody {
 	return &pacedBody{
 		r:       body,
-		rc:      http.NewResponseController(w),
+		rc:      *http.NewResponseController(w),
 		start:   time.Now(), // a connection deadline is wall-clock time, whatever Config.Now says
 		minRate: h.cfg.MinBodyBytesPerSecond,
 		grace:   h.cfg.BodyGracePeriod,

@@ -409,9 +409,13 @@ func parseTime(raw json.RawMessage, field string) (time.Time, *logingest.FieldEr
 	if len(raw) == 0 || string(raw) == "null" {
 		return time.Time{}, nil
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return time.Time{}, &logingest.FieldError{Field: field, Reason: "must be a string holding an RFC 3339 time"}
+	s, ok := plainJSONString(raw)
+	if !ok {
+		var decoded string // its own variable: taking s's address would move s to the heap on every call
+		if err := json.Unmarshal(raw, &decoded); err != nil {
+			return time.Time{}, &logingest.FieldError{Field: field, Reason: "must be a string holding an RFC 3339 time"}
+		}
+		s = decoded
 	}
 	t, err := time.Parse(time.RFC3339Nano, s)
 	if err != nil {
@@ -423,6 +427,22 @@ func parseTime(raw json.RawMessage, field string) (time.Time, *logingest.FieldEr
 		return time.Time{}, &logingest.FieldError{Field: field, Reason: reason}
 	}
 	return t, nil
+}
+
+// plainJSONString returns the string raw encodes when raw is a JSON string of printable ASCII without escapes
+// (as every RFC 3339 time is), which it decodes to itself; ok is false for anything else, left to
+// json.Unmarshal.
+func plainJSONString(raw []byte) (_ string, ok bool) {
+	if len(raw) < 2 || raw[0] != '"' || raw[len(raw)-1] != '"' {
+		return "", false
+	}
+	inner := raw[1 : len(raw)-1]
+	for _, c := range inner {
+		if c < 0x20 || c >= 0x7f || c == '"' || c == '\\' {
+			return "", false
+		}
+	}
+	return string(inner), true
 }
 
 // wireEventSize is what decoding one element allocates besides the bytes it copies out of the body.

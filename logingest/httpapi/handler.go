@@ -48,7 +48,10 @@ type Handler struct {
 	mux     *http.ServeMux
 	// patterns are the mux patterns registered, in order.
 	patterns []string
-	started  time.Time
+	// routeStats are the metrics of each pattern registered, and of "" (no route matched). Written only
+	// while the Handler is built.
+	routeStats map[string]*routeMetrics
+	started    time.Time
 	// inflight is the MaxInflightBodyBytes budget; nil when unbounded.
 	inflight *semaphore.Weighted
 	// clients is the MaxInflightBodyBytesPerClient cap; nil when unbounded.
@@ -105,11 +108,12 @@ func newHandler(cfg *Config) (*Handler, error) {
 		return nil, fmt.Errorf("httpapi: %w", err)
 	}
 	return &Handler{
-		cfg:     c,
-		logger:  c.Logger,
-		metrics: m,
-		mux:     http.NewServeMux(),
-		started: c.Now(),
+		cfg:        c,
+		logger:     c.Logger,
+		metrics:    m,
+		mux:        http.NewServeMux(),
+		started:    c.Now(),
+		routeStats: map[string]*routeMetrics{"": newRouteMetrics(m, routeLabel(""))},
 	}, nil
 }
 
@@ -139,6 +143,7 @@ func (h *Handler) routes() {
 func (h *Handler) handle(pattern string, hd http.Handler) {
 	h.mux.Handle(pattern, hd)
 	h.patterns = append(h.patterns, pattern)
+	h.routeStats[pattern] = newRouteMetrics(h.metrics, routeLabel(pattern))
 }
 
 func (h *Handler) handleFunc(pattern string, f http.HandlerFunc) { h.handle(pattern, f) }

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"net/http"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -115,4 +117,61 @@ func statusClass(code int) string {
 	default:
 		return "other"
 	}
+}
+
+// methodLabels are the values methodLabel returns, in the order of methodIndex.
+var methodLabels = [...]string{
+	http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete,
+	http.MethodOptions, "OTHER",
+}
+
+// methodIndex returns the index in methodLabels of methodLabel(m).
+func methodIndex(m string) int {
+	for i, l := range methodLabels[:len(methodLabels)-1] {
+		if m == l {
+			return i
+		}
+	}
+	return len(methodLabels) - 1
+}
+
+// statusClassIndex returns the index of statusClass(code) in statusClasses, or len(statusClasses) for "other".
+func statusClassIndex(code int) int {
+	if code >= 100 && code < 600 {
+		return code/100 - 1
+	}
+	return len(statusClasses)
+}
+
+// routeMetrics are one route's children of the request counter and duration histogram, looked up in their
+// vectors once, on first use (a series appears when its first request is counted, as with WithLabelValues on
+// every request), then reused without hashing the labels again. It is safe for concurrent use.
+type routeMetrics struct {
+	m        *httpMetrics
+	route    string
+	duration atomic.Pointer[prometheus.Observer]
+	requests [len(methodLabels)][len(statusClasses) + 1]atomic.Pointer[prometheus.Counter]
+}
+
+func newRouteMetrics(m *httpMetrics, route string) *routeMetrics {
+	return &routeMetrics{m: m, route: route}
+}
+
+// observe counts one request with method and status code that took d.
+func (rm *routeMetrics) observe(method string, code int, d time.Duration) {
+	mi, ci := methodIndex(method), statusClassIndex(code)
+	c := rm.requests[mi][ci].Load()
+	if c == nil {
+		child := rm.m.requests.WithLabelValues(rm.route, methodLabels[mi], statusClass(code))
+		c = &child
+		rm.requests[mi][ci].Store(c)
+	}
+	(*c).Inc()
+	o := rm.duration.Load()
+	if o == nil {
+		child := rm.m.duration.WithLabelValues(rm.route)
+		o = &child
+		rm.duration.Store(o)
+	}
+	(*o).Observe(d.Seconds())
 }

@@ -23,16 +23,62 @@ type ctxKey struct{}
 
 var requestInfoKey = ctxKey{}
 
-// requestInfo travels in the request context. Its logger carries request_id, and key_id once the caller is
-// authenticated, so every line logged for the request (the access log included) names both.
+// requestInfo travels in the request context: it is the context, wrapping the request's, and answers
+// requestInfoKey with itself. Its logger carries request_id, and key_id once the caller is authenticated, so
+// every line logged for the request (the access log included) names both.
+//
+// The loggers, their handlers and the response recorder live inside it, so a request allocates one requestInfo
+// rather than one object for each.
 type requestInfo struct {
-	id      string
-	logger  *slog.Logger
-	rec     *recorder // the response, for the status once the handler returns
-	charges []charge  // rate-limit tokens taken, to give back if the request fails
+	context.Context //nolint:containedctx // requestInfo is the request's context, one allocation for both
+	id              string
+	logger          *slog.Logger
+	rec             *recorder // the response, for the status once the handler returns
+	charges         []charge  // rate-limit tokens taken, to give back if the request fails
 	// chargeBuf backs charges for the usual request, which takes a request token and event tokens.
 	chargeBuf [2]charge
 	failure   error // the error the request was answered with, if any (see giveBack)
+	// client is ipBucket(clientIP) once clientBucket has computed it (hasClient).
+	client    string
+	hasClient bool
+
+	// Backing storage of rec and of logger: the request_id logger, then the one with key_id too.
+	recBuf                recorder
+	idHandler, keyHandler requestHandler
+	idLogger, keyIDLogger slog.Logger
+}
+
+// newRequestInfo returns the requestInfo of request id over parent, whose logger is newRequestLogger(base, id)
+// and whose recorder wraps w.
+func newRequestInfo(parent context.Context, base *slog.Logger, id string, w http.ResponseWriter) *requestInfo {
+	ri := &requestInfo{Context: parent, id: id}
+	ri.charges = ri.chargeBuf[:0]
+	ri.idHandler = requestHandler{inner: base.Handler(), id: id}
+	ri.idLogger = *slog.New(&ri.idHandler)
+	ri.logger = &ri.idLogger
+	ri.recBuf = recorder{ResponseWriter: w, status: http.StatusOK}
+	ri.rec = &ri.recBuf
+	return ri
+}
+
+// Value implements context.Context: requestInfoKey is ri, other keys are the parent's.
+func (ri *requestInfo) Value(key any) any {
+	if _, ok := key.(ctxKey); ok {
+		return ri
+	}
+	return ri.Context.Value(key)
+}
+
+// setKeyID adds key_id to the request's logger, as ri.logger = withKeyID(ri.logger, keyID) does, without an
+// allocation the first time.
+func (ri *requestInfo) setKeyID(keyID string) {
+	if ri.logger != &ri.idLogger {
+		ri.logger = withKeyID(ri.logger, keyID)
+		return
+	}
+	ri.keyHandler = requestHandler{inner: ri.idHandler.inner, id: ri.id, keyID: keyID, hasKey: true}
+	ri.keyIDLogger = *slog.New(&ri.keyHandler)
+	ri.logger = &ri.keyIDLogger
 }
 
 func infoFrom(ctx context.Context) *requestInfo {
@@ -127,17 +173,16 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 	if !saneRequestID(id) {
 		id = newRequestID()
 	}
-	ri := &requestInfo{id: id, logger: newRequestLogger(h.logger, id)}
-	ri.charges = ri.chargeBuf[:0]
+	ri := newRequestInfo(r.Context(), h.logger, id, w)
 	// The logger in the context lets the store log what it finds wrong with a row under the request id.
-	ctx := logingest.ContextWithLogger(context.WithValue(r.Context(), requestInfoKey, ri), ri.logger)
+	ctx := logingest.ContextWithLogger(ri, ri.logger)
 	r = r.WithContext(ctx)
 	w.Header()[headerRequestID] = []string{id}
 
-	rec := &recorder{ResponseWriter: w, status: http.StatusOK}
-	ri.rec = rec
+	rec := ri.rec
 	handler, pattern := h.route(r)
 	route := routeLabel(pattern)
+	rm := h.routeStats[pattern]
 
 	defer func() {
 		if v := recover(); v != nil {
@@ -152,7 +197,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 				rec.status = http.StatusInternalServerError // for the log and metrics; the client sees a cut answer
 			}
 		}
-		h.observe(r, rec, ri, route, start)
+		h.observe(r, rec, ri, rm, route, start)
 	}()
 
 	setSecurityHeaders(w.Header())
@@ -162,11 +207,16 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 	handler.ServeHTTP(rec, r)
 }
 
-func (h *Handler) observe(r *http.Request, rec *recorder, ri *requestInfo, route string, start time.Time) {
+// observe counts the request in the metrics, through rm when not nil (route's children, resolved once), and
+// writes its access log line.
+func (h *Handler) observe(r *http.Request, rec *recorder, ri *requestInfo, rm *routeMetrics, route string, start time.Time) {
 	d := h.cfg.Now().Sub(start)
-	method := methodLabel(r.Method)
-	h.metrics.requests.WithLabelValues(route, method, statusClass(rec.status)).Inc()
-	h.metrics.duration.WithLabelValues(route).Observe(d.Seconds())
+	if rm != nil {
+		rm.observe(r.Method, rec.status, d)
+	} else {
+		h.metrics.requests.WithLabelValues(route, methodLabel(r.Method), statusClass(rec.status)).Inc()
+		h.metrics.duration.WithLabelValues(route).Observe(d.Seconds())
+	}
 	level := slog.LevelInfo
 	if rec.status >= 500 {
 		level = slog.LevelError
@@ -183,6 +233,19 @@ func (h *Handler) observe(r *http.Request, rec *recorder, ri *requestInfo, route
 		slog.String("client_ip", h.clientIP(r)),
 	}
 	ri.logger.LogAttrs(r.Context(), level, "http request", attrs...)
+}
+
+// clientBucket returns ipBucket(h.clientIP(r)), the client's key for the auth-failure limit and the per-client
+// body budget, computed once per request.
+func (h *Handler) clientBucket(r *http.Request) string {
+	ri := infoFrom(r.Context())
+	if ri == nil {
+		return ipBucket(h.clientIP(r))
+	}
+	if !ri.hasClient {
+		ri.client, ri.hasClient = ipBucket(h.clientIP(r)), true
+	}
+	return ri.client
 }
 
 func (h *Handler) clientIP(r *http.Request) string {

@@ -177,7 +177,15 @@ func (l *LocalLimiter) makeRoom(now time.Time) {
 // They are set on every rate-limited request, so the keys are written in their canonical form (the one Set would
 // write: Ratelimit-Limit) and the three values share one allocation.
 func setRateHeaders(hdr http.Header, r Rate, d RateDecision) {
-	v := []string{strconv.Itoa(r.Burst), strconv.Itoa(max(0, d.Remaining)), strconv.FormatInt(ceilSeconds(d.Reset), 10)}
+	// The three numbers are formatted into one string and sliced, so the headers cost two allocations.
+	var buf [3 * 20]byte
+	b := strconv.AppendInt(buf[:0], int64(r.Burst), 10)
+	i := len(b)
+	b = strconv.AppendInt(b, int64(max(0, d.Remaining)), 10)
+	j := len(b)
+	b = strconv.AppendInt(b, ceilSeconds(d.Reset), 10)
+	all := string(b)
+	v := []string{all[:i], all[i:j], all[j:]}
 	hdr["Ratelimit-Limit"] = v[0:1:1]
 	hdr["Ratelimit-Remaining"] = v[1:2:2]
 	hdr["Ratelimit-Reset"] = v[2:3:3]
