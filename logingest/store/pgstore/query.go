@@ -142,7 +142,27 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 	// Usually the page and the bounded count travel in one batch: one round trip, with statements that pgx
 	// prepares once per connection. A search or a time range is planned for its values instead (customPlan),
 	// page and count one after the other. A time range or a provider without a search is sampled first
-	// (sampleFirst), and counted only when the sample does not settle its total.
+	// (sampleFirst), and counted only when the sample does not settle its total. A search with its total
+	// reads the keys of its matches first instead of counting them, up to the threshold plus one (searchKeys):
+	// when they are all of its matches, they are its exact total and the page is read from them alone
+	// (keyedPageSQL); else its total is estimated (searchSample).
+	var keys *matchKeys
+	if search && countSQL != "" {
+		k, err := s.searchKeys(ctx, countWhere, countArgs, threshold)
+		if err != nil {
+			return nil, err
+		}
+		keys = &k
+		switch {
+		case k.n() == 0:
+			return &logingest.Page{Events: []logingest.Event{}}, nil
+		case k.n() <= threshold:
+			if pageSQL, args, err = keyedPageSQL(f, k); err != nil {
+				return nil, err
+			}
+		}
+	}
+
 	custom := customPlan(f)
 	first := countSQL != "" && !fromRollups && sampleFirst(f)
 	page := &logingest.Page{Events: []logingest.Event{}, Total: -1}
@@ -218,6 +238,18 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 	if countSQL == "" {
 		return page, nil
 	}
+	if keys != nil {
+		if keys.n() <= threshold {
+			page.Total = keys.n()
+			return page, nil
+		}
+		total, estimated, err := s.largeTotal(ctx, countWhere, countArgs, threshold, true, nil)
+		if err != nil {
+			return nil, err
+		}
+		page.Total, page.TotalIsEstimate = total, estimated
+		return page, nil
+	}
 	var sampled *sample // once taken
 	if first {
 		if br != nil {
@@ -240,8 +272,6 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 	}
 	started := time.Now()
 	switch {
-	case custom && search:
-		err = s.pool.QueryRow(ctx, countSQL, append([]any{pgx.QueryExecModeExec}, countSQLArgs...)...).Scan(&page.Total)
 	case custom || first:
 		// A time range's bounded count keeps the prepared statement, as before customPlan: planned for the
 		// values of an hour of 5 million events, the list with its total took twice as long.
@@ -320,7 +350,11 @@ func (s *Store) largeTotal(ctx context.Context, where string, args []any, thresh
 	sampled *sample,
 ) (total int64, estimated bool, err error) {
 	if sampled == nil {
-		smp, err := s.sampleTotal(ctx, where, args)
+		sampleTotal := s.sampleTotal
+		if search {
+			sampleTotal = s.searchSample
+		}
+		smp, err := sampleTotal(ctx, where, args)
 		if err != nil {
 			return 0, false, err
 		}
@@ -504,7 +538,11 @@ func (p *countPace) project(n int64) (time.Duration, bool) {
 // The sample runs without parallel workers: each worker starts a process that loads the catalog entries of
 // every partition, which at 5 million events made the 1 % sample take 42 ms instead of 11 to 20 ms.
 func (s *Store) sampleTotal(ctx context.Context, where string, args []any) (sample, error) {
-	pct := s.cfg.CountSamplePercent
+	return s.sampleTotalAt(ctx, where, args, s.cfg.CountSamplePercent)
+}
+
+// sampleTotalAt is sampleTotal with a sample of pct percent of the blocks.
+func (s *Store) sampleTotalAt(ctx context.Context, where string, args []any, pct float64) (sample, error) {
 	q := fmt.Sprintf("SELECT count(*) FROM analytics_logs TABLESAMPLE SYSTEM (%g)%s", pct, where)
 	fail := func(err error) (sample, error) {
 		return sample{}, fmt.Errorf("query: estimate count: %w", withCtx(ctx, mapErr(err)))
@@ -586,17 +624,25 @@ func keysFromIndex(f logingest.Filter) bool {
 // buildPageSQL returns the page query of a normalized filter (fetching Limit+1 rows, the extra one telling that
 // another page exists) and the WHERE clause of the filter without the cursor, for counting.
 func buildPageSQL(f logingest.Filter) (pageSQL string, args []any, countWhere string, countArgs []any, err error) {
+	where, args := whereClause(f, nil)
+	countWhere, countArgs = where, append([]any(nil), args...)
+	pageSQL, args, err = pageSQLOver(f, where, args, true)
+	return pageSQL, args, countWhere, countArgs, err
+}
+
+// pageSQLOver returns the page query of a normalized filter over the events matching where (with its
+// placeholders numbered from $1, their values in args): the keyset of the cursor, the order, Limit+1 and
+// Offset. With shapes set it may pick the skew-split or the keys-from-index shape of the page (skewSplit,
+// keysFromIndex), which assume that where is the filter's own (whereClause).
+func pageSQLOver(f logingest.Filter, where string, args []any, shapes bool) (pageSQL string, _ []any, err error) {
 	col := sortColumnFor(f.SortBy)
 	cmp, dir := ">", "ASC"
 	if f.SortOrder == logingest.SortDesc {
 		cmp, dir = "<", "DESC"
 	}
-
-	where, args := whereClause(f, nil)
-	countWhere, countArgs = where, append([]any(nil), args...)
 	after, err := storequery.After(f)
 	if err != nil {
-		return "", nil, "", nil, err
+		return "", nil, err
 	}
 	keyset := ""
 	if after != nil {
@@ -616,6 +662,7 @@ func buildPageSQL(f logingest.Filter) (pageSQL string, args []any, countWhere st
 	limit := fmt.Sprintf(" LIMIT $%d OFFSET $%d", len(args)-1, len(args))
 	pageSQL = "SELECT " + selectColumns + " FROM analytics_logs" + where + order + limit
 	switch {
+	case !shapes:
 	case skewSplit(f):
 		if keyset != "" {
 			keyset = " AND " + keyset
@@ -625,6 +672,5 @@ func buildPageSQL(f logingest.Filter) (pageSQL string, args []any, countWhere st
 		pageSQL = "SELECT " + selectColumns + " FROM analytics_logs WHERE (received_at, id) IN (SELECT received_at, id" +
 			" FROM analytics_logs" + where + order + limit + ")" + order
 	}
-
-	return pageSQL, args, countWhere, countArgs, nil
+	return pageSQL, args, nil
 }
