@@ -139,30 +139,30 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 		countSQLArgs = countArgs
 	}
 
-	// Usually the page and the bounded count travel in one batch: one round trip, with statements that pgx
-	// prepares once per connection. A search or a time range is planned for its values instead (customPlan),
-	// page and count one after the other. A time range or a provider without a search is sampled first
-	// (sampleFirst), and counted only when the sample does not settle its total. A search with its total
-	// reads the keys of its matches first instead of counting them, up to the threshold plus one (searchKeys):
-	// when they are all of its matches, they are its exact total and the page is read from them alone
-	// (keyedPageSQL); else its total is estimated (searchSample).
-	var keys *matchKeys
+	// A search with its total is estimated, or the keys of its matches are read, before the page (searchFirst).
+	var st *searchTotal
 	if search && countSQL != "" {
-		k, err := s.searchKeys(ctx, countWhere, countArgs, threshold)
+		r, err := s.searchFirst(ctx, countWhere, countArgs, threshold)
 		if err != nil {
 			return nil, err
 		}
-		keys = &k
-		switch {
-		case k.n() == 0:
+		st = &r
+		switch n := r.keys.n(); {
+		case r.estimated:
+		case n == 0:
 			return &logingest.Page{Events: []logingest.Event{}}, nil
-		case k.n() <= threshold:
-			if pageSQL, args, err = keyedPageSQL(f, k); err != nil {
+		case n <= threshold:
+			if pageSQL, args, err = keyedPageSQL(f, r.keys); err != nil {
 				return nil, err
 			}
 		}
 	}
 
+	// Usually the page and the bounded count travel in one batch: one round trip, with statements that pgx
+	// prepares once per connection. A search or a time range is planned for its values instead (customPlan),
+	// page and count one after the other. A time range or a provider without a search is sampled first
+	// (sampleFirst), and counted only when the sample does not settle its total. A search with its total is
+	// never counted: see above.
 	custom := customPlan(f)
 	first := countSQL != "" && !fromRollups && sampleFirst(f)
 	page := &logingest.Page{Events: []logingest.Event{}, Total: -1}
@@ -238,16 +238,19 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 	if countSQL == "" {
 		return page, nil
 	}
-	if keys != nil {
-		if keys.n() <= threshold {
-			page.Total = keys.n()
-			return page, nil
+	if st != nil {
+		switch n := st.keys.n(); {
+		case st.estimated:
+			page.Total, page.TotalIsEstimate = st.total, true
+		case n <= threshold:
+			page.Total = n
+		default:
+			smp, err := s.searchSample(ctx, countWhere, countArgs, st.sampledTenth)
+			if err != nil {
+				return nil, err
+			}
+			page.Total, page.TotalIsEstimate = max(smp.est, threshold+1), true
 		}
-		total, estimated, err := s.largeTotal(ctx, countWhere, countArgs, threshold, true, nil)
-		if err != nil {
-			return nil, err
-		}
-		page.Total, page.TotalIsEstimate = total, estimated
 		return page, nil
 	}
 	var sampled *sample // once taken
@@ -288,7 +291,7 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 		return nil, fmt.Errorf("query: count: %w", withCtx(ctx, mapErr(err)))
 	}
 	if !fromRollups && page.Total > threshold {
-		total, estimated, err := s.largeTotal(ctx, countWhere, countArgs, threshold, search, sampled)
+		total, estimated, err := s.largeTotal(ctx, countWhere, countArgs, threshold, sampled)
 		if err != nil {
 			return nil, err
 		}
@@ -340,21 +343,16 @@ func rollupTotalSQL(f logingest.Filter) (string, []any) {
 	return "SELECT coalesce(sum(n), 0)::int8 FROM analytics_rollup_hour" + where, args
 }
 
-// largeTotal returns the total of a filter known to match more than threshold events: exact when the filter
-// has no search, a sample finds at most Config.CountExactMax matches and counting them ends within
-// Config.CountTimeBudget; else the sample's estimate (never below the threshold plus one), with estimated true.
-// A search is never counted exactly above its threshold: every candidate row's search document must be read and
-// matched, which for a common term takes seconds at millions of events. sampled is the sample when the caller
-// already took it, else nil.
-func (s *Store) largeTotal(ctx context.Context, where string, args []any, threshold int64, search bool,
-	sampled *sample,
-) (total int64, estimated bool, err error) {
+// largeTotal returns the total of a filter without a search known to match more than threshold events: exact
+// when a sample finds at most Config.CountExactMax matches and counting them ends within Config.CountTimeBudget;
+// else the sample's estimate (never below the threshold plus one), with estimated true. (A search's total is
+// never counted above its threshold: see searchFirst.) sampled is the sample when the caller already took it,
+// else nil.
+func (s *Store) largeTotal(ctx context.Context, where string, args []any, threshold int64, sampled *sample) (
+	total int64, estimated bool, err error,
+) {
 	if sampled == nil {
-		sampleTotal := s.sampleTotal
-		if search {
-			sampleTotal = s.searchSample
-		}
-		smp, err := sampleTotal(ctx, where, args)
+		smp, err := s.sampleTotal(ctx, where, args)
 		if err != nil {
 			return 0, false, err
 		}
@@ -362,9 +360,6 @@ func (s *Store) largeTotal(ctx context.Context, where string, args []any, thresh
 	}
 	smp := *sampled
 	smp.est = max(smp.est, threshold+1)
-	if search {
-		return smp.est, true, nil
-	}
 	return s.exactWithin(ctx, where, args, smp)
 }
 

@@ -13,7 +13,7 @@ import (
 
 // loadSearchable inserts 3,000 events received over 50 hours (three partitions' worth), one a minute: event
 // g is named "rarely_seen" when g%100 == 0 (30 events), "sometimes_seen" when g%20 == 1 (150), else
-// "often_seen" (2,820). Each carries about 1,300 characters of incompressible properties, as real events do, so
+// "often_seen" (2,820). Each carries 800 characters of incompressible properties, as real events do, so
 // that the table has hundreds of blocks to sample.
 func loadSearchable(t *testing.T, b *testBundle) {
 	t.Helper()
@@ -21,7 +21,7 @@ func loadSearchable(t *testing.T, b *testBundle) {
 		event_name, properties, received_at)
 		SELECT 'default', 'e' || g, $1::timestamptz - g * interval '1 minute', 'behavioral',
 			CASE WHEN g % 100 = 0 THEN 'rarely_seen' WHEN g % 20 = 1 THEN 'sometimes_seen' ELSE 'often_seen' END,
-			jsonb_build_object('pad', (SELECT string_agg(md5(g::text || '.' || i::text), '') FROM generate_series(1, 40) i)),
+			jsonb_build_object('pad', (SELECT string_agg(md5(g::text || '.' || i::text), '') FROM generate_series(1, 25) i)),
 			$1::timestamptz - g * interval '1 minute'
 		FROM generate_series(1, 3000) g`, now)
 	require.NoError(t, err)
@@ -32,11 +32,12 @@ func loadSearchable(t *testing.T, b *testBundle) {
 // since returns the statements of log run after the first n.
 func since(log *statementLog, n int) []string { return log.statements()[n:] }
 
-// matching returns the statements that match a search (read the trigram index or the documents).
+// matching returns the statements that match a search (read the trigram index or the documents), leaving
+// out those only planned (EXPLAIN).
 func matching(stmts []string) []string {
 	var out []string
 	for _, q := range stmts {
-		if strings.Contains(q, "ILIKE") {
+		if strings.Contains(q, "ILIKE") && !strings.HasPrefix(q, "EXPLAIN") {
 			out = append(out, q)
 		}
 	}
@@ -114,13 +115,16 @@ func TestQuery_SearchTotalOnePass(t *testing.T) {
 	require.False(t, p.TotalIsEstimate)
 	require.Empty(t, p.Events)
 	require.Empty(t, p.NextCursor)
-	require.Len(t, since(log, n), 1, "%q", since(log, n))
+	require.Len(t, matching(since(log, n)), 1, "%q", since(log, n))
+	require.NotContains(t, strings.Join(since(log, n), "\n"), "ORDER BY", "no page query")
 }
 
-// TestQuery_SearchTotalAdaptiveSample: above SearchCountThreshold a search's total is estimated from a sample
-// of a tenth of CountSamplePercent first, and from the whole share only when that found fewer than 100
-// matches: matching a sampled event reads its document, and the 1 % sample of 5 million events took 160 ms.
-// The bounded count is never run: the keys read first already tell that the threshold is passed.
+// TestQuery_SearchTotalAdaptiveSample: a search that the planner expects above SearchCountThreshold is sampled
+// first, at a tenth of CountSamplePercent, and a sample that finds at least 100 matches gives its total
+// without reading its matches' keys (for terms in a few percent of 5 million events, the planner's bitmap scan
+// read the whole index before the first of the bounded count's rows: 70 to 250 ms). Otherwise the keys are
+// read, and above the threshold the whole share is sampled: matching a sampled event reads its document, and
+// the 1 % sample of 5 million events took 160 ms. The bounded count never runs.
 func TestQuery_SearchTotalAdaptiveSample(t *testing.T) {
 	t.Parallel()
 	cfg := &pgstore.Config{SearchCountThreshold: 100, CountSamplePercent: 100}
@@ -137,9 +141,9 @@ func TestQuery_SearchTotalAdaptiveSample(t *testing.T) {
 	require.InEpsilon(t, 2820, p.Total, 0.5, "estimate %d", p.Total)
 	require.Len(t, p.Events, 50)
 	stmts := strings.Join(since(log, n), "\n")
-	require.Contains(t, stmts, tenth)
+	require.Equal(t, 1, strings.Count(stmts, tenth), stmts)
 	require.NotContains(t, stmts, whole, "the tenth found enough matches")
-	require.NotContains(t, stmts, "LIMIT 101) c", "no bounded count")
+	require.NotContains(t, stmts, "LIMIT 101", "neither the bounded count nor the keys")
 
 	// 150 matches: the tenth finds ~15, too few; the whole share (here the whole table) counts them all.
 	n = len(log.statements())
@@ -148,6 +152,7 @@ func TestQuery_SearchTotalAdaptiveSample(t *testing.T) {
 	require.True(t, p.TotalIsEstimate, "above the threshold a search's total is labelled an estimate")
 	require.EqualValues(t, 150, p.Total)
 	stmts = strings.Join(since(log, n), "\n")
-	require.Contains(t, stmts, tenth)
-	require.Contains(t, stmts, whole)
+	require.Equal(t, 1, strings.Count(stmts, tenth), "the tenth is taken once: %s", stmts)
+	require.Equal(t, 1, strings.Count(stmts, whole), stmts)
+	require.NotContains(t, stmts, "LIMIT 101) c", "no bounded count")
 }
