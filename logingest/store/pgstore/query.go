@@ -140,22 +140,12 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 	}
 
 	// A search with its total is estimated, or the keys of its matches are read, before the page (searchFirst).
-	var st *searchTotal
-	if search && countSQL != "" {
-		r, err := s.searchFirst(ctx, countWhere, countArgs, threshold)
-		if err != nil {
-			return nil, err
-		}
-		st = &r
-		switch n := r.keys.n(); {
-		case r.estimated:
-		case n == 0:
-			return &logingest.Page{Events: []logingest.Event{}}, nil
-		case n <= threshold:
-			if pageSQL, args, err = keyedPageSQL(f, r.keys); err != nil {
-				return nil, err
-			}
-		}
+	st, pageSQL, args, err := s.searchFirstPage(ctx, f, countSQL != "", pageSQL, args, countWhere, countArgs, threshold)
+	if err != nil {
+		return nil, err
+	}
+	if st.none() {
+		return &logingest.Page{Events: []logingest.Event{}}, nil
 	}
 
 	// Usually the page and the bounded count travel in one batch: one round trip, with statements that pgx
@@ -239,19 +229,7 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 		return page, nil
 	}
 	if st != nil {
-		switch n := st.keys.n(); {
-		case st.estimated:
-			page.Total, page.TotalIsEstimate = st.total, true
-		case n <= threshold:
-			page.Total = n
-		default:
-			smp, err := s.searchSample(ctx, countWhere, countArgs, st.sampledTenth)
-			if err != nil {
-				return nil, err
-			}
-			page.Total, page.TotalIsEstimate = max(smp.est, threshold+1), true
-		}
-		return page, nil
+		return s.withSearchTotal(ctx, page, *st, countWhere, countArgs)
 	}
 	var sampled *sample // once taken
 	if first {

@@ -66,6 +66,71 @@ type searchTotal struct {
 	keys matchKeys
 	// sampledTenth is set when a sample of a tenth of Config.CountSamplePercent found too few matches to trust.
 	sampledTenth bool
+	// threshold is the search's SearchCountThreshold.
+	threshold int64
+}
+
+// none reports whether the search matches no event; false for nil.
+func (r *searchTotal) none() bool { return r != nil && !r.estimated && r.keys.n() == 0 }
+
+// searchFirstPage runs searchFirst for f when it is a search whose total is wanted (counted: its count was not
+// skipped) and returns what it found and the page query to run (r.pageSQL); r is nil for any other filter,
+// and pageSQL and args are returned as they are.
+func (s *Store) searchFirstPage(ctx context.Context, f logingest.Filter, counted bool, pageSQL string, args []any,
+	where string, whereArgs []any, threshold int64,
+) (_ *searchTotal, _ string, _ []any, err error) {
+	if f.Search == "" || !counted {
+		return nil, pageSQL, args, nil
+	}
+	r, err := s.searchFirst(ctx, where, whereArgs, threshold)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	if pageSQL, args, err = r.pageSQL(f, pageSQL, args); err != nil {
+		return nil, "", nil, err
+	}
+	return &r, pageSQL, args, nil
+}
+
+// withSearchTotal sets the total of page, the page of the search (the filter's where) that searchFirst found
+// r of (searchTotalOf), and returns it.
+func (s *Store) withSearchTotal(ctx context.Context, page *logingest.Page, r searchTotal, where string,
+	args []any,
+) (*logingest.Page, error) {
+	var err error
+	if page.Total, page.TotalIsEstimate, err = s.searchTotalOf(ctx, r, where, args); err != nil {
+		return nil, err
+	}
+	return page, nil
+}
+
+// exact reports whether the keys are all of the matches.
+func (r searchTotal) exact() bool { return !r.estimated && r.keys.n() <= r.threshold }
+
+// pageSQL returns the page query of the search f: keyedPageSQL's when its keys are all of its matches, else
+// pageSQL and args (buildPageSQL's).
+func (r searchTotal) pageSQL(f logingest.Filter, pageSQL string, args []any) (string, []any, error) {
+	if r.exact() {
+		return keyedPageSQL(f, r.keys)
+	}
+	return pageSQL, args, nil
+}
+
+// searchTotalOf returns Page.Total and Page.TotalIsEstimate of the search (the filter's where) that searchFirst
+// found r of: the number of its keys when they are all of its matches, else an estimate (searchFirst's, or
+// searchSample's), at least the threshold plus one.
+func (s *Store) searchTotalOf(ctx context.Context, r searchTotal, where string, args []any) (int64, bool, error) {
+	switch {
+	case r.estimated:
+		return r.total, true, nil
+	case r.exact():
+		return r.keys.n(), false, nil
+	}
+	smp, err := s.searchSample(ctx, where, args, r.sampledTenth)
+	if err != nil {
+		return 0, false, err
+	}
+	return max(smp.est, r.threshold+1), true, nil
 }
 
 // searchFirst returns the total of a search (the filter's where), or the keys of its matches, before its page
@@ -78,7 +143,7 @@ type searchTotal struct {
 // and puts the total above threshold, that estimate is the total: 15 to 25 ms at 5 million events. Otherwise
 // the keys of the matches are read (searchKeys).
 func (s *Store) searchFirst(ctx context.Context, where string, args []any, threshold int64) (searchTotal, error) {
-	var r searchTotal
+	r := searchTotal{threshold: threshold}
 	planned, err := s.plannedRows(ctx, where, args)
 	if err != nil {
 		return r, err
