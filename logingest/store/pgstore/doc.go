@@ -82,6 +82,17 @@
 // start-up) it runs when a scan of the table at the sample's pace would end within the budget; otherwise the
 // total is the estimate and a count in the background, within the budget, measures the pace.
 //
+// A search (Filter.Search) is counted exactly only up to Config.SearchCountThreshold (1,000) matches and is
+// never counted above it, since matching reads each candidate's search document. When the planner expects more
+// matches than that (it has statistics of the indexed document), a sample of a tenth of
+// Config.CountSamplePercent (0.1 %) is taken first, and when it finds at least 100 matches its estimate is the
+// total. Otherwise the keys of the matches are read, up to the threshold plus one: when they are all of them,
+// they give the exact total and the page is read from them by id, so the trigram index is read once per page
+// (it was read twice, for the page and for the bounded count); above the threshold the total is estimated from
+// the 0.1 % sample, or the 1 % one when the 0.1 % finds fewer than 100 matches. Measured at 5 million events
+// (30 samples each of terms matching 200,000 to 2,700,000 events): the 0.1 % sample errs by 7–10 % (relative
+// standard deviation), worst 22 %; the 1 % sample by 2–4 %, worst 9 %.
+//
 // Measured error of the 1 % sample on 500,000 events in one partition (30 samples per filter): relative
 // standard deviation 7–11 % and worst case 22 % for 12,500 to 500,000 matches. The error shrinks with the number
 // of blocks sampled (about 1/sqrt(blocks)), so at the 2,000,000 matches where estimates begin it is about half

@@ -49,8 +49,9 @@ type Config struct {
 	CountEstimateThreshold int64
 	// SearchCountThreshold replaces CountEstimateThreshold for a filter with a search (Filter.Search): above it,
 	// Page.Total is always the sample's estimate, never an exact count. Matching a search reads each candidate
-	// event's search document, so counting 10,000 matches of a common term reads ~100,000 documents. Defaults
-	// to 1000.
+	// event's search document, so counting 10,000 matches of a common term reads ~100,000 documents. Up to it,
+	// the keys of the matches are read once for the exact total and the page (passed back as arrays of up to
+	// this many elements), so it should stay in the thousands. Defaults to 1000.
 	SearchCountThreshold int64
 	// CountExactMax is the largest sampled number of matches that Query still tries to count exactly. Defaults
 	// to 2,000,000 (about half a second of counting on a small server); a negative value never counts above
@@ -60,7 +61,8 @@ type Config struct {
 	// canceled and the sample's estimate is served. It is part of the latency of every page whose filter matches
 	// many events, so it is short: about 150,000 matches count within it on a quiet machine. Defaults to 50ms.
 	CountTimeBudget time.Duration
-	// CountSamplePercent is the share of table blocks (TABLESAMPLE SYSTEM) read to estimate a large total.
+	// CountSamplePercent is the share of table blocks (TABLESAMPLE SYSTEM) read to estimate a large total. A
+	// search samples a tenth of it first, and the whole share only when the tenth finds fewer than 100 matches.
 	// Defaults to 1 (measured error: see the package documentation).
 	CountSamplePercent float64
 	// CopyMinBatch is the smallest batch (in distinct events) that Append stores with a transaction and COPY

@@ -139,10 +139,20 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 		countSQLArgs = countArgs
 	}
 
+	// A search with its total is estimated, or the keys of its matches are read, before the page (searchFirst).
+	st, pageSQL, args, err := s.searchFirstPage(ctx, f, countSQL != "", pageSQL, args, countWhere, countArgs, threshold)
+	if err != nil {
+		return nil, err
+	}
+	if st.none() {
+		return &logingest.Page{Events: []logingest.Event{}}, nil
+	}
+
 	// Usually the page and the bounded count travel in one batch: one round trip, with statements that pgx
 	// prepares once per connection. A search or a time range is planned for its values instead (customPlan),
 	// page and count one after the other. A time range or a provider without a search is sampled first
-	// (sampleFirst), and counted only when the sample does not settle its total.
+	// (sampleFirst), and counted only when the sample does not settle its total. A search with its total is
+	// never counted: see above.
 	custom := customPlan(f)
 	first := countSQL != "" && !fromRollups && sampleFirst(f)
 	page := &logingest.Page{Events: []logingest.Event{}, Total: -1}
@@ -218,6 +228,9 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 	if countSQL == "" {
 		return page, nil
 	}
+	if st != nil {
+		return s.withSearchTotal(ctx, page, *st, countWhere, countArgs)
+	}
 	var sampled *sample // once taken
 	if first {
 		if br != nil {
@@ -240,8 +253,6 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 	}
 	started := time.Now()
 	switch {
-	case custom && search:
-		err = s.pool.QueryRow(ctx, countSQL, append([]any{pgx.QueryExecModeExec}, countSQLArgs...)...).Scan(&page.Total)
 	case custom || first:
 		// A time range's bounded count keeps the prepared statement, as before customPlan: planned for the
 		// values of an hour of 5 million events, the list with its total took twice as long.
@@ -258,7 +269,7 @@ func (s *Store) Query(ctx context.Context, f logingest.Filter) (*logingest.Page,
 		return nil, fmt.Errorf("query: count: %w", withCtx(ctx, mapErr(err)))
 	}
 	if !fromRollups && page.Total > threshold {
-		total, estimated, err := s.largeTotal(ctx, countWhere, countArgs, threshold, search, sampled)
+		total, estimated, err := s.largeTotal(ctx, countWhere, countArgs, threshold, sampled)
 		if err != nil {
 			return nil, err
 		}
@@ -310,15 +321,14 @@ func rollupTotalSQL(f logingest.Filter) (string, []any) {
 	return "SELECT coalesce(sum(n), 0)::int8 FROM analytics_rollup_hour" + where, args
 }
 
-// largeTotal returns the total of a filter known to match more than threshold events: exact when the filter
-// has no search, a sample finds at most Config.CountExactMax matches and counting them ends within
-// Config.CountTimeBudget; else the sample's estimate (never below the threshold plus one), with estimated true.
-// A search is never counted exactly above its threshold: every candidate row's search document must be read and
-// matched, which for a common term takes seconds at millions of events. sampled is the sample when the caller
-// already took it, else nil.
-func (s *Store) largeTotal(ctx context.Context, where string, args []any, threshold int64, search bool,
-	sampled *sample,
-) (total int64, estimated bool, err error) {
+// largeTotal returns the total of a filter without a search known to match more than threshold events: exact
+// when a sample finds at most Config.CountExactMax matches and counting them ends within Config.CountTimeBudget;
+// else the sample's estimate (never below the threshold plus one), with estimated true. (A search's total is
+// never counted above its threshold: see searchFirst.) sampled is the sample when the caller already took it,
+// else nil.
+func (s *Store) largeTotal(ctx context.Context, where string, args []any, threshold int64, sampled *sample) (
+	total int64, estimated bool, err error,
+) {
 	if sampled == nil {
 		smp, err := s.sampleTotal(ctx, where, args)
 		if err != nil {
@@ -328,9 +338,6 @@ func (s *Store) largeTotal(ctx context.Context, where string, args []any, thresh
 	}
 	smp := *sampled
 	smp.est = max(smp.est, threshold+1)
-	if search {
-		return smp.est, true, nil
-	}
 	return s.exactWithin(ctx, where, args, smp)
 }
 
@@ -504,7 +511,11 @@ func (p *countPace) project(n int64) (time.Duration, bool) {
 // The sample runs without parallel workers: each worker starts a process that loads the catalog entries of
 // every partition, which at 5 million events made the 1 % sample take 42 ms instead of 11 to 20 ms.
 func (s *Store) sampleTotal(ctx context.Context, where string, args []any) (sample, error) {
-	pct := s.cfg.CountSamplePercent
+	return s.sampleTotalAt(ctx, where, args, s.cfg.CountSamplePercent)
+}
+
+// sampleTotalAt is sampleTotal with a sample of pct percent of the blocks.
+func (s *Store) sampleTotalAt(ctx context.Context, where string, args []any, pct float64) (sample, error) {
 	q := fmt.Sprintf("SELECT count(*) FROM analytics_logs TABLESAMPLE SYSTEM (%g)%s", pct, where)
 	fail := func(err error) (sample, error) {
 		return sample{}, fmt.Errorf("query: estimate count: %w", withCtx(ctx, mapErr(err)))
@@ -586,17 +597,25 @@ func keysFromIndex(f logingest.Filter) bool {
 // buildPageSQL returns the page query of a normalized filter (fetching Limit+1 rows, the extra one telling that
 // another page exists) and the WHERE clause of the filter without the cursor, for counting.
 func buildPageSQL(f logingest.Filter) (pageSQL string, args []any, countWhere string, countArgs []any, err error) {
+	where, args := whereClause(f, nil)
+	countWhere, countArgs = where, append([]any(nil), args...)
+	pageSQL, args, err = pageSQLOver(f, where, args, true)
+	return pageSQL, args, countWhere, countArgs, err
+}
+
+// pageSQLOver returns the page query of a normalized filter over the events matching where (with its
+// placeholders numbered from $1, their values in args): the keyset of the cursor, the order, Limit+1 and
+// Offset. With shapes set it may pick the skew-split or the keys-from-index shape of the page (skewSplit,
+// keysFromIndex), which assume that where is the filter's own (whereClause).
+func pageSQLOver(f logingest.Filter, where string, args []any, shapes bool) (pageSQL string, _ []any, err error) {
 	col := sortColumnFor(f.SortBy)
 	cmp, dir := ">", "ASC"
 	if f.SortOrder == logingest.SortDesc {
 		cmp, dir = "<", "DESC"
 	}
-
-	where, args := whereClause(f, nil)
-	countWhere, countArgs = where, append([]any(nil), args...)
 	after, err := storequery.After(f)
 	if err != nil {
-		return "", nil, "", nil, err
+		return "", nil, err
 	}
 	keyset := ""
 	if after != nil {
@@ -616,6 +635,7 @@ func buildPageSQL(f logingest.Filter) (pageSQL string, args []any, countWhere st
 	limit := fmt.Sprintf(" LIMIT $%d OFFSET $%d", len(args)-1, len(args))
 	pageSQL = "SELECT " + selectColumns + " FROM analytics_logs" + where + order + limit
 	switch {
+	case !shapes:
 	case skewSplit(f):
 		if keyset != "" {
 			keyset = " AND " + keyset
@@ -625,6 +645,5 @@ func buildPageSQL(f logingest.Filter) (pageSQL string, args []any, countWhere st
 		pageSQL = "SELECT " + selectColumns + " FROM analytics_logs WHERE (received_at, id) IN (SELECT received_at, id" +
 			" FROM analytics_logs" + where + order + limit + ")" + order
 	}
-
-	return pageSQL, args, countWhere, countArgs, nil
+	return pageSQL, args, nil
 }
