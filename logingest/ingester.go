@@ -484,6 +484,19 @@ func (ing *Ingester) awaitSmallWrite(ls *lanes, batch []*request, n int) ([]*req
 		batch = append(batch, r)
 		n += len(r.events)
 		if r.lane != &ing.small {
+			return batch, n
+		}
+	}
+	// The wait ended: what queued while the token was being taken joins too (select picks at random among
+	// ready cases, so the token can win over requests already waiting in the lane).
+	for n < ing.cfg.FlushSize {
+		r, ok := ls.poll()
+		if !ok {
+			break
+		}
+		batch = append(batch, r)
+		n += len(r.events)
+		if r.lane != &ing.small {
 			break
 		}
 	}

@@ -873,7 +873,9 @@ func TestSmallWritesRunOneAtATime(t *testing.T) {
 	for _, id := range []string{"b", "c", "d"} {
 		ingest(id)
 	}
-	require.Eventually(t, func() bool { return queued(ing) == 4 }, 5*time.Second, time.Millisecond)
+	// b, c and d are queued and taken by the second writer, which holds them while the first write is in flight
+	// (until then the first writer, once released, could take one of them itself).
+	require.Eventually(t, func() bool { return queued(ing) == 4 && logingest.LaneBacklog(ing) == 0 }, 5*time.Second, time.Millisecond)
 	require.Empty(t, g.entered, "no second small write starts while the first is in flight")
 	g.release <- struct{}{}
 	require.Equal(t, 3, <-g.entered, "the small requests that queued meanwhile share the next write")
@@ -881,7 +883,7 @@ func TestSmallWritesRunOneAtATime(t *testing.T) {
 	// A small write is in flight (b, c, d); the small requests queued now are held until a large one arrives.
 	ingest("f")
 	ingest("g")
-	require.Eventually(t, func() bool { return queued(ing) == 5 }, 5*time.Second, time.Millisecond)
+	require.Eventually(t, func() bool { return queued(ing) == 5 && logingest.LaneBacklog(ing) == 0 }, 5*time.Second, time.Millisecond)
 	ingest("h1", "h2")
 	require.Equal(t, 4, <-g.entered, "a large request is written at once, with the small requests held")
 	g.release <- struct{}{}
