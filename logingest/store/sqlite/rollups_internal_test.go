@@ -191,3 +191,47 @@ func requireTotal(t *testing.T, s *Store, now time.Time, want int64) {
 	require.NoError(t, err)
 	require.Equal(t, want, st.TotalEvents)
 }
+
+// TestLastSeenAcrossIndexerBatches: analytics_last_seen holds each id's latest received_at however the
+// indexer splits the events into transactions, also when a later event (higher id) was received earlier than
+// one already indexed (several writers), and never goes back.
+func TestLastSeenAcrossIndexerBatches(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "l.db"), &Config{Logger: slog.New(slog.DiscardHandler), AutoMigrate: true})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	s.indexer.stop() // the test runs indexTail itself
+
+	base := time.Date(2025, 8, 27, 12, 0, 0, 0, time.UTC)
+	var events []logingest.Event
+	for n := range 60 {
+		// received_at goes up and down with n: later ids of an id are both later and earlier.
+		offset := time.Duration((n*37)%23) * time.Second
+		events = append(events, logingest.Event{
+			Source: []string{"a", "b"}[n%2], EventID: fmt.Sprintf("e-%d", n), EventType: logingest.EventTypes()[0],
+			EventName: "x", Timestamp: base, ReceivedAt: base.Add(offset), Priority: logingest.PriorityNormal,
+			UserID: []string{"", "u1", "u2"}[n%3], SessionID: []string{"s1", "s2", "s3", "s4", ""}[n%5],
+		})
+	}
+	for lo := 0; lo < len(events); lo += 10 {
+		_, err := s.Append(ctx, events[lo:lo+10])
+		require.NoError(t, err)
+		limit := int64(3) // each id at most once per transaction
+		if lo%20 != 0 {
+			limit = 10 // several times, not in the order received
+		}
+		for {
+			n, err := s.indexTail(ctx, limit)
+			require.NoError(t, err)
+			if n == 0 {
+				break
+			}
+		}
+	}
+	want := dumpRows(t, s, `SELECT source, 'u', user_id, max(received_at) FROM analytics_logs WHERE user_id <> '' GROUP BY 1, 3
+		UNION ALL SELECT source, 's', session_id, max(received_at) FROM analytics_logs WHERE session_id <> '' GROUP BY 1, 3
+		ORDER BY 1, 2, 3`)
+	require.Len(t, want, 2*2+2*4)
+	require.Equal(t, want, dumpRows(t, s, "SELECT * FROM analytics_last_seen ORDER BY 1, 2, 3"))
+}
