@@ -80,7 +80,7 @@ func openStore(ctx context.Context, cfg config, logger *slog.Logger, migrate boo
 	if err != nil {
 		return nil, "", fmt.Errorf("open SQLite database %s: %w", path, err)
 	}
-	return s, "sqlite " + path, nil
+	return s, "sqlite " + path + " (" + sqlite.Driver() + ")", nil
 }
 
 // withPoolParam appends name=value to a PostgreSQL URL when on and the URL does not set name itself.

@@ -32,3 +32,7 @@ const (
 	codeConstraintUnique     = 2067 // SQLITE_CONSTRAINT | 8<<8
 	codeConstraintDataType   = 3091 // SQLITE_CONSTRAINT | 12<<8
 )
+
+// Driver returns the module path of the SQLite driver this build uses: "modernc.org/sqlite" (the default, pure
+// Go) or "github.com/mattn/go-sqlite3" (build tags sqlite_cgo sqlite_fts5). logserver names it at start-up.
+func Driver() string { return driverName }

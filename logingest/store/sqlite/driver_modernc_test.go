@@ -13,9 +13,14 @@ import (
 func TestResultCodes(t *testing.T) {
 	t.Parallel()
 	for _, c := range []struct{ ours, sqlite int }{
-		{codeError, sqlite3.SQLITE_ERROR}, {codeBusy, sqlite3.SQLITE_BUSY}, {codeLocked, sqlite3.SQLITE_LOCKED},
-		{codeIOErr, sqlite3.SQLITE_IOERR}, {codeFull, sqlite3.SQLITE_FULL}, {codeCantOpen, sqlite3.SQLITE_CANTOPEN},
-		{codeTooBig, sqlite3.SQLITE_TOOBIG}, {codeMismatch, sqlite3.SQLITE_MISMATCH},
+		{codeError, sqlite3.SQLITE_ERROR},
+		{codeBusy, sqlite3.SQLITE_BUSY},
+		{codeLocked, sqlite3.SQLITE_LOCKED},
+		{codeIOErr, sqlite3.SQLITE_IOERR},
+		{codeFull, sqlite3.SQLITE_FULL},
+		{codeCantOpen, sqlite3.SQLITE_CANTOPEN},
+		{codeTooBig, sqlite3.SQLITE_TOOBIG},
+		{codeMismatch, sqlite3.SQLITE_MISMATCH},
 		{codeConstraintCheck, sqlite3.SQLITE_CONSTRAINT_CHECK},
 		{codeConstraintNotNull, sqlite3.SQLITE_CONSTRAINT_NOTNULL},
 		{codeConstraintPrimaryKey, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY},

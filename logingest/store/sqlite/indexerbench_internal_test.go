@@ -75,6 +75,7 @@ func BenchmarkIndexTailRealistic(b *testing.B) {
 
 // benchTemplates returns the events of testdata/events.ndjson with source "bench".
 func benchTemplates(b *testing.B) []logingest.Event {
+	b.Helper()
 	f, err := os.Open("../../../testdata/events.ndjson")
 	if err != nil {
 		b.Fatal(err)

@@ -99,7 +99,7 @@ func dumpDerived(t *testing.T, s *Store) map[string][]string {
 	for table, q := range map[string]string{
 		"analytics_rollup_minute": "SELECT * FROM analytics_rollup_minute WHERE n <> 0 ORDER BY 1, 2, 3, 4, 5, 6, 7",
 		"analytics_rollup_hour":   "SELECT * FROM analytics_rollup_hour WHERE n <> 0 ORDER BY 1, 2, 3, 4, 5, 6, 7",
-		"analytics_last_seen":     "SELECT * FROM analytics_last_seen ORDER BY 1, 2, 3",
+		"analytics_last_seen":     "SELECT source, kind, id, seen FROM analytics_last_seen ORDER BY 1, 2, 3",
 		"search name-1":           "SELECT rowid FROM analytics_logs_fts WHERE analytics_logs_fts MATCH '" + trigramQuery([]string{"name-1"}) + "' ORDER BY 1",
 		"search u3":               "SELECT rowid FROM analytics_logs_fts WHERE analytics_logs_fts MATCH '\"u3\"' ORDER BY 1",
 		"search google":           "SELECT rowid FROM analytics_logs_fts WHERE analytics_logs_fts MATCH '" + trigramQuery([]string{"google"}) + "' ORDER BY 1",
@@ -233,5 +233,5 @@ func TestLastSeenAcrossIndexerBatches(t *testing.T) {
 		UNION ALL SELECT source, 's', session_id, max(received_at) FROM analytics_logs WHERE session_id <> '' GROUP BY 1, 3
 		ORDER BY 1, 2, 3`)
 	require.Len(t, want, 2*2+2*4)
-	require.Equal(t, want, dumpRows(t, s, "SELECT * FROM analytics_last_seen ORDER BY 1, 2, 3"))
+	require.Equal(t, want, dumpRows(t, s, "SELECT source, kind, id, seen FROM analytics_last_seen ORDER BY 1, 2, 3"))
 }

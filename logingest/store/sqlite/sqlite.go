@@ -372,12 +372,12 @@ func (s *Store) mapErr(ctx context.Context, err error) error {
 	return err
 }
 
-// isDataError reports whether a SQLite error (its extended result code and message) says that a value could
-// not be stored, as opposed to an outage or a bug: a constraint it breaks (unique, primary key, not-null, check such as json_valid, the column type of a
-// STRICT table), a string or blob too big (SQLITE_TOOBIG), a datatype mismatch, or malformed JSON met by a JSON
-// function (the json_extract of the provider_name index raises a plain SQLITE_ERROR, recognised by its
-// message). Append reports them as logingest.ErrInvalid, so the Ingester isolates the event that caused them
-// instead of failing its neighbours.
+// isDataError reports whether a SQLite error (its extended result code and message) says that a value could not
+// be stored, as opposed to an outage or a bug: a constraint it breaks (unique, primary key, not-null, check such
+// as json_valid, the column type of a STRICT table), a string or blob too big (SQLITE_TOOBIG), a datatype
+// mismatch, or malformed JSON met by a JSON function (the json_extract of the provider_name index raises a plain
+// SQLITE_ERROR, recognised by its message). Append reports them as logingest.ErrInvalid, so the Ingester
+// isolates the event that caused them instead of failing its neighbours.
 func isDataError(code int, msg string) bool {
 	switch code {
 	case codeConstraintUnique, codeConstraintPrimaryKey, codeConstraintNotNull, codeConstraintCheck,
