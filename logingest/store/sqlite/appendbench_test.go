@@ -2,13 +2,12 @@ package sqlite_test
 
 import (
 	"context"
-	"fmt"
-	"math"
 	"math/rand/v2"
 	"testing"
 	"time"
 
 	"github.com/change66/logserver/logingest"
+	"github.com/change66/logserver/logingest/store/sqlite"
 )
 
 // BenchmarkAppendRealistic appends group commits of 1000 events (the Ingester's default FlushSize) shaped like
@@ -26,23 +25,8 @@ func BenchmarkAppendRealistic(b *testing.B) {
 	n := 0
 	fill := func() {
 		for i := range batch {
-			e := tmpl[rng.IntN(len(tmpl))]
-			e.EventID = fmt.Sprintf("%08x-%04x-%04x-%04x-%012x", rng.Uint32(), rng.Uint32()&0xffff,
-				rng.Uint32()&0xffff, rng.Uint32()&0xffff, rng.Uint64()&0xffffffffffff)
 			now = now.Add(50 * time.Microsecond)
-			e.ReceivedAt = now
-			if rng.Float64() < 0.05 {
-				lo, hi := math.Log(float64(time.Hour)), math.Log(float64(72*time.Hour))
-				e.Timestamp = now.Add(-time.Duration(math.Exp(lo + rng.Float64()*(hi-lo))))
-			} else {
-				e.Timestamp = now.Add(-time.Duration(rng.Int64N(int64(10 * time.Second))))
-			}
-			u := rng.IntN(5000)
-			if e.UserID != "" {
-				e.UserID = fmt.Sprintf("u-%d", u)
-			}
-			e.SessionID = fmt.Sprintf("s-%d-%d", u, rng.IntN(3))
-			batch[i] = e
+			batch[i] = sqlite.RealisticEvent(rng, tmpl, now)
 			n++
 		}
 	}

@@ -3,9 +3,7 @@ package sqlite
 import (
 	"bufio"
 	"encoding/json"
-	"fmt"
 	"log/slog"
-	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -33,22 +31,8 @@ func BenchmarkIndexTailRealistic(b *testing.B) {
 	appendBatches := func(n int) {
 		for range n {
 			for i := range batch {
-				e := tmpl[rng.IntN(len(tmpl))]
-				e.EventID = fmt.Sprintf("%016x%016x", rng.Uint64(), rng.Uint64())
 				now = now.Add(50 * time.Microsecond)
-				e.ReceivedAt = now
-				if rng.Float64() < 0.05 {
-					lo, hi := math.Log(float64(time.Hour)), math.Log(float64(72*time.Hour))
-					e.Timestamp = now.Add(-time.Duration(math.Exp(lo + rng.Float64()*(hi-lo))))
-				} else {
-					e.Timestamp = now.Add(-time.Duration(rng.Int64N(int64(10 * time.Second))))
-				}
-				u := rng.IntN(5000)
-				if e.UserID != "" {
-					e.UserID = fmt.Sprintf("u-%d", u)
-				}
-				e.SessionID = fmt.Sprintf("s-%d-%d", u, rng.IntN(3))
-				batch[i] = e
+				batch[i] = RealisticEvent(rng, tmpl, now)
 			}
 			if _, err := s.Append(ctx, batch); err != nil {
 				b.Fatal(err)
