@@ -273,10 +273,7 @@ func (ev *eventValidator) checkProviderName(errs []FieldError, raw json.RawMessa
 // and a response that carries invalid UTF-8 is not JSON. (Raw control characters cannot occur: valid JSON
 // escapes them.)
 func objectShape(raw json.RawMessage) (int, string) {
-	i := 0
-	for i < len(raw) && isSpace(raw[i]) {
-		i++
-	}
+	i := skipSpaces(raw, 0)
 	if i == len(raw) || raw[i] != '{' || !json.Valid(raw) {
 		return 0, "must be a JSON object"
 	}

@@ -105,6 +105,9 @@ const (
 		"length(session_id) < octet_length(session_id) OR length(coalesce(properties, '')) < octet_length(coalesce(properties, '')))"
 	// indexedUpTo is the id up to which every event is in the search index (migration 009).
 	indexedUpTo = "(SELECT upto FROM analytics_indexed)"
+	// unindexedASCII selects the rows of the un-indexed tail that the ASCII index will hold: above upto, with
+	// an ASCII document (the others are indexed by Append).
+	unindexedASCII = "id > " + indexedUpTo + " AND NOT " + nonASCIIDoc
 )
 
 // lastSeenTail is what analytics_last_seen lacks until the indexer has run (rollupsql.Dialect.LastSeenTail):
@@ -162,7 +165,7 @@ func searchCond(terms []string, lo, hi int64) (string, []any) {
 	if !ok {
 		return "id IN (" + unicode + ")", args
 	}
-	candidates, tail := asciiCandidates, "id > "+indexedUpTo+" AND NOT "+nonASCIIDoc
+	candidates, tail := asciiCandidates, unindexedASCII
 	args = append(args, trigramQuery(terms))
 	if hi > 0 {
 		candidates += " AND rowid BETWEEN ? AND ?"
@@ -291,8 +294,7 @@ func (s *Store) commonSearch(ctx context.Context, tx *sql.Tx, f logingest.Filter
 	args := []any{ftsQuery(terms), limit}
 	if match, likes, ok := asciiMatch(terms); ok {
 		q += ` + (SELECT count(*) FROM (` + asciiCandidates + ` LIMIT ?))` +
-			` + (SELECT count(*) FROM (SELECT 1 FROM analytics_logs WHERE id > ` + indexedUpTo + ` AND NOT ` + nonASCIIDoc +
-			` AND ` + match + ` LIMIT ?))`
+			` + (SELECT count(*) FROM (SELECT 1 FROM analytics_logs WHERE ` + unindexedASCII + ` AND ` + match + ` LIMIT ?))`
 		args = append(append(append(args, trigramQuery(terms), limit), likes...), limit)
 	}
 	var n int64
