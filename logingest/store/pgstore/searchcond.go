@@ -12,13 +12,17 @@ const idWordLength = 8
 //	searchDoc ILIKE '%t%'
 //
 // (t LIKE-escaped), which is what the trigram index of migration 008 is given, except for a term that
-// indexedWords splits: then the index is given only the term's id-like words, in order, and the whole term is
-// checked on the events it finds with an equivalent expression that no index serves:
+// indexedWords splits: then the index is given only the term's other words, in order, and the whole term is
+// checked on the events it finds, as a boolean test that no index serves:
 //
-//	searchDoc ILIKE '%word1%word2%' AND (searchDoc || '') ILIKE '%t%'
+//	searchDoc ILIKE '%word1%word2%' AND (searchDoc ILIKE '%t%') IS TRUE
 //
 // The first condition follows from the second: the words are substrings of t, in order, free of wildcards,
-// and made of ASCII letters and digits, which fold to lower case alike alone and within t.
+// and made of ASCII letters and digits, which fold to lower case alike alone and within t. IS TRUE keeps the
+// planner's estimate: it estimates the test as the plain condition, from the statistics of the indexed
+// document, and multiplies that by the words' selectivity. (Another expression that no index serves, ILIKE on
+// the document concatenated with an empty string, has no statistics: at 5 million events, "habit" and that for
+// "sync_finished" (400,000 matches) were expected to match 290 events; with IS TRUE, 228,000.)
 //
 // Why: pg_trgm gives the index every trigram of every word of the pattern, and ANDs their posting lists. A
 // session id, "<epoch milliseconds>_<28 random letters and digits>", has a digit word whose trigrams ("176",
@@ -33,7 +37,7 @@ func searchCondition(t string) (string, []any) {
 	if words == nil {
 		return searchDoc + " ILIKE ?", []any{whole}
 	}
-	return searchDoc + " ILIKE ? AND (" + searchDoc + " || '') ILIKE ?",
+	return searchDoc + " ILIKE ? AND (" + searchDoc + " ILIKE ?) IS TRUE",
 		[]any{"%" + strings.Join(words, "%") + "%", whole}
 }
 

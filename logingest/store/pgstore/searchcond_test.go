@@ -182,3 +182,34 @@ func TestQuery_SearchIndexLeavesOutDigitWords(t *testing.T) {
 	require.Positive(t, indexConds, "the trigram index is read:\n%s", text)
 	require.Contains(t, text, `1764484812345\_`+searchUser, "the whole term is checked:\n%s", text)
 }
+
+// TestQuery_SearchIDLikeTermEstimate: the planner's estimate of a split term (searchCondition) stays that of
+// the plain condition when the term is common, so that the store still plans it as a common search (a sample,
+// an ordered walk) rather than reading all of its matches: half of 2,000 events hold the session id searched
+// for, and every one its user id, the word given to the index.
+func TestQuery_SearchIDLikeTermEstimate(t *testing.T) {
+	t.Parallel()
+	_, b := setup(t, nil)
+	_, err := b.conn.Exec(t.Context(), `INSERT INTO analytics_logs (source, event_id, timestamp, event_type,
+		event_name, user_id, session_id, properties, received_at)
+		SELECT 'default', 'e' || g, $1::timestamptz - g * interval '1 second', 'behavioral', 'screen_view', $2,
+			CASE WHEN g % 2 = 0 THEN $3 ELSE '1764484899999_' || $2 END,
+			jsonb_build_object('pad', md5(g::text)), $1::timestamptz - g * interval '1 second'
+		FROM generate_series(1, 2000) g`, now, searchUser, searchSession)
+	require.NoError(t, err)
+	_, err = b.conn.Exec(t.Context(), `ANALYZE analytics_logs`)
+	require.NoError(t, err)
+	require.EqualValues(t, 1000, len(plainILIKE(t, b, searchSession)))
+
+	where, args := pgstore.WhereForTest(logingest.Filter{Search: searchSession})
+	require.Contains(t, where, "IS TRUE", "the term is split")
+	var plan []struct {
+		Plan struct {
+			Rows float64 `json:"Plan Rows"` //nolint:tagliatelle // PostgreSQL's EXPLAIN key
+		} `json:"Plan"` //nolint:tagliatelle // PostgreSQL's EXPLAIN key
+	}
+	require.NoError(t, b.conn.QueryRow(t.Context(), "EXPLAIN (FORMAT JSON) SELECT 1 FROM analytics_logs"+where,
+		args...).Scan(&plan))
+	require.Len(t, plan, 1)
+	require.Greater(t, plan[0].Plan.Rows, 250.0, "1,000 matches")
+}
