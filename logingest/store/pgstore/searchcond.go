@@ -29,7 +29,7 @@ const idWordLength = 8
 // "764", ...) are in nearly every event (session ids and timestamps), posting lists millions long that the
 // index walks to intersect them with the random word's (a few thousand): at 5 million events 4,000 to 5,000
 // index buffers for the ~340 events of a session. Without the digits the index reads ~250; the events of the
-// session's user (~1,000 heap pages) are then checked for the whole term: 1,250 to 1,310 buffers in all
+// session's user (~1,000 heap pages) are then checked for the whole term: 1,250 to 1,320 buffers in all
 // instead of 4,310 to 5,440, and half the time.
 func searchCondition(t string) (string, []any) {
 	whole := "%" + likeEscaper.Replace(t) + "%"
