@@ -14,3 +14,12 @@ func PageSQLForTest(f logingest.Filter) (string, []any) {
 	}
 	return q, args
 }
+
+// WhereForTest exposes the WHERE clause of f, for EXPLAIN.
+func WhereForTest(f logingest.Filter) (string, []any) {
+	f, err := f.Normalize()
+	if err != nil {
+		panic(err)
+	}
+	return whereClause(f, nil)
+}

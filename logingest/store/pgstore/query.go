@@ -83,9 +83,12 @@ func whereClause(f logingest.Filter, args []any) (string, []any) {
 // an equivalent that no index serves (skewSplitSQL).
 func conditions(f logingest.Filter, args []any, ts string) (string, []any) {
 	var conds []string
-	add := func(cond string, v any) {
-		args = append(args, v)
-		conds = append(conds, strings.ReplaceAll(cond, "?", "$"+strconv.Itoa(len(args))))
+	add := func(cond string, vs ...any) {
+		for _, v := range vs {
+			args = append(args, v)
+			cond = strings.Replace(cond, "?", "$"+strconv.Itoa(len(args)), 1)
+		}
+		conds = append(conds, cond)
 	}
 	for _, m := range storequery.Matches(f) {
 		add(m.Column+" = ?", m.Value)
@@ -100,10 +103,11 @@ func conditions(f logingest.Filter, args []any, ts string) (string, []any) {
 		add(ts+" < ?", f.EndTime)
 	}
 	// Search (logingest.SearchTerms): every term is a case-insensitive substring of the document that the
-	// trigram index of migration 008 covers; the expression must stay exactly the indexed one.
+	// trigram index of migration 008 covers (searchCondition).
 	terms, _ := logingest.SearchTerms(f.Search) // validated by Normalize
 	for _, t := range terms {
-		add(searchDoc+" ILIKE ?", "%"+likeEscaper.Replace(t)+"%")
+		cond, vs := searchCondition(t)
+		add(cond, vs...)
 	}
 	return strings.Join(conds, " AND "), args
 }
