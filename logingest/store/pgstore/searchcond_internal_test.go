@@ -47,8 +47,10 @@ var asciiWord = regexp.MustCompile(`[A-Za-z0-9]+`)
 // and that what it returns follows from the term: every event containing the term contains the words, in order,
 // case aside.
 func FuzzIndexedWords(f *testing.F) {
-	for _, s := range []string{"1764484812345_aB3dEf9hIjKlMnOpQrStUvWxYz12", "550e8400-e29b-41d4-a716-446655440000",
-		"user_12345", "v2_99_x9y8z7w6v5", "Ünïcode_12345678_a1b2c3d4", "abc", "1_a2345678"} {
+	for _, s := range []string{
+		"1764484812345_aB3dEf9hIjKlMnOpQrStUvWxYz12", "550e8400-e29b-41d4-a716-446655440000",
+		"user_12345", "v2_99_x9y8z7w6v5", "Ünïcode_12345678_a1b2c3d4", "abc", "1_a2345678",
+	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, term string) {

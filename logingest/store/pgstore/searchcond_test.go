@@ -23,8 +23,8 @@ const (
 
 // loadIDLikeSearch inserts events whose search documents hold id-like words beside numbers, in the ways that
 // a search term split by the store (digit-only words left out of the index's condition) must still tell
-// apart. It returns the event ids.
-func loadIDLikeSearch(t *testing.T, b *testBundle) []string {
+// apart.
+func loadIDLikeSearch(t *testing.T, b *testBundle) {
 	t.Helper()
 	rows := []struct{ id, name, user, session, props string }{
 		{"session", "screen_view", searchUser, searchSession, `{"ts": 1764484812345}`},
@@ -41,18 +41,15 @@ func loadIDLikeSearch(t *testing.T, b *testBundle) []string {
 		{"words", "login", "user_12345", "", `{"id": "550e8400-e29b-41d4-a716-446655440000"}`},
 		{"uuid-apart", "login", "", "", `{"a": "550e8400-e29b-41d4-a716", "b": "446655440000"}`},
 	}
-	var ids []string
 	for _, r := range rows {
 		_, err := b.conn.Exec(t.Context(), `INSERT INTO analytics_logs (source, event_id, timestamp, event_type,
 			event_name, user_id, session_id, properties, received_at)
 			VALUES ('default', $1, $2, 'behavioral', $3, NULLIF($4, ''), NULLIF($5, ''), $6::jsonb, $2)`,
 			r.id, now, r.name, r.user, r.session, r.props)
 		require.NoError(t, err, r.id)
-		ids = append(ids, r.id)
 	}
 	_, err := b.conn.Exec(t.Context(), `ANALYZE analytics_logs`)
 	require.NoError(t, err)
-	return ids
 }
 
 // idLikeSearches are searches over loadIDLikeSearch's events: terms the store splits and terms it does not.
@@ -199,7 +196,7 @@ func TestQuery_SearchIDLikeTermEstimate(t *testing.T) {
 	require.NoError(t, err)
 	_, err = b.conn.Exec(t.Context(), `ANALYZE analytics_logs`)
 	require.NoError(t, err)
-	require.EqualValues(t, 1000, len(plainILIKE(t, b, searchSession)))
+	require.Len(t, plainILIKE(t, b, searchSession), 1000)
 
 	where, args := pgstore.WhereForTest(logingest.Filter{Search: searchSession})
 	require.Contains(t, where, "IS TRUE", "the term is split")
