@@ -37,11 +37,8 @@ type Data struct {
 // The templates are read from the module's testdata/events.ndjson, found from the working directory up.
 func NewData(rows int, now time.Time) (*Data, error) {
 	d := &Data{Rows: rows, Now: now.UTC(), Users: 5000, SessionsPerUser: 3, OfflinePercent: 5}
-	path, err := findTestdata("events.ndjson")
-	if err != nil {
-		return nil, err
-	}
-	if d.templates, err = readTemplates(path); err != nil {
+	var err error
+	if d.templates, err = Templates(); err != nil {
 		return nil, err
 	}
 	r := rand.New(rand.NewPCG(7, 11))
@@ -94,6 +91,16 @@ func (d *Data) Event(i int) logingest.Event {
 		e.Priority = logingest.PriorityNormal
 	}
 	return e
+}
+
+// Templates returns the events of the module's testdata/events.ndjson, found from the working directory up: the
+// templates of Data, and of the stores' benchmarks that shape their own realistic traffic.
+func Templates() ([]logingest.Event, error) {
+	path, err := findTestdata("events.ndjson")
+	if err != nil {
+		return nil, err
+	}
+	return readTemplates(path)
 }
 
 // findTestdata returns the path of testdata/name in the module containing the working directory.

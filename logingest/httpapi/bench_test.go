@@ -74,18 +74,24 @@ func BenchmarkIngestHTTP(b *testing.B) {
 			b.ReportAllocs()
 			b.SetBytes(int64(len(tc.body)))
 			for b.Loop() {
-				req := httptest.NewRequestWithContext(b.Context(), http.MethodPost, tc.path, bytes.NewReader(tc.body))
-				req.Header.Set("Content-Type", "application/json")
-				req.Header.Set("X-API-Key", "k")
-				rec := httptest.NewRecorder()
-				h.ServeHTTP(rec, req)
-				if rec.Code != http.StatusCreated {
+				if rec := postAsClient(b.Context(), h, tc.path, tc.body); rec.Code != http.StatusCreated {
 					b.Fatalf("status %d: %s", rec.Code, rec.Body)
 				}
 			}
 			b.ReportMetric(float64(b.N*tc.events)/b.Elapsed().Seconds(), "events/s")
 		})
 	}
+}
+
+// postAsClient posts body to path through h as the benchmarks' client does (JSON, X-API-Key "k") and returns
+// the recorded answer.
+func postAsClient(ctx context.Context, h http.Handler, path string, body []byte) *httptest.ResponseRecorder {
+	req := httptest.NewRequestWithContext(ctx, http.MethodPost, path, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-API-Key", "k")
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec
 }
 
 // appendNothing is a Store whose Append stores nothing and reports every event inserted, so a benchmark over
@@ -137,12 +143,7 @@ func BenchmarkIngestSingleServer(b *testing.B) {
 			b.SetParallelism(32) // 64 goroutines on 2 CPUs
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					req := httptest.NewRequestWithContext(b.Context(), http.MethodPost, "/api/v1/ingest", bytes.NewReader(single))
-					req.Header.Set("Content-Type", "application/json")
-					req.Header.Set("X-API-Key", "k")
-					rec := httptest.NewRecorder()
-					h.ServeHTTP(rec, req)
-					if rec.Code != http.StatusCreated {
+					if rec := postAsClient(b.Context(), h, "/api/v1/ingest", single); rec.Code != http.StatusCreated {
 						b.Errorf("status %d: %s", rec.Code, rec.Body)
 						return
 					}

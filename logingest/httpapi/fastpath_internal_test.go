@@ -70,6 +70,17 @@ func TestRouteMetricsCountsAsWithLabelValues(t *testing.T) {
 	require.Equal(t, "OTHER", methodLabels[methodIndex("get")])
 }
 
+// methodLabel is the method label as the handler gave it before methodLabels: the reference methodIndex is
+// checked against.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete,
+		http.MethodOptions:
+		return m
+	}
+	return "OTHER"
+}
+
 // TestPlainJSONStringDecodesAsUnmarshal checks parseTime's fast path: whatever it accepts, json.Unmarshal
 // decodes to the same string.
 func TestPlainJSONStringDecodesAsUnmarshal(t *testing.T) {

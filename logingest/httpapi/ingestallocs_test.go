@@ -1,10 +1,8 @@
 package httpapi_test
 
 import (
-	"bytes"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -30,12 +28,7 @@ func TestIngestSingleAllocs(t *testing.T) { //nolint:paralleltest // AllocsPerRu
 	})
 	require.NoError(t, err)
 	allocs := testing.AllocsPerRun(200, func() {
-		req := httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/api/v1/ingest", bytes.NewReader(single))
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("X-API-Key", "k")
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		if rec.Code != http.StatusCreated {
+		if rec := postAsClient(t.Context(), h, "/api/v1/ingest", single); rec.Code != http.StatusCreated {
 			t.Fatalf("status %d: %s", rec.Code, rec.Body)
 		}
 	})

@@ -98,15 +98,6 @@ func routeLabel(pattern string) string {
 	return pattern
 }
 
-func methodLabel(m string) string {
-	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete,
-		http.MethodOptions:
-		return m
-	}
-	return "OTHER"
-}
-
 // statusClasses are the values of the code label for 1xx to 5xx, constants so that labelling allocates nothing.
 var statusClasses = [...]string{"1xx", "2xx", "3xx", "4xx", "5xx"}
 
@@ -119,13 +110,14 @@ func statusClass(code int) string {
 	}
 }
 
-// methodLabels are the values methodLabel returns, in the order of methodIndex.
+// methodLabels are the values of the method label: the standard methods but CONNECT and TRACE, and "OTHER" for
+// any other (a client's method never becomes a label value).
 var methodLabels = [...]string{
 	http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete,
 	http.MethodOptions, "OTHER",
 }
 
-// methodIndex returns the index in methodLabels of methodLabel(m).
+// methodIndex returns the index in methodLabels of method m's label.
 func methodIndex(m string) int {
 	for i, l := range methodLabels[:len(methodLabels)-1] {
 		if m == l {

@@ -181,8 +181,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 
 	rec := ri.rec
 	handler, pattern := h.route(r)
-	route := routeLabel(pattern)
-	rm := h.routeStats[pattern]
+	rm, ok := h.routeStats[pattern]
+	if !ok {
+		rm = h.routeStats[""] // a pattern not registered through handle: counted as unmatched, never as a raw path
+	}
 
 	defer func() {
 		if v := recover(); v != nil {
@@ -197,7 +199,7 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 				rec.status = http.StatusInternalServerError // for the log and metrics; the client sees a cut answer
 			}
 		}
-		h.observe(r, rec, ri, rm, route, start)
+		h.observe(r, rec, ri, rm, start)
 	}()
 
 	setSecurityHeaders(w.Header())
@@ -207,16 +209,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request) {
 	handler.ServeHTTP(rec, r)
 }
 
-// observe counts the request in the metrics, through rm when not nil (route's children, resolved once), and
-// writes its access log line.
-func (h *Handler) observe(r *http.Request, rec *recorder, ri *requestInfo, rm *routeMetrics, route string, start time.Time) {
+// observe counts the request in the metrics of its route (rm) and writes its access log line.
+func (h *Handler) observe(r *http.Request, rec *recorder, ri *requestInfo, rm *routeMetrics, start time.Time) {
 	d := h.cfg.Now().Sub(start)
-	if rm != nil {
-		rm.observe(r.Method, rec.status, d)
-	} else {
-		h.metrics.requests.WithLabelValues(route, methodLabel(r.Method), statusClass(rec.status)).Inc()
-		h.metrics.duration.WithLabelValues(route).Observe(d.Seconds())
-	}
+	rm.observe(r.Method, rec.status, d)
 	level := slog.LevelInfo
 	if rec.status >= 500 {
 		level = slog.LevelError
@@ -226,7 +222,7 @@ func (h *Handler) observe(r *http.Request, rec *recorder, ri *requestInfo, rm *r
 	}
 	attrs := []slog.Attr{
 		slog.String("method", r.Method),
-		slog.String("route", route),
+		slog.String("route", rm.route),
 		slog.Int("status", rec.status),
 		slog.Duration("duration", d),
 		slog.Int64("bytes", rec.bytes),

@@ -1,15 +1,13 @@
 package sqlite
 
 import (
-	"bufio"
-	"encoding/json"
 	"log/slog"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/change66/logserver/internal/consolebench"
 	"github.com/change66/logserver/logingest"
 )
 
@@ -60,21 +58,12 @@ func BenchmarkIndexTailRealistic(b *testing.B) {
 // benchTemplates returns the events of testdata/events.ndjson with source "bench".
 func benchTemplates(b *testing.B) []logingest.Event {
 	b.Helper()
-	f, err := os.Open("../../../testdata/events.ndjson")
+	tmpl, err := consolebench.Templates()
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer f.Close()
-	var out []logingest.Event
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var e logingest.Event
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			b.Fatal(err)
-		}
-		e.Source = "bench"
-		out = append(out, e)
+	for i := range tmpl {
+		tmpl[i].Source = "bench"
 	}
-	return out
+	return tmpl
 }
